@@ -1,0 +1,73 @@
+"""qrt — quantization rules for PyTorch.
+
+One rule set, one resolver, and an explanation for every tensor's quantization decision.
+``import qrt`` does not import torch: lint and explain work from a saved inventory. Only
+functions that build or trace a model (``inspect_model``) reach ``qrt.runtime``, lazily.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from qrt._version import __version__
+from qrt.errors import (
+    InventoryFileError,
+    ModelSourceError,
+    QrtError,
+    QueryError,
+    RegistryError,
+    TraceError,
+)
+from qrt.inventory.io import inventory_from_json, inventory_to_json, load_inventory_file, save_inventory
+from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
+from qrt.ir.site import ROLES, Role, Site
+from qrt.model_spec import load_model_inventory, parse_model_spec
+from qrt.ops.registry import OpRegistry, OpType, canonical_op_type, default_registry, register_op_type
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "__version__",
+    # errors
+    "QrtError",
+    "ModelSourceError",
+    "TraceError",
+    "InventoryFileError",
+    "RegistryError",
+    "QueryError",
+    # sites and inventories
+    "Site",
+    "Role",
+    "ROLES",
+    "Inventory",
+    "ModuleInfo",
+    "OpRecord",
+    "TensorInfo",
+    "TensorUse",
+    "inspect_model",
+    "load_model_inventory",
+    "parse_model_spec",
+    "load_inventory_file",
+    "save_inventory",
+    "inventory_to_json",
+    "inventory_from_json",
+    # op registry
+    "OpType",
+    "OpRegistry",
+    "default_registry",
+    "register_op_type",
+    "canonical_op_type",
+]
+
+
+def inspect_model(
+    model: torch.nn.Module,
+    *args: Any,
+    registry: OpRegistry | None = None,
+    **kwargs: Any,
+) -> Inventory:
+    """Trace ``model(*args, **kwargs)`` once and return its inventory of sites (imports torch)."""
+    from qrt.runtime.trace import trace_model
+
+    return trace_model(model, args, kwargs, registry=registry)

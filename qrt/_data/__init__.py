@@ -1,0 +1,1 @@
+"""Shipped data: grammar/, schemas/ and rules/ are mapped here in an installed wheel."""

@@ -1,0 +1,92 @@
+"""The errors qrt raises at users.
+
+Every error a user can cause is a :class:`QrtError`: it carries a stable ``code``, where it
+happened (``location``: a file, ``file:line:col`` or a config path), what the user wrote
+(``offending``) and what would have been valid (``hint``). The CLI prints these without a
+traceback and exits with status 2; anything else escaping is a bug in qrt.
+
+    QrtError
+    ├── ModelSourceError      --model SPEC could not give a model and example inputs
+    ├── TraceError            the model's forward failed while qrt traced it
+    ├── InventoryFileError    an inventory file is unreadable or of the wrong schema/version
+    ├── RegistryError         a bad op-type registration
+    └── QueryError            a name or glob that matches nothing (lists the closest names)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "QrtError",
+    "ModelSourceError",
+    "TraceError",
+    "InventoryFileError",
+    "RegistryError",
+    "QueryError",
+    "did_you_mean",
+]
+
+
+class QrtError(Exception):
+    """Base of every user-facing qrt error.
+
+    ``str(err)`` is the full message a user sees: location, message and hint.
+    """
+
+    code: str = "QRT000"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: str | None = None,
+        offending: str | None = None,
+        hint: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.location = location
+        self.offending = offending
+        self.hint = hint
+        if code is not None:
+            self.code = code
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.location}: " if self.location else ""
+        text = f"{head}{self.message}"
+        if self.offending is not None:
+            text += f"\n  offending: {self.offending}"
+        if self.hint:
+            text += "\n  " + self.hint.replace("\n", "\n  ")
+        return text
+
+
+class ModelSourceError(QrtError):
+    code = "QRT100"
+
+
+class TraceError(QrtError):
+    code = "QRT101"
+
+
+class InventoryFileError(QrtError):
+    code = "QRT102"
+
+
+class RegistryError(QrtError):
+    code = "QRT103"
+
+
+class QueryError(QrtError):
+    code = "QRT104"
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
+    """``"did you mean 'x'?"`` for the closest of *choices*, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -1,0 +1,207 @@
+"""Inventory files: JSON in the format of ``schemas/inventory.schema.json``.
+
+Reading needs no torch, so every command can take ``--model inventory.json`` and run where
+torch is absent or the model is too big to build. Files are checked in this order, each
+with its own error: valid JSON (line:col), the ``qrt_inventory`` version, then the schema
+(with the JSON path of the offending element).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from qrt.errors import InventoryFileError
+from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
+from qrt.ir.site import Site
+from qrt.resources import schema
+
+__all__ = ["INVENTORY_VERSION", "dumps_inventory", "inventory_to_json", "inventory_from_json", "save_inventory", "load_inventory_file"]
+
+INVENTORY_VERSION = 1
+
+
+def inventory_to_json(inv: Inventory) -> dict[str, Any]:
+    return {
+        "qrt_inventory": INVENTORY_VERSION,
+        "model": inv.model,
+        "modules": [
+            {
+                "name": m.name,
+                "type": m.type,
+                "leaf": m.leaf,
+                "called": m.called,
+                "forward_args": list(m.forward_args),
+                "scope": list(m.scope),
+            }
+            for m in inv.modules
+        ],
+        "ops": [
+            {
+                "name": op.name,
+                "op_type": op.op_type,
+                "module": op.module,
+                "registered": op.registered,
+                "inputs": [[u.key, u.tensor] for u in op.inputs],
+                "outputs": [[u.key, u.tensor] for u in op.outputs],
+                "source": op.source,
+            }
+            for op in inv.ops
+        ],
+        "tensors": [
+            {
+                "id": t.id,
+                "shape": list(t.shape) if t.shape is not None else None,
+                "dtype": t.dtype,
+                "producer": t.producer,
+                "readers": list(t.readers),
+            }
+            for t in inv.tensors
+        ],
+        "sites": [
+            {
+                "quantizer_path": s.quantizer_path,
+                "scope": [name for name, _ in s.scope],
+                "role": s.role,
+                "key": s.key,
+                "op_type": s.op_type,
+                "op_name": s.op_name,
+                "tensor": s.tensor,
+                "shape": list(s.shape) if s.shape is not None else None,
+                "dtype": s.dtype,
+                "arg_name": s.arg_name,
+                "source": s.source,
+                "aliases": list(s.aliases),
+            }
+            for s in inv.sites
+        ],
+    }
+
+
+def dumps_inventory(inv: Inventory | dict[str, Any]) -> str:
+    """JSON text with one table row per line: readable, diffable, and compact for big models."""
+    data = inventory_to_json(inv) if isinstance(inv, Inventory) else inv
+    parts = ["{"]
+    items = list(data.items())
+    for i, (key, value) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if isinstance(value, list):
+            rows = ",\n  ".join(json.dumps(row, separators=(", ", ": ")) for row in value)
+            body = f"[\n  {rows}\n ]" if value else "[]"
+        else:
+            body = json.dumps(value)
+        parts.append(f" {json.dumps(key)}: {body}{comma}")
+    parts.append("}")
+    return "\n".join(parts) + "\n"
+
+
+def save_inventory(inv: Inventory, path: str | Path) -> None:
+    Path(path).write_text(dumps_inventory(inv), encoding="utf-8")
+
+
+def _shape(value: list[int] | None) -> tuple[int, ...] | None:
+    return tuple(value) if value is not None else None
+
+
+def inventory_from_json(data: Any, *, source: str = "<inventory>") -> Inventory:
+    """Check and read a parsed inventory document."""
+    if not isinstance(data, dict) or "qrt_inventory" not in data:
+        raise InventoryFileError(
+            "not a qrt inventory: the top-level object has no 'qrt_inventory' key",
+            location=source,
+            hint="write one with `qrt inspect --model SPEC --format json -o FILE`",
+        )
+    version = data["qrt_inventory"]
+    if version != INVENTORY_VERSION:
+        raise InventoryFileError(
+            f"inventory format version {version!r} is not supported",
+            location=source,
+            hint=f"this qrt reads version {INVENTORY_VERSION}; re-create the file with "
+            "`qrt inspect ... --format json -o FILE`",
+        )
+    import jsonschema  # local: only needed when a file is read
+
+    validator = jsonschema.Draft202012Validator(schema("inventory"))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = "".join(f"[{p!r}]" for p in error.absolute_path) or "<top>"
+        raise InventoryFileError(
+            f"inventory does not match its schema at {where}: {error.message}",
+            location=source,
+            hint="the file must follow schemas/inventory.schema.json",
+        )
+    modules = tuple(
+        ModuleInfo(
+            name=m["name"],
+            type=m["type"],
+            leaf=m["leaf"],
+            called=m["called"],
+            forward_args=tuple(m.get("forward_args", ())),
+            scope=tuple(m.get("scope", ())),
+        )
+        for m in data["modules"]
+    )
+    types = {m.name: m.type for m in modules}
+    unknown = {n for s in data["sites"] for n in s["scope"] if n not in types}
+    if unknown:
+        raise InventoryFileError(
+            f"sites name modules the inventory does not list: {sorted(unknown)[:5]}",
+            location=source,
+            hint="every name in a site's scope must appear in 'modules'",
+        )
+    ops = tuple(
+        OpRecord(
+            name=o["name"],
+            op_type=o["op_type"],
+            module=o["module"],
+            registered=o["registered"],
+            inputs=tuple(TensorUse(k, t) for k, t in o.get("inputs", ())),
+            outputs=tuple(TensorUse(k, t) for k, t in o.get("outputs", ())),
+            source=o.get("source"),
+        )
+        for o in data["ops"]
+    )
+    tensors = tuple(
+        TensorInfo(
+            id=t["id"],
+            shape=_shape(t["shape"]),
+            dtype=t["dtype"],
+            producer=t["producer"],
+            readers=tuple(t["readers"]),
+        )
+        for t in data["tensors"]
+    )
+    sites = tuple(
+        Site(
+            quantizer_path=s["quantizer_path"],
+            scope=tuple((n, types[n]) for n in s["scope"]),
+            role=s["role"],
+            key=s["key"],
+            op_type=s["op_type"],
+            op_name=s["op_name"],
+            tensor=s["tensor"],
+            shape=_shape(s.get("shape")),
+            dtype=s.get("dtype"),
+            arg_name=s.get("arg_name"),
+            source=s.get("source"),
+            aliases=tuple(s.get("aliases", ())),
+        )
+        for s in data["sites"]
+    )
+    return Inventory(modules=modules, ops=ops, tensors=tensors, sites=sites, model=data["model"])
+
+
+def load_inventory_file(path: str | Path) -> Inventory:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryFileError(f"cannot read inventory: {exc.strerror}", location=str(path)) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InventoryFileError(
+            f"not valid JSON: {exc.msg}", location=f"{path}:{exc.lineno}:{exc.colno}"
+        ) from exc
+    return inventory_from_json(data, source=str(path))

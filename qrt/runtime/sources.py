@@ -1,0 +1,237 @@
+"""Build a model and its example inputs from a :class:`~qrt.model_spec.ModelSpec`.
+
+Every failure a user can cause (a spec that does not import, a factory that raises or returns
+the wrong thing, a missing ``transformers``) becomes a :class:`ModelSourceError` that says
+what was tried and what would be valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from qrt.errors import ModelSourceError
+from qrt.model_spec import SPEC_FORMS, ModelSpec
+
+__all__ = ["BuiltModel", "build_model"]
+
+
+@dataclass
+class BuiltModel:
+    model: torch.nn.Module
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, object] = field(default_factory=dict)
+
+
+def _describe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for key, value in [*enumerate(args), *kwargs.items()]:
+        if isinstance(value, torch.Tensor):
+            out.append({"key": key, "shape": list(value.shape), "dtype": str(value.dtype).removeprefix("torch.")})
+    return out
+
+
+def _user_frame(exc: BaseException, filename: str | None) -> str | None:
+    frames = traceback.extract_tb(exc.__traceback__)
+    for fr in reversed(frames):
+        if filename is None or Path(fr.filename).resolve() == Path(filename).resolve():
+            return f"{fr.filename}:{fr.lineno}"
+    return None
+
+
+def _random_inputs(shapes: Sequence[Sequence[int]], device: str) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.randn(tuple(s), device=device) for s in shapes)
+
+
+def _split_inputs(value: Any, where: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(value, torch.Tensor):
+        return (value,), {}
+    if isinstance(value, dict):
+        return (), dict(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(value), {}
+    raise ModelSourceError(
+        f"example inputs are a {type(value).__name__}",
+        location=where,
+        hint="return (model, example_inputs) with a tensor, a tuple of arguments, or a dict "
+        "of keyword arguments",
+    )
+
+
+def _load_callable(spec: ModelSpec) -> tuple[Any, str | None]:
+    assert spec.attr is not None
+    if spec.kind == "file":
+        path = Path(spec.target).resolve()
+        mod_name = f"_qrt_model_{abs(hash(str(path)))}"
+        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ModelSourceError(f"cannot import {spec.target}", hint=SPEC_FORMS)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[mod_name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ModelSourceError(
+                f"importing {spec.target} failed: {type(exc).__name__}: {exc}",
+                location=_user_frame(exc, str(path)) or spec.target,
+                hint="fix the file so that `python " + spec.target + "` runs; --debug shows the traceback",
+            ) from exc
+        filename: str | None = str(path)
+    else:
+        try:
+            module = importlib.import_module(spec.target)
+        except Exception as exc:
+            raise ModelSourceError(
+                f"cannot import module {spec.target!r}: {type(exc).__name__}: {exc}",
+                hint="the module must be importable from the current directory or installed; "
+                + SPEC_FORMS,
+            ) from exc
+        filename = getattr(module, "__file__", None)
+    obj: Any = module
+    for part in spec.attr.split("."):
+        if not hasattr(obj, part):
+            from qrt.errors import did_you_mean
+
+            names = [n for n in dir(module) if not n.startswith("_")]
+            raise ModelSourceError(
+                f"{spec.target} has no attribute {spec.attr!r}",
+                hint=did_you_mean(part, names) or f"callables there: {', '.join(names[:12])}",
+            )
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ModelSourceError(f"{spec.text} is not callable", hint="name a function or class returning a model")
+    return obj, filename
+
+
+def _from_factory(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: str) -> BuiltModel:
+    factory, filename = _load_callable(spec)
+    ctx = torch.device(device) if device == "meta" else contextlib.nullcontext()
+    try:
+        with ctx:
+            result = factory()
+    except Exception as exc:
+        raise ModelSourceError(
+            f"factory {spec.text} raised {type(exc).__name__}: {exc}",
+            location=_user_frame(exc, filename),
+            hint="the factory is called with no arguments and must return a model or "
+            "(model, example_inputs); --debug shows the traceback",
+        ) from exc
+    model, inputs = (result if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module) else (result, None))
+    if not isinstance(model, torch.nn.Module):
+        raise ModelSourceError(
+            f"factory {spec.text} returned a {type(result).__name__}, not a torch.nn.Module",
+            hint="return a model, or (model, example_inputs)",
+        )
+    if shapes:
+        args, kwargs = _random_inputs(shapes, device), {}
+    elif inputs is not None:
+        args, kwargs = _split_inputs(inputs, spec.text)
+    else:
+        raise ModelSourceError(
+            f"factory {spec.text} returned a model but no example inputs",
+            hint="return (model, example_inputs) from the factory, or pass --input-shape "
+            "(e.g. --input-shape 1,3,224,224)",
+        )
+    if device != "meta":
+        model = model.to(device)
+    return BuiltModel(model, args, kwargs, {"spec": spec.text, "device": device})
+
+
+def _from_builtin(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: str) -> BuiltModel:
+    from qrt.runtime.examples import EXAMPLES
+
+    example = EXAMPLES[spec.target]
+    with torch.device(device):
+        model = example.build().eval()
+    if shapes and len(shapes) > 1:
+        raise ModelSourceError(
+            f"built-in {spec.target!r} takes one input; got {len(shapes)} --input-shape values"
+        )
+    args = example.inputs(shapes[0] if shapes else None, device)
+    return BuiltModel(model, args, {}, {"spec": spec.text, "device": device})
+
+
+def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: str) -> BuiltModel:
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ModelSourceError(
+            f"{spec.text} is a Hugging Face model, and transformers is not installed",
+            hint="install the extra: pip install 'qrt[hf]'",
+        ) from exc
+    path = Path(spec.target)
+    try:
+        if path.is_dir():
+            config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+        else:
+            import json
+
+            data = json.loads(path.read_text(encoding="utf-8"))
+            model_type = data.pop("model_type", None)
+            if model_type is None:
+                raise ModelSourceError(f"{path} has no 'model_type'", location=str(path))
+            config = transformers.AutoConfig.for_model(model_type, **data)
+    except ModelSourceError:
+        raise
+    except Exception as exc:
+        raise ModelSourceError(
+            f"cannot read Hugging Face config {spec.target}: {type(exc).__name__}: {exc}",
+            location=spec.target,
+            hint="the file must be a transformers config.json with a known model_type",
+        ) from exc
+    arch = (getattr(config, "architectures", None) or [None])[0]
+    cls = getattr(transformers, arch, None) if arch else None
+    ctx = torch.device(device)
+    try:
+        with ctx:
+            if cls is not None:
+                model = cls(config)
+            else:
+                model = transformers.AutoModelForCausalLM.from_config(config)
+    except Exception as exc:
+        raise ModelSourceError(
+            f"transformers could not build {arch or config.model_type}: {type(exc).__name__}: {exc}",
+            location=spec.target,
+        ) from exc
+    model.eval()
+    shape = tuple(shapes[0]) if shapes else (1, 8)
+    vocab = int(getattr(config, "vocab_size", 32) or 32)
+    ids = torch.randint(0, vocab, shape, device=device)
+    kwargs: dict[str, Any] = {}
+    if "use_cache" in inspect.signature(model.forward).parameters:
+        kwargs["use_cache"] = False  # no KV-cache ops in the inventory
+    return BuiltModel(model, (ids,), kwargs, {"spec": spec.text, "device": device, "hf_architecture": arch})
+
+
+def build_model(
+    spec: ModelSpec,
+    *,
+    input_shapes: Sequence[Sequence[int]] | None = None,
+    device: str | None = None,
+) -> BuiltModel:
+    """Build the model a spec names, with example inputs, on ``device``.
+
+    Defaults: ``meta`` for Hugging Face configs (no weights are allocated), ``cpu`` else.
+    """
+    device = device or ("meta" if spec.kind == "hf" else "cpu")
+    if spec.kind == "builtin":
+        built = _from_builtin(spec, input_shapes, device)
+    elif spec.kind in ("file", "module"):
+        built = _from_factory(spec, input_shapes, device)
+    elif spec.kind == "hf":
+        built = _from_hf(spec, input_shapes, device)
+    else:
+        raise ModelSourceError(f"{spec.text} is a saved inventory, not a model", hint=SPEC_FORMS)
+    built.info.setdefault("inputs", _describe_inputs(built.args, built.kwargs))
+    return built

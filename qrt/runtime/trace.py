@@ -1,0 +1,452 @@
+"""Eager inventory: run a model once under a torch function mode and record every site.
+
+How names come about (SEMANTICS §1):
+
+* forward pre/post hooks on every module keep a stack of *invocations*; each invocation owns
+  its op counters, so a module that runs twice (shared, or called in a loop) names its ops the
+  same both times, while a loop inside one forward gives ``m.add``, ``m.add_1`` …;
+* the function mode sees only the outermost torch-level call (it is switched off while a
+  handled call runs), which is what ``torch.export`` records too;
+* an op's canonical type comes from ``qrt.ops.registry.canonical_op_type``.
+
+Tensor identity is named by producer (``op:<op_name>:<k>``, ``param:<fqn>``, ``input:<key>``),
+not by Python object, so repeated invocations agree and saved inventories stay meaningful.
+Everything works on the ``meta`` device: no op here reads tensor data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from qrt.errors import TraceError
+from qrt.inventory.build import RawSite, assemble
+from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorUse
+from qrt.ir.site import Key
+from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
+
+__all__ = ["trace_model", "TraceProgress"]
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_QRT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_EXAMPLES_FILE = os.path.join(_QRT_DIR, "runtime", "examples.py")  # user code, for our purposes
+_SKIP_FUNCS = frozenset({"_set_grad_enabled", "_assert_tensor_metadata", "sym_size"})
+
+
+@dataclass
+class TraceProgress:
+    """Handed to a progress callback about every 0.2 s of tracing."""
+
+    ops: int = 0
+    module_calls: int = 0
+    modules_total: int = 0
+    seconds: float = 0.0
+
+
+def type_name(obj_or_cls: object) -> str:
+    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+@dataclass
+class _Invocation:
+    name: str
+    type: str
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def _user_source() -> str | None:
+    """``file:line`` of the innermost frame outside torch and qrt: the user's call."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename == _EXAMPLES_FILE or not (
+            filename.startswith(_TORCH_DIR) or filename.startswith(_QRT_DIR)
+        ):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def _positional_tensors(args: tuple[Any, ...]) -> list[tuple[int, Any]]:
+    """Argument positions, a list of tensors (``torch.cat([a, b])``) counting one per element."""
+    slots: list[tuple[int, Any]] = []
+    pos = 0
+    for arg in args:
+        if isinstance(arg, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in arg):
+            for item in arg:
+                slots.append((pos, item))
+                pos += 1
+        else:
+            slots.append((pos, arg))
+            pos += 1
+    return slots
+
+
+def _flatten_output(out: Any) -> list[tuple[Key, torch.Tensor]]:
+    if isinstance(out, torch.Tensor):
+        return [(0, out)]
+    if isinstance(out, Mapping):
+        return [(str(k), v) for k, v in out.items() if isinstance(v, torch.Tensor)]
+    if isinstance(out, (list, tuple)):
+        return [(i, v) for i, v in enumerate(out) if isinstance(v, torch.Tensor)]
+    return []
+
+
+class _Tracer(TorchFunctionMode):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        registry: OpRegistry,
+        progress: Callable[[TraceProgress], None] | None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.registry = registry
+        self.progress_cb = progress
+        self.progress = TraceProgress(modules_total=sum(1 for _ in model.modules()))
+        self._last_report = 0.0
+        self._t0 = time.perf_counter()
+        self.paused = 0
+        self.module_names: dict[int, str] = {id(m): n for n, m in model.named_modules()}
+        self.param_names: dict[int, str] = {}
+        for n, p in model.named_parameters():
+            self.param_names.setdefault(id(p), n)
+        for n, b in model.named_buffers():
+            self.param_names.setdefault(id(b), n)
+        self.stack: list[_Invocation] = []
+        self.keep: list[torch.Tensor] = []  # keeps id()s unique for the whole trace
+        self.tensor_ids: dict[int, str] = {}
+        self.tensor_meta: dict[str, tuple[tuple[int, ...], str]] = {}
+        self.producers: dict[str, str] = {}
+        self.readers: dict[str, dict[str, None]] = {}
+        self.ops: dict[str, OpRecord] = {}
+        self.raw_sites: dict[tuple[str, str, Key], RawSite] = {}
+        self.module_calls: dict[str, int] = {}
+        self.module_scopes: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._n_const = 0
+        self._signatures: dict[type, list[inspect.Parameter] | None] = {}
+
+    # --- tensor identity -----------------------------------------------------------------
+    def _identify(self, t: torch.Tensor) -> str:
+        tid = self.tensor_ids.get(id(t))
+        if tid is None:
+            fqn = self.param_names.get(id(t))
+            if fqn is not None:
+                tid = f"param:{fqn}"
+                self.producers[tid] = tid
+            else:
+                tid = f"const:{self._n_const}"
+                self._n_const += 1
+            self._bind(t, tid)
+        return tid
+
+    def _bind(self, t: torch.Tensor, tid: str) -> None:
+        self.tensor_ids[id(t)] = tid
+        self.keep.append(t)
+        self.tensor_meta.setdefault(tid, (tuple(int(d) for d in t.shape), _dtype_name(t.dtype)))
+
+    def _read(self, tid: str, reader: str) -> None:
+        self.readers.setdefault(tid, {})[reader] = None
+
+    def _scope(self) -> tuple[tuple[str, str], ...]:
+        return tuple((inv.name, inv.type) for inv in self.stack)
+
+    def _add_site(self, owner: str, site: RawSite) -> None:
+        self.raw_sites.setdefault((owner, site.role, site.key), site)
+
+    # --- ops -----------------------------------------------------------------------------
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.paused:
+            return out
+        op_type = canonical_op_type(func)
+        if op_type is None or op_type in _SKIP_FUNCS:
+            return out
+        outputs = _flatten_output(out)
+        if not outputs:
+            return out  # size(), dim(), shape …: no tensor, not an op
+        raw = getattr(func, "__name__", "")
+        in_place = raw.endswith("_") and not raw.endswith("__")
+        if (
+            not in_place
+            and isinstance(out, torch.Tensor)
+            and args
+            and out is args[0]
+            and self.tensor_ids.get(id(out)) is not None
+        ):
+            return out  # contiguous()/to() that returned its input: export records no node
+        self._record_op(op_type, args, kwargs, outputs)
+        return out
+
+    def _record_op(
+        self,
+        op_type: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        outputs: list[tuple[Key, torch.Tensor]],
+    ) -> None:
+        self.paused += 1
+        try:
+            if not self.stack:  # an op outside the model's forward (root hook not yet run)
+                self.stack.append(_Invocation("", type_name(self.model)))
+            inv = self.stack[-1]
+            n = inv.counters.get(op_type, 0)
+            inv.counters[op_type] = n + 1
+            prefix = f"{inv.name}." if inv.name else ""
+            name = f"{prefix}{op_type}" + (f"_{n}" if n else "")
+            entry = self.registry.get(op_type)
+            source = _user_source()
+            scope = self._scope()
+
+            inputs: list[TensorUse] = []
+            slots: list[tuple[Key, Any, str | None]] = [(p, a, None) for p, a in _positional_tensors(args)]
+            slots += [(k, v, k) for k, v in kwargs.items()]
+            for slot, arg, kw in slots:
+                if not isinstance(arg, torch.Tensor):
+                    continue
+                tid = self._identify(arg)
+                inputs.append(TensorUse(slot, tid))
+                self._read(tid, f"op:{name}:{slot}")
+                if entry is None or not arg.dtype.is_floating_point:
+                    continue
+                role, key = self._classify(entry, slot, arg, inv.name)
+                if role is None:
+                    continue
+                shape, dtype = self.tensor_meta[tid]
+                self._add_site(
+                    name,
+                    RawSite(scope, role, key, op_type, name, tid, shape, dtype, kw, source),
+                )
+
+            outs: list[TensorUse] = []
+            for k, t in outputs:
+                tid = f"op:{name}:{k}"
+                self._bind(t, tid)
+                self.producers.setdefault(tid, tid)
+                outs.append(TensorUse(k, tid))
+                if entry is not None and t.dtype.is_floating_point and isinstance(k, int) and entry.output_slot(k):
+                    shape, dtype = self.tensor_meta[tid]
+                    self._add_site(
+                        name,
+                        RawSite(scope, "output", k, op_type, name, tid, shape, dtype, None, source),
+                    )
+            if entry is not None and entry.attention:
+                self._attention_probs(name, op_type, scope, args, kwargs, source)
+
+            if name not in self.ops:
+                self.ops[name] = OpRecord(
+                    name, op_type, inv.name, entry is not None, tuple(inputs), tuple(outs), source
+                )
+            self.progress.ops += 1
+            self._maybe_report()
+        finally:
+            self.paused -= 1
+
+    def _classify(self, entry, slot: Key, arg: torch.Tensor, module: str) -> tuple[str | None, Key]:
+        state_key = entry.state_key(slot)
+        if state_key is not None:
+            return "state", state_key
+        fqn = self.param_names.get(id(arg))
+        if fqn is not None and self.tensor_ids.get(id(arg)) == f"param:{fqn}":
+            rel = fqn[len(module) + 1 :] if module and fqn.startswith(module + ".") else fqn
+            return "state", rel
+        if entry.input_slot(slot):
+            return "input", slot
+        return None, slot
+
+    def _attention_probs(self, name, op_type, scope, args, kwargs, source) -> None:
+        """The probabilities inside a fused attention are a site too (SEMANTICS §4, key "p")."""
+        q = args[0] if args else kwargs.get("query")
+        k = args[1] if len(args) > 1 else kwargs.get("key")
+        if not (isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor)):
+            return
+        tid = f"op:{name}:p"
+        shape = (*tuple(int(d) for d in q.shape[:-1]), int(k.shape[-2]))
+        self.tensor_meta.setdefault(tid, (shape, _dtype_name(q.dtype)))
+        self.producers.setdefault(tid, tid)
+        self._add_site(
+            name, RawSite(scope, "output", "p", op_type, name, tid, shape, _dtype_name(q.dtype), None, source)
+        )
+
+    # --- modules -------------------------------------------------------------------------
+    def _forward_params(self, module: torch.nn.Module) -> list[inspect.Parameter] | None:
+        cls = type(module)
+        if cls not in self._signatures:
+            try:
+                params = list(inspect.signature(cls.forward).parameters.values())[1:]
+            except (TypeError, ValueError):
+                params = None
+            self._signatures[cls] = params
+        return self._signatures[cls]
+
+    def pre_hook(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self.paused += 1
+        try:
+            name = self.module_names.get(id(module))
+            if name is None:
+                return None
+            is_root = not self.stack
+            self.stack.append(_Invocation(name, type_name(module)))
+            scope = self._scope()
+            first = name not in self.module_calls
+            self.module_calls[name] = self.module_calls.get(name, 0) + 1
+            self.progress.module_calls += 1
+            if first:
+                self.module_scopes[name] = scope
+            params = self._forward_params(module) or []
+            positional = [
+                p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            bound: list[tuple[Key, str | None, Any]] = []
+            for i, a in enumerate(args):
+                bound.append((i, positional[i] if i < len(positional) else None, a))
+            for k, v in kwargs.items():
+                bound.append((positional.index(k), k, v) if k in positional else (k, None, v))
+            for key, arg_name, t in bound:
+                if not isinstance(t, torch.Tensor):
+                    continue
+                if is_root and id(t) not in self.tensor_ids:
+                    self._bind(t, f"input:{key}")
+                    self.producers.setdefault(f"input:{key}", f"input:{key}")
+                tid = self._identify(t)
+                self._read(tid, f"module_input:{name}:{key}")
+                if t.dtype.is_floating_point:
+                    shape, dtype = self.tensor_meta[tid]
+                    self._add_site(
+                        name,
+                        RawSite(scope, "module_input", key, None, None, tid, shape, dtype, arg_name, None),
+                    )
+            if first:
+                self._module_state(module, name, scope)
+            return None
+        finally:
+            self.paused -= 1
+
+    def _module_state(self, module: torch.nn.Module, name: str, scope) -> None:
+        prefix = f"{name}." if name else ""
+        named = list(module.named_parameters()) + list(module.named_buffers())
+        for rel, t in named:
+            if not t.dtype.is_floating_point:
+                continue
+            fqn = self.param_names.get(id(t), prefix + rel)
+            tid = f"param:{fqn}"
+            if id(t) not in self.tensor_ids:
+                self._bind(t, tid)
+                self.producers.setdefault(tid, tid)
+            shape, dtype = self.tensor_meta[self.tensor_ids[id(t)]]
+            self._add_site(
+                name,
+                RawSite(scope, "module_state", rel, None, None, self.tensor_ids[id(t)], shape, dtype, None, None),
+            )
+
+    def post_hook(self, module: torch.nn.Module, args, kwargs, output):
+        self.paused += 1
+        try:
+            name = self.module_names.get(id(module))
+            if name is None or not self.stack:
+                return None
+            scope = self._scope()
+            for key, t in _flatten_output(output):
+                tid = self._identify(t)
+                self._read(tid, f"module_output:{name}:{key}")
+                if t.dtype.is_floating_point:
+                    shape, dtype = self.tensor_meta[tid]
+                    self._add_site(
+                        name,
+                        RawSite(scope, "module_output", key, None, None, tid, shape, dtype, None, None),
+                    )
+            self.stack.pop()
+            self._maybe_report()
+            return None
+        finally:
+            self.paused -= 1
+
+    def _maybe_report(self) -> None:
+        if self.progress_cb is None:
+            return
+        now = time.perf_counter()
+        if now - self._last_report >= 0.2:
+            self._last_report = now
+            self.progress.seconds = now - self._t0
+            self.progress_cb(self.progress)
+
+    # --- result --------------------------------------------------------------------------
+    def modules(self) -> list[ModuleInfo]:
+        infos = []
+        for name, module in self.model.named_modules():
+            params = self._forward_params(module) or []
+            infos.append(
+                ModuleInfo(
+                    name=name,
+                    type=type_name(module),
+                    leaf=next(iter(module.children()), None) is None,
+                    called=self.module_calls.get(name, 0),
+                    forward_args=tuple(p.name for p in params),
+                    scope=tuple(n for n, _ in self.module_scopes.get(name, ())),
+                )
+            )
+        return infos
+
+
+def trace_model(
+    model: torch.nn.Module,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    registry: OpRegistry | None = None,
+    progress: Callable[[TraceProgress], None] | None = None,
+    model_info: dict[str, object] | None = None,
+) -> Inventory:
+    """Run ``model(*args, **kwargs)`` once under ``torch.no_grad()`` and return its inventory.
+
+    The model is not changed (hooks are removed afterwards, train/eval mode is kept). Works
+    on ``meta`` tensors. A failing forward raises :class:`~qrt.errors.TraceError` naming
+    the op or module that was running.
+    """
+    tracer = _Tracer(model, registry or default_registry, progress)
+    handles = []
+    for m in model.modules():
+        handles.append(m.register_forward_pre_hook(tracer.pre_hook, with_kwargs=True))
+        handles.append(
+            m.register_forward_hook(tracer.post_hook, with_kwargs=True, always_call=True)
+        )
+    try:
+        with torch.no_grad(), tracer:
+            model(*args, **(kwargs or {}))
+    except Exception as exc:  # the user's forward failed: say where
+        where = tracer.stack[-1].name if tracer.stack else ""
+        raise TraceError(
+            f"the model's forward failed while tracing: {type(exc).__name__}: {exc}",
+            location=f"module {where!r}" if where else None,
+            hint="check the example inputs (--input-shape) and that the model runs on the "
+            "chosen device; --debug shows the traceback",
+        ) from exc
+    finally:
+        for h in handles:
+            h.remove()
+    info = dict(model_info or {})
+    info.setdefault("class", type_name(model))
+    info["torch"] = torch.__version__
+    return assemble(
+        modules=tracer.modules(),
+        ops=list(tracer.ops.values()),
+        tensor_meta=tracer.tensor_meta,
+        producers=tracer.producers,
+        readers={k: tuple(v) for k, v in tracer.readers.items()},
+        raw_sites=list(tracer.raw_sites.values()),
+        model_info=info,
+    )
