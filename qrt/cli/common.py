@@ -14,7 +14,7 @@ __all__ = ["add_model_options", "add_debug_option", "inventory_from_args", "pars
 
 def parse_shape(text: str) -> tuple[int, ...]:
     try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+        dims = tuple(int(d) for d in text.split(","))
     except ValueError:
         dims = ()
     if not dims or any(d <= 0 for d in dims):

@@ -16,11 +16,12 @@ Everything works on the ``meta`` device: no op here reads tensor data.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -402,6 +403,26 @@ class _Tracer(TorchFunctionMode):
         return infos
 
 
+@contextlib.contextmanager
+def _as_export() -> Iterator[None]:
+    """Make ``torch.compiler.is_exporting()``/``is_compiling()`` true for the trace.
+
+    Models (Hugging Face's among them) take other branches under export: a materialised
+    causal mask instead of a data-dependent ``.all()`` shortcut, no packed-sequence probe.
+    Tracing through the export branches gives the op names ``torch.export`` gives (SEMANTICS
+    §1: the same names in eager and graph mode) and never reads tensor data, so it also
+    works on ``meta``.
+    """
+    compiler = torch.compiler
+    saved = (compiler.is_exporting, compiler.is_compiling)
+    compiler.is_exporting = lambda: True  # type: ignore[method-assign]
+    compiler.is_compiling = lambda: True  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        compiler.is_exporting, compiler.is_compiling = saved  # type: ignore[method-assign]
+
+
 def trace_model(
     model: torch.nn.Module,
     args: tuple[Any, ...] = (),
@@ -410,12 +431,14 @@ def trace_model(
     registry: OpRegistry | None = None,
     progress: Callable[[TraceProgress], None] | None = None,
     model_info: dict[str, object] | None = None,
+    as_export: bool = True,
 ) -> Inventory:
     """Run ``model(*args, **kwargs)`` once under ``torch.no_grad()`` and return its inventory.
 
     The model is not changed (hooks are removed afterwards, train/eval mode is kept). Works
-    on ``meta`` tensors. A failing forward raises :class:`~qrt.errors.TraceError` naming
-    the op or module that was running.
+    on ``meta`` tensors. ``as_export`` (default) runs the model's export branches, see
+    :func:`_as_export`. A failing forward raises :class:`~qrt.errors.TraceError` naming the
+    module that was running.
     """
     tracer = _Tracer(model, registry or default_registry, progress)
     handles = []
@@ -425,7 +448,7 @@ def trace_model(
             m.register_forward_hook(tracer.post_hook, with_kwargs=True, always_call=True)
         )
     try:
-        with torch.no_grad(), tracer:
+        with torch.no_grad(), (_as_export() if as_export else contextlib.nullcontext()), tracer:
             model(*args, **(kwargs or {}))
     except Exception as exc:  # the user's forward failed: say where
         where = tracer.stack[-1].name if tracer.stack else ""

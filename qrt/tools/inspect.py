@@ -30,7 +30,7 @@ class _Node:
 
 
 def _fmt_shape(shape: Sequence[int] | None) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")" if shape is not None else "?"
+    return str(tuple(shape)) if shape is not None else "?"
 
 
 def matches_any(patterns: Sequence[str], *names: str | None) -> bool:
@@ -96,7 +96,7 @@ def render_inventory_text(
         key = f"{s.role}[{s.key}]" + (f" ({s.arg_name})" if s.arg_name and s.arg_name != s.key else "")
         alias = st.dim("  aka " + ", ".join(s.aliases)) if s.aliases else ""
         return (
-            f"{indent}{st.yellow(key):<24} {_fmt_shape(s.shape):<18} {s.dtype or '?':<9} "
+            f"{indent}{st.yellow(key.ljust(24))} {_fmt_shape(s.shape):<18} {s.dtype or '?':<9} "
             f"{st.cyan(s.quantizer_path)}{alias}"
         )
 

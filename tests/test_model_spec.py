@@ -1,0 +1,167 @@
+"""``--model SPEC``: every form, and a clear exit-2 error for every way it can go wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qrt import ModelSourceError, load_model_inventory, parse_model_spec
+from tests.conftest import run_qrt
+
+FACTORY = '''
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+    def forward(self, x, *, scale=None):
+        y = self.fc(x)
+        return y * scale if scale is not None else y
+
+def with_inputs():
+    return Net(), (torch.randn(3, 4),)
+
+def with_kwargs():
+    return Net(), {"x": torch.randn(3, 4), "scale": torch.ones(2)}
+
+def model_only():
+    return Net()
+
+def broken():
+    raise RuntimeError("no weights here")
+
+def bad_forward():
+    return Net(), (torch.randn(3, 5),)
+
+not_callable = 3
+'''
+
+
+@pytest.fixture()
+def factory_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mymodels.py"
+    path.write_text(FACTORY)
+    return path
+
+
+def test_spec_kinds(tmp_path: Path, factory_file: Path) -> None:
+    assert parse_model_spec("two_add").kind == "builtin"
+    assert parse_model_spec("builtin:cnn").kind == "builtin"
+    assert parse_model_spec(f"{factory_file}:with_inputs").kind == "file"
+    assert parse_model_spec("mypkg.models:make").kind == "module"
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"model_type": "llama"}))
+    assert parse_model_spec(str(cfg)).kind == "hf"
+    assert parse_model_spec(str(tmp_path)).kind == "hf"
+
+
+def test_file_factory_with_args_and_kwargs(factory_file: Path) -> None:
+    inv = load_model_inventory(f"{factory_file}:with_inputs")
+    assert [op.name for op in inv.ops] == ["fc.linear"]
+    inv = load_model_inventory(f"{factory_file}:with_kwargs")
+    assert [op.name for op in inv.ops] == ["fc.linear", "mul"]
+    assert {s.arg_name for s in inv.sites if s.role == "module_input" and s.module == ""} == {"x", None}
+
+
+def test_model_only_factory_needs_input_shape(factory_file: Path) -> None:
+    with pytest.raises(ModelSourceError, match="--input-shape"):
+        load_model_inventory(f"{factory_file}:model_only")
+    inv = load_model_inventory(f"{factory_file}:model_only", input_shapes=[(5, 4)])
+    assert inv.sites[0].shape == (5, 4)
+
+
+def test_module_factory(factory_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(factory_file.parent))
+    inv = load_model_inventory("mymodels:with_inputs")
+    assert [op.name for op in inv.ops] == ["fc.linear"]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "message"),
+    [
+        (":broken", "factory .* raised RuntimeError: no weights here"),
+        (":nope", "has no attribute 'nope'"),
+        (":not_callable", "is not callable"),
+        (":bad_forward", "forward failed while tracing"),
+    ],
+)
+def test_bad_factories_exit_2_without_traceback(factory_file: Path, suffix: str, message: str) -> None:
+    result = run_qrt("inspect", "--model", f"{factory_file}{suffix}")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    import re
+
+    assert re.search(message, result.stderr), result.stderr
+
+
+def test_factory_error_points_at_the_users_line(factory_file: Path) -> None:
+    result = run_qrt("inspect", "--model", f"{factory_file}:broken")
+    assert f"{factory_file}:23" in result.stderr  # the `raise` line
+
+
+def test_debug_shows_the_traceback(factory_file: Path) -> None:
+    result = run_qrt("inspect", "--model", f"{factory_file}:broken", "--debug")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nosuchmodel", "cannot tell what model"),
+        ("two_ad", "cannot tell what model"),
+        ("builtin:two_ad", "did you mean 'two_add'"),
+        ("no.such.module:make", "cannot import module 'no.such.module'"),
+        ("missing.py:make", "no such file: missing.py"),
+    ],
+)
+def test_bad_specs(spec: str, message: str) -> None:
+    result = run_qrt("inspect", "--model", spec)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_hf_config_on_meta(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    cfg = {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    inv = load_model_inventory(str(tmp_path / "config.json"))
+    assert inv.model["device"] == "meta"
+    assert "model.layers.1.mlp.down_proj.linear" in inv.op_names
+    # a model directory works the same
+    inv2 = load_model_inventory(str(tmp_path), input_shapes=[(2, 5)])
+    assert inv2.model["inputs"][0]["shape"] == [2, 5]
+
+
+def test_inventory_spec_needs_no_torch(tmp_path: Path) -> None:
+    out = tmp_path / "inv.json"
+    result = run_qrt("inspect", "--model", "two_add", "--format", "json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    code = (
+        "import sys, qrt\n"
+        f"inv = qrt.load_model_inventory({str(out)!r})\n"
+        "assert 'torch' not in sys.modules\n"
+        "print(len(inv.sites))\n"
+    )
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "18"
