@@ -1,0 +1,152 @@
+"""Selectors: a conjunction of predicates on a site's fields (SEMANTICS §2).
+
+Every field left ``None`` accepts every site. Regexes use ``re.fullmatch`` semantics on the
+whole name, globs ``fnmatchcase``; both are checked when the selector is built, so a bad
+pattern is reported where the user wrote it, not in the middle of resolution.
+
+Two predicates need care:
+
+* ``scope``: the site runs *inside* a module whose name (regex) and/or type matches, at an
+  optional exact ``depth`` on the call stack (0 = the root). The site's own module counts.
+  The hierarchical front end uses ``depth`` to give a more deeply nested config priority.
+* ``op_name`` with ``op_name_relative``: the regex is matched against the op name relative
+  to the scope entry that matched (``self_attn\\.softmax`` inside ``model.layers.0``), which
+  is how an ``op_name_config`` inside a module config reads (SEMANTICS §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from qrt.ir.patterns import PatternError, check_regex, glob_match, regex_fullmatch
+from qrt.ir.site import ROLES, Key, Site
+
+__all__ = ["Selector", "ScopeMatch", "type_matches"]
+
+
+def type_matches(pattern: str, fqn: str) -> bool:
+    """Does a class name written in a rule name the class ``fqn``?
+
+    A fully-qualified name must be equal. A bare name (``Linear``) compares with the last
+    component (lint reports where that is ambiguous in a model). ModelOpt's registry style
+    ``nn.Linear`` names the ``torch.nn`` class of that name.
+    """
+    if pattern == fqn:
+        return True
+    bare = fqn.rpartition(".")[2]
+    if "." not in pattern:
+        return pattern == bare
+    if pattern.startswith("nn.") and pattern.count(".") == 1:
+        return fqn.startswith("torch.nn.") and pattern[3:] == bare
+    return False
+
+
+def _check_regex(value: str, what: str) -> None:
+    problem = check_regex(value)
+    if problem:
+        raise PatternError(f"{what} /{value}/: {problem}", offending=value)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeMatch:
+    name: str | None = None
+    """regex on a module name on the call stack"""
+    type: str | None = None
+    """class of a module on the call stack"""
+    depth: int | None = None
+    """only the entry at this position on the stack (0 = root)"""
+
+    def __post_init__(self) -> None:
+        if self.name is None and self.type is None:
+            raise PatternError("a scope predicate needs a module name or a module type")
+        if self.name is not None:
+            _check_regex(self.name, "scope name")
+        if self.depth is not None and self.depth < 0:
+            raise PatternError(f"scope depth must be >= 0, got {self.depth}")
+
+    def entry_matches(self, name: str, type_: str) -> bool:
+        if self.type is not None and not type_matches(self.type, type_):
+            return False
+        return self.name is None or regex_fullmatch(self.name, name)
+
+    def matching_entries(self, site: Site) -> list[str]:
+        """Names of the scope entries this predicate accepts, outermost first."""
+        if self.depth is not None:
+            if self.depth >= len(site.scope):
+                return []
+            name, type_ = site.scope[self.depth]
+            return [name] if self.entry_matches(name, type_) else []
+        return [name for name, type_ in site.scope if self.entry_matches(name, type_)]
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    module_name: str | None = None
+    module_type: str | None = None
+    scope: ScopeMatch | None = None
+    op_type: str | None = None
+    op_name: str | None = None
+    op_name_relative: bool = False
+    role: str | None = None
+    key: Key | None = None
+    """an int position, a name, or ``"*"`` (any key; the same as ``None``)"""
+    quantizer_path: str | None = None
+    parent_class: str | None = None
+    """ModelOpt's ``parent_class``: the owning module's class exactly (no subclasses)"""
+
+    def __post_init__(self) -> None:
+        if self.module_name is not None:
+            _check_regex(self.module_name, "module name")
+        if self.op_name is not None:
+            _check_regex(self.op_name, "op name")
+        if self.role is not None and self.role not in ROLES:
+            raise PatternError(
+                f"unknown role {self.role!r}", hint="valid roles: " + ", ".join(ROLES)
+            )
+        if self.op_name_relative and self.op_name is None:
+            raise PatternError("op_name_relative needs an op_name pattern")
+
+    def is_empty(self) -> bool:
+        return all(
+            getattr(self, f.name) in (None, False) for f in fields(self)
+        )
+
+    def matches(self, site: Site) -> bool:
+        if self.role is not None and site.role != self.role:
+            return False
+        if self.op_type is not None and site.op_type != self.op_type:
+            return False
+        if self.key is not None and self.key != "*" and not site.matches_key(self.key):
+            return False
+        if self.module_type is not None and not type_matches(self.module_type, site.module_type):
+            return False
+        if self.parent_class is not None and not type_matches(self.parent_class, site.module_type):
+            return False
+        if self.module_name is not None and not regex_fullmatch(self.module_name, site.module):
+            return False
+        if self.quantizer_path is not None and not any(
+            glob_match(self.quantizer_path, p) for p in (site.quantizer_path, *site.aliases)
+        ):
+            return False
+        entries: list[str] | None = None
+        if self.scope is not None:
+            entries = self.scope.matching_entries(site)
+            if not entries:
+                return False
+        if self.op_name is not None:
+            if site.op_name is None:
+                return False
+            if not self.op_name_relative:
+                return regex_fullmatch(self.op_name, site.op_name)
+            bases = entries if entries is not None else [""]
+            return any(
+                regex_fullmatch(self.op_name, _relative(site.op_name, base)) for base in bases
+            )
+        return True
+
+
+def _relative(op_name: str, base: str) -> str:
+    if not base:
+        return op_name
+    prefix = base + "."
+    return op_name[len(prefix) :] if op_name.startswith(prefix) else op_name

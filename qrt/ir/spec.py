@@ -1,0 +1,605 @@
+"""A quantization spec: how one tensor is quantized, as a frozen, validated value.
+
+Why a module of its own: every front end (hierarchical configs, wildcard lists, the DSL)
+ends in the same value, the one that a ``set`` effect carries and a patch effect edits
+(SEMANTICS.md §2), so the vocabulary and its checks live in one place and nowhere else.
+What it decides:
+
+* **Spellings in, one spelling out.** The reference library (seed 001) writes dtypes as
+  ``torch.int4`` objects, as ``"int4"`` in YAML, and schemes as ``QuantizationScheme.SYMMETRIC``;
+  its source (seed 002) names the algorithm fields ``*_cls``. All of these are read and stored
+  in one canonical form (``"int4"``, ``"symmetric"``, ``qparam_calculator``), so two specs that
+  mean the same thing compare and hash equal. A torch dtype is recognised by ``str(obj)``
+  (``"torch.int8"``); this module never imports torch, so lint and explain run without it.
+* **Closed sets.** Every named choice comes from a tuple below; an unknown name is an error
+  that lists the valid names and the closest one. The algorithm sets are qrt's own:
+
+  ``qparam_calculator`` — how observations accumulate into scale/zero point over time:
+    ``static`` (from the tensor itself each time: weights, which do not change in calibration),
+    ``minmax`` (running extremes over all calibration batches),
+    ``moving_average`` (exponential moving average of each batch's range).
+  ``range_calculator`` — how the range of one observation is measured:
+    ``minmax`` (absolute extremes), ``percentile`` (clips outliers at a percentile),
+    ``mse`` (searches the clipping range that minimises the quantization error),
+    ``histogram`` (clipping chosen from a histogram of values, entropy style).
+  ``fake_quantize`` — how gradients pass the quantizer in training:
+    ``ste`` (straight-through estimator, scale not learned), ``lsq`` (learned step size).
+
+  ``None`` in any of the three means "the runtime's default for the tensor's role"
+  (``moving_average`` for activations, ``static`` for weights, ``ste``); the reference
+  library's value ``"default"`` is read as ``None``.
+* **Combinations.** A value can be valid alone and meaningless beside another: float formats
+  have no zero point (no ``asymmetric``), ``float4_e2m1fn_x2`` and ``float8_e8m0fnu`` scales
+  exist only for small blocks (MX/NVFP4), so they need ``per_block``. These are rejected when
+  the spec is built, not when a runtime meets them.
+* **Explicit vs default.** SEMANTICS §3: a field left unset takes the class default, and the
+  explanation must say so. The set of fields a user wrote is kept (``explicit_fields()``) and
+  survives ``merged`` (a patch effect) and ``to_json(explicit_only=True)``; equality and
+  hashing look at values only.
+* **Axis left open.** ``per_channel``/``per_block`` may omit ``axis``; the resolver fills it from
+  seed 001's default-axis tables by the op or module that owns the tensor (``with_axis``).
+
+Errors are pydantic ``ValidationError``s whose ``type`` slugs are stable
+(``unknown_dtype``, ``unknown_choice``, ``invalid_granularity``, ``invalid_value``,
+``invalid_combination``) and whose messages name the input and the valid choices;
+``spec_error_message`` renders one as plain lines for a front end to place at file:line.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from qrt.errors import did_you_mean
+
+__all__ = [
+    "QuantizationSpec",
+    "PerTensor",
+    "PerChannel",
+    "PerBlock",
+    "Granularity",
+    "QuantDType",
+    "ScaleDType",
+    "QScheme",
+    "QParamCalculator",
+    "RangeCalculator",
+    "FakeQuantize",
+    "QUANT_DTYPES",
+    "INT_QUANT_DTYPES",
+    "FLOAT_QUANT_DTYPES",
+    "SCALE_DTYPES",
+    "QSCHEMES",
+    "GRANULARITY_TYPES",
+    "QPARAM_CALCULATORS",
+    "RANGE_CALCULATORS",
+    "FAKE_QUANTIZERS",
+    "SPEC_FIELDS",
+    "default_activation_spec",
+    "default_weight_spec",
+    "spec_error_message",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Closed sets
+
+QuantDType = Literal[
+    "int2", "int3", "int4", "int5", "int6", "int7", "int8",
+    "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "uint8",
+    "float8_e4m3fn", "float8_e5m2", "float4_e2m1fn_x2",
+]  # fmt: skip
+"""The dtype of the quantized values; the names are torch's (``torch.int4`` → ``"int4"``)."""
+
+QUANT_DTYPES: tuple[str, ...] = get_args(QuantDType)
+FLOAT_QUANT_DTYPES: tuple[str, ...] = ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn_x2")
+INT_QUANT_DTYPES: tuple[str, ...] = tuple(d for d in QUANT_DTYPES if d not in FLOAT_QUANT_DTYPES)
+
+ScaleDType = Literal["float8_e8m0fnu", "float8_e4m3fn", "float16", "bfloat16", "float32"]
+"""The dtype scales are stored in. ``float8_e8m0fnu`` holds powers of two only (MX formats)."""
+
+SCALE_DTYPES: tuple[str, ...] = get_args(ScaleDType)
+
+QScheme = Literal["symmetric", "asymmetric"]
+QSCHEMES: tuple[str, ...] = get_args(QScheme)
+
+QParamCalculator = Literal["static", "minmax", "moving_average"]
+QPARAM_CALCULATORS: tuple[str, ...] = get_args(QParamCalculator)
+
+RangeCalculator = Literal["minmax", "percentile", "mse", "histogram"]
+RANGE_CALCULATORS: tuple[str, ...] = get_args(RangeCalculator)
+
+FakeQuantize = Literal["ste", "lsq"]
+FAKE_QUANTIZERS: tuple[str, ...] = get_args(FakeQuantize)
+
+GRANULARITY_TYPES: tuple[str, ...] = ("per_tensor", "per_channel", "per_block")
+
+_CHOICE_SETS: dict[str, tuple[str, ...]] = {
+    "qscheme": QSCHEMES,
+    "qparam_calculator": QPARAM_CALCULATORS,
+    "range_calculator": RANGE_CALCULATORS,
+    "fake_quantize": FAKE_QUANTIZERS,
+}
+
+_FIELD_ALIASES: dict[str, str] = {
+    "qparam_calculator_cls": "qparam_calculator",
+    "range_calculator_cls": "range_calculator",
+    "fake_quantize_cls": "fake_quantize",
+}
+"""Seed 002 names the algorithm fields with a ``_cls`` suffix; they are read as qrt's names."""
+
+_DEFAULT_WORD = "default"
+"""Seed 002 writes ``qparam_calculator_cls="default"``: the runtime picks, ``None`` here."""
+
+# ---------------------------------------------------------------------------------------------
+# Spelling helpers
+
+
+def _error(kind: str, message: str) -> PydanticCustomError:
+    # The message goes through the context so that braces in it ({type: per_block}) are text.
+    return PydanticCustomError(kind, "{message}", {"message": message})
+
+
+def _listing(choices: tuple[str, ...]) -> str:
+    return ", ".join(choices)
+
+
+def _suffix(word: str, choices: tuple[str, ...]) -> str:
+    hint = did_you_mean(word, choices)
+    return f" ({hint})" if hint else ""
+
+
+def _enum_text(value: object) -> object:
+    """An enum member as text: its string value (``StrEnum``) or else its name."""
+    if isinstance(value, enum.Enum):
+        return value.value if isinstance(value.value, str) else value.name
+    return value
+
+
+def _dtype_text(value: object) -> str | None:
+    """``"int8"``, ``"torch.int8"`` or a torch dtype (``str(d) == "torch.int8"``) → ``"int8"``.
+
+    A torch dtype is read from its ``str`` so that this module needs no torch; any other
+    non-string is ``None`` (the caller says what was expected).
+    """
+    if isinstance(value, str):
+        text = value
+    elif not isinstance(value, (bool, int, float)) and str(value).startswith("torch."):
+        text = str(value)
+    else:
+        return None
+    text = text.strip().lower()
+    return text[len("torch.") :] if text.startswith("torch.") else text
+
+
+def _canonical_dtype(value: object, field: str, choices: tuple[str, ...]) -> str:
+    text = _dtype_text(value)
+    if text is None:
+        raise _error(
+            "unknown_dtype",
+            f"{field} must be a dtype name such as 'int8' or a torch dtype, got {value!r} "
+            f"({type(value).__name__}); valid {field}s: {_listing(choices)}",
+        )
+    if text not in choices:
+        raise _error(
+            "unknown_dtype",
+            f"unknown {field} {value!r}; valid {field}s: {_listing(choices)}"
+            f"{_suffix(text, choices)}",
+        )
+    return text
+
+
+def _canonical_choice(
+    value: object, field: str, choices: tuple[str, ...], *, allow_default: bool
+) -> str | None:
+    """A named choice, case-insensitive, ``Enum.MEMBER`` spellings cut to ``member``."""
+    value = _enum_text(value)
+    if value is None and allow_default:
+        return None
+    if not isinstance(value, str):
+        raise _error(
+            "unknown_choice",
+            f"{field} must be a name, got {value!r} ({type(value).__name__}); "
+            f"valid {field} values: {_listing(choices)}",
+        )
+    text = value.strip().rsplit(".", 1)[-1].lower().replace("-", "_")
+    if allow_default and text == _DEFAULT_WORD:
+        return None
+    if text not in choices:
+        raise _error(
+            "unknown_choice",
+            f"unknown {field} {value!r}; valid {field} values: {_listing(choices)}"
+            f"{_suffix(text, choices)}",
+        )
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Granularity
+
+
+def _check_axis(value: object) -> object:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _error(
+            "invalid_value",
+            f"axis must be an integer (negative counts from the last dimension) or null, "
+            f"got {value!r}",
+        )
+    return value
+
+
+class PerTensor(BaseModel):
+    """One scale (and zero point) for the whole tensor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["per_tensor"] = "per_tensor"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type}
+
+
+class PerChannel(BaseModel):
+    """One scale per index along ``axis``.
+
+    ``axis=None`` means "the owning op's or module's default" (seed 001: the output-channel
+    dimension), filled in by the resolver; it is not per-tensor.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["per_channel"] = "per_channel"
+    axis: int | None = None
+
+    @field_validator("axis", mode="before")
+    @classmethod
+    def _axis(cls, value: object) -> object:
+        return _check_axis(value)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.axis is not None:
+            out["axis"] = self.axis
+        return out
+
+
+class PerBlock(BaseModel):
+    """One scale per run of ``block_size`` consecutive elements along ``axis``.
+
+    Every other dimension keeps one scale per index (block size 1), which is why seed 001's
+    default axis for per-block is the *input*-channel dimension, not the output one.
+    ``block_size`` has no default: a wrong guess would silently change the format.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["per_block"] = "per_block"
+    axis: int | None = None
+    block_size: int
+
+    @field_validator("axis", mode="before")
+    @classmethod
+    def _axis(cls, value: object) -> object:
+        return _check_axis(value)
+
+    @field_validator("block_size", mode="before")
+    @classmethod
+    def _positive_block(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise _error("invalid_value", f"block_size must be a positive integer, got {value!r}")
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.axis is not None:
+            out["axis"] = self.axis
+        out["block_size"] = self.block_size
+        return out
+
+
+Granularity = Annotated[Union[PerTensor, PerChannel, PerBlock], Field(discriminator="type")]
+"""Tagged by ``type``, as seed 001's YAML writes it: ``{type: per_block, block_size: 32}``."""
+
+_GRANULARITY_MODELS: dict[str, type[BaseModel]] = {
+    "per_tensor": PerTensor,
+    "per_channel": PerChannel,
+    "per_block": PerBlock,
+}
+
+_BLOCK_EXAMPLE = "{'type': 'per_block', 'block_size': 32}"
+
+
+def _granularity_input(value: object) -> object:
+    """Bare names and dicts → the tagged form, with better messages than the union's own."""
+    if isinstance(value, (PerTensor, PerChannel, PerBlock)):
+        return value
+    value = _enum_text(value)
+    if isinstance(value, str):
+        kind = value.strip().lower()
+        if kind == "per_block":
+            raise _error(
+                "invalid_granularity",
+                f"granularity 'per_block' needs a block_size; write it as a mapping, "
+                f"e.g. {_BLOCK_EXAMPLE}",
+            )
+        if kind not in GRANULARITY_TYPES:
+            raise _error(
+                "invalid_granularity",
+                f"unknown granularity {value!r}; valid granularity types: "
+                f"{_listing(GRANULARITY_TYPES)}{_suffix(kind, GRANULARITY_TYPES)}",
+            )
+        return {"type": kind}
+    if isinstance(value, Mapping):
+        if "type" not in value:
+            raise _error(
+                "invalid_granularity",
+                f"granularity {dict(value)!r} has no 'type'; valid types: "
+                f"{_listing(GRANULARITY_TYPES)}",
+            )
+        raw = _enum_text(value["type"])
+        kind = raw.strip().lower() if isinstance(raw, str) else raw
+        if kind not in GRANULARITY_TYPES:
+            raise _error(
+                "invalid_granularity",
+                f"unknown granularity type {raw!r}; valid granularity types: "
+                f"{_listing(GRANULARITY_TYPES)}{_suffix(str(kind), GRANULARITY_TYPES)}",
+            )
+        if kind == "per_block" and "block_size" not in value:
+            raise _error(
+                "invalid_granularity",
+                f"granularity 'per_block' needs a block_size, e.g. {_BLOCK_EXAMPLE}; "
+                f"got {dict(value)!r}",
+            )
+        return {**value, "type": kind}
+    raise _error(
+        "invalid_granularity",
+        f"granularity must be 'per_tensor', 'per_channel' or a mapping with a 'type' "
+        f"({_listing(GRANULARITY_TYPES)}), got {value!r} ({type(value).__name__})",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+
+
+class QuantizationSpec(BaseModel):
+    """How one tensor is quantized. Build it from keywords, a mapping (``from_json``) or a patch.
+
+    Defaults (``QuantizationSpec()``): int8, symmetric, per tensor, everything else ``None``
+    (scale dtype and algorithms chosen by the runtime). The role defaults of seed 001 are
+    ``default_activation_spec()`` and ``default_weight_spec()``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dtype: QuantDType = "int8"
+    qscheme: QScheme = "symmetric"
+    granularity: Granularity = Field(default_factory=PerTensor)
+    scale_dtype: ScaleDType | None = None
+    qparam_calculator: QParamCalculator | None = None
+    range_calculator: RangeCalculator | None = None
+    fake_quantize: FakeQuantize | None = None
+
+    # -- input spellings ----------------------------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rename_aliases(cls, data: Any) -> Any:
+        if isinstance(data, QuantizationSpec):
+            return data
+        if not isinstance(data, Mapping):
+            raise _error(
+                "invalid_value",
+                f"a quantization spec must be a mapping of fields, got {data!r} "
+                f"({type(data).__name__}); valid fields: {_listing(SPEC_FIELDS)}",
+            )
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            name = _FIELD_ALIASES.get(key, key) if isinstance(key, str) else key
+            if name in out:
+                raise _error(
+                    "invalid_value",
+                    f"field {name!r} is given twice (as {name!r} and as its alias "
+                    f"{name + '_cls'!r}); keep one",
+                )
+            out[name] = value
+        return out
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype(cls, value: object) -> str:
+        return _canonical_dtype(value, "dtype", QUANT_DTYPES)
+
+    @field_validator("scale_dtype", mode="before")
+    @classmethod
+    def _scale_dtype(cls, value: object) -> str | None:
+        return None if value is None else _canonical_dtype(value, "scale_dtype", SCALE_DTYPES)
+
+    @field_validator("qscheme", mode="before")
+    @classmethod
+    def _qscheme(cls, value: object) -> str | None:
+        # allow_default=False: qscheme has no "runtime picks" value, so None is an error here.
+        return _canonical_choice(value, "qscheme", QSCHEMES, allow_default=False)
+
+    @field_validator("qparam_calculator", "range_calculator", "fake_quantize", mode="before")
+    @classmethod
+    def _algorithm(cls, value: object, info: ValidationInfo) -> str | None:
+        name = info.field_name or ""
+        return _canonical_choice(value, name, _CHOICE_SETS[name], allow_default=True)
+
+    @field_validator("granularity", mode="before")
+    @classmethod
+    def _granularity(cls, value: object) -> object:
+        return _granularity_input(value)
+
+    # -- combinations -------------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _combinations(self) -> QuantizationSpec:
+        kind = self.granularity.type
+        if self.dtype in FLOAT_QUANT_DTYPES and self.qscheme != "symmetric":
+            raise _error(
+                "invalid_combination",
+                f"dtype {self.dtype!r} is a floating-point format and has no zero point, so "
+                f"qscheme {self.qscheme!r} is not possible; valid qscheme for float dtypes: "
+                f"symmetric (asymmetric needs one of {_listing(INT_QUANT_DTYPES)})",
+            )
+        if self.dtype == "float4_e2m1fn_x2" and kind != "per_block":
+            raise _error(
+                "invalid_combination",
+                f"dtype 'float4_e2m1fn_x2' needs per_block granularity (its scales cover small "
+                f"blocks: 32 for MXFP4, 16 for NVFP4), got {kind!r}; e.g. {_BLOCK_EXAMPLE}",
+            )
+        if self.scale_dtype == "float8_e8m0fnu" and kind != "per_block":
+            others = _listing(tuple(s for s in SCALE_DTYPES if s != "float8_e8m0fnu"))
+            raise _error(
+                "invalid_combination",
+                f"scale_dtype 'float8_e8m0fnu' (power-of-two MX scales) needs per_block "
+                f"granularity, got {kind!r}; valid scale_dtypes with {kind}: {others} or null",
+            )
+        return self
+
+    # -- queries and copies -------------------------------------------------------------------
+
+    def explicit_fields(self) -> frozenset[str]:
+        """The fields the author wrote; the others hold class defaults (SEMANTICS §3, explain)."""
+        return frozenset(self.model_fields_set)
+
+    def merged(self, patch: Mapping[str, Any]) -> QuantizationSpec:
+        """A new spec with *patch*'s fields replaced, validated again (a patch effect, §2).
+
+        ``granularity`` is replaced whole, not merged key by key: ``{"block_size": 64}`` alone
+        is not a granularity. Explicit fields are this spec's plus the patch's. Built from the
+        explicit fields only, because the others are defaults by definition.
+        """
+        if not isinstance(patch, Mapping):
+            raise TypeError(f"merged() takes a mapping of spec fields, got {type(patch).__name__}")
+        data: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
+        for key in patch:
+            data.pop(_FIELD_ALIASES.get(key, key), None)
+        data.update(patch)
+        return type(self).model_validate(data)
+
+    def with_axis(self, axis: int | None) -> QuantizationSpec:
+        """This spec with the granularity's axis set (the resolver fills seed 001's defaults)."""
+        granularity = self.granularity
+        if isinstance(granularity, PerTensor):
+            raise ValueError(
+                f"with_axis({axis!r}): per_tensor granularity has no axis; only per_channel and "
+                "per_block do"
+            )
+        new = type(granularity).model_validate({**granularity.model_dump(), "axis": axis})
+        return self.merged({"granularity": new})
+
+    # -- JSON -----------------------------------------------------------------------------------
+
+    def to_json(self, *, explicit_only: bool = False) -> dict[str, Any]:
+        """Canonical JSON-safe form: every field in declaration order, granularity with only the
+        keys that carry a value. ``explicit_only=True`` keeps just the fields the author wrote,
+        so ``from_json`` gives back the same ``explicit_fields()`` too."""
+        out: dict[str, Any] = {
+            "dtype": self.dtype,
+            "qscheme": self.qscheme,
+            "granularity": self.granularity.to_json(),
+            "scale_dtype": self.scale_dtype,
+            "qparam_calculator": self.qparam_calculator,
+            "range_calculator": self.range_calculator,
+            "fake_quantize": self.fake_quantize,
+        }
+        if explicit_only:
+            return {k: v for k, v in out.items() if k in self.model_fields_set}
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QuantizationSpec:
+        """The inverse of ``to_json``; accepts every spelling the constructor does."""
+        return cls.model_validate(data)
+
+
+SPEC_FIELDS: tuple[str, ...] = tuple(QuantizationSpec.model_fields)
+
+
+def default_activation_spec() -> QuantizationSpec:
+    """Seed 001's default for op inputs and outputs: int8, symmetric, per tensor, moving average.
+
+    The four named fields are explicit: they are what this default says, not leftovers.
+    """
+    return QuantizationSpec(
+        dtype="int8",
+        qscheme="symmetric",
+        granularity=PerTensor(),
+        qparam_calculator="moving_average",
+    )
+
+
+def default_weight_spec() -> QuantizationSpec:
+    """Seed 001's default for ``weight`` state: int8, symmetric, per channel, static.
+
+    The axis is left ``None`` for the resolver to fill by op or module type (the output channel).
+    """
+    return QuantizationSpec(
+        dtype="int8", qscheme="symmetric", granularity=PerChannel(), qparam_calculator="static"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Error rendering
+
+_OWN_ERROR_TYPES = frozenset(
+    {
+        "unknown_dtype",
+        "unknown_choice",
+        "invalid_granularity",
+        "invalid_value",
+        "invalid_combination",
+    }
+)
+
+
+def _where(loc: tuple[int | str, ...]) -> tuple[str, str, tuple[str, ...]]:
+    """A pydantic ``loc`` → a dotted field path, and the owner and valid field names at its end.
+
+    The tagged union puts its tag into ``loc`` (``granularity.per_block.block_size``); a
+    reader wrote no such key, so it is dropped here.
+    """
+    parts = [str(p) for p in loc]
+    owner, fields = "spec", SPEC_FIELDS
+    if parts and parts[0] == "granularity" and len(parts) > 1 and parts[1] in _GRANULARITY_MODELS:
+        owner = f"{parts[1]} granularity"
+        fields = tuple(_GRANULARITY_MODELS[parts[1]].model_fields)
+        del parts[1]
+    return ".".join(parts), owner, fields
+
+
+def spec_error_message(err: ValidationError) -> str:
+    """One line per error: ``field `x`: message`` (``spec: message`` for combinations).
+
+    An unknown field adds the closest name and the valid field list, which pydantic's own
+    ``extra_forbidden`` message does not.
+    """
+    lines: list[str] = []
+    for item in err.errors():
+        path, owner, fields = _where(tuple(item["loc"]))
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            name = path.rsplit(".", 1)[-1]
+            message = (
+                f"unknown field{_suffix(name, fields)}; valid fields of a {owner}: "
+                f"{_listing(fields)}"
+            )
+        elif kind in _OWN_ERROR_TYPES or kind == "missing":
+            message = item["msg"]
+        else:
+            message = f"{item['msg']} (got {item.get('input')!r})"
+        lines.append(f"field `{path}`: {message}" if path else f"spec: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""The result of resolving one site: the fold's final state and the rules that made it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qrt.ir.effect import NOT_QUANTIZED, FoldState, apply_effect
+from qrt.ir.rule import Rule
+from qrt.ir.site import Site
+from qrt.ir.spec import QuantizationSpec
+
+__all__ = ["Decision", "fold"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    site: Site
+    state: FoldState
+    matched: tuple[Rule, ...]
+    """every matching rule, in fold order ``(priority, order)``"""
+
+    @property
+    def spec(self) -> QuantizationSpec | None:
+        """The spec the site is quantized with, or ``None`` (not quantized)."""
+        return self.state.decision
+
+    @property
+    def decided_by(self) -> Rule | None:
+        """The last rule applied: the one whose effect the final state shows."""
+        return self.matched[-1] if self.matched else None
+
+
+def fold(rules: tuple[Rule, ...], role: str) -> FoldState:
+    """Apply ``rules`` (already in fold order) to "not quantized"."""
+    state = NOT_QUANTIZED
+    for rule in rules:
+        state = apply_effect(state, rule.effect, role)
+    return state

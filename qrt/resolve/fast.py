@@ -1,0 +1,237 @@
+"""The fast resolver: the same decisions as ``reference.py``, without re-scanning rules per site.
+
+How (each step is memoised on the *distinct* value, not on the site):
+
+1. Every rule is a bit. For each predicate kind, a site value maps to the bitmask of rules
+   that accept it (rules without that predicate accept everything):
+   equality predicates (role, op type, key) are dict lookups; type predicates are decided
+   once per distinct class name; regex/glob predicates are matched with one RE2 ``Set`` per
+   kind — one pass over a name finds every matching pattern, so the cost does not grow with
+   the number of rules — once per distinct module name, scope, op name and quantizer path.
+2. A site's matching rules are the AND of its masks.
+3. The fold is computed once per distinct (mask, role) and shared by every site with it.
+
+``tests/properties`` checks it against the literal fold on generated rule sets and sites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qrt.ir.rule import Rule, RuleSet
+from qrt.ir.selector import _relative, type_matches
+from qrt.ir.site import Site
+from qrt.ir.patterns import glob_to_regex
+from qrt.resolve.decision import Decision, fold
+
+__all__ = ["FastResolver", "resolve"]
+
+
+class _PatternSet:
+    """Many regexes (fullmatch) over one name in one RE2 pass → bitmask of their rules."""
+
+    def __init__(self, patterns: Sequence[tuple[int, str]]) -> None:
+        self.bits = [1 << i for i, _ in patterns]
+        self._set: Any = None
+        if patterns:
+            import re2
+
+            self._set = re2.Set.FullMatchSet()
+            for _, pattern in patterns:
+                self._set.Add(pattern)
+            self._set.Compile()
+
+    def __bool__(self) -> bool:
+        return self._set is not None
+
+    def mask(self, text: str) -> int:
+        if self._set is None:
+            return 0
+        hits = self._set.Match(text)
+        out = 0
+        if hits:
+            for h in hits:
+                out |= self.bits[h]
+        return out
+
+
+def _bits(indices: Iterable[int]) -> int:
+    out = 0
+    for i in indices:
+        out |= 1 << i
+    return out
+
+
+class FastResolver:
+    """Resolve many sites against one rule set; build once, call :meth:`resolve` often."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules: tuple[Rule, ...] = rules.rules
+        n = len(self.rules)
+        self.all = (1 << n) - 1
+        sel = [r.selector for r in self.rules]
+
+        def without(pred: Any) -> int:
+            return self.all & ~_bits(i for i, s in enumerate(sel) if pred(s))
+
+        self._role_free = without(lambda s: s.role is not None)
+        self._role: dict[str, int] = {}
+        self._op_free = without(lambda s: s.op_type is not None)
+        self._op: dict[str, int] = {}
+        keyed = lambda s: s.key is not None and s.key != "*"  # noqa: E731
+        self._key_free = without(keyed)
+        self._key: dict[object, int] = {}
+        for i, s in enumerate(sel):
+            if s.role is not None:
+                self._role[s.role] = self._role.get(s.role, 0) | 1 << i
+            if s.op_type is not None:
+                self._op[s.op_type] = self._op.get(s.op_type, 0) | 1 << i
+            if keyed(s):
+                k = (type(s.key), s.key)
+                self._key[k] = self._key.get(k, 0) | 1 << i
+
+        self._typed = [(i, s) for i, s in enumerate(sel) if s.module_type or s.parent_class]
+        self._type_free = self.all & ~_bits(i for i, _ in self._typed)
+        self._type_memo: dict[str, int] = {}
+
+        self._mname = _PatternSet([(i, s.module_name) for i, s in enumerate(sel) if s.module_name is not None])
+        self._mname_free = without(lambda s: s.module_name is not None)
+        self._mname_memo: dict[str, int] = {}
+
+        self._scoped = [(i, s.scope) for i, s in enumerate(sel) if s.scope is not None]
+        self._scope_names = _PatternSet([(i, sc.name) for i, sc in self._scoped if sc.name is not None])
+        self._scope_typeonly = [(i, sc) for i, sc in self._scoped if sc.name is None]
+        self._scope_free = without(lambda s: s.scope is not None)
+        self._scope_memo: dict[tuple, tuple[int, dict[int, list[str]]]] = {}
+
+        self._abs_op = _PatternSet(
+            [(i, s.op_name) for i, s in enumerate(sel) if s.op_name is not None and not s.op_name_relative]
+        )
+        self._rel_op = [(i, s.op_name) for i, s in enumerate(sel) if s.op_name is not None and s.op_name_relative]
+        self._rel_op_set = _PatternSet(self._rel_op)
+        self._op_name_free = without(lambda s: s.op_name is not None)
+        self._opname_memo: dict[tuple, int] = {}
+
+        self._paths = _PatternSet(
+            [(i, glob_to_regex(s.quantizer_path)) for i, s in enumerate(sel) if s.quantizer_path is not None]
+        )
+        self._path_free = without(lambda s: s.quantizer_path is not None)
+
+        self._fold_memo: dict[tuple[int, str], tuple[tuple[Rule, ...], Any]] = {}
+
+    # --- per-kind masks (memoised on distinct values) -------------------------------------
+    def _type_mask(self, module_type: str) -> int:
+        mask = self._type_memo.get(module_type)
+        if mask is None:
+            mask = self._type_free
+            for i, s in self._typed:
+                if (s.module_type is None or type_matches(s.module_type, module_type)) and (
+                    s.parent_class is None or type_matches(s.parent_class, module_type)
+                ):
+                    mask |= 1 << i
+            self._type_memo[module_type] = mask
+        return mask
+
+    def _mname_mask(self, module: str) -> int:
+        mask = self._mname_memo.get(module)
+        if mask is None:
+            mask = self._mname_free | self._mname.mask(module)
+            self._mname_memo[module] = mask
+        return mask
+
+    def _scope_mask(self, scope: tuple) -> tuple[int, dict[int, list[str]]]:
+        found = self._scope_memo.get(scope)
+        if found is None:
+            bases: dict[int, list[str]] = {}
+            by_idx = {i: sc for i, sc in self._scoped}
+            for depth, (name, type_) in enumerate(scope):
+                hits = self._scope_names.mask(name) if self._scope_names else 0
+                candidates = [i for i in _iter_bits(hits)] + [i for i, _ in self._scope_typeonly]
+                for i in candidates:
+                    sc = by_idx[i]
+                    if sc.depth is not None and sc.depth != depth:
+                        continue
+                    if sc.type is not None and not type_matches(sc.type, type_):
+                        continue
+                    bases.setdefault(i, []).append(name)
+            found = (self._scope_free | _bits(bases), bases)
+            self._scope_memo[scope] = found
+        return found
+
+    def _opname_mask(self, site: Site, bases: dict[int, list[str]]) -> int:
+        op_name = site.op_name
+        if op_name is None:
+            return self._op_name_free
+        memo_key = (op_name, site.scope)
+        mask = self._opname_memo.get(memo_key)
+        if mask is None:
+            mask = self._op_name_free | self._abs_op.mask(op_name)
+            if self._rel_op:
+                rel_hits: dict[str, int] = {}
+                for i, _ in self._rel_op:
+                    for base in bases.get(i, [""] if self.rules[i].selector.scope is None else []):
+                        if base not in rel_hits:
+                            rel_hits[base] = self._rel_op_set.mask(_relative(op_name, base))
+                        if rel_hits[base] >> i & 1:
+                            mask |= 1 << i
+                            break
+            self._opname_memo[memo_key] = mask
+        return mask
+
+    def _path_mask(self, site: Site) -> int:
+        if not self._paths:
+            return self.all
+        mask = self._path_free | self._paths.mask(site.quantizer_path)
+        for alias in site.aliases:
+            mask |= self._paths.mask(alias)
+        return mask
+
+    # --- resolution ------------------------------------------------------------------------
+    def matching_mask(self, site: Site) -> int:
+        mask = (
+            (self._role_free | self._role.get(site.role, 0))
+            & (self._op_free | self._op.get(site.op_type, 0) if site.op_type is not None else self._op_free)
+            & self._type_mask(site.module_type)
+        )
+        if self._key:
+            km = self._key_free | self._key.get((type(site.key), site.key), 0)
+            if site.arg_name is not None:
+                km |= self._key.get((str, site.arg_name), 0)
+            mask &= km
+        if not mask:
+            return 0
+        mask &= self._mname_mask(site.module)
+        scope_mask, bases = self._scope_mask(site.scope) if self._scoped else (self.all, {})
+        mask &= scope_mask
+        if mask and self._op_name_free != self.all:
+            mask &= self._opname_mask(site, bases)
+        if mask:
+            mask &= self._path_mask(site)
+        return mask
+
+    def decide(self, site: Site) -> Decision:
+        mask = self.matching_mask(site)
+        memo_key = (mask, site.role)
+        found = self._fold_memo.get(memo_key)
+        if found is None:
+            matched = tuple(sorted((self.rules[i] for i in _iter_bits(mask)), key=lambda r: r.sort_key))
+            found = (matched, fold(matched, site.role))
+            self._fold_memo[memo_key] = found
+        return Decision(site, found[1], found[0])
+
+    def resolve(self, sites: Iterable[Site]) -> list[Decision]:
+        decide = self.decide
+        return [decide(s) for s in sites]
+
+
+def _iter_bits(mask: int) -> Iterable[int]:
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def resolve(rules: RuleSet, sites: Iterable[Site]) -> list[Decision]:
+    """Decide every site (same result as :func:`qrt.resolve.reference.resolve_reference`)."""
+    return FastResolver(rules).resolve(sites)
