@@ -1,6 +1,12 @@
 """qrt — quantization rules for PyTorch.
 
-One rule set, one resolver, and an explanation for every tensor's quantization decision.
+One rule set, one resolver, and an explanation for every tensor's quantization decision::
+
+    rules = qrt.load_rules("rules.qrt")                  # or qrt.parse_rules(text)
+    plan = qrt.resolve(rules, "inventory.json")          # or a model + example inputs
+    for ex in qrt.explain(plan, queries=["lm_head.*"]):
+        print(ex.decided_by, ex.final)
+
 ``import qrt`` does not import torch: lint and explain work from a saved inventory. Only
 functions that build or trace a model (``inspect_model``) reach ``qrt.runtime``, lazily.
 """
@@ -10,19 +16,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from qrt._version import __version__
+from qrt.api import explain, load_rules, parse_rules, resolve
 from qrt.errors import (
+    IncludeError,
     InventoryFileError,
     ModelSourceError,
     QrtError,
     QueryError,
     RegistryError,
+    ResolveError,
+    RuleSyntaxError,
+    SpecError,
     TraceError,
 )
 from qrt.inventory.io import inventory_from_json, inventory_to_json, load_inventory_file, save_inventory
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
+from qrt.ir.effect import Off, Patch, Set
+from qrt.ir.origin import Origin
+from qrt.ir.patterns import PatternError
+from qrt.ir.rule import Rule, RuleSet
+from qrt.ir.selector import ScopeMatch, Selector
 from qrt.ir.site import ROLES, Role, Site
+from qrt.ir.spec import QuantizationSpec, default_activation_spec, default_weight_spec
 from qrt.model_spec import load_model_inventory, parse_model_spec
 from qrt.ops.registry import OpRegistry, OpType, canonical_op_type, default_registry, register_op_type
+from qrt.resolver.decision import Decision
+from qrt.resolver.explain import Explanation, Step
+from qrt.resolver.plan import Plan
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +56,11 @@ __all__ = [
     "InventoryFileError",
     "RegistryError",
     "QueryError",
+    "PatternError",
+    "SpecError",
+    "RuleSyntaxError",
+    "IncludeError",
+    "ResolveError",
     # sites and inventories
     "Site",
     "Role",
@@ -52,6 +77,27 @@ __all__ = [
     "save_inventory",
     "inventory_to_json",
     "inventory_from_json",
+    # specs and rules
+    "QuantizationSpec",
+    "default_activation_spec",
+    "default_weight_spec",
+    "Rule",
+    "RuleSet",
+    "Selector",
+    "ScopeMatch",
+    "Set",
+    "Off",
+    "Patch",
+    "Origin",
+    "load_rules",
+    "parse_rules",
+    # resolution and explanation
+    "resolve",
+    "explain",
+    "Plan",
+    "Decision",
+    "Explanation",
+    "Step",
     # op registry
     "OpType",
     "OpRegistry",

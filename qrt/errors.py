@@ -10,7 +10,12 @@ traceback and exits with status 2; anything else escaping is a bug in qrt.
     ├── TraceError            the model's forward failed while qrt traced it
     ├── InventoryFileError    an inventory file is unreadable or of the wrong schema/version
     ├── RegistryError         a bad op-type registration
-    └── QueryError            a name or glob that matches nothing (lists the closest names)
+    ├── QueryError            a name or glob that matches nothing (lists the closest names)
+    ├── PatternError          a regex/glob/priority a rule cannot use (qrt.ir.patterns)
+    ├── SpecError             a quantization spec with unknown fields or bad values
+    ├── RuleSyntaxError       a rule file that does not parse (file:line:col, caret, expected)
+    ├── IncludeError          a missing or cyclic ``include``
+    └── ResolveError          rules that cannot apply to this model (ambiguous bare class name)
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ __all__ = [
     "InventoryFileError",
     "RegistryError",
     "QueryError",
+    "SpecError",
+    "RuleSyntaxError",
+    "IncludeError",
+    "ResolveError",
     "did_you_mean",
 ]
 
@@ -82,6 +91,24 @@ class RegistryError(QrtError):
 
 class QueryError(QrtError):
     code = "QRT104"
+
+
+class SpecError(QrtError):
+    code = "QRT202"
+
+
+class RuleSyntaxError(QrtError):
+    code = "QRT203"
+
+
+class IncludeError(QrtError):
+    code = "QRT204"
+
+
+class ResolveError(QrtError):
+    """A rule set that cannot be applied to this model (an ambiguous bare class name …)."""
+
+    code = "QRT205"
 
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:

@@ -59,3 +59,14 @@ def test_wheel_contains_data_and_runs(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )
     assert again.returncode == 0 and "submodule_b.add_1" in again.stdout, again.stderr
+
+
+def test_every_package_is_listed_in_pyproject() -> None:
+    """pyproject lists packages explicitly (the data packages are mapped), so guard the list."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "qrt").rglob("__init__.py")
+    }
+    assert on_disk <= listed, sorted(on_disk - listed)

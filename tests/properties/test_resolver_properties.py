@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from qrt.ir.effect import Off, Set
 from qrt.ir.rule import Rule, RuleSet
-from qrt.resolve.decision import fold
-from qrt.resolve.fast import FastResolver, resolve
-from qrt.resolve.reference import resolve_reference
+from qrt.resolver.decision import fold
+from qrt.resolver.fast import FastResolver, resolve
+from qrt.resolver.reference import resolve_reference
 from tests.strategies import SPECS, rule_sets, selectors, site_lists
 
 

@@ -11,8 +11,8 @@ from qrt.ir.patterns import PatternError, regex_fullmatch
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import ScopeMatch, Selector
 from qrt.ir.spec import QuantizationSpec, default_activation_spec
-from qrt.resolve.fast import resolve
-from qrt.resolve.reference import resolve_reference
+from qrt.resolver.fast import resolve
+from qrt.resolver.reference import resolve_reference
 from qrt.runtime.examples import EXAMPLES
 
 INT4 = QuantizationSpec(dtype="int4", granularity={"type": "per_block", "block_size": 32})

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from qrt.ir.rule import RuleSet
 from qrt.ir.site import Site
-from qrt.resolve.decision import Decision, fold
+from qrt.resolver.decision import Decision, fold
 
 __all__ = ["resolve_reference"]
 

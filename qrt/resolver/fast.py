@@ -16,6 +16,7 @@ How (each step is memoised on the *distinct* value, not on the site):
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import _relative, type_matches
 from qrt.ir.site import Site
 from qrt.ir.patterns import glob_to_regex
-from qrt.resolve.decision import Decision, fold
+from qrt.resolver.decision import Decision, fold
 
 __all__ = ["FastResolver", "resolve"]
 
@@ -103,7 +104,10 @@ class FastResolver:
         self._scope_names = _PatternSet([(i, sc.name) for i, sc in self._scoped if sc.name is not None])
         self._scope_typeonly = [(i, sc) for i, sc in self._scoped if sc.name is None]
         self._scope_free = without(lambda s: s.scope is not None)
-        self._scope_memo: dict[tuple, tuple[int, dict[int, list[str]]]] = {}
+        self._scope_by_idx = dict(self._scoped)
+        self._entry_memo: dict[tuple[str, str, int], int] = {}
+        self._type_depth_memo: dict[tuple[str, int], int] = {}
+        self._scope_memo: dict[tuple, int] = {}
 
         self._abs_op = _PatternSet(
             [(i, s.op_name) for i, s in enumerate(sel) if s.op_name is not None and not s.op_name_relative]
@@ -119,6 +123,9 @@ class FastResolver:
         self._path_free = without(lambda s: s.quantizer_path is not None)
 
         self._fold_memo: dict[tuple[int, str], tuple[tuple[Rule, ...], Any]] = {}
+        # site → outcome, for resolving the same inventory again (explain, lint, diff); keyed by
+        # id() with the site kept alive in the value, so an id is never reused while cached
+        self._site_memo: dict[int, tuple[Site, tuple[Rule, ...], Any]] = {}
 
     # --- per-kind masks (memoised on distinct values) -------------------------------------
     def _type_mask(self, module_type: str) -> int:
@@ -140,26 +147,41 @@ class FastResolver:
             self._mname_memo[module] = mask
         return mask
 
-    def _scope_mask(self, scope: tuple) -> tuple[int, dict[int, list[str]]]:
-        found = self._scope_memo.get(scope)
-        if found is None:
-            bases: dict[int, list[str]] = {}
-            by_idx = {i: sc for i, sc in self._scoped}
-            for depth, (name, type_) in enumerate(scope):
-                hits = self._scope_names.mask(name) if self._scope_names else 0
-                candidates = [i for i in _iter_bits(hits)] + [i for i, _ in self._scope_typeonly]
-                for i in candidates:
-                    sc = by_idx[i]
-                    if sc.depth is not None and sc.depth != depth:
-                        continue
-                    if sc.type is not None and not type_matches(sc.type, type_):
-                        continue
-                    bases.setdefault(i, []).append(name)
-            found = (self._scope_free | _bits(bases), bases)
-            self._scope_memo[scope] = found
-        return found
+    def _entry_mask(self, name: str, type_: str, depth: int) -> int:
+        """Scope rules accepting one call-stack entry (memoised per distinct entry)."""
+        key = (name, type_, depth)
+        mask = self._entry_memo.get(key)
+        if mask is None:
+            mask = 0
+            by_idx = self._scope_by_idx
+            for i in _iter_bits(self._scope_names.mask(name)):
+                sc = by_idx[i]
+                if (sc.depth is None or sc.depth == depth) and (
+                    sc.type is None or type_matches(sc.type, type_)
+                ):
+                    mask |= 1 << i
+            tkey = (type_, depth)
+            tmask = self._type_depth_memo.get(tkey)
+            if tmask is None:
+                tmask = _bits(
+                    i for i, sc in self._scope_typeonly
+                    if (sc.depth is None or sc.depth == depth) and type_matches(sc.type, type_)  # type: ignore[arg-type]
+                )
+                self._type_depth_memo[tkey] = tmask
+            mask |= tmask
+            self._entry_memo[key] = mask
+        return mask
 
-    def _opname_mask(self, site: Site, bases: dict[int, list[str]]) -> int:
+    def _scope_mask(self, scope: tuple) -> int:
+        mask = self._scope_memo.get(scope)
+        if mask is None:
+            mask = self._scope_free
+            for depth, (name, type_) in enumerate(scope):
+                mask |= self._entry_mask(name, type_, depth)
+            self._scope_memo[scope] = mask
+        return mask
+
+    def _opname_mask(self, site: Site) -> int:
         op_name = site.op_name
         if op_name is None:
             return self._op_name_free
@@ -167,15 +189,19 @@ class FastResolver:
         mask = self._opname_memo.get(memo_key)
         if mask is None:
             mask = self._op_name_free | self._abs_op.mask(op_name)
-            if self._rel_op:
-                rel_hits: dict[str, int] = {}
-                for i, _ in self._rel_op:
-                    for base in bases.get(i, [""] if self.rules[i].selector.scope is None else []):
-                        if base not in rel_hits:
-                            rel_hits[base] = self._rel_op_set.mask(_relative(op_name, base))
-                        if rel_hits[base] >> i & 1:
-                            mask |= 1 << i
-                            break
+            rel_hits: dict[str, int] = {}
+            for i, _ in self._rel_op:
+                scope_pred = self.rules[i].selector.scope
+                if scope_pred is None:
+                    bases = [""]
+                else:
+                    bases = scope_pred.matching_entries(site)
+                for base in bases:
+                    if base not in rel_hits:
+                        rel_hits[base] = self._rel_op_set.mask(_relative(op_name, base))
+                    if rel_hits[base] >> i & 1:
+                        mask |= 1 << i
+                        break
             self._opname_memo[memo_key] = mask
         return mask
 
@@ -202,15 +228,18 @@ class FastResolver:
         if not mask:
             return 0
         mask &= self._mname_mask(site.module)
-        scope_mask, bases = self._scope_mask(site.scope) if self._scoped else (self.all, {})
-        mask &= scope_mask
+        if self._scoped:
+            mask &= self._scope_mask(site.scope)
         if mask and self._op_name_free != self.all:
-            mask &= self._opname_mask(site, bases)
+            mask &= self._opname_mask(site)
         if mask:
             mask &= self._path_mask(site)
         return mask
 
     def decide(self, site: Site) -> Decision:
+        cached = self._site_memo.get(id(site))
+        if cached is not None and cached[0] is site:
+            return Decision(site, cached[2], cached[1])
         mask = self.matching_mask(site)
         memo_key = (mask, site.role)
         found = self._fold_memo.get(memo_key)
@@ -218,11 +247,20 @@ class FastResolver:
             matched = tuple(sorted((self.rules[i] for i in _iter_bits(mask)), key=lambda r: r.sort_key))
             found = (matched, fold(matched, site.role))
             self._fold_memo[memo_key] = found
+        self._site_memo[id(site)] = (site, found[0], found[1])
         return Decision(site, found[1], found[0])
 
     def resolve(self, sites: Iterable[Site]) -> list[Decision]:
         decide = self.decide
-        return [decide(s) for s in sites]
+        # Creating one Decision per site triggers the cyclic GC over and over on large
+        # inventories; none of these objects form cycles, so pause it for the batch.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return [decide(s) for s in sites]
+        finally:
+            if was_enabled:
+                gc.enable()
 
 
 def _iter_bits(mask: int) -> Iterable[int]:
@@ -233,5 +271,5 @@ def _iter_bits(mask: int) -> Iterable[int]:
 
 
 def resolve(rules: RuleSet, sites: Iterable[Site]) -> list[Decision]:
-    """Decide every site (same result as :func:`qrt.resolve.reference.resolve_reference`)."""
+    """Decide every site (same result as :func:`qrt.resolver.reference.resolve_reference`)."""
     return FastResolver(rules).resolve(sites)

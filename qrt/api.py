@@ -1,0 +1,73 @@
+"""The Python API behind the CLI: load rules, resolve them against a model, explain a site.
+
+``model`` may be an :class:`Inventory`, a ``--model`` spec string (a saved inventory needs no
+torch), or a ``torch.nn.Module`` with example inputs (traced once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from qrt.inventory.model import Inventory
+from qrt.ir.rule import RuleSet
+from qrt.resolver.explain import Explanation, explain_decision
+from qrt.resolver.plan import Plan, resolve_inventory
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["load_rules", "parse_rules", "resolve", "explain", "as_inventory", "ModelLike"]
+
+ModelLike = Union[Inventory, str, "torch.nn.Module"]
+
+
+def load_rules(source: str | Path | RuleSet) -> RuleSet:
+    """A rule set from a DSL file path (or a :class:`RuleSet`, returned as is)."""
+    if isinstance(source, RuleSet):
+        return source
+    from qrt.frontends.dsl import load_rules as _load
+
+    return _load(source)
+
+
+def parse_rules(text: str, *, file: str = "<string>") -> RuleSet:
+    """A rule set from DSL text."""
+    from qrt.frontends.dsl import parse_rules as _parse
+
+    return _parse(text, file=file)
+
+
+def as_inventory(model: ModelLike, *args: Any, **kwargs: Any) -> Inventory:
+    if isinstance(model, Inventory):
+        return model
+    if isinstance(model, str):
+        from qrt.model_spec import load_model_inventory
+
+        return load_model_inventory(model)
+    from qrt.runtime.trace import trace_model
+
+    return trace_model(model, args, kwargs)
+
+
+def resolve(rules: str | Path | RuleSet, model: ModelLike, *args: Any, **kwargs: Any) -> Plan:
+    """Decide every site of ``model`` under ``rules``."""
+    return resolve_inventory(load_rules(rules), as_inventory(model, *args, **kwargs))
+
+
+def explain(
+    rules: str | Path | RuleSet | Plan,
+    model: ModelLike | None = None,
+    queries: Sequence[str] | str = (),
+) -> list[Explanation]:
+    """Explain the sites named by ``queries`` (quantizer paths, ``op_name[:role[key]]``, globs)."""
+    plan = rules if isinstance(rules, Plan) else resolve(rules, model)  # type: ignore[arg-type]
+    if isinstance(queries, str):
+        queries = [queries]
+    inv = plan.inventory
+    wanted: dict[str, None] = {}
+    for q in queries:
+        for site in inv.find(q):
+            wanted[site.quantizer_path] = None
+    return [explain_decision(plan.decision(path), inv) for path in wanted]

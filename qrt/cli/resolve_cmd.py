@@ -1,0 +1,50 @@
+"""``qrt resolve``: decide every site of a model and write the plan."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qrt.api import load_rules
+from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
+from qrt.resolver.plan import resolve_inventory
+from qrt.tools.explain_text import render_plan_text
+from qrt.tools.style import Style, want_color
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "resolve",
+        help="decide every site of a model under a rule file and write the plan",
+        description="Resolve RULES against a model: every site with its decision (plan JSON "
+        "with --format json or -o; schemas/plan.schema.json).",
+    )
+    p.add_argument("rules", metavar="RULES", help="a rule file in the qrt DSL")
+    add_model_options(p)
+    p.add_argument("--format", choices=("text", "json"), default=None,
+                   help="text (default on stdout) or json (default with -o)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the plan to FILE")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    add_debug_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    rules = load_rules(args.rules)
+    plan = resolve_inventory(rules, inventory_from_args(args))
+    fmt = args.format or ("json" if args.output else "text")
+    if fmt == "json":
+        text = json.dumps(plan.to_json(), indent=1) + "\n"
+    else:
+        color = want_color(args.color, sys.stdout) if args.output is None else args.color == "always"
+        text = render_plan_text(plan, Style(color))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}: {len(plan.quantized())} of {len(plan)} sites quantized", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,70 @@
+"""Default axes of per-channel and per-block weight specs (seed 001's tables, SEMANTICS §3).
+
+A weight spec may leave ``axis`` open; the axis then depends on the layout of the weight:
+output channels first for Linear/Conv/Embedding (per-channel axis 0, per-block axis 1),
+swapped for transposed convolutions (per-channel axis 1, per-block axis 0). For an op's
+state the row is chosen by the op type that reads it — ``linear``, ``conv1d``–``conv3d``,
+``conv_transpose1d``–``3d`` and ``embedding`` are the functional forms of those modules, so
+``F.linear`` in a custom module resolves like ``nn.Linear``; for a module-level state spec,
+by the class of the module that owns the parameter.
+
+Where no row applies the axis stays open (``None``) in the plan; lint reports such sites
+(the runtime cannot prepare them).
+"""
+
+from __future__ import annotations
+
+from qrt.ir.site import Site
+from qrt.ir.spec import QuantizationSpec
+
+__all__ = ["default_axis", "resolve_axes"]
+
+# op type → (per-channel axis, per-block axis)
+_BY_OP: dict[str, tuple[int, int]] = {
+    "linear": (0, 1),
+    "embedding": (0, 1),
+    **{f"conv{d}d": (0, 1) for d in (1, 2, 3)},
+    **{f"conv_transpose{d}d": (1, 0) for d in (1, 2, 3)},
+}
+
+# module class (bare name) → the op type whose row it uses
+_BY_MODULE: dict[str, str] = {
+    "Linear": "linear",
+    "NonDynamicallyQuantizableLinear": "linear",
+    "Embedding": "embedding",
+    **{f"Conv{d}d": f"conv{d}d" for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}d": f"conv_transpose{d}d" for d in (1, 2, 3)},
+}
+
+
+def _row(site: Site, owner_type: str | None) -> tuple[int, int] | None:
+    if site.role == "state" and site.op_type is not None:
+        if site.key != "weight":
+            return None
+        return _BY_OP.get(site.op_type)
+    if site.role == "module_state" and owner_type is not None:
+        if str(site.key).rpartition(".")[2] != "weight":
+            return None
+        op = _BY_MODULE.get(owner_type.rpartition(".")[2])
+        return _BY_OP.get(op) if op else None
+    return None
+
+
+def default_axis(spec: QuantizationSpec, site: Site, owner_type: str | None = None) -> int | None:
+    """The axis the tables give this site's spec, or ``None`` where none applies."""
+    gran = spec.granularity
+    if gran.type == "per_tensor":
+        return None
+    row = _row(site, owner_type)
+    if row is None:
+        return None
+    return row[0] if gran.type == "per_channel" else row[1]
+
+
+def resolve_axes(spec: QuantizationSpec, site: Site, owner_type: str | None = None) -> QuantizationSpec:
+    """``spec`` with an open axis filled from the tables where they apply."""
+    gran = spec.granularity
+    if gran.type == "per_tensor" or getattr(gran, "axis", None) is not None:
+        return spec
+    axis = default_axis(spec, site, owner_type)
+    return spec if axis is None else spec.with_axis(axis)

@@ -1,0 +1,137 @@
+"""The plan: every site of a model with its decision — what ``qrt resolve`` writes.
+
+The JSON shape is a public interface (scripts and CI read it); its schema is
+``schemas/plan.schema.json``. Names kept stable: ``qrt_plan``, ``sites`` and per site
+``quantizer_path, module, module_type, op_name, op_type, role, key, decision, origin``;
+``decision`` is ``null`` (not quantized) or the spec's fields with default axes resolved.
+Extra fields (``tensor``, ``aliases``) only add information.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from qrt.errors import ResolveError, did_you_mean
+from qrt.inventory.model import Inventory
+from qrt.ir.rule import RuleSet
+from qrt.ir.selector import type_matches
+from qrt.ir.site import Site
+from qrt.ir.spec import QuantizationSpec
+from qrt.resolver.axes import resolve_axes
+from qrt.resolver.decision import Decision
+from qrt.resolver.fast import FastResolver
+
+__all__ = ["Plan", "PLAN_VERSION", "plan_spec_json", "resolve_inventory", "owner_type", "check_type_names"]
+
+PLAN_VERSION = 1
+
+
+def owner_type(site: Site, inv: Inventory) -> str | None:
+    """Class of the module owning a state tensor (``param:<fqn>``), for default axes."""
+    if not site.tensor.startswith("param:"):
+        return None
+    owner = site.tensor[len("param:") :].rpartition(".")[0]
+    return inv.module_types.get(owner)
+
+
+def check_type_names(rules: RuleSet, inv: Inventory) -> None:
+    """A bare class name (``Linear``) is accepted only where it names one class in the model."""
+    types = sorted(set(inv.module_types.values()))
+    for rule in rules:
+        sel = rule.selector
+        names = [sel.module_type, sel.parent_class, sel.scope.type if sel.scope else None]
+        for name in names:
+            if name is None or "." in name:
+                continue
+            hits = [t for t in types if type_matches(name, t)]
+            if len(hits) > 1:
+                raise ResolveError(
+                    f"class name {name!r} is ambiguous in this model: {', '.join(hits)}",
+                    location=rule.origin.position,
+                    hint="write the fully-qualified class name",
+                )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decisions for every site of an inventory under one rule set."""
+
+    inventory: Inventory
+    rules: RuleSet
+    decisions: tuple[Decision, ...]
+
+    def __iter__(self) -> Iterator[Decision]:
+        return iter(self.decisions)
+
+    def __len__(self) -> int:
+        return len(self.decisions)
+
+    @cached_property
+    def _by_path(self) -> dict[str, Decision]:
+        return {d.site.quantizer_path: d for d in self.decisions}
+
+    def decision(self, quantizer_path: str) -> Decision:
+        try:
+            return self._by_path[quantizer_path]
+        except KeyError:
+            from qrt.errors import QueryError
+
+            raise QueryError(
+                f"no site has the quantizer path {quantizer_path!r}",
+                hint=did_you_mean(quantizer_path, self._by_path) or "see `qrt inspect`",
+            ) from None
+
+    def spec(self, decision: Decision) -> QuantizationSpec | None:
+        """The decided spec with default axes filled in."""
+        spec = decision.spec
+        if spec is None:
+            return None
+        return resolve_axes(spec, decision.site, owner_type(decision.site, self.inventory))
+
+    def quantized(self) -> list[Decision]:
+        return [d for d in self.decisions if d.spec is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        sites = []
+        for d in self.decisions:
+            s = d.site
+            spec = self.spec(d)
+            rule = d.decided_by
+            sites.append(
+                {
+                    "quantizer_path": s.quantizer_path,
+                    "module": s.module,
+                    "module_type": s.module_type,
+                    "op_name": s.op_name,
+                    "op_type": s.op_type,
+                    "role": s.role,
+                    "key": s.key,
+                    "decision": plan_spec_json(spec) if spec is not None else None,
+                    "origin": (rule.origin.position or str(rule.origin)) if rule is not None else None,
+                    "tensor": s.tensor,
+                    "aliases": list(s.aliases),
+                }
+            )
+        return {
+            "qrt_plan": PLAN_VERSION,
+            "model": dict(self.inventory.model),
+            "summary": {"sites": len(sites), "quantized": sum(1 for x in sites if x["decision"])},
+            "sites": sites,
+        }
+
+
+def plan_spec_json(spec: QuantizationSpec) -> dict[str, Any]:
+    """A spec as the plan writes it: every field, granularity always with axis and block_size."""
+    data = spec.to_json()
+    g = data["granularity"]
+    data["granularity"] = {"type": g["type"], "axis": g.get("axis"), "block_size": g.get("block_size")}
+    return data
+
+
+def resolve_inventory(rules: RuleSet, inv: Inventory) -> Plan:
+    check_type_names(rules, inv)
+    decisions = FastResolver(rules).resolve(inv.sites)
+    return Plan(inv, rules, tuple(decisions))
