@@ -14,7 +14,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_has_install_and_test_commands() -> None:
     install, tests = readme_commands()[:2]
-    assert "qrt inspect --model" in install
+    assert "qrt explain rules/w8a8.qrt --model tiny_llama" in install
     assert "pytest" in tests
     for command in (install, tests):
         assert command.startswith("pip install torch==2.13.0 && ")
@@ -24,3 +24,19 @@ def test_readme_has_install_and_test_commands() -> None:
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     tests = readme_commands()[1]
     assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_rule_example_parses_and_resolves() -> None:
+    import torch
+
+    import qrt
+    from qrt.runtime.examples import TinyLlama
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n(include preset w8a8.*?)```", text, re.S)
+    assert block is not None
+    rules = qrt.parse_rules(block.group(1), file="README.md")
+    assert len(rules) == 3 + 5  # the preset's rules, then five rule lines
+    plan = qrt.resolve(rules, TinyLlama().eval(), torch.randint(0, 256, (1, 8)))
+    assert plan.decision("lm_head.weight_quantizer").spec is None
+    assert plan.decision("model.layers.1.mlp.up_proj.weight_quantizer").spec.dtype == "int4"

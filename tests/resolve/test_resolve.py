@@ -116,3 +116,25 @@ def test_pathological_regex_does_not_hang() -> None:
 def test_bad_priority_is_reported() -> None:
     with pytest.raises(PatternError, match="tuple of integers"):
         Rule(Selector(), Off(), priority=[1])  # type: ignore[arg-type]
+
+
+def test_bare_class_name_must_be_unambiguous_in_the_model() -> None:
+    from torch import nn
+
+    from qrt import ResolveError
+    from qrt.api import resolve
+
+    class Linear(nn.Module):  # a second class named Linear
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x)
+
+    inv = inspect_model(Linear(), torch.randn(1, 2))
+    rules = RuleSet.of([Rule(Selector(module_type="Linear"), Off())])
+    with pytest.raises(ResolveError, match="ambiguous in this model"):
+        resolve(rules, inv)
+    exact = RuleSet.of([Rule(Selector(module_type="torch.nn.modules.linear.Linear"), Off())])
+    assert len(resolve(exact, inv)) == len(inv.sites)
