@@ -31,3 +31,19 @@ def test_cli_on_a_saved_inventory_does_not_import_torch(tmp_path: Path) -> None:
     done = python(code)
     assert done.returncode == 0, done.stderr
     assert "fc.weight_quantizer" in done.stdout
+
+
+def test_resolve_and_explain_on_a_saved_inventory_do_not_import_torch(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.json"
+    assert run_qrt("inspect", "--model", "tiny_llama", "--format", "json", "-o", str(inv)).returncode == 0
+    rules = ROOT / "rules" / "w8a8.qrt"
+    code = (
+        "import sys\n"
+        "from qrt.cli.main import main\n"
+        f"assert main(['resolve', {str(rules)!r}, '--model', {str(inv)!r}, '-o', {str(tmp_path / 'plan.json')!r}]) == 0\n"
+        f"assert main(['explain', {str(rules)!r}, '--model', {str(inv)!r}, 'lm_head.*']) == 0\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    done = python(code)
+    assert done.returncode == 0, done.stderr
+    assert "w8a8_weight" in done.stdout

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from qrt.errors import SpecError
-from qrt.frontends.dsl.parse import (
+from qrt.frontends.dsl.vocabulary import (
     FIELD_CHOICES,
     IDENT_RE,
     NULLABLE_FIELDS,
