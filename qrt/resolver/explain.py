@@ -28,7 +28,7 @@ from qrt.ir.site import Site
 from qrt.ir.spec import QuantizationSpec
 from qrt.resolver.axes import resolve_axes
 from qrt.resolver.decision import Decision
-from qrt.resolver.plan import owner_type, plan_spec_json
+from qrt.resolver.plan import owner_type, plan_spec_json, site_json
 
 __all__ = ["Step", "Explanation", "explain_decision", "describe_effect"]
 
@@ -94,16 +94,9 @@ class Explanation:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        s = self.site
         return {
-            "quantizer_path": s.quantizer_path,
-            "aliases": list(s.aliases),
-            "module": s.module,
-            "module_type": s.module_type,
-            "op_name": s.op_name,
-            "op_type": s.op_type,
-            "role": s.role,
-            "key": s.key,
+            **site_json(self.site),
+            "aliases": list(self.site.aliases),
             "cascade": [
                 {
                     "origin": str(step.rule.origin),

@@ -24,7 +24,7 @@ from qrt.resolver.axes import resolve_axes
 from qrt.resolver.decision import Decision
 from qrt.resolver.fast import FastResolver
 
-__all__ = ["Plan", "PLAN_VERSION", "plan_spec_json", "resolve_inventory", "owner_type", "check_type_names"]
+__all__ = ["Plan", "PLAN_VERSION", "plan_spec_json", "site_json", "resolve_inventory", "owner_type", "check_type_names"]
 
 PLAN_VERSION = 1
 
@@ -102,13 +102,7 @@ class Plan:
             rule = d.decided_by
             sites.append(
                 {
-                    "quantizer_path": s.quantizer_path,
-                    "module": s.module,
-                    "module_type": s.module_type,
-                    "op_name": s.op_name,
-                    "op_type": s.op_type,
-                    "role": s.role,
-                    "key": s.key,
+                    **site_json(s),
                     "decision": plan_spec_json(spec) if spec is not None else None,
                     "origin": (rule.origin.position or str(rule.origin)) if rule is not None else None,
                     "tensor": s.tensor,
@@ -121,6 +115,19 @@ class Plan:
             "summary": {"sites": len(sites), "quantized": sum(1 for x in sites if x["decision"])},
             "sites": sites,
         }
+
+
+def site_json(site: Site) -> dict[str, Any]:
+    """The fields that name a site in the plan and in explanations, in the plan's order."""
+    return {
+        "quantizer_path": site.quantizer_path,
+        "module": site.module,
+        "module_type": site.module_type,
+        "op_name": site.op_name,
+        "op_type": site.op_type,
+        "role": site.role,
+        "key": site.key,
+    }
 
 
 def plan_spec_json(spec: QuantizationSpec) -> dict[str, Any]:
