@@ -40,3 +40,13 @@ def test_readme_rule_example_parses_and_resolves() -> None:
     plan = qrt.resolve(rules, TinyLlama().eval(), torch.randint(0, 256, (1, 8)))
     assert plan.decision("lm_head.weight_quantizer").spec is None
     assert plan.decision("model.layers.1.mlp.up_proj.weight_quantizer").spec.dtype == "int4"
+
+
+def test_dsl_reference_opening_example_parses() -> None:
+    import qrt
+
+    text = (ROOT / "docs" / "dsl.md").read_text()
+    first = re.search(r"```\n(#.*?)```", text, re.S)
+    assert first is not None
+    rules = qrt.parse_rules(first.group(1), file="docs/dsl.md")
+    assert [r.origin.line for r in rules][-4:] == [6, 7, 8, 9]
