@@ -45,6 +45,8 @@ def test_wheel_contains_data_and_runs(tmp_path: Path) -> None:
         f"assert qrt.__file__.startswith({str(target)!r}), qrt.__file__\n"
         "assert r.data_dir('schemas').joinpath('inventory.schema.json').is_file()\n"
         "assert 'qrt_inventory' in r.schema('inventory')['properties']\n"
+        "rules = qrt.parse_rules('include preset w8a8')\n"
+        f"assert str(rules.rules[0].origin.file).startswith({str(target)!r}), rules.rules[0].origin\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
