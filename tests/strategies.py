@@ -17,6 +17,7 @@ from qrt.ir.spec import QuantizationSpec
 
 TYPES = ("pkg.Model", "pkg.Block", "pkg.Attn", "torch.nn.modules.linear.Linear")
 OP_TYPES = ("linear", "add", "softmax", "matmul")
+TENSORS = ("op:m0.add:0", "param:m0.k.weight", "input:0")
 ROLES = ("input", "output", "state", "module_input", "module_output", "module_state")
 SPECS = (
     QuantizationSpec(dtype="int8"),
@@ -46,8 +47,9 @@ def sites(draw: st.DrawFn) -> Site:
         key = draw(st.sampled_from((0, 1, "x", "weight")))
         path = f"{prefix}{role}_quantizer_{key}"
     arg_name = draw(st.sampled_from((None, "x"))) if role == "module_input" and isinstance(key, int) else None
+    tensor = draw(st.sampled_from(TENSORS))
     return Site(quantizer_path=path, scope=scope, role=role, key=key, op_type=op_type,
-                op_name=op_name, arg_name=arg_name, tensor=path)
+                op_name=op_name, arg_name=arg_name, tensor=tensor)
 
 
 def site_lists() -> st.SearchStrategy[list[Site]]:
@@ -85,6 +87,7 @@ def selectors(draw: st.DrawFn) -> Selector:
         key=maybe(st.sampled_from((0, 1, "weight", "x", "*"))),
         quantizer_path=maybe(st.sampled_from(GLOBS)),
         parent_class=maybe(st.sampled_from(("nn.Linear", "pkg.Attn"))),
+        tensor=maybe(st.sampled_from(TENSORS)),
     )
 
 

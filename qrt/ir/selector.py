@@ -9,6 +9,7 @@ Two predicates need care:
 * ``scope``: the site runs *inside* a module whose name (regex) and/or type matches, at an
   optional exact ``depth`` on the call stack (0 = the root). The site's own module counts.
   The hierarchical front end uses ``depth`` to give a more deeply nested config priority.
+* ``tensor``: an exact tensor identity, for rules about every site on one tensor.
 * ``op_name`` with ``op_name_relative``: the regex is matched against the op name relative
   to the scope entry that matched (``self_attn\\.softmax`` inside ``model.layers.0``), which
   is how an ``op_name_config`` inside a module config reads (SEMANTICS §3).
@@ -93,6 +94,10 @@ class Selector:
     quantizer_path: str | None = None
     parent_class: str | None = None
     """ModelOpt's ``parent_class``: the owning module's class exactly (no subclasses)"""
+    tensor: str | None = None
+    """the site's tensor identity exactly (``op:<op>:<k>``, ``param:<fqn>``, ``input:<key>``):
+    every site on one tensor, e.g. a module-level quantizer overriding the op-level sites on
+    the tensor it quantizes (SEMANTICS §3)"""
 
     def __post_init__(self) -> None:
         if self.module_name is not None:
@@ -113,6 +118,8 @@ class Selector:
 
     def matches(self, site: Site) -> bool:
         if self.role is not None and site.role != self.role:
+            return False
+        if self.tensor is not None and site.tensor != self.tensor:
             return False
         if self.op_type is not None and site.op_type != self.op_type:
             return False

@@ -76,6 +76,8 @@ class FastResolver:
         def without(pred: Any) -> int:
             return self.all & ~_bits(i for i, s in enumerate(sel) if pred(s))
 
+        self._tensor_free = without(lambda s: s.tensor is not None)
+        self._tensor: dict[str, int] = {}
         self._role_free = without(lambda s: s.role is not None)
         self._role: dict[str, int] = {}
         self._op_free = without(lambda s: s.op_type is not None)
@@ -86,6 +88,8 @@ class FastResolver:
         for i, s in enumerate(sel):
             if s.role is not None:
                 self._role[s.role] = self._role.get(s.role, 0) | 1 << i
+            if s.tensor is not None:
+                self._tensor[s.tensor] = self._tensor.get(s.tensor, 0) | 1 << i
             if s.op_type is not None:
                 self._op[s.op_type] = self._op.get(s.op_type, 0) | 1 << i
             if keyed(s):
@@ -220,6 +224,8 @@ class FastResolver:
             & (self._op_free | self._op.get(site.op_type, 0) if site.op_type is not None else self._op_free)
             & self._type_mask(site.module_type)
         )
+        if self._tensor:
+            mask &= self._tensor_free | self._tensor.get(site.tensor, 0)
         if self._key:
             km = self._key_free | self._key.get((type(site.key), site.key), 0)
             if site.arg_name is not None:

@@ -378,3 +378,12 @@ def test_importing_the_dsl_does_not_import_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_tensor_predicate() -> None:
+    from qrt.frontends.dsl import parse_rules, print_rules
+    from qrt.ir.selector import Selector
+
+    rules = parse_rules('tensor "param:lm_head.weight" -> off')
+    assert rules.rules[0].selector == Selector(tensor="param:lm_head.weight")
+    assert parse_rules(print_rules(rules)) == rules

@@ -105,6 +105,8 @@ def selector_text(selector: Selector) -> str:
         parts.append(f"key {_key(selector.key)}")
     if selector.quantizer_path is not None:
         parts.append(f"quantizer {_string(selector.quantizer_path)}")
+    if selector.tensor is not None:
+        parts.append(f"tensor {_string(selector.tensor)}")
     return " ".join(parts) if parts else "*"
 
 

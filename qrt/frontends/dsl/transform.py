@@ -53,6 +53,7 @@ _PREDICATE_NAMES: dict[str, str] = {
     "role": "a role (input, output, state, ...)",
     "key": "a key",
     "quantizer_path": "quantizer",
+    "tensor": "tensor",
 }
 """A selector field as the user wrote it, for "given twice" errors."""
 
@@ -190,6 +191,10 @@ class ToStatements(Transformer[Token, list[Statement]]):
     def quantizer(self, meta: Any, children: list[Token]) -> list[tuple[str, Any, Token]]:
         (tok,) = children
         return [("quantizer_path", decode_string(self.src, tok), tok)]
+
+    def tensor_id(self, meta: Any, children: list[Token]) -> list[tuple[str, Any, Token]]:
+        (tok,) = children
+        return [("tensor", decode_string(self.src, tok), tok)]
 
     # -- selector ------------------------------------------------------------------------
 
