@@ -1,0 +1,341 @@
+"""Hierarchical configs as YAML: safe loading with positions, duplicate keys refused, and dumping.
+
+Why a loader of our own (a :class:`yaml.SafeLoader` subclass) rather than ``yaml.safe_load``:
+
+* **Positions.** Every mapping comes back as a :class:`YamlMapping`, a ``dict`` that also
+  knows the ``line:col`` of each of its keys. Pydantic's error ``loc`` is a path of keys, so
+  walking it through these mappings gives the ``file:line:col`` of the offending key, and the
+  same walk stamps each config object with the position it was written at
+  (:meth:`~qrt.frontends.hierarchical.config.QuantizerConfig.origin_of`).
+* **Duplicate keys.** PyYAML keeps the last of two equal keys without a word; a config whose
+  second ``global_config:`` silently wins is a bug nobody sees, so both positions are reported.
+  Keys pulled in by a ``<<`` merge are not duplicates: overriding them is what merges are for.
+* **Safety.** Only the safe tags load: ``!!python/object`` and friends are refused at their
+  position, with the reason.
+
+The document layout is seed 001's: ``quantization_config`` holds the config and an optional
+``quantization_spec`` section holds named specs whose anchors (``&int8_weight``) are reused
+with aliases (``*int8_weight``); that section is not a config and is only checked for shape.
+A key with an empty value is ``null``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.error import Mark
+
+from qrt.errors import QrtError
+from qrt.frontends.dsl.source import caret_context
+from qrt.frontends.hierarchical.config import (
+    CONFIG_KEY,
+    MISSING,
+    SPEC_SECTION_KEY,
+    ConfigError,
+    QuantizerConfig,
+    _ConfigBase,
+    config_from_document,
+    raw_child,
+)
+from qrt.ir.origin import Origin
+from qrt.ir.spec import QuantizationSpec
+
+__all__ = [
+    "YamlMapping",
+    "load_config",
+    "config_from_yaml_text",
+    "is_hierarchical_document",
+    "load_yaml_document",
+    "dump_config",
+]
+
+STRING_FILE = "<string>"
+
+
+class YamlMapping(dict):  # type: ignore[type-arg]
+    """A YAML mapping: a plain ``dict`` plus where it and each of its keys were written."""
+
+    mark: Mark | None = None
+    key_marks: dict[Any, Mark]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_marks = {}
+
+
+def _position(file: str, mark: Mark) -> str:
+    return f"{file}:{mark.line + 1}:{mark.column + 1}"
+
+
+def _origin(file: str, mark: Mark) -> Origin:
+    return Origin(file=file, line=mark.line + 1, column=mark.column + 1)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loading, mappings as :class:`YamlMapping`, duplicate keys refused."""
+
+    def __init__(self, stream: str, file: str) -> None:
+        super().__init__(stream)
+        self.file = file
+
+    def check_duplicates(self, node: yaml.MappingNode) -> None:
+        first: dict[Any, Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.get(key)
+            except TypeError:  # unhashable: construct_mapping reports it
+                continue
+            if seen is not None:
+                raise ConfigError(
+                    f"duplicate key {key!r}: first written at {_position(self.file, seen)}, "
+                    f"again at {_position(self.file, key_node.start_mark)}; YAML would silently "
+                    "keep only the last one, so keep one of them",
+                    location=_position(self.file, key_node.start_mark),
+                    offending=repr(key),
+                )
+            first[key] = key_node.start_mark
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Any:
+    data = YamlMapping()
+    data.mark = node.start_mark
+    yield data
+    loader.check_duplicates(node)
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=False)
+        try:
+            hash(key)
+        except TypeError:
+            raise ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"found an unhashable key ({type(key).__name__}); keys are names or integers",
+                key_node.start_mark,
+            ) from None
+        data[key] = loader.construct_object(value_node, deep=False)
+        data.key_marks[key] = key_node.start_mark  # a later (explicit) key overrides a merged one
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> ConfigError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    if isinstance(exc, ConstructorError) and "constructor for the tag" in problem:
+        tag = problem.split("tag", 1)[-1].strip()
+        message = (
+            f"YAML tag {tag} is not allowed: qrt loads configs with YAML's safe subset only "
+            "(no Python object tags); write plain mappings, lists and scalars"
+        )
+    else:
+        message = f"invalid YAML: {problem}"
+        if exc.context:
+            where = exc.context_mark
+            at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+            message += f"; {exc.context}{at}"
+    if mark is None:
+        return ConfigError(message, location=file)
+    return ConfigError(
+        message,
+        location=_position(file, mark),
+        hint=caret_context(text, mark.line + 1, mark.column + 1),
+    )
+
+
+def load_yaml_document(text: str, *, file: str = STRING_FILE) -> Any:
+    """Parse YAML text safely; mappings become :class:`YamlMapping` (keys with positions)."""
+    loader = _Loader(text, file)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, file, text) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", location=file) from None
+    finally:
+        loader.dispose()
+
+
+def is_hierarchical_document(data: object) -> bool:
+    """Whether ``data`` (a loaded YAML/JSON document) is a hierarchical config: a mapping with
+    a ``quantization_config`` key."""
+    return isinstance(data, Mapping) and CONFIG_KEY in data
+
+
+def _locator(doc: object, file: str) -> Any:
+    def locate(keys: tuple[Any, ...]) -> str | None:
+        node, mark = doc, None
+        for key in keys:
+            if not isinstance(node, YamlMapping):
+                break
+            written, value = raw_child(node, key)
+            if written is MISSING:
+                continue  # a tag pydantic put into the path, or a key never written
+            mark = node.key_marks.get(written, mark)
+            node = value
+        if mark is None and isinstance(doc, YamlMapping) and doc.mark is not None:
+            mark = doc.mark
+        return _position(file, mark) if mark is not None else f"{file}:1:1"
+
+    return locate
+
+
+def _with_context(exc: QrtError, text: str) -> QrtError:
+    """Add the offending line and a caret under the column, when the location has one."""
+    if exc.hint or not exc.location:
+        return exc
+    parts = exc.location.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        exc.hint = caret_context(text, int(parts[1]), int(parts[2]))
+        exc.args = (exc.render(),)
+    return exc
+
+
+def _clear_origins(obj: _ConfigBase) -> None:
+    obj._origins.clear()
+    for name in type(obj).model_fields:
+        value = getattr(obj, name)
+        if isinstance(value, _ConfigBase):
+            _clear_origins(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                if isinstance(item, _ConfigBase):
+                    _clear_origins(item)
+
+
+def _stamp(obj: _ConfigBase, raw: YamlMapping, file: str) -> None:
+    """Record on ``obj`` (and the configs inside it) the position of every key it came from."""
+    for written, value in raw.items():
+        if not isinstance(written, str) or written not in type(obj).model_fields:
+            continue
+        where = _origin(file, raw.key_marks[written])
+        obj._origins[(written,)] = where
+        current = getattr(obj, written)
+        if isinstance(current, _ConfigBase):
+            current._origins[()] = where
+            if isinstance(value, YamlMapping):
+                _stamp(current, value, file)
+        elif isinstance(current, dict) and isinstance(value, YamlMapping):
+            for raw_key, raw_value in value.items():
+                key = obj._entry_key(written, raw_key)
+                entry = _origin(file, value.key_marks[raw_key])
+                obj._origins[(written, key)] = entry
+                item = current.get(key)
+                if isinstance(item, _ConfigBase):
+                    item._origins[()] = entry
+                    if isinstance(raw_value, YamlMapping):
+                        _stamp(item, raw_value, file)
+
+
+def config_from_yaml_text(text: str, *, file: str = STRING_FILE) -> QuantizerConfig:
+    """The :class:`QuantizerConfig` of a YAML document (seed 001's layout).
+
+    Errors are :class:`ConfigError` (or ``SpecError`` inside a spec) at ``file:line:col`` of the
+    offending key, with its config path and what would be valid.
+    """
+    try:
+        doc = load_yaml_document(text, file=file)
+        if doc is None:
+            raise ConfigError(
+                f"empty document: expected a mapping with a {CONFIG_KEY!r} key",
+                location=f"{file}:1:1",
+            )
+        config = config_from_document(doc, file=file, locate=_locator(doc, file))
+    except QrtError as exc:
+        raise _with_context(exc, text) from None
+    _clear_origins(config)
+    if isinstance(doc, YamlMapping):
+        if doc.mark is not None:
+            config._origins[()] = _origin(file, doc.key_marks.get(CONFIG_KEY, doc.mark))
+        body = doc.get(CONFIG_KEY)
+        if isinstance(body, YamlMapping):
+            _stamp(config, body, file)
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> QuantizerConfig:
+    """Load a hierarchical config from a YAML file (``QuantizerConfig.from_yaml``)."""
+    file = os.fspath(path)
+    try:
+        with open(file, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file!r} not found", location=file) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", location=file) from None
+    return config_from_yaml_text(text, file=file)
+
+
+# =============================================================================================
+# Dumping
+
+
+def _spec_name(spec: QuantizationSpec) -> str:
+    granularity = spec.granularity
+    parts = [spec.dtype, granularity.type]
+    block = getattr(granularity, "block_size", None)
+    if block is not None:
+        parts[-1] += str(block)
+    axis = getattr(granularity, "axis", None)
+    if axis is not None:
+        parts.append(f"axis{axis}")
+    if spec.qscheme != "symmetric":
+        parts.append(spec.qscheme)
+    if spec.scale_dtype is not None:
+        parts.append(f"scale_{spec.scale_dtype}")
+    return "_".join(parts)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Names each spec's anchor after the spec (``&int4_per_block32``) instead of ``&id001``."""
+
+    anchor_names: dict[int, str]
+
+    def generate_anchor(self, node: yaml.Node) -> str:
+        for key, represented in self.represented_objects.items():
+            if represented is node and key in self.anchor_names:
+                return self.anchor_names[key]
+        return str(super().generate_anchor(node))
+
+
+def dump_config(config: QuantizerConfig, *, full: bool = False) -> str:
+    """YAML text of ``config``; every distinct spec is written once under ``quantization_spec``
+    and referred to by alias, as in seed 001's examples."""
+    shared: dict[Any, dict[str, Any]] = {}
+    section: dict[str, dict[str, Any]] = {}
+    names: dict[int, str] = {}
+
+    def spec_json(spec: QuantizationSpec) -> dict[str, Any]:
+        key = (spec, spec.explicit_fields())
+        if key not in shared:
+            data = spec.to_json(explicit_only=True)
+            base = name = _spec_name(spec)
+            counter = 2
+            while name in section:
+                name, counter = f"{base}_{counter}", counter + 1
+            shared[key], section[name], names[id(data)] = data, data, name
+        return shared[key]
+
+    body = config._to_json(spec_json, full)
+    doc: dict[str, Any] = {}
+    if section:
+        doc[SPEC_SECTION_KEY] = section
+    doc[CONFIG_KEY] = body
+
+    class Dumper(_Dumper):
+        anchor_names = names
+
+    return yaml.dump(
+        doc, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
