@@ -1,7 +1,9 @@
 """The Python API behind the CLI: load rules, resolve them against a model, explain a site.
 
-``model`` may be an :class:`Inventory`, a ``--model`` spec string (a saved inventory needs no
-torch), or a ``torch.nn.Module`` with example inputs (traced once).
+``rules`` may be a path to a rule file of any front end (DSL, hierarchical YAML), a
+:class:`RuleSet`, or a hierarchical ``QuantizerConfig``. ``model`` may be an
+:class:`Inventory`, a ``--model`` spec string (a saved inventory needs no torch), or a
+``torch.nn.Module`` with example inputs (traced once).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from qrt.frontends.source import RuleSource, load_rule_source
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
 from qrt.resolver.explain import Explanation, explain_decision
@@ -18,9 +21,10 @@ from qrt.resolver.plan import Plan, resolve_inventory
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load_rules", "parse_rules", "resolve", "explain", "as_inventory", "ModelLike"]
+__all__ = ["load_rules", "parse_rules", "resolve", "explain", "as_inventory", "ModelLike", "RulesLike"]
 
 ModelLike = Union[Inventory, str, "torch.nn.Module"]
+RulesLike = Union[str, Path, RuleSet, RuleSource, Any]
 
 
 def load_rules(source: str | Path | RuleSet) -> RuleSet:
@@ -51,13 +55,23 @@ def as_inventory(model: ModelLike, *args: Any, **kwargs: Any) -> Inventory:
     return trace_model(model, args, kwargs)
 
 
-def resolve(rules: str | Path | RuleSet, model: ModelLike, *args: Any, **kwargs: Any) -> Plan:
-    """Decide every site of ``model`` under ``rules``."""
-    return resolve_inventory(load_rules(rules), as_inventory(model, *args, **kwargs))
+def _source(rules: RulesLike) -> RuleSource:
+    if hasattr(rules, "rules_for"):
+        return rules  # type: ignore[no-any-return]
+    return load_rule_source(rules)
+
+
+def resolve(rules: RulesLike, model: ModelLike, *args: Any, **kwargs: Any) -> Plan:
+    """Decide every site of ``model`` under ``rules`` (any front end)."""
+    source = _source(rules)
+    inv = as_inventory(model, *args, **kwargs)
+    plan = resolve_inventory(source.rules_for(inv), inv, source=source)
+    source.check(plan)
+    return plan
 
 
 def explain(
-    rules: str | Path | RuleSet | Plan,
+    rules: RulesLike | Plan,
     model: ModelLike | None = None,
     queries: Sequence[str] | str = (),
 ) -> list[Explanation]:
@@ -70,4 +84,9 @@ def explain(
     for q in queries:
         for site in inv.find(q):
             wanted[site.quantizer_path] = None
-    return [explain_decision(plan.decision(path), inv) for path in wanted]
+    out = []
+    for path in wanted:
+        decision = plan.decision(path)
+        notes = tuple(plan.source.notes(decision.site, inv)) if plan.source is not None else ()
+        out.append(explain_decision(decision, inv, notes))
+    return out

@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 
-from qrt.api import explain, load_rules
+from qrt.api import explain, resolve
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
-from qrt.resolver.plan import resolve_inventory
 from qrt.tools.explain_text import render_explanations
 from qrt.tools.style import Style, want_color
 
@@ -23,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ":role[key], or a glob over either): every matching rule in fold order, which one "
         "decided, why each other lost, and which spec fields came from defaults.",
     )
-    p.add_argument("rules", metavar="RULES", help="a rule file in the qrt DSL")
+    p.add_argument("rules", metavar="RULES", help="a rule file: the qrt DSL, or a hierarchical YAML config")
     p.add_argument("queries", metavar="QUERY", nargs="+")
     add_model_options(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -33,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = resolve_inventory(load_rules(args.rules), inventory_from_args(args))
+    plan = resolve(args.rules, inventory_from_args(args))
     explanations = explain(plan, queries=args.queries)
     if args.format == "json":
         sys.stdout.write(json.dumps({"qrt_explain": 1, "sites": [e.to_json() for e in explanations]}, indent=1) + "\n")

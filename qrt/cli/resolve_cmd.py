@@ -7,9 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from qrt.api import load_rules
+from qrt.api import resolve
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
-from qrt.resolver.plan import resolve_inventory
 from qrt.tools.explain_text import render_plan_text
 from qrt.tools.style import Style, want_color
 
@@ -23,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Resolve RULES against a model: every site with its decision (plan JSON "
         "with --format json or -o; schemas/plan.schema.json).",
     )
-    p.add_argument("rules", metavar="RULES", help="a rule file in the qrt DSL")
+    p.add_argument("rules", metavar="RULES", help="a rule file: the qrt DSL, or a hierarchical YAML config")
     add_model_options(p)
     p.add_argument("--format", choices=("text", "json"), default=None,
                    help="text (default on stdout) or json (default with -o)")
@@ -34,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    rules = load_rules(args.rules)
-    plan = resolve_inventory(rules, inventory_from_args(args))
+    plan = resolve(args.rules, inventory_from_args(args))
     fmt = args.format or ("json" if args.output else "text")
     if fmt == "json":
         text = json.dumps(plan.to_json(), indent=1) + "\n"

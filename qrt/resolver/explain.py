@@ -85,6 +85,8 @@ class Explanation:
     explicit_fields: frozenset[str]
     default_fields: tuple[str, ...]
     axis_note: str | None
+    notes: tuple[str, ...] = ()
+    """what the rules' front end adds (the governing module configuration, …)"""
 
     @property
     def decided_by(self) -> Rule | None:
@@ -113,6 +115,7 @@ class Explanation:
             "explicit_fields": sorted(self.explicit_fields),
             "default_fields": list(self.default_fields),
             "axis": self.axis_note,
+            "notes": list(self.notes),
         }
 
 
@@ -130,7 +133,7 @@ def _changed(before: FoldState, after: FoldState) -> set[str]:
     return out
 
 
-def explain_decision(decision: Decision, inv: Inventory | None = None) -> Explanation:
+def explain_decision(decision: Decision, inv: Inventory | None = None, notes: tuple[str, ...] = ()) -> Explanation:
     site = decision.site
     rules = decision.matched
     states = []
@@ -192,4 +195,4 @@ def explain_decision(decision: Decision, inv: Inventory | None = None) -> Explan
         elif final_spec.granularity.type != "per_tensor" and getattr(final_spec.granularity, "axis", None) is None:
             axis_note = "axis left open: no default-axis table applies to this tensor"
         final_spec = resolved
-    return Explanation(site, tuple(steps), final_spec, explicit, defaults, axis_note)
+    return Explanation(site, tuple(steps), final_spec, explicit, defaults, axis_note, notes)

@@ -10,7 +10,7 @@ Extra fields (``tensor``, ``aliases``) only add information.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -62,6 +62,8 @@ class Plan:
     inventory: Inventory
     rules: RuleSet
     decisions: tuple[Decision, ...]
+    source: Any = field(default=None, compare=False)
+    """the front end the rules came from (``qrt.frontends.source.RuleSource``), for explain"""
 
     def __iter__(self) -> Iterator[Decision]:
         return iter(self.decisions)
@@ -138,7 +140,7 @@ def plan_spec_json(spec: QuantizationSpec) -> dict[str, Any]:
     return data
 
 
-def resolve_inventory(rules: RuleSet, inv: Inventory) -> Plan:
+def resolve_inventory(rules: RuleSet, inv: Inventory, *, source: Any = None) -> Plan:
     check_type_names(rules, inv)
     decisions = FastResolver(rules).resolve(inv.sites)
-    return Plan(inv, rules, tuple(decisions))
+    return Plan(inv, rules, tuple(decisions), source)

@@ -55,6 +55,8 @@ def render_explanations(explanations: Sequence[Explanation], style: Style | None
                 f"  {st.dim(f'priority ({prio}) #{step.rule.order}')}  {st.cyan(str(step.rule.origin))}"
             )
             out.append(f"     {st.dim(step.reason)}")
+        for note in ex.notes:
+            out.append(f"  {st.magenta(note)}")
         out.append(f"  => {st.bold(_spec_line(data['decision']))}")
         if ex.final is not None:
             if ex.default_fields:

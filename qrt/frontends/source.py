@@ -1,0 +1,129 @@
+"""One door for every front end: a rule file of any style, detected by its content.
+
+Commands take ``RULES`` as a path and never ask which style it is:
+
+* a YAML/JSON document with a ``quantization_config`` key is a hierarchical config
+  (front end 1); it compiles against the model's inventory, because SEMANTICS §3's
+  priorities depend on scope depth and module-level quantizers override the op-level sites
+  on their tensor;
+* anything else is a rule file in the selector DSL.
+
+A :class:`RuleSource` gives the rules for an inventory, checks a resolved plan the way its
+front end requires, and adds front-end facts to explanations (which module configuration
+governed a site, and at which op level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from qrt.inventory.model import Inventory
+from qrt.ir.rule import RuleSet
+from qrt.ir.site import Site
+
+if TYPE_CHECKING:
+    from qrt.resolver.plan import Plan
+
+__all__ = ["RuleSource", "DslSource", "HierarchicalSource", "load_rule_source"]
+
+
+class RuleSource(Protocol):
+    label: str
+
+    def rules_for(self, inv: Inventory) -> RuleSet: ...
+
+    def check(self, plan: Plan) -> None: ...
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]: ...
+
+
+@dataclass
+class DslSource:
+    rules: RuleSet
+    label: str = "rules"
+
+    def rules_for(self, inv: Inventory) -> RuleSet:
+        return self.rules
+
+    def check(self, plan: Plan) -> None:
+        return None
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]:
+        return []
+
+
+@dataclass
+class HierarchicalSource:
+    config: Any  # QuantizerConfig
+    label: str = "hierarchical config"
+    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+
+    def rules_for(self, inv: Inventory) -> RuleSet:
+        from qrt.frontends.hierarchical.compile import compile_config
+
+        key = id(inv)
+        if key not in self._compiled:
+            self._compiled[key] = compile_config(self.config, inv).rules
+        return self._compiled[key]
+
+    def check(self, plan: Plan) -> None:
+        from qrt.frontends.hierarchical.axes_check import check_axes
+
+        check_axes(self.config, plan)
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]:
+        from qrt.frontends.hierarchical.direct import read_site
+
+        reading = read_site(self.config, site, inv)
+        lines = []
+        if reading.candidates:
+            listed = ", ".join(
+                f"{c.path} (depth {d})" for c, d in sorted(reading.candidates, key=lambda cd: (cd[0].level, cd[1], cd[0].order))
+            )
+            lines.append(f"candidate module configurations: {listed}")
+        if reading.governing is not None:
+            lines.append(f"governed by {reading.governing.path} at depth {reading.governing_depth}")
+        if reading.path:
+            lines.append(f"setting: {reading.path} — {reading.note}")
+        elif reading.note:
+            lines.append(reading.note)
+        return lines
+
+
+def _is_hierarchical(path: Path) -> Any:
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        return None
+    import yaml
+
+    from qrt.errors import RuleSyntaxError
+    from qrt.frontends.hierarchical import is_hierarchical_document, load_config
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return load_config(path)  # reports the file or syntax problem with its position
+    if is_hierarchical_document(data):
+        return load_config(path)
+    raise RuleSyntaxError(
+        f"{path} is not a rule file qrt reads: no 'quantization_config' key",
+        location=str(path),
+        hint="a hierarchical config has a top-level 'quantization_config' key; rule files in "
+        "the selector DSL are plain text (docs/dsl.md)",
+    )
+
+
+def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
+    """A rule source from a path (any front end), a RuleSet, or a QuantizerConfig."""
+    if isinstance(source, RuleSet):
+        return DslSource(source)
+    if not isinstance(source, (str, Path)):
+        return HierarchicalSource(source, label="QuantizerConfig")
+    path = Path(source)
+    config = _is_hierarchical(path)
+    if config is not None:
+        return HierarchicalSource(config, label=str(path))
+    from qrt.frontends.dsl import load_rules
+
+    return DslSource(load_rules(path), label=str(path))
