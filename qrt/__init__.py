@@ -29,6 +29,15 @@ from qrt.errors import (
     SpecError,
     TraceError,
 )
+from qrt.frontends.hierarchical import (
+    ConfigError,
+    ExecutionMode,
+    ModuleQuantizerConfig,
+    OpQuantizerConfig,
+    QATSchedule,
+    QuantizerConfig,
+    load_config,
+)
 from qrt.inventory.io import inventory_from_json, inventory_to_json, load_inventory_file, save_inventory
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
 from qrt.ir.effect import Off, Patch, Set
@@ -61,6 +70,7 @@ __all__ = [
     "RuleSyntaxError",
     "IncludeError",
     "ResolveError",
+    "ConfigError",
     # sites and inventories
     "Site",
     "Role",
@@ -91,6 +101,13 @@ __all__ = [
     "Origin",
     "load_rules",
     "parse_rules",
+    # hierarchical configs (front end 1)
+    "QuantizerConfig",
+    "ModuleQuantizerConfig",
+    "OpQuantizerConfig",
+    "QATSchedule",
+    "ExecutionMode",
+    "load_config",
     # resolution and explanation
     "resolve",
     "explain",

@@ -83,3 +83,52 @@ def test_spec_without_an_axis_where_no_table_applies_is_an_error(tmp_path: Path)
     assert result.returncode == 2
     assert "no axis" in result.stderr and "submodule_a.add" in result.stderr
     assert "op_input_spec" in result.stderr
+
+
+def test_explain_notes_name_the_op_level_and_module_level_overrides(tmp_path: Path) -> None:
+    import torch
+    from torch import nn
+
+    import qrt
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.out = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(torch.softmax(self.attn(x, x, x, need_weights=False)[0], -1))
+
+    cfg = qrt.QuantizerConfig(
+        global_config=qrt.ModuleQuantizerConfig(op_type_config={"softmax": qrt.OpQuantizerConfig(op_output_spec=None)}),
+        module_type_configs={
+            "torch.nn.modules.activation.MultiheadAttention": qrt.ModuleQuantizerConfig(
+                module_output_spec={0: qrt.default_activation_spec()}
+            )
+        },
+    )
+    plan = qrt.resolve(cfg, Net(), torch.randn(1, 3, 8))
+    (soft_in,) = qrt.explain(plan, queries=["softmax.input_quantizer_0"])
+    assert soft_in.final is None
+    assert any("overridden by the module-level quantizer attn.module_output_quantizer_0" in n for n in soft_in.notes)
+    assert soft_in.decided_by is not None and "module_output_spec[0]" in (soft_in.decided_by.origin.config_path or "")
+    (soft_out,) = qrt.explain(plan, queries=["softmax.output_quantizer_0"])
+    assert any("governed by global_config at depth 0" in n for n in soft_out.notes)
+    assert any("op_type_config['softmax'].op_output_spec is None" in n for n in soft_out.notes)
+    (w,) = qrt.explain(plan, queries=["out.weight_quantizer"])
+    assert any("module default, explicit key" in n for n in w.notes)
+    assert __file__ in str(w.decided_by.origin)  # a config built in Python points at its call site
+
+
+def test_bad_yaml_exits_2_with_file_line_col_and_config_path(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(
+        "quantization_config:\n  module_name_configs:\n    decoder.deconv1:\n      op_state_spec:\n"
+        "        weight: {dtype: int9}\n"
+    )
+    result = run_qrt("resolve", str(cfg), "--model", "cnn")
+    assert result.returncode == 2
+    assert f"{cfg}:5:" in result.stderr
+    assert "module_name_configs['decoder.deconv1'].op_state_spec['weight']" in result.stderr
+    assert "Traceback" not in result.stderr

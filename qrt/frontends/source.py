@@ -80,7 +80,7 @@ class HierarchicalSource:
         lines = []
         if reading.candidates:
             listed = ", ".join(
-                f"{c.path} (depth {d})" for c, d in sorted(reading.candidates, key=lambda cd: (cd[0].level, cd[1], cd[0].order))
+                f"{c.path} (depth {d}, order {c.order})" for c, d in sorted(reading.candidates, key=lambda cd: (cd[0].level, cd[1], cd[0].order))
             )
             lines.append(f"candidate module configurations: {listed}")
         if reading.governing is not None:

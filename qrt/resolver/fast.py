@@ -118,6 +118,7 @@ class FastResolver:
         )
         self._rel_op = [(i, s.op_name) for i, s in enumerate(sel) if s.op_name is not None and s.op_name_relative]
         self._rel_op_set = _PatternSet(self._rel_op)
+        self._rel_bits = _bits(i for i, _ in self._rel_op)
         self._op_name_free = without(lambda s: s.op_name is not None)
         self._opname_memo: dict[tuple, int] = {}
 
@@ -194,7 +195,9 @@ class FastResolver:
         if mask is None:
             mask = self._op_name_free | self._abs_op.mask(op_name)
             rel_hits: dict[str, int] = {}
-            for i, _ in self._rel_op:
+            # only relative rules whose scope predicate accepts this call stack can match
+            in_scope = self._rel_bits & (self._scope_mask(site.scope) if self._scoped else self.all)
+            for i in _iter_bits(in_scope):
                 scope_pred = self.rules[i].selector.scope
                 if scope_pred is None:
                     bases = [""]

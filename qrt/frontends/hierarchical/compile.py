@@ -32,7 +32,7 @@ listed in ``CompileResult.unexpressed``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -162,21 +162,41 @@ def _op_config_rules(
             em.spec_rules(base, getattr(opc, field_name), role, priority, f"{path}.{field_name}")
 
 
-def _depths(cand: Candidate, inv: Inventory | None, max_depth: int) -> list[int]:
-    if cand.kind == "global":
-        return [0]
+def _depth_table(cands: list[Candidate], inv: Inventory | None, max_depth: int) -> list[list[int]]:
+    """For each candidate, the scope depths at which it matches a module of the model.
+
+    One pass over the distinct call-stack entries; name keys are matched together with an
+    RE2 set, so a config with thousands of regex keys compiles in one sweep.
+    """
     if inv is None:
-        return list(range(max_depth))
-    found: set[int] = set()
-    seen: set[tuple] = set()
-    for site in inv.sites:
-        if site.scope in seen:
-            continue
-        seen.add(site.scope)
-        for depth, (name, type_) in enumerate(site.scope):
-            if cand.matches_entry(name, type_, depth):
-                found.add(depth)
-    return sorted(found)
+        return [[0] if c.kind == "global" else list(range(max_depth)) for c in cands]
+    entries: set[tuple[str, str, int]] = set()
+    for scope in {s.scope for s in inv.sites}:
+        entries.update((name, type_, depth) for depth, (name, type_) in enumerate(scope))
+    found: list[set[int]] = [set() for _ in cands]
+    names = [(i, c.key or "") for i, c in enumerate(cands) if c.kind == "name"]
+    types = [(i, c.key or "") for i, c in enumerate(cands) if c.kind == "type"]
+    name_set = None
+    if names:
+        import re2
+
+        name_set = re2.Set.FullMatchSet()
+        for _, key in names:
+            name_set.Add(key)
+        name_set.Compile()
+    type_hits: dict[str, list[int]] = {}
+    for name, type_, depth in entries:
+        if name_set is not None:
+            for hit in name_set.Match(name) or ():
+                found[names[hit][0]].add(depth)
+        if type_ not in type_hits:
+            type_hits[type_] = [i for i, key in types if type_matches(key, type_)]
+        for i in type_hits[type_]:
+            found[i].add(depth)
+    for i, c in enumerate(cands):
+        if c.kind == "global":
+            found[i] = {0}
+    return [sorted(f) for f in found]
 
 
 def _scope_base(cand: Candidate, depth: int) -> dict[str, Any]:
@@ -257,19 +277,16 @@ def _overrides(em: _Emitter, module_rules: RuleSet, inv: Inventory) -> None:
             )
 
 
-def _iter_candidates(cfg: QuantizerConfig) -> Iterator[Candidate]:
-    yield from candidates(cfg)
-
-
 def compile_config(cfg: QuantizerConfig, inv: Inventory | None = None, *, max_depth: int = 16) -> CompileResult:
     """The ordered rules of ``cfg``; with ``inv``, exact for that model (depths, overrides)."""
     em = _Emitter(cfg)
-    for cand in _iter_candidates(cfg):
-        for depth in _depths(cand, inv, max_depth):
+    cands = candidates(cfg)
+    for cand, depths in zip(cands, _depth_table(cands, inv, max_depth)):
+        for depth in depths:
             _op_level(em, cand, depth)
     op_rules = list(em.rules)
     em.rules = []
-    for cand in _iter_candidates(cfg):
+    for cand in cands:
         _module_level(em, cand)
     module_rules = list(em.rules)
     unexpressed: list[str] = []

@@ -444,3 +444,44 @@ def test_two_add_model_op_names_in_op_name_config() -> None:
     for op in ("submodule_a.add", "submodule_b.add", "submodule_b.add_1"):
         expected.update({f"{op}.input_quantizer_0": A8, f"{op}.input_quantizer_1": A8, f"{op}.output_quantizer_0": A8})
     check(got, expected)
+
+
+def test_w_mxfp4_a_fp8_on_all_supported_ops() -> None:
+    fp8 = QuantizationSpec(dtype="float8_e4m3fn")
+    mxfp4 = QuantizationSpec(dtype="float4_e2m1fn_x2", granularity={"type": "per_block", "block_size": 32}, scale_dtype="float8_e8m0fnu")
+    yaml_text = """\
+quantization_spec:
+  spec1: &fp8_activation
+    dtype: float8_e4m3fn
+  spec2: &mxfp4_weight
+    dtype: float4_e2m1fn_x2
+    granularity: { type: per_block, block_size: 32 }
+    scale_dtype: float8_e8m0fnu
+quantization_config:
+  global_config:
+    op_input_spec:
+      "*": *fp8_activation
+    op_output_spec:
+      "*": *fp8_activation
+    op_state_spec:
+      weight: *mxfp4_weight
+"""
+    py = QuantizerConfig(
+        global_config=ModuleQuantizerConfig(op_input_spec={"*": fp8}, op_output_spec={"*": fp8}, op_state_spec={"weight": mxfp4})
+    )
+    for cfg in yaml_and_python(yaml_text, py):
+        got, _ = decisions(cfg, AttnModel(), *X)
+        expected = {k: (fp8 if v == A8 else mxfp4.with_axis(1)) for k, v in attn_w8a8().items()}
+        check(got, expected)
+
+
+def test_only_for_and_without_decisions() -> None:
+    only = QuantizerConfig.presets.w4().only_for(nn.Linear)
+    got, _ = decisions(only, EmbLin(), torch.tensor([[1, 2]]))
+    assert {p for p, s in got.items() if s is not None} == {"fc.weight_quantizer"}
+    without = QuantizerConfig.presets.w4().without(nn.Embedding, "fc")
+    got, _ = decisions(without, EmbLin(), torch.tensor([[1, 2]]))
+    assert {p for p, s in got.items() if s is not None} == set()
+    keep_emb = QuantizerConfig.presets.w4().without("fc")
+    got, _ = decisions(keep_emb, EmbLin(), torch.tensor([[1, 2]]))
+    assert {p for p, s in got.items() if s is not None} == {"emb.weight_quantizer"}
