@@ -8,8 +8,13 @@ state the row is chosen by the op type that reads it — ``linear``, ``conv1d``�
 ``F.linear`` in a custom module resolves like ``nn.Linear``; for a module-level state spec,
 by the class of the module that owns the parameter.
 
-Where no row applies the axis stays open (``None``) in the plan; lint reports such sites
-(the runtime cannot prepare them).
+One more case is not in the tables but has only one answer: a one-dimensional tensor (a
+norm's affine weight, a learned scale) has a single axis, so per-channel and per-block specs
+on it use axis 0. Without this, the no-argument W8A8 config — which quantizes every state
+tensor named ``weight`` — would be an error on any model with a BatchNorm or an RMSNorm.
+
+Where no row applies the axis stays open (``None``) in the plan; for hierarchical configs
+that is an error (SEMANTICS §3), and lint reports it for the other front ends.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ def default_axis(spec: QuantizationSpec, site: Site, owner_type: str | None = No
         return None
     row = _row(site, owner_type)
     if row is None:
-        return None
+        return 0 if site.shape is not None and len(site.shape) == 1 else None
     return row[0] if gran.type == "per_channel" else row[1]
 
 

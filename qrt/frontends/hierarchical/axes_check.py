@@ -39,5 +39,6 @@ def check_axes(config: Any, plan: Plan) -> None:
         + (f"; the spec comes from {path}" if path else ""),
         location=where,
         hint="give the granularity an explicit axis (e.g. {type: per_channel, axis: 0}); default "
-        "axes exist only for weights of Linear, Conv1d-3d, ConvTranspose1d-3d and Embedding",
+        "axes exist only for weights of Linear, Conv1d-3d, ConvTranspose1d-3d and Embedding, "
+        "and for one-dimensional tensors (axis 0)",
     )
