@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qrt.frontends.hierarchical.config import ConfigError
+from qrt.frontends.hierarchical.errors import ConfigError
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan

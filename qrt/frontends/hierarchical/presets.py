@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Union
 
 from qrt.errors import did_you_mean
-from qrt.frontends.hierarchical.config import ConfigError, ModuleQuantizerConfig, QuantizerConfig
+from qrt.frontends.hierarchical.config import ModuleQuantizerConfig, QuantizerConfig
+from qrt.frontends.hierarchical.errors import ConfigError
 from qrt.frontends.hierarchical.yaml_io import config_from_yaml_text, load_config
 from qrt.resources import data_dir
 

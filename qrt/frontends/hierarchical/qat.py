@@ -74,9 +74,10 @@ class QATSchedule(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as err:
-            from qrt.frontends.hierarchical.config import _call_site, _position, _raise_validation
+            from qrt.frontends.hierarchical.callsite import call_site, position_of
+            from qrt.frontends.hierarchical.pydantic_errors import raise_validation
 
-            _raise_validation(err, type(self), data, location=_position(_call_site()))
+            raise_validation(err, type(self), data, location=position_of(call_site()))
 
     # Marked as pydantic's own __init__: nested validation must not call it (see config.py).
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
@@ -128,7 +129,7 @@ class QATSchedule(BaseModel):
     def state_at(self, step: int) -> QATState:
         """Observer and fake-quant state at step ``step`` (0 before the first ``step()``)."""
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            from qrt.frontends.hierarchical.config import ConfigError
+            from qrt.frontends.hierarchical.errors import ConfigError
 
             raise ConfigError(f"a QAT step must be an integer >= 0, got {step!r}")
         ends = self.disable_observer

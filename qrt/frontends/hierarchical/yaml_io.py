@@ -31,16 +31,14 @@ from yaml.error import Mark
 
 from qrt.errors import QrtError
 from qrt.frontends.dsl.source import caret_context
-from qrt.frontends.hierarchical.config import (
+from qrt.frontends.hierarchical.config import QuantizerConfig, _ConfigBase
+from qrt.frontends.hierarchical.document import (
     CONFIG_KEY,
-    MISSING,
     SPEC_SECTION_KEY,
-    ConfigError,
-    QuantizerConfig,
-    _ConfigBase,
     config_from_document,
-    raw_child,
 )
+from qrt.frontends.hierarchical.errors import ConfigError
+from qrt.frontends.hierarchical.keys import MISSING, raw_child
 from qrt.ir.origin import Origin
 from qrt.ir.spec import QuantizationSpec
 

@@ -26,7 +26,7 @@ from qrt.frontends.hierarchical import (
     QATState,
     QuantizerConfig,
 )
-from qrt.frontends.hierarchical.config import format_key, parse_config_path
+from qrt.frontends.hierarchical.paths import format_key, parse_config_path
 from qrt.ir.spec import PerBlock, QuantizationSpec, default_activation_spec, default_weight_spec
 from tests.conftest import ROOT
 
