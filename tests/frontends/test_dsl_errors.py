@@ -247,3 +247,13 @@ def test_errors_inside_an_included_file_name_that_file(tmp_path: Path) -> None:
 def test_missing_rule_file(tmp_path: Path) -> None:
     with pytest.raises(IncludeError, match="not found"):
         load_rules(tmp_path / "none.qrt")
+
+
+def test_unknown_bare_op_type_is_a_likely_typo() -> None:
+    err = fail("op linera weight -> int8", RuleSyntaxError)
+    assert err.location == "rules.qrt:1:4"
+    assert "did you mean 'linear'" in str(err)
+    from qrt.frontends.dsl import parse_rules
+
+    # quoted: an op type the user registers themselves
+    assert parse_rules('op "my_op" -> off').rules[0].selector.op_type == "my_op"

@@ -103,7 +103,7 @@ def test_strings_use_json_escapes() -> None:
 
 
 def test_keywords_are_names_where_no_keyword_fits() -> None:
-    assert sel("op input").op_type == "input"
+    assert sel('op "input"').op_type == "input"
     assert sel("type module").module_type == "module"
     assert sel("in type at at 0").scope == ScopeMatch(type="at", depth=0)
 

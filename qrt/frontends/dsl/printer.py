@@ -132,8 +132,11 @@ def _name(text: str) -> str:
 
 
 def _op_name(text: str) -> str:
-    # A dotted op name would be cut to its packet (``add.Tensor`` → ``add``) when read back.
-    return text if IDENT_RE.fullmatch(text) else _string(text)
+    # A dotted op name would be cut to its packet (``add.Tensor`` → ``add``) when read back,
+    # and a bare op type the registry does not know is refused as a likely typo: quote both.
+    from qrt.ops.registry import default_registry
+
+    return text if IDENT_RE.fullmatch(text) and text in default_registry else _string(text)
 
 
 def _key(key: int | str) -> str:

@@ -161,8 +161,23 @@ class ToStatements(Transformer[Token, list[Statement]]):
         return [("parent_class", text, tok)]
 
     def op(self, meta: Any, children: list[Any]) -> list[tuple[str, Any, Token]]:
-        text, tok, _ = children[0]
-        return [("op_type", default_registry.canonical(text), tok)]
+        text, tok, quoted = children[0]
+        op_type = default_registry.canonical(text)
+        if op_type not in default_registry and not quoted:
+            # only registered op types have op-level sites: a bare unknown word is almost
+            # always a typo; a quoted name says "I register it myself"
+            from qrt.errors import did_you_mean
+
+            raise at_token(
+                RuleSyntaxError,
+                self.src,
+                tok,
+                f"unknown op type {text!r}: only registered op types have sites",
+                hint=did_you_mean(op_type, default_registry.names())
+                or "`qrt inspect` lists a model's op types; for an op type you register yourself "
+                "(qrt.register_op_type), quote it: op \"my_op\"",
+            )
+        return [("op_type", op_type, tok)]
 
     def opname(self, meta: Any, children: list[Any]) -> list[tuple[str, Any, Token]]:
         relative = len(children) == 2
