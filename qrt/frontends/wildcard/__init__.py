@@ -1,0 +1,69 @@
+"""Front end 2: ordered wildcard lists, ModelOpt's ``quant_cfg`` (SEMANTICS §4, seed 004).
+
+A list of entries, each a glob over quantizer names with ``cfg`` (full replacement) and/or
+``enable`` (a switch), applied in order so later entries win::
+
+    from qrt.frontends.wildcard import load_wildcard, reference_states
+
+    config = load_wildcard("fp8.yaml")          # a list, quant_cfg, a full config, or legacy
+    config[3].origin                             # fp8.yaml:12:5 (quant_cfg[3])
+    config.to_list()                             # the list form, legacy dicts converted
+    reference_states(config, {"fc.weight_quantizer": "torch.nn.modules.linear.Linear"})
+
+Modules, in import order:
+
+* ``attributes`` — ModelOpt 0.47's quantizer attribute vocabulary, its defaults and checks;
+* ``entries`` — :class:`WildcardConfigError`, reading every form into a :class:`WildcardConfig`
+  of immutable :class:`Entry` objects, with positions;
+* ``reference`` — the literal loop over entries × quantizers, the compiler's oracle.
+"""
+
+from __future__ import annotations
+
+from qrt.frontends.wildcard.attributes import (
+    ATTRIBUTE_FIELDS,
+    AttributeField,
+    attribute_defaults,
+    validate_attributes,
+)
+from qrt.frontends.wildcard.entries import (
+    Entry,
+    FrozenDict,
+    WildcardConfig,
+    WildcardConfigError,
+    is_wildcard_document,
+    load_wildcard,
+    qualified_parent_class,
+    wildcard_from_data,
+    wildcard_from_text,
+)
+from qrt.frontends.wildcard.reference import (
+    disabled_state,
+    full_attributes,
+    name_matches,
+    owner_matches,
+    reference_states,
+    stage_base,
+)
+
+__all__ = [
+    "ATTRIBUTE_FIELDS",
+    "AttributeField",
+    "Entry",
+    "FrozenDict",
+    "WildcardConfig",
+    "WildcardConfigError",
+    "attribute_defaults",
+    "disabled_state",
+    "full_attributes",
+    "is_wildcard_document",
+    "load_wildcard",
+    "name_matches",
+    "owner_matches",
+    "qualified_parent_class",
+    "reference_states",
+    "stage_base",
+    "validate_attributes",
+    "wildcard_from_data",
+    "wildcard_from_text",
+]
