@@ -36,6 +36,12 @@ What it decides:
   explanation must say so. The set of fields a user wrote is kept (``explicit_fields()``) and
   survives ``merged`` (a patch effect) and ``to_json(explicit_only=True)``; equality and
   hashing look at values only.
+* **Extras and stages.** A front end may carry settings qrt has no field for (ModelOpt's
+  ``narrow_range``, ``rotate``, a custom calibrator …) as ``extras``: named JSON values, kept
+  in canonical JSON text so a spec stays hashable, and shown wherever the spec is. A runtime
+  that does not know an extra must refuse the spec, never ignore it. ``then`` holds the further
+  stages of a *sequential* quantizer (ModelOpt's list ``cfg``): the spec is the first stage,
+  ``then`` the ones applied after it, in order; a stage has no stages of its own.
 * **Axis left open.** ``per_channel``/``per_block`` may omit ``axis``; the resolver fills it from
   seed 001's default-axis tables by the op or module that owns the tensor (``with_axis``).
 
@@ -48,6 +54,8 @@ Errors are pydantic ``ValidationError``s whose ``type`` slugs are stable
 from __future__ import annotations
 
 import enum
+import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -389,6 +397,11 @@ class QuantizationSpec(BaseModel):
     qparam_calculator: QParamCalculator | None = None
     range_calculator: RangeCalculator | None = None
     fake_quantize: FakeQuantize | None = None
+    extras: tuple[tuple[str, str], ...] = ()
+    """Settings with no qrt field: sorted ``(name, canonical JSON text)`` pairs. Written as a
+    mapping ``{name: JSON value}``; :meth:`extra_values` reads them back."""
+    then: tuple[QuantizationSpec, ...] = ()
+    """The further stages of a sequential quantizer, applied after this one, in order."""
 
     # -- input spellings ----------------------------------------------------------------------
 
@@ -442,6 +455,29 @@ class QuantizationSpec(BaseModel):
     def _granularity(cls, value: object) -> object:
         return _granularity_input(value)
 
+    @field_validator("extras", mode="before")
+    @classmethod
+    def _extras(cls, value: object) -> object:
+        return _extras_input(value)
+
+    @field_validator("then", mode="before")
+    @classmethod
+    def _then(cls, value: object) -> object:
+        if isinstance(value, (QuantizationSpec, Mapping)) or not isinstance(value, (list, tuple)):
+            raise _error(
+                "invalid_value",
+                f"then must be a list of specs (the further stages of a sequential quantizer), "
+                f"got {value!r} ({type(value).__name__})",
+            )
+        stages = [s if isinstance(s, QuantizationSpec) else QuantizationSpec.model_validate(s) for s in value]
+        for i, stage in enumerate(stages):
+            if stage.then:
+                raise _error(
+                    "invalid_value",
+                    f"then[{i}] has stages of its own; list every stage in one flat `then`",
+                )
+        return tuple(stages)
+
     # -- combinations -------------------------------------------------------------------------
 
     @model_validator(mode="after")
@@ -470,6 +506,17 @@ class QuantizationSpec(BaseModel):
         return self
 
     # -- queries and copies -------------------------------------------------------------------
+
+    def extra_values(self) -> dict[str, Any]:
+        """The extras as ``{name: JSON value}``, sorted by name."""
+        return {name: json.loads(text) for name, text in self.extras}
+
+    @property
+    def stages(self) -> tuple[QuantizationSpec, ...]:
+        """Every stage of the quantizer: this spec (without ``then``) and then its ``then``."""
+        if not self.then:
+            return (self,)
+        return (self.merged({"then": ()}), *self.then)
 
     def explicit_fields(self) -> frozenset[str]:
         """The fields the author wrote; the others hold class defaults (SEMANTICS §3, explain)."""
@@ -516,6 +563,10 @@ class QuantizationSpec(BaseModel):
             "range_calculator": self.range_calculator,
             "fake_quantize": self.fake_quantize,
         }
+        if self.extras:
+            out["extras"] = self.extra_values()
+        if self.then:
+            out["then"] = [stage.to_json(explicit_only=explicit_only) for stage in self.then]
         if explicit_only:
             return {k: v for k, v in out.items() if k in self.model_fields_set}
         return out
@@ -526,7 +577,60 @@ class QuantizationSpec(BaseModel):
         return cls.model_validate(data)
 
 
+QuantizationSpec.model_rebuild()
+
 SPEC_FIELDS: tuple[str, ...] = tuple(QuantizationSpec.model_fields)
+
+_EXTRA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _canonical_json(name: str, value: object) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        raise _error(
+            "invalid_value",
+            f"extra {name!r} must be a JSON value (null, true/false, a number, a string, a list "
+            f"or a mapping with string keys), got {value!r} ({type(value).__name__})",
+        ) from None
+
+
+def _extras_input(value: object) -> tuple[tuple[str, str], ...]:
+    """``{name: value}`` (values encoded) or ``((name, json_text), ...)`` (texts checked)."""
+    if value is None:
+        return ()
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            pairs.append((name, _canonical_json(str(name), item)))
+    elif isinstance(value, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[1], str) for p in value
+    ):
+        for name, text in value:
+            try:
+                decoded = json.loads(text)
+            except ValueError:
+                raise _error(
+                    "invalid_value", f"extra {name!r}: {text!r} is not JSON text"
+                ) from None
+            pairs.append((name, _canonical_json(str(name), decoded)))
+    else:
+        raise _error(
+            "invalid_value",
+            f"extras must be a mapping of names to JSON values, got {value!r} "
+            f"({type(value).__name__})",
+        )
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if not isinstance(name, str) or not _EXTRA_NAME.fullmatch(name):
+            raise _error(
+                "invalid_value",
+                f"extra name {name!r} must be an identifier (letters, digits and _)",
+            )
+        if name in seen:
+            raise _error("invalid_value", f"extra {name!r} is given twice; keep one")
+        seen.add(name)
+    return tuple(sorted(pairs))
 
 
 def default_activation_spec() -> QuantizationSpec:

@@ -65,7 +65,12 @@ def _spec_text(spec: QuantizationSpec) -> str:
         extras.append(f"axis={g.axis}")  # type: ignore[union-attr]
     if extras:
         gran += "(" + ", ".join(extras) + ")"
-    return f"{spec.dtype} {spec.qscheme} {gran}"
+    text = f"{spec.dtype} {spec.qscheme} {gran}"
+    for name, value in spec.extras:
+        text += f" extra.{name}={value}"
+    for stage in spec.then:
+        text += f" then {_spec_text(stage)}"
+    return text
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,9 @@ def explain_decision(decision: Decision, inv: Inventory | None = None, notes: tu
             explicit = frozenset(
                 k for r in rules if isinstance(r.effect, Patch) for k in r.effect.fields
             )
-        defaults = tuple(f for f in type(final_spec).model_fields if f not in explicit)
+        defaults = tuple(
+            f for f in type(final_spec).model_fields if f not in explicit and f not in ("extras", "then")
+        )
         owner = owner_type(site, inv) if inv is not None else None
         resolved = resolve_axes(final_spec, site, owner)
         if resolved != final_spec:

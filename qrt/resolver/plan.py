@@ -133,10 +133,13 @@ def site_json(site: Site) -> dict[str, Any]:
 
 
 def plan_spec_json(spec: QuantizationSpec) -> dict[str, Any]:
-    """A spec as the plan writes it: every field, granularity always with axis and block_size."""
+    """A spec as the plan writes it: every field, granularity always with axis and block_size;
+    ``extras`` and ``then`` (the stages of a sequential quantizer) only when a spec has them."""
     data = spec.to_json()
     g = data["granularity"]
     data["granularity"] = {"type": g["type"], "axis": g.get("axis"), "block_size": g.get("block_size")}
+    if spec.then:
+        data["then"] = [plan_spec_json(stage) for stage in spec.then]
     return data
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Sequence
 
 from qrt.resolver.explain import Explanation, describe_effect
@@ -29,9 +31,16 @@ def _spec_line(spec_json: dict | None) -> str:
     rest = " ".join(
         f"{k}={v}"
         for k, v in spec_json.items()
-        if k not in ("dtype", "qscheme", "granularity") and v is not None
+        if k not in ("dtype", "qscheme", "granularity", "extras", "then") and v is not None
     )
-    return f"{spec_json['dtype']} {spec_json['qscheme']} {gran}" + (f" {rest}" if rest else "")
+    extras = " ".join(
+        f"extra.{k}={json.dumps(v, sort_keys=True)}" for k, v in (spec_json.get("extras") or {}).items()
+    )
+    text = f"{spec_json['dtype']} {spec_json['qscheme']} {gran}"
+    text += "".join(f" {part}" for part in (rest, extras) if part)
+    for stage in spec_json.get("then") or ():
+        text += f", then {_spec_line(stage)}"
+    return text
 
 
 def render_explanations(explanations: Sequence[Explanation], style: Style | None = None) -> str:

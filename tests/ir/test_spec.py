@@ -328,7 +328,8 @@ def test_to_json_is_canonical_and_json_safe() -> None:
         "range_calculator": None,
         "fake_quantize": None,
     }
-    assert list(data) == list(SPEC_FIELDS)
+    # extras and then appear only when a spec has them
+    assert list(data) == [f for f in SPEC_FIELDS if f not in ("extras", "then")]
     assert json.loads(json.dumps(data)) == data
     assert spec.to_json(explicit_only=True) == {
         "dtype": "int4",
@@ -383,7 +384,7 @@ def test_json_round_trip(spec: QuantizationSpec) -> None:
 @given(valid_specs(), valid_specs())
 def test_merging_everything_of_another_spec_gives_that_spec(a: QuantizationSpec, b: QuantizationSpec) -> None:
     merged = a.merged(b.to_json())
-    assert merged == b and merged.explicit_fields() == set(SPEC_FIELDS)
+    assert merged == b and merged.explicit_fields() == set(b.to_json())
 
 
 @given(valid_specs())

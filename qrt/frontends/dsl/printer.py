@@ -61,15 +61,58 @@ def print_rules(rules: RuleSet) -> str:
                     location=str(rule.origin) if rule.origin.position else None,
                     hint="a spec name stands for one spec; give one of them another spec_name",
                 )
-    lines = [f"spec {_spec_name(name)} = {spec_text(spec)}" for name, (spec, _) in named.items()]
+    stage_names = _stage_names(rules, named)
+    lines = [
+        f"spec {_spec_name(name)} = {spec_text(spec, stage_names)}"
+        for name, spec in _stage_definitions(stage_names)
+    ]
+    lines += [
+        f"spec {_spec_name(name)} = {spec_text(spec, stage_names)}"
+        for name, (spec, _) in named.items()
+    ]
     if lines and len(rules):
         lines.append("")
-    lines += [rule_text(rule) for rule in rules]
+    lines += [rule_text(rule, stage_names) for rule in rules]
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def rule_text(rule: Rule) -> str:
-    text = f"{selector_text(rule.selector)} -> {effect_text(rule.effect)}"
+StageNames = Mapping[tuple[QuantizationSpec, ...], str]
+"""The spec name under which ``print_rules`` defines each run of trailing stages."""
+
+
+def _stage_names(rules: RuleSet, named: Mapping[str, tuple[QuantizationSpec, int]]) -> dict[tuple[QuantizationSpec, ...], str]:
+    """Names for the stage chains of sequential specs: ``then_1`` … (avoiding user names).
+
+    The stages ``(s1, s2)`` after a first stage print as ``then=then_1`` with ``spec then_1 =
+    s1 then=then_2`` and ``spec then_2 = s2``: a chain the parser reads back flat.
+    """
+    chains: dict[tuple[QuantizationSpec, ...], str] = {}
+    taken = set(named)
+    counter = 0
+    specs = [r.effect.spec for r in rules if isinstance(r.effect, Set)]
+    for spec in specs:
+        for start in range(len(spec.then)):
+            chain = tuple(spec.then[start:])
+            if chain in chains:
+                continue
+            counter += 1
+            while f"then_{counter}" in taken:
+                counter += 1
+            chains[chain] = f"then_{counter}"
+    return chains
+
+
+def _stage_definitions(stage_names: StageNames) -> list[tuple[str, QuantizationSpec]]:
+    """The stage specs to define, each after the chain it refers to."""
+    out = []
+    for chain, name in sorted(stage_names.items(), key=lambda item: len(item[0])):
+        head = chain[0]
+        out.append((name, head.model_copy(update={"then": chain[1:]})))
+    return out
+
+
+def rule_text(rule: Rule, stage_names: StageNames | None = None) -> str:
+    text = f"{selector_text(rule.selector)} -> {effect_text(rule.effect, stage_names)}"
     if rule.priority != (0,):
         text += " priority (" + ", ".join(str(p) for p in rule.priority) + ")"
     return text
@@ -174,11 +217,15 @@ def _unprintable(c: str) -> bool:
 # Effects and specs
 
 
-def effect_text(effect: Effect) -> str:
+def effect_text(effect: Effect, stage_names: StageNames | None = None) -> str:
     if isinstance(effect, Off):
         return "off"
     if isinstance(effect, Set):
-        text = _spec_name(effect.spec_name) if effect.spec_name is not None else spec_text(effect.spec)
+        text = (
+            _spec_name(effect.spec_name)
+            if effect.spec_name is not None
+            else spec_text(effect.spec, stage_names)
+        )
         return text if effect.enable else text + " disabled"
     if isinstance(effect, Patch):
         if not effect.fields:
@@ -199,9 +246,13 @@ def effect_text(effect: Effect) -> str:
     raise TypeError(f"not an effect: {effect!r}")  # pragma: no cover
 
 
-def spec_text(spec: QuantizationSpec) -> str:
-    """A spec body: the explicit fields only, dtype first (the dtype alone if none is explicit)."""
+def spec_text(spec: QuantizationSpec, stage_names: StageNames | None = None) -> str:
+    """A spec body: the explicit fields only, dtype first (the dtype alone if none is explicit),
+    then ``extra.NAME=VALUE`` items and ``then=NAME`` (the name ``print_rules`` defined for the
+    following stages)."""
     data = spec.to_json(explicit_only=True)
+    data.pop("extras", None)
+    data.pop("then", None)
     parts: list[str] = []
     if "dtype" in data:
         parts.append(data["dtype"])
@@ -210,10 +261,33 @@ def spec_text(spec: QuantizationSpec) -> str:
     if "granularity" in data:
         parts.append(_granularity(data["granularity"]))
     for name in SPEC_FIELDS:
-        if name in ("dtype", "qscheme", "granularity") or name not in data:
+        if name in ("dtype", "qscheme", "granularity", "extras", "then") or name not in data:
             continue
         parts.append(f"{name}={_value(name, data[name])}")
-    return " ".join(parts) if parts else spec.dtype
+    if not parts:
+        parts.append(spec.dtype)
+    for name, value in spec.extra_values().items():
+        parts.append(f"extra.{name}={_extra(value)}")
+    if spec.then:
+        chain = tuple(spec.then)
+        if stage_names is None or chain not in stage_names:
+            raise SpecError(
+                "a sequential spec prints only inside print_rules, which defines its stages",
+                hint="print the whole rule set with print_rules()",
+            )
+        parts.append(f"then={_spec_name(stage_names[chain])}")
+    return " ".join(parts)
+
+
+def _extra(value: Any) -> str:
+    """An extra's JSON value as the parser reads it back (``extra_value``)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and IDENT_RE.fullmatch(value) and value not in ("true", "false", "null"):
+        return value
+    return _string(json.dumps(value, sort_keys=True))
 
 
 def _spec_name(name: str) -> str:

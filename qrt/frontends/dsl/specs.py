@@ -12,6 +12,7 @@ complaint is reported at the item that caused it, never raw.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -20,6 +21,7 @@ from lark import Token
 from pydantic import ValidationError
 
 from qrt.errors import SpecError, did_you_mean
+from qrt.frontends.dsl.literals import decode_string
 from qrt.frontends.dsl.source import Source, at_token, join_hints, located
 from qrt.frontends.dsl.statements import Body, Call, token_of
 from qrt.frontends.dsl.vocabulary import (
@@ -40,7 +42,18 @@ from qrt.ir.spec import (
     spec_error_message,
 )
 
-__all__ = ["SPEC_FORM", "DefinedSpec", "spec_from_body", "field_value", "granularity_from_call"]
+__all__ = [
+    "EXTRA_PREFIX",
+    "SPEC_FORM",
+    "DefinedSpec",
+    "extra_value",
+    "field_value",
+    "granularity_from_call",
+    "spec_from_body",
+]
+
+EXTRA_PREFIX = "extra."
+"""``extra.NAME=VALUE`` in a spec body sets the extra ``NAME`` (a setting qrt has no field for)."""
 
 SPEC_FORM = (
     "a spec is a dtype, optionally symmetric|asymmetric and a granularity "
@@ -86,6 +99,16 @@ def spec_from_body(
             )
         elif isinstance(item, Call):
             fname, value = "granularity", granularity_from_call(src, item)
+        elif str(item.name).startswith(EXTRA_PREFIX):
+            name = str(item.name)[len(EXTRA_PREFIX):]
+            extras = data.setdefault("extras", {})
+            first_at.setdefault("extras", tok)
+            if name in extras:
+                raise at_token(SpecError, src, tok, f"extra {name!r} is given twice in one spec")
+            extras[name] = extra_value(src, item.name, item.value)
+            continue
+        elif str(item.name) == "then":
+            fname, value = "then", _stages(src, item.value, defined)
         else:
             fname, value = str(item.name), field_value(src, item.name, item.value)
         if fname in data:
@@ -263,3 +286,54 @@ def field_value(src: Source, field_tok: Token, value: Union[Token, Call]) -> Any
             offending=word,
         )
     return word
+
+
+_JSON_WORDS = {"true": True, "false": False, "null": None}
+
+
+def extra_value(src: Source, field_tok: Token, value: Union[Token, Call]) -> Any:
+    """The JSON value of ``extra.NAME=VALUE``: an integer, ``true``/``false``/``null``, a bare
+    word (a string), or a ``"string"`` holding JSON text (``"[4, 3]"``, ``"\\"max\\""``)."""
+    if isinstance(value, Call):
+        raise at_token(
+            SpecError, src, value.name, f"{field_tok} takes a JSON value, not {value.name}(...)",
+            hint='write the value as JSON text in a string, e.g. extra.block_sizes="{\\"-1\\": 16}"',
+        )
+    if value.type == "INT":
+        return int(str(value))
+    if value.type == "WORD":
+        word = str(value)
+        return _JSON_WORDS[word] if word in _JSON_WORDS else word
+    text = decode_string(src, value)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise at_token(
+            SpecError, src, value, f"{field_tok}: {text!r} is not JSON text ({exc.msg})",
+            hint='a quoted extra value is JSON: a string is written "\\"text\\"", or bare as a '
+            "word (extra.backend=my_backend)",
+            offending=str(value),
+        ) from None
+
+
+def _stages(src: Source, value: Union[Token, Call], defined: Mapping[str, DefinedSpec]) -> list[QuantizationSpec]:
+    """``then=NAME`` → the stages that follow: the named spec, then its own ``then``."""
+    if isinstance(value, Call) or value.type not in ("WORD", "STRING"):
+        tok = value.name if isinstance(value, Call) else value
+        raise at_token(
+            SpecError, src, tok, "then takes the name of a spec defined above",
+            hint="define the next stage with `spec NAME = ...` and write then=NAME",
+        )
+    name = str(value) if value.type == "WORD" else decode_string(src, value)
+    if name not in defined:
+        names = sorted(defined)
+        raise at_token(
+            SpecError, src, value, f"then={name}: no spec {name!r} is defined above this line",
+            hint=join_hints(
+                did_you_mean(name, names),
+                ("defined specs: " + ", ".join(names)) if names else None,
+            ),
+            offending=name,
+        )
+    stage = defined[name].spec
+    return [stage.model_copy(update={"then": ()}), *stage.then]
