@@ -26,7 +26,10 @@ def test_wheel_contains_data_and_runs(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = [
         f"qrt/_data/{folder}/{f.name}"
-        for folder, pattern in (("grammar", "*.lark"), ("schemas", "*.json"), ("rules", "*.qrt"))
+        for folder, pattern in (
+            ("grammar", "*.lark"), ("schemas", "*.json"), ("rules", "*.qrt"), ("rules/presets", "*.yaml"),
+            ("rules/modelopt", "*.yaml"),
+        )
         for f in (ROOT / folder).glob(pattern)
     ]
     assert "qrt/_data/schemas/inventory.schema.json" in shipped
@@ -46,6 +49,9 @@ def test_wheel_contains_data_and_runs(tmp_path: Path) -> None:
         "assert r.data_dir('schemas').joinpath('inventory.schema.json').is_file()\n"
         "assert 'qrt_inventory' in r.schema('inventory')['properties']\n"
         "rules = qrt.parse_rules('include preset w8a8')\n"
+        "from qrt.frontends.wildcard.presets import available_modelopt_presets, load_modelopt_preset\n"
+        "assert len(available_modelopt_presets()) == 39, available_modelopt_presets()\n"
+        "assert len(load_modelopt_preset('FP8_DEFAULT_CFG')) > 3\n"
         f"assert str(rules.rules[0].origin.file).startswith({str(target)!r}), rules.rules[0].origin\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -6,6 +6,9 @@ Commands take ``RULES`` as a path and never ask which style it is:
   (front end 1); it compiles against the model's inventory, because SEMANTICS §3's
   priorities depend on scope depth and module-level quantizers override the op-level sites
   on their tensor;
+* a YAML/JSON list of entries, a mapping with ``quant_cfg`` (a full ModelOpt config too), a
+  single entry or a legacy dict is a wildcard list (front end 2, ModelOpt ``quant_cfg``);
+  ``modelopt:NAME`` is one of the shipped ModelOpt presets;
 * anything else is a rule file in the selector DSL.
 
 A :class:`RuleSource` gives the rules for an inventory, checks a resolved plan the way its
@@ -26,7 +29,7 @@ from qrt.ir.site import Site
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
 
-__all__ = ["RuleSource", "DslSource", "HierarchicalSource", "load_rule_source"]
+__all__ = ["RuleSource", "DslSource", "HierarchicalSource", "WildcardSource", "load_rule_source"]
 
 
 class RuleSource(Protocol):
@@ -92,6 +95,48 @@ class HierarchicalSource:
         return lines
 
 
+@dataclass
+class WildcardSource:
+    config: Any  # WildcardConfig
+    label: str = "wildcard config"
+    _rules: RuleSet | None = None
+
+    def rules_for(self, inv: Inventory) -> RuleSet:
+        if self._rules is None:
+            from qrt.frontends.wildcard.compile import compile_wildcard
+
+            self._rules = compile_wildcard(self.config)
+        return self._rules
+
+    def check(self, plan: Plan) -> None:
+        return None
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]:
+        from qrt.frontends.wildcard.instrumented import role_default_state
+
+        if role_default_state(site) is not None:
+            return ["ModelOpt creates this quantizer enabled (a role default rule sets it first)"]
+        return ["ModelOpt has no quantizer enabled here by default: the site starts off"]
+
+
+def _read_structured(path: Path) -> Any:
+    """A ``.yaml``/``.yml``/``.json`` rule file as a rule source, detected by content."""
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        return None
+    import yaml
+
+    from qrt.frontends.wildcard import is_wildcard_document, load_wildcard
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        data = None
+    if is_wildcard_document(data):
+        return WildcardSource(load_wildcard(path), label=str(path))
+    config = _is_hierarchical(path)
+    return HierarchicalSource(config, label=str(path)) if config is not None else None
+
+
 def _is_hierarchical(path: Path) -> Any:
     if path.suffix.lower() not in (".yaml", ".yml", ".json"):
         return None
@@ -110,20 +155,29 @@ def _is_hierarchical(path: Path) -> Any:
         f"{path} is not a rule file qrt reads: no 'quantization_config' key",
         location=str(path),
         hint="a hierarchical config has a top-level 'quantization_config' key; rule files in "
-        "the selector DSL are plain text (docs/dsl.md)",
+        "the selector DSL are plain text (docs/dsl.md); a ModelOpt wildcard config is a list "
+        "of entries or has a 'quant_cfg' key",
     )
 
 
 def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
-    """A rule source from a path (any front end), a RuleSet, or a QuantizerConfig."""
+    """A rule source from a path (any front end), ``modelopt:NAME``, a RuleSet, a
+    WildcardConfig or a QuantizerConfig."""
     if isinstance(source, RuleSet):
         return DslSource(source)
+    from qrt.frontends.wildcard import WildcardConfig
+    from qrt.frontends.wildcard.presets import PRESET_PREFIX, load_modelopt_preset
+
+    if isinstance(source, WildcardConfig):
+        return WildcardSource(source)
     if not isinstance(source, (str, Path)):
         return HierarchicalSource(source, label="QuantizerConfig")
+    if isinstance(source, str) and source.startswith(PRESET_PREFIX):
+        return WildcardSource(load_modelopt_preset(source), label=source)
     path = Path(source)
-    config = _is_hierarchical(path)
-    if config is not None:
-        return HierarchicalSource(config, label=str(path))
+    structured = _read_structured(path)
+    if structured is not None:
+        return structured
     from qrt.frontends.dsl import load_rules
 
     return DslSource(load_rules(path), label=str(path))

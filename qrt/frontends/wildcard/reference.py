@@ -139,6 +139,7 @@ def reference_states(
     quantizers: Quantizers,
     *,
     role_default: RoleDefault | None = None,
+    aliases: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, State]:
     """The final state of every quantizer after applying ``entries`` in order (SEMANTICS §4).
 
@@ -146,7 +147,9 @@ def reference_states(
     (a mapping, or ``(name, class)`` pairs). ``role_default(name)`` gives the state a quantizer
     starts in — the caller decides where ModelOpt would put quantizers and how it sets them up;
     ``None`` (or no callable) means disabled with default attributes. Its ``attributes`` may be
-    partial; the rest take the defaults. Returns ``{name: state}`` in the order given.
+    partial; the rest take the defaults. ``aliases`` gives further names a quantizer answers to
+    (qrt's attention sites also carry ModelOpt's ``q_bmm_quantizer`` … names): an entry applies
+    when its glob matches any of them. Returns ``{name: state}`` in the order given.
     """
     pairs = _pairs(quantizers)
     states: dict[str, State] = {
@@ -159,7 +162,8 @@ def reference_states(
             assert attributes is not None
             replacement = full_attributes(attributes)
         for name, owner in pairs:
-            if not name_matches(entry.pattern, name):
+            names = (name, *(aliases or {}).get(name, ()))
+            if not any(name_matches(entry.pattern, n) for n in names):
                 continue
             if not owner_matches(entry.parent_class, owner):
                 continue

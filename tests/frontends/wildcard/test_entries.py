@@ -31,9 +31,12 @@ from qrt.frontends.wildcard import (
 )
 
 PRESETS_FILE = Path(
-    os.environ.get("QRT_MODELOPT_PRESETS", "/work/shared/data/modelopt_0.47_presets.json")
+    os.environ.get(
+        "QRT_MODELOPT_PRESETS", str(Path(__file__).parents[2] / "data" / "modelopt_0.47_presets.json")
+    )
 )
-"""ModelOpt 0.47's 39 presets as JSON (outside the repository; the tests skip without it)."""
+"""ModelOpt 0.47's 39 presets as JSON data (``tests/data``; its ``_about`` says how tuples and
+integer keys were written)."""
 
 
 def yaml_config(text: str, file: str = "w.yaml") -> WildcardConfig:
