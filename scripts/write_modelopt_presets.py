@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from qrt.frontends.wildcard.writer import dump_wildcard  # noqa: E402
+
 DATA = ROOT / "tests" / "data" / "modelopt_0.47_presets.json"
 OUT = ROOT / "rules" / "modelopt"
 INT_KEYED = ("block_sizes", "bias", "scale_block_sizes")
@@ -38,18 +40,6 @@ def _int_keys(value: Any, parent: str | None = None) -> Any:
     return value
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    flow = all(not isinstance(v, (dict, list)) for v in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-_Dumper.add_representer(list, _list)
-
-
 def main() -> int:
     about = json.loads(DATA.read_text())
     version = about["_about"]["modelopt_version"]
@@ -60,12 +50,12 @@ def main() -> int:
             body["algorithm"] = preset["algorithm"]
         body["quant_cfg"] = _int_keys(preset["quant_cfg"])
         header = (
-            f"# {name}: ModelOpt {version}'s preset of that name, as a wildcard list (SEMANTICS §4).\n"
-            f"# Written by scripts/write_modelopt_presets.py from the released config's values;\n"
-            f"# load it as `modelopt:{name}` (qrt resolve modelopt:{name} --model ...).\n"
+            f"{name}: ModelOpt {version}'s preset of that name, as a wildcard list (SEMANTICS §4).\n"
+            f"Written by scripts/write_modelopt_presets.py from the released config's values;\n"
+            f"load it as `modelopt:{name}` (qrt resolve modelopt:{name} --model ...)."
         )
-        text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
-        (OUT / f"{name}.yaml").write_text(header + text, encoding="utf-8")
+        text = dump_wildcard(body, header=header)
+        (OUT / f"{name}.yaml").write_text(text, encoding="utf-8")
     print(f"wrote {len(about['presets'])} presets to {OUT.relative_to(ROOT)}")
     return 0
 

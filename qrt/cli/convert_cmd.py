@@ -8,25 +8,29 @@ from pathlib import Path
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
 from qrt.frontends.source import load_rule_source
-from qrt.tools.convert import convert_to_dsl
+from qrt.tools.convert import TARGETS, convert
 
 __all__ = ["register", "run"]
-
-TARGETS = ("dsl",)  # quant-cfg and hierarchical targets arrive with the wildcard front end
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "convert",
         help="rewrite a config in another front end's form",
-        description="Convert SRC (a DSL rule file or a hierarchical YAML config) to another "
-        "front end. With --model the result is resolved beside the source and written only "
-        "if every site gets the same decision.",
+        description="Convert SRC (a DSL rule file, a hierarchical YAML config, a ModelOpt "
+        "quant_cfg list or modelopt:NAME) to another front end. Any source converts to the "
+        "DSL exactly. Between the config styles, --model writes that model's decisions "
+        "(compacted into globs or regexes); without it, what has an equivalent is converted "
+        "and every rule that has none is named with the reason. With --model the result is "
+        "resolved beside the source and written only if every site gets the same decision.",
     )
     p.add_argument("src", metavar="SRC")
-    p.add_argument("--to", choices=TARGETS, required=True)
+    p.add_argument("--to", choices=TARGETS, required=True, help="the front end to write")
     add_model_options(p, required=False)
-    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="write here instead of stdout (a quant-cfg FILE ending in .json is written as JSON)",
+    )
     add_debug_option(p)
     p.set_defaults(run=run)
 
@@ -34,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     source = load_rule_source(args.src)
     inv = inventory_from_args(args) if args.model else None
-    text = convert_to_dsl(source, inv)
+    fmt = "json" if args.output and args.output.lower().endswith(".json") else "yaml"
+    text = convert(source, args.to, inv, fmt=fmt)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)

@@ -1,35 +1,66 @@
 """``qrt convert``: move a config between front ends, proving the decisions unchanged.
 
-Any front end → DSL is exact: the DSL can hold every rule of the IR. With a model, the
-written text is parsed back and resolved beside the source, and the conversion is refused
-unless every site gets the same decision. Without a model, a hierarchical config compiles
-to rules over every possible depth; the one thing that needs a model — module-level
-quantizers overriding the op-level sites on their tensor — is refused with the reason.
+* **→ DSL** is exact from any front end: the DSL holds every rule of the IR. A hierarchical
+  config without a model compiles to rules over every possible depth; the one thing that
+  needs a model — module-level quantizers overriding the op-level sites on their tensor — is
+  refused with the reason. A wildcard list becomes its role-default rules and one rule per
+  entry.
+* **→ quant-cfg** (:mod:`qrt.tools.to_quant_cfg`): a wildcard list is written in list form;
+  another front end with a model is written as its plan, compacted into globs; without a
+  model rule by rule, refusing each rule that has no entry.
+* **→ hierarchical** (:mod:`qrt.tools.to_hierarchical`): a hierarchical config is written
+  back as it is; another front end needs a model (order and scope depth meet only there).
+
+With a model, the written text is read back and resolved beside the source, and nothing is
+written unless every site gets the same decision; the refusal names the sites that differ.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from qrt.errors import QrtError
-from qrt.frontends.source import DslSource, HierarchicalSource, RuleSource
+from qrt.frontends.source import DslSource, HierarchicalSource, RuleSource, WildcardSource
 from qrt.inventory.model import Inventory
 
-__all__ = ["ConvertError", "convert_to_dsl"]
+__all__ = ["TARGETS", "ConvertError", "Target", "convert", "convert_to_dsl"]
+
+Target = Literal["dsl", "quant-cfg", "hierarchical"]
+TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical")
 
 
 class ConvertError(QrtError):
     code = "QRT207"
 
 
+@dataclass(frozen=True)
+class _Written:
+    text: str
+    source: RuleSource
+    """the written text read back, for verification"""
+
+
 def _header(source: RuleSource, inv: Inventory | None) -> str:
     model = f" on model {inv.model.get('spec') or inv.model.get('class')}" if inv is not None else ""
-    return f"# converted by qrt convert from {source.label}{model}\n"
+    return f"converted by qrt convert from {source.label}{model}"
 
 
-def convert_to_dsl(source: RuleSource, inv: Inventory | None = None) -> str:
+def _comment(text: str) -> str:
+    return "".join(f"# {line}\n" for line in text.splitlines())
+
+
+# ---------------------------------------------------------------------------------------------
+# → DSL
+
+
+def _dsl(source: RuleSource, inv: Inventory | None) -> _Written:
     from qrt.frontends.dsl import parse_rules, print_rules
 
     if isinstance(source, DslSource):
         rules = source.rules
+    elif isinstance(source, WildcardSource):
+        rules = source.rules_for(inv)  # type: ignore[arg-type]  # model-independent
     elif isinstance(source, HierarchicalSource):
         from qrt.frontends.hierarchical.compile import compile_config
 
@@ -43,21 +74,133 @@ def convert_to_dsl(source: RuleSource, inv: Inventory | None = None) -> str:
         rules = result.rules
     else:  # pragma: no cover - every RuleSource is one of the above
         raise ConvertError(f"cannot convert {source.label}")
-    text = _header(source, inv) + print_rules(rules)
-    if inv is not None:
-        from qrt.api import resolve
+    text = _comment(_header(source, inv)) + print_rules(rules)
+    return _Written(text, DslSource(parse_rules(text, file="<converted>"), label="converted rules"))
 
-        before = resolve(source, inv)
-        after = resolve(parse_rules(text, file="<converted>"), inv)
-        diff = [
-            (a.site.quantizer_path, a.spec, b.spec)
-            for a, b in zip(before.decisions, after.decisions)
-            if before.spec(a) != after.spec(b)
-        ]
-        if diff:
-            path, was, now = diff[0]
+
+def convert_to_dsl(source: RuleSource, inv: Inventory | None = None) -> str:
+    """DSL text for ``source``; with ``inv``, verified to decide every site the same."""
+    return convert(source, "dsl", inv)
+
+
+# ---------------------------------------------------------------------------------------------
+# → quant_cfg
+
+
+def _quant_cfg(source: RuleSource, inv: Inventory | None, fmt: str) -> _Written:
+    from qrt.frontends.wildcard import wildcard_from_text
+    from qrt.frontends.wildcard.writer import dump_wildcard
+    from qrt.tools import to_quant_cfg
+
+    algorithm = None
+    if isinstance(source, WildcardSource):
+        body = source.config.to_config()
+        algorithm = body.pop("algorithm", None) if source.config.has_algorithm else None
+        entries = []
+        for entry, written in zip(source.config, body["quant_cfg"]):
+            attributes = entry.attributes()  # normalised: (4, 3) and -1 keys, as ModelOpt reads
+            if attributes is not None:
+                written["cfg"] = to_quant_cfg.yaml_form(attributes)
+            entries.append(written)
+    else:
+        try:
+            if inv is not None:
+                from qrt.api import resolve
+
+                entries = to_quant_cfg.entries_from_plan(resolve(source, inv))
+            elif isinstance(source, DslSource):
+                entries = to_quant_cfg.entries_from_rules(source.rules)
+            else:
+                from qrt.frontends.hierarchical.compile import compile_config
+
+                entries = to_quant_cfg.entries_from_rules(compile_config(source.config, None).rules)
+        except ConvertError:
+            raise
+        except QrtError as exc:
+            raise ConvertError(exc.message, location=source.label, hint=exc.hint) from None
+    data: dict[str, object] = {}
+    if algorithm is not None or (isinstance(source, WildcardSource) and source.config.has_algorithm):
+        data["algorithm"] = algorithm
+    data["quant_cfg"] = entries
+    text = dump_wildcard(data, header=_header(source, inv), fmt=fmt)
+    return _Written(text, WildcardSource(wildcard_from_text(text, file="<converted>"), label="converted list"))
+
+
+# ---------------------------------------------------------------------------------------------
+# → hierarchical
+
+
+def _hierarchical(source: RuleSource, inv: Inventory | None) -> _Written:
+    from qrt.frontends.hierarchical import config_from_yaml_text
+
+    if isinstance(source, HierarchicalSource):
+        config = source.config
+    elif inv is None:
+        raise ConvertError(
+            "a rule list becomes a hierarchical config only for a given model — "
+            "a hierarchical config decides by scope depth and op level, a rule list by order, "
+            "and the two agree only on the sites of one model",
+            location=source.label,
+            hint="pass --model SPEC (the result is checked on that model's every site)",
+        )
+    else:
+        from qrt.api import resolve
+        from qrt.tools.to_hierarchical import config_from_plan
+
+        try:
+            config = config_from_plan(resolve(source, inv))
+        except QrtError as exc:
             raise ConvertError(
-                f"the converted rules decide {len(diff)} sites differently, first {path}: {was} != {now}",
-                hint="please report this config to qrt: conversion to the DSL must be exact",
-            )
-    return text
+                f"the decisions cannot be written as a hierarchical config: {exc.message}",
+                location=source.label,
+                hint=exc.hint,
+            ) from None
+    text = _comment(_header(source, inv)) + config.to_yaml()
+    return _Written(text, HierarchicalSource(config_from_yaml_text(text, file="<converted>"), label="converted config"))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _verify(source: RuleSource, written: _Written, inv: Inventory, target: Target) -> None:
+    from qrt.api import resolve
+
+    before = resolve(source, inv)
+    after = resolve(written.source, inv)
+    diff = [
+        (a.site.quantizer_path, before.spec(a), after.spec(b))
+        for a, b in zip(before.decisions, after.decisions)
+        if before.spec(a) != after.spec(b)
+    ]
+    if diff:
+        shown = "\n  ".join(f"{path}: {was} → {now}" for path, was, now in diff[:5])
+        more = f"\n  … and {len(diff) - 5} more" if len(diff) > 5 else ""
+        raise ConvertError(
+            f"the converted {target} config decides {len(diff)} site(s) differently, so it was "
+            f"not written:\n  {shown}{more}",
+            location=source.label,
+            hint="a hierarchical config cannot quantize an op-level site on a tensor whose "
+            "module-level site is quantized, nor key one op's inputs by position and name at "
+            "once; the DSL holds every decision"
+            if target == "hierarchical"
+            else "please report this config: the conversion should be exact",
+        )
+
+
+def convert(source: RuleSource, to: Target, inv: Inventory | None = None, *, fmt: str = "yaml") -> str:
+    """``source`` written as a ``to`` config; with ``inv``, verified on every site of that model.
+
+    ``fmt`` (``yaml`` or ``json``) applies to ``quant-cfg``. Raises :class:`ConvertError` with
+    every rule or site that cannot be converted and why.
+    """
+    if to == "dsl":
+        written = _dsl(source, inv)
+    elif to == "quant-cfg":
+        written = _quant_cfg(source, inv, fmt)
+    elif to == "hierarchical":
+        written = _hierarchical(source, inv)
+    else:
+        raise ConvertError(f"unknown target {to!r}", hint="valid targets: " + ", ".join(TARGETS))
+    if inv is not None:
+        _verify(source, written, inv, to)
+    return written.text
