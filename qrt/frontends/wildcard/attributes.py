@@ -72,6 +72,16 @@ class AttributeField:
 # Value checks, one per shape
 
 
+def _kind(value: object) -> str:
+    """The kind of a value as a user would name it (YAML's position-keeping list and dict
+    subclasses are plain lists and mappings to them)."""
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -86,13 +96,13 @@ def _is_pair(value: object) -> bool:
 
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise _Bad(f"expected true or false, got {value!r} ({type(value).__name__})")
+        raise _Bad(f"expected true or false, got {value!r} ({_kind(value)})")
     return value
 
 
 def _optional_str(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise _Bad(f"expected a string or null, got {value!r} ({type(value).__name__})")
+        raise _Bad(f"expected a string or null, got {value!r} ({_kind(value)})")
     return value
 
 
@@ -134,7 +144,7 @@ def _num_bits(value: Any) -> int | tuple[int, int] | str:
         return (value[0], value[1])
     raise _Bad(
         f"expected a positive integer (8, 4), an (E, M) pair such as [4, 3] or a format name "
-        f"for a custom backend, got {value!r} ({type(value).__name__})"
+        f"for a custom backend, got {value!r} ({_kind(value)})"
     )
 
 
@@ -233,7 +243,7 @@ def _block_sizes(value: Any) -> dict[int | str, Any] | None:
     if not isinstance(value, Mapping):
         raise _Bad(
             f"expected a mapping from integer axes (-1, or \"-1\" in JSON) to block sizes, plus "
-            f"optional {', '.join(BLOCK_SIZE_KEYS)}; got {value!r} ({type(value).__name__})"
+            f"optional {', '.join(BLOCK_SIZE_KEYS)}; got {value!r} ({_kind(value)})"
         )
     out: dict[int | str, Any] = {}
     for key, size in value.items():
@@ -502,7 +512,7 @@ def validate_attributes(
         raise _fail(
             where,
             (),
-            f"expected a mapping of quantizer attributes, got {cfg!r} ({type(cfg).__name__})",
+            f"expected a mapping of quantizer attributes, got {cfg!r} ({_kind(cfg)})",
             locate,
             hint=f"valid attributes: {', '.join(ATTRIBUTE_FIELDS)}",
         )
