@@ -57,21 +57,6 @@ def _config(layers: int) -> LlamaConfig:
     return dataclasses.replace(LlamaConfig.llama_70b(), num_hidden_layers=layers)
 
 
-def _modelopt_cfg(config: Any) -> list[dict[str, Any]]:
-    out = []
-    for entry in config:
-        item: dict[str, Any] = {"quantizer_name": entry.pattern}
-        if entry.parent_class:
-            item["parent_class"] = entry.parent_class
-        attributes = entry.attributes()
-        if attributes is not None:
-            item["cfg"] = attributes
-        if entry.enable is not None:
-            item["enable"] = entry.enable
-        out.append(item)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", type=int, default=80)
@@ -118,7 +103,7 @@ def main() -> None:
         totals["compile"].append(compile_ms)
         if peer:
             conversion, qmodel = peer
-            cfg = _modelopt_cfg(config)
+            cfg = config.to_list(normalised=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 t0 = time.perf_counter()

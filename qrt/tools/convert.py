@@ -94,14 +94,9 @@ def _quant_cfg(source: RuleSource, inv: Inventory | None, fmt: str) -> _Written:
 
     algorithm = None
     if isinstance(source, WildcardSource):
-        body = source.config.to_config()
+        body = source.config.to_config(normalised=True)  # (4, 3) and -1 keys, as ModelOpt reads
         algorithm = body.pop("algorithm", None) if source.config.has_algorithm else None
-        entries = []
-        for entry, written in zip(source.config, body["quant_cfg"]):
-            attributes = entry.attributes()  # normalised: (4, 3) and -1 keys, as ModelOpt reads
-            if attributes is not None:
-                written["cfg"] = to_quant_cfg.yaml_form(attributes)
-            entries.append(written)
+        entries = body["quant_cfg"]
     else:
         try:
             if inv is not None:

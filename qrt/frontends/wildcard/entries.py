@@ -184,14 +184,16 @@ class Entry:
             ]
         return validate_attributes(_thaw(self.cfg), where=where)
 
-    def to_dict(self, key_name: KeyName | None = None) -> dict[str, Any]:
+    def to_dict(self, key_name: KeyName | None = None, *, normalised: bool = False) -> dict[str, Any]:
         """The entry in list form: the name key, then ``parent_class``, ``cfg``, ``enable`` as
-        far as they are set. ``key_name`` overrides the name key it was written with."""
+        far as they are set. ``key_name`` overrides the name key it was written with;
+        ``normalised`` writes ``cfg`` as ModelOpt reads it (tuples, integer block axes)."""
         out: dict[str, Any] = {key_name or self.key_name: self.pattern}
         if self.parent_class is not None:
             out["parent_class"] = self.parent_class
         if self.cfg is not None:
-            out["cfg"] = _thaw(self.cfg)
+            attributes = self.attributes() if normalised else None
+            out["cfg"] = attributes if attributes is not None else _thaw(self.cfg)
         if self.enable is not None:
             out["enable"] = self.enable
         return out
@@ -223,16 +225,18 @@ class WildcardConfig:
     def __getitem__(self, index: int) -> Entry:
         return self.entries[index]
 
-    def to_list(self, key_name: KeyName = "quantizer_name") -> list[dict[str, Any]]:
+    def to_list(self, key_name: KeyName = "quantizer_name", *, normalised: bool = False) -> list[dict[str, Any]]:
         """The list form (a legacy dict is always written as a list), naming quantizers with
-        ``key_name``: ``quantizer_name`` (what ModelOpt 0.47 reads) or ``quantizer_path``."""
+        ``key_name``: ``quantizer_name`` (what ModelOpt 0.47 reads) or ``quantizer_path``.
+        ``normalised`` gives each ``cfg`` as ModelOpt reads it (``[4, 3]`` → ``(4, 3)``,
+        ``"-1"`` → ``-1``: 0.47 refuses the JSON spellings)."""
         if key_name not in KEY_NAMES:
             raise ValueError(f"key_name must be one of {KEY_NAMES}, got {key_name!r}")
-        return [entry.to_dict(key_name) for entry in self.entries]
+        return [entry.to_dict(key_name, normalised=normalised) for entry in self.entries]
 
-    def to_config(self, key_name: KeyName = "quantizer_name") -> dict[str, Any]:
+    def to_config(self, key_name: KeyName = "quantizer_name", *, normalised: bool = False) -> dict[str, Any]:
         """``{"quant_cfg": [...]}`` plus ``algorithm`` / ``effective_bits`` if they were given."""
-        out: dict[str, Any] = {"quant_cfg": self.to_list(key_name)}
+        out: dict[str, Any] = {"quant_cfg": self.to_list(key_name, normalised=normalised)}
         if self.has_algorithm:
             out["algorithm"] = _thaw(self.algorithm)
         if self.effective_bits is not None:

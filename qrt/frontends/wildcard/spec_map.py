@@ -106,7 +106,7 @@ def _to_json(value: Any) -> Any:
 
 
 def json_attributes(attributes: Attributes | list[Attributes]) -> Any:
-    """Attributes (or stages) in JSON form, for writing a ``cfg``."""
+    """Attributes, stages or a whole config in JSON form (tuples as lists, keys as strings)."""
     return _to_json(attributes)
 
 

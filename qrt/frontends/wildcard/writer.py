@@ -9,10 +9,11 @@ the JSON spelling the presets data documents (``"-1"``, ``[4, 3]``), which qrt r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import yaml
+
+from qrt.frontends.wildcard.spec_map import json_attributes
 
 __all__ = ["dump_wildcard"]
 
@@ -30,14 +31,6 @@ _Dumper.add_representer(list, _list)
 _Dumper.add_representer(tuple, _list)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def dump_wildcard(data: Any, *, header: str = "", fmt: str = "yaml") -> str:
     """``data`` (a list of entries or a config mapping) as ``yaml`` or ``json`` text.
 
@@ -45,7 +38,7 @@ def dump_wildcard(data: Any, *, header: str = "", fmt: str = "yaml") -> str:
     it is left out.
     """
     if fmt == "json":
-        return json.dumps(_jsonable(data), indent=2) + "\n"
+        return json.dumps(json_attributes(data), indent=2) + "\n"
     if fmt != "yaml":
         raise ValueError(f"fmt must be 'yaml' or 'json', got {fmt!r}")
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())

@@ -305,18 +305,7 @@ def _compare(modelopt: Any, quant_cfg: list[dict[str, Any]], label: str = "") ->
 def _for_modelopt(quant_cfg: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The same list, with qrt's normalised attributes (integer axis keys, tuples), which is
     what ModelOpt 0.47 reads (it refuses the JSON spelling ``"-1"``)."""
-    out = []
-    for entry in wildcard_from_data(quant_cfg):
-        item: dict[str, Any] = {"quantizer_name": entry.pattern}
-        if entry.parent_class:
-            item["parent_class"] = entry.parent_class
-        attributes = entry.attributes()
-        if attributes is not None:
-            item["cfg"] = attributes
-        if entry.enable is not None:
-            item["enable"] = entry.enable
-        out.append(item)
-    return out
+    return wildcard_from_data(quant_cfg).to_list(normalised=True)
 
 
 def test_role_defaults_equal_modelopts(modelopt: Any) -> None:
