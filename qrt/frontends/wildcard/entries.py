@@ -452,8 +452,16 @@ def qualified_parent_class(name: str) -> str:
     ModelOpt names classes by its registry keys: ``nn.Linear`` is ``torch.nn.Linear``
     (``torch.nn.modules.linear.Linear``). Any other name is taken as fully-qualified already
     (other ModelOpt keys such as ``hf.FP8Linear`` stay as they are). Raises ``ValueError`` for
-    an ``nn.`` name that is no ``torch.nn`` module, or a short ``torch.nn.X`` spelling.
+    an ``nn.`` name that is no ``torch.nn`` module, a short ``torch.nn.X`` spelling, or a bare
+    name (``Linear``: ModelOpt 0.47 refuses it, and it would name any class of that name).
     """
+    if "." not in name:
+        fqn = TORCH_NN_CLASSES.get(name)
+        raise ValueError(
+            f"{name!r} is a bare class name, which names no class for ModelOpt (its registry "
+            f"keys are 'nn.Linear'-style) and would be ambiguous for qrt; write "
+            + (f"'nn.{name}' (or {fqn!r})" if fqn else "the fully-qualified class name (module.Class)")
+        )
     for prefix in ("nn.", "torch.nn."):
         if name.startswith(prefix) and "." not in name[len(prefix):]:
             short = name[len(prefix):]

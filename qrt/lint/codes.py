@@ -1,0 +1,277 @@
+"""Every code ``qrt lint`` reports: what it means, why it matters, a bad and a fixed example.
+
+This table is the one source for ``qrt lint --explain CODE``, ``docs/lint.md`` (written by
+``scripts/write_lint_docs.py``, checked in sync by a test), SARIF rule metadata, and the tests:
+each bad example must produce its code at ``line``/``column`` and the fixed one must lint
+clean (``model`` names the built-in model a model-aware example runs against).
+
+Codes: ``QRT0xx`` are lint checks; ``QRT1xx`` model and inventory problems; ``QRT2xx`` input
+that cannot be read (its front end's own error, the first or every problem it found).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qrt.lint.diagnostics import Severity
+
+__all__ = ["CODES", "CodeInfo", "code_info"]
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    explanation: str
+    bad: str
+    fixed: str
+    file: str = "rules.qrt"
+    """the example's file name (its suffix picks the front end)"""
+    line: int = 1
+    column: int = 1
+    model: str | None = None
+    """the built-in model a model-aware example runs against"""
+    needs_model: bool = False
+
+
+_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+_ALL = [
+    # ---- static checks ------------------------------------------------------------------
+    CodeInfo(
+        "QRT001", "short-class-name", _W,
+        "a class named by its short name",
+        "`type Linear` compares with the last part of every class name, so it also matches "
+        "`my_lib.Linear` or a class of that name from another library. Name the class fully "
+        "(`torch.nn.modules.linear.Linear`), or ModelOpt's way for torch.nn (`nn.Linear`).",
+        "type Linear weight -> int8 per_channel\n",
+        "type torch.nn.modules.linear.Linear weight -> int8 per_channel\n",
+        column=6,
+    ),
+    CodeInfo(
+        "QRT002", "unescaped-dot", _W,
+        "a regex with an unescaped '.' between name parts",
+        "Module and op names are dotted; in a regex `.` is any character, so "
+        "`/model.layers.\\d+.mlp/` also matches `model_layers_3_mlp`. A regex that escapes "
+        "`\\d` but not its dots has slipped; escape literal dots. A plain dotted name "
+        "(`decoder.deconv1`, the way seed 001 writes module names) is not reported.",
+        "module /model.layers.\\d+.mlp.down_proj/ weight -> int8 per_channel\n",
+        "module /model\\.layers\\.\\d+\\.mlp\\.down_proj/ weight -> int8 per_channel\n",
+        column=8,
+    ),
+    CodeInfo(
+        "QRT003", "nested-quantifier", _W,
+        "a regex with a repeat inside a repeat",
+        "`(a+)+` and `(.*)*` take exponential time in a backtracking regex engine. qrt "
+        "matches with RE2 (linear time), but the same pattern in the reference library or any "
+        "Python `re` code can hang a run. Repeat once.",
+        "module /(layers\\.\\d+\\.)+mlp.*/ -> off\n",
+        "module /(layers\\.\\d+\\.)mlp.*/ -> off\n",
+        column=8,
+    ),
+    CodeInfo(
+        "QRT004", "glob-in-regex", _W,
+        "a glob written where a regex is read",
+        "In a regex `*` repeats the character before it: `/q_proj*/` is `q_pro` then any "
+        "number of `j`. For 'anything' write `.*`.",
+        "module /model\\.layers\\.0\\.self_attn\\.q_proj*/ -> off\n",
+        "module /model\\.layers\\.0\\.self_attn\\.q_proj.*/ -> off\n",
+        column=8,
+    ),
+    CodeInfo(
+        "QRT005", "regex-in-glob", _W,
+        "regex syntax in a glob",
+        "Quantizer names are matched with globs (`fnmatch`): `*`, `?` and `[...]` are "
+        "special, everything else is literal. `\\.`, `(a|b)`, `+` or `^` match those "
+        "characters, not what a regex would.",
+        'quantizer "*self_attn.(q|k)_proj*" -> off\n',
+        'quantizer "*self_attn.[qk]_proj*" -> off\n',
+        column=11,
+    ),
+    CodeInfo(
+        "QRT006", "never-wins", _W,
+        "a rule that a later rule always replaces",
+        "A later rule of equal or higher priority selects every site this one selects and "
+        "replaces its decision (a spec or `off`), so this rule never decides anything: a "
+        "leftover, or the two are in the wrong order. In a ModelOpt list a trailing `*` entry "
+        "(the legacy `default` last) replaces everything before it; there the finding is "
+        "info, since lists are composed by concatenation (ModelOpt's own presets are).",
+        "op linear weight -> int4 per_block(32)\nop linear weight -> int8 per_channel\n",
+        "op linear weight -> int4 per_block(32)\nmodule /lm_head/ op linear weight -> int8 per_channel\n",
+    ),
+    CodeInfo(
+        "QRT007", "block-scale-combination", _E,
+        "a block size and scale dtype no backend accepts",
+        "Power-of-two (`float8_e8m0fnu`) scales exist for the MX formats, whose blocks are 32 "
+        "elements; FP4 values need fp8 scales (MX's e8m0, or NVFP4's `float8_e4m3fn`). Other "
+        "combinations have no kernel and fail at the end of a long run.",
+        "op linear weight -> float4_e2m1fn_x2 per_block(16) scale_dtype=float8_e8m0fnu\n",
+        "op linear weight -> float4_e2m1fn_x2 per_block(32) scale_dtype=float8_e8m0fnu\n",
+        column=21,
+    ),
+    CodeInfo(
+        "QRT008", "graph-node-op-name", _I,
+        "an op name in graph-node style",
+        "`linear_23` is how a torch.export graph names its 24th linear node. qrt op names are "
+        "`<module>.<op_type>[_n]`, numbered per module, so a bare `linear_23` can only match an "
+        "op of the root module. Name the module (`model.layers.3.mlp.linear`) or use "
+        "`opname relative` under `in name`. Info only: functional models do run their ops at "
+        "the root (seed 001's `linear_23` example), and with `--model` a name that matches "
+        "nothing is reported as QRT020.",
+        "opname /linear_23/ -> off\n",
+        "opname /model\\.layers\\.3\\.mlp\\.down_proj\\.linear/ -> off\n",
+        column=8,
+    ),
+    CodeInfo(
+        "QRT009", "unknown-op-type-key", _W,
+        "an op_type_config key that is no registered op type",
+        "A hierarchical config accepts any op type key, so a typo (`softmx`) silently "
+        "configures nothing. Known op types are the registry's (`qrt inspect` lists the ones "
+        "a model runs); register your own with `qrt.register_op_type`.",
+        "quantization_config:\n  global_config:\n    op_type_config:\n      softmx: null\n",
+        "quantization_config:\n  global_config:\n    op_type_config:\n      softmax: null\n",
+        file="config.yaml", line=4, column=7,
+    ),
+    # ---- model-aware checks -------------------------------------------------------------
+    CodeInfo(
+        "QRT020", "matches-nothing", _W,
+        "a rule or key that selects no site of the model",
+        "The pattern, class or op type names nothing in this model: a typo, a renamed "
+        "module, or a config written for another architecture. The message names the closest "
+        "real names.",
+        "module /model\\.layers\\.\\d+\\.mlp\\.down_prj/ -> off\n",
+        "module /model\\.layers\\.\\d+\\.mlp\\.down_proj/ -> off\n",
+        column=1, model="tiny_llama", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT021", "shadowed", _W,
+        "a rule whose every decision a later rule replaces",
+        "On this model, every site the rule selects is also selected by a later rule (of "
+        "equal or higher priority) that replaces its decision. The message names that rule.",
+        'op linear weight -> int4 per_block(32)\nquantizer "*weight_quantizer" -> int8 per_channel\n',
+        'quantizer "*weight_quantizer" -> int8 per_channel\nop linear weight -> int4 per_block(32)\n',
+        column=1, model="tiny_llama", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT022", "axis-out-of-range", _E,
+        "a per-channel or per-block axis beyond the tensor's rank",
+        "The axis names a dimension the tensor does not have (a linear weight has two: 0 and "
+        "1, or -1 and -2). The runtime would fail on this site.",
+        "op linear weight -> int8 per_channel(axis=2)\n",
+        "op linear weight -> int8 per_channel(axis=0)\n",
+        column=1, model="tiny_llama", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT023", "block-does-not-divide", _E,
+        "a block size that does not divide the blocked dimension",
+        "Per-block quantization splits the axis into blocks of `block_size`; a dimension that "
+        "is not a multiple leaves a ragged last block that kernels refuse.",
+        "op linear weight -> int4 per_block(48, axis=-1)\n",
+        "op linear weight -> int4 per_block(32, axis=-1)\n",
+        column=1, model="tiny_llama", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT024", "missing-default-axis", _E,
+        "per-channel or per-block without an axis, where no default exists",
+        "An axis left out is filled from the default-axis table of the op or module that owns "
+        "the tensor (output channel for weights). For this tensor there is no entry, so the "
+        "spec has no axis. Write it.",
+        "op add input[0] -> int8 per_channel\n",
+        "op add input[0] -> int8 per_channel(axis=-1)\n",
+        column=1, model="tiny_llama", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT025", "module-io-key", _W,
+        "a module input or output key the module does not have",
+        "The rule names `module_input[k]` (or an output) past what the module's forward "
+        "takes or returns; the message lists its forward's arguments.",
+        "type torch.nn.modules.linear.Linear module_input[3] -> int8\n",
+        "type torch.nn.modules.linear.Linear module_input[0] -> int8\n",
+        column=1, model="tiny_llama", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT026", "uninstrumented-site", _I,
+        "a ModelOpt list entry that switches on sites ModelOpt has no quantizer for",
+        "qrt lets an entry turn on any site its glob matches (SEMANTICS §4): "
+        "`*weight_quantizer` also reaches norm weights, which ModelOpt does not quantize. "
+        "Narrow the glob or add `parent_class` if that was not meant.",
+        "- quantizer_name: '*weight_quantizer'\n  cfg: {num_bits: 8, axis: 0}\n",
+        "- quantizer_name: '*proj.weight_quantizer'\n  cfg: {num_bits: 8, axis: 0}\n",
+        file="quant_cfg.yaml", column=20, model="tiny_llama", needs_model=True,
+    ),
+    # ---- input that cannot be read ------------------------------------------------------
+    CodeInfo(
+        "QRT201", "invalid-pattern", _E,
+        "a regex that does not compile or that RE2 cannot run",
+        "Patterns are compiled when read; backreferences and lookaround are refused because "
+        "qrt matches in linear time.",
+        "module /model\\.layers\\.(\\d+/ -> off\n",
+        "module /model\\.layers\\.(\\d+)/ -> off\n",
+        column=8,
+    ),
+    CodeInfo(
+        "QRT202", "invalid-spec", _E,
+        "an unknown spec field or value",
+        "Spec fields and values come from closed sets; the message lists the valid ones and "
+        "the closest.",
+        "op linear weight -> int8 scale_dtyp=float16\n",
+        "op linear weight -> int8 scale_dtype=float16\n",
+        column=26,
+    ),
+    CodeInfo(
+        "QRT203", "syntax-error", _E,
+        "a rule file line that does not parse",
+        "The DSL reads one statement per line: `include`, `spec NAME = ...`, or `<selector> "
+        "-> <effect> [priority ...]` (docs/dsl.md).",
+        "op linear weight => int8\n",
+        "op linear weight -> int8\n",
+        column=18,
+    ),
+    CodeInfo(
+        "QRT204", "include-error", _E,
+        "an include that cannot be read",
+        "The included file is missing, the preset is unknown, or includes form a cycle.",
+        'include "missing.qrt"\n',
+        "include preset w8a8\n",
+        column=9,
+    ),
+    CodeInfo(
+        "QRT206", "config-error", _E,
+        "a hierarchical config that cannot be read",
+        "Unknown keys (with did-you-mean), duplicate YAML keys, tensor keys mixing positions "
+        "and names, bad regex keys, QAT schedule errors: each problem is reported with its "
+        "config path and line.",
+        "quantization_config:\n  global_config:\n    op_input_spek: null\n",
+        "quantization_config:\n  global_config:\n    op_input_spec: null\n",
+        file="config.yaml", line=3, column=5,
+    ),
+    CodeInfo(
+        "QRT208", "wildcard-error", _E,
+        "a ModelOpt list that cannot be read",
+        "An entry with neither `cfg` nor `enable`, an unknown attribute (with did-you-mean), "
+        "`num_bits` of an unsupported shape, a `parent_class` that names no class, a bad "
+        "`block_sizes` axis, duplicate keys: each names the entry, its line and what is valid.",
+        "- quantizer_name: '*weight_quantizer'\n",
+        "- quantizer_name: '*weight_quantizer'\n  enable: false\n",
+        file="quant_cfg.yaml", column=3,
+    ),
+    CodeInfo(
+        "QRT102", "inventory-error", _E,
+        "a saved inventory that cannot be read",
+        "`--model inv.json` must be a file written by `qrt inspect --format json` (schemas/"
+        "inventory.schema.json).",
+        "", "", needs_model=True,
+    ),
+]
+
+CODES: dict[str, CodeInfo] = {c.code: c for c in _ALL}
+
+
+def code_info(code: str) -> CodeInfo:
+    """The entry of ``code``; a ``KeyError`` lists the known codes."""
+    try:
+        return CODES[code.upper()]
+    except KeyError:
+        raise KeyError(f"unknown code {code!r}; known codes: {', '.join(CODES)}") from None

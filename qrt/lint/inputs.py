@@ -1,0 +1,149 @@
+"""Read one lint input (any front end) and turn what cannot be read into findings.
+
+The front ends stop at a problem with a located :class:`~qrt.errors.QrtError`; a hierarchical
+config collects every problem of a document first (``ConfigError.issues``). Each becomes an
+error finding with the front end's code, so ``qrt lint`` reports it like any other finding
+(and exits 2: the rest of the checks need a readable input).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from qrt.errors import QrtError
+from qrt.lint.diagnostics import Diagnostic, Severity, parse_location
+
+__all__ = ["LintInput", "read_input", "error_findings"]
+
+Kind = Literal["dsl", "hierarchical", "wildcard"]
+
+
+@dataclass
+class LintInput:
+    label: str
+    """what the user named (a path or ``modelopt:NAME``)"""
+    path: str | None
+    """the file read, for locations and source lines"""
+    kind: Kind | None = None
+    text: str | None = None
+    rules: Any = None
+    """the DSL's RuleSet"""
+    config: Any = None
+    """a hierarchical QuantizerConfig"""
+    wildcard: Any = None
+    """a WildcardConfig"""
+    errors: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return (self.text or "").splitlines()
+
+    def rule_source(self) -> Any:
+        from qrt.frontends.source import DslSource, HierarchicalSource, WildcardSource
+
+        if self.kind == "dsl":
+            return DslSource(self.rules, label=self.label)
+        if self.kind == "hierarchical":
+            return HierarchicalSource(self.config, label=self.label)
+        return WildcardSource(self.wildcard, label=self.label)
+
+
+def error_findings(exc: QrtError, default_file: str | None) -> list[Diagnostic]:
+    """One error finding per problem an exception reports."""
+    issues = getattr(exc, "issues", ()) or ()
+    out = []
+    if issues:
+        for issue in issues:
+            file, line, column = parse_location(issue.location)
+            out.append(
+                Diagnostic(
+                    code=exc.code, severity=Severity.ERROR, message=issue.render(),
+                    file=file or default_file, line=line, column=column,
+                    config_path=issue.path or None, fix=exc.hint,
+                )
+            )
+        return out
+    file, line, column = parse_location(exc.location)
+    if file is not None and line is None and default_file is not None and file != default_file:
+        file = default_file  # a location that is a config path, not a file
+    return [
+        Diagnostic(
+            code=exc.code, severity=Severity.ERROR, message=_without_context(exc.message) or exc.message,
+            file=file or default_file, line=line, column=column,
+            fix=_without_context(exc.hint) if exc.hint else None,
+        )
+    ]
+
+
+def _without_context(text: str | None) -> str | None:
+    """A front end's message without the source line and caret it appends (indented four
+    spaces); lint output shows the line itself."""
+    if text is None:
+        return None
+    kept = [line for line in text.split("\n") if not line.startswith("    ")]
+    return "\n".join(kept).strip() or None
+
+
+def _kind_of(path: Path, text: str) -> Kind:
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        return "dsl"
+    import yaml
+
+    from qrt.frontends.hierarchical import is_hierarchical_document
+    from qrt.frontends.wildcard import is_wildcard_document
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "wildcard" if text.lstrip().startswith(("-", "[")) else "hierarchical"
+    if is_wildcard_document(data):
+        return "wildcard"
+    if is_hierarchical_document(data):
+        return "hierarchical"
+    return "wildcard" if isinstance(data, list) else "hierarchical"
+
+
+def read_input(label: str) -> LintInput:
+    """Read ``label`` (a path or ``modelopt:NAME``); problems become ``errors``."""
+    from qrt.frontends.wildcard.presets import PRESET_PREFIX
+
+    path = label
+    if label.startswith(PRESET_PREFIX):
+        from qrt.frontends.wildcard.presets import _folder, available_modelopt_presets
+
+        name = label[len(PRESET_PREFIX):]
+        if name not in available_modelopt_presets():
+            from qrt.frontends.wildcard.presets import load_modelopt_preset
+
+            try:
+                load_modelopt_preset(name)
+            except QrtError as exc:
+                return LintInput(label, None, errors=error_findings(exc, label))
+        path = str(_folder() / f"{name}.yaml")
+    item = LintInput(label, path)
+    try:
+        item.text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        item.errors.append(
+            Diagnostic("QRT203", Severity.ERROR, f"cannot read {path}: {exc.strerror}", file=path)
+        )
+        return item
+    item.kind = _kind_of(Path(path), item.text)
+    try:
+        if item.kind == "dsl":
+            from qrt.frontends.dsl import parse_rules
+
+            item.rules = parse_rules(item.text, file=path, base_dir=Path(path).parent)
+        elif item.kind == "hierarchical":
+            from qrt.frontends.hierarchical import config_from_yaml_text
+
+            item.config = config_from_yaml_text(item.text, file=path)
+        else:
+            from qrt.frontends.wildcard import wildcard_from_text
+
+            item.wildcard = wildcard_from_text(item.text, file=path)
+    except QrtError as exc:
+        item.errors.extend(error_findings(exc, path))
+    return item

@@ -1,0 +1,111 @@
+"""``lint``: read each input, run the checks, apply selection and inline suppressions.
+
+The result keeps whether any input could not be read, because that, not a finding's
+severity, is what makes ``qrt lint`` exit 2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from dataclasses import dataclass, field
+
+from qrt.inventory.model import Inventory
+from qrt.lint.diagnostics import Diagnostic, Severity
+from qrt.lint.inputs import LintInput, read_input
+from qrt.lint.model_checks import RuleUse, model_findings
+from qrt.lint.static import static_findings
+
+__all__ = ["LintResult", "lint", "suppressed_codes"]
+
+_NOQA = re.compile(r"#\s*qrt:\s*noqa\b(?::?\s*(?P<codes>[A-Za-z0-9_,\s]+))?", re.IGNORECASE)
+
+
+@dataclass
+class LintResult:
+    findings: list[Diagnostic] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    """labels of inputs that could not be read (exit 2)"""
+    uses: dict[str, list[RuleUse]] = field(default_factory=dict)
+    """per input, what each rule does on the model (with a model only)"""
+    inputs: dict[str, LintInput] = field(default_factory=dict)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    def exit_code(self, fail_on: Severity) -> int:
+        if self.unreadable:
+            return 2
+        return 1 if any(f.severity >= fail_on for f in self.findings) else 0
+
+
+def suppressed_codes(line: str) -> set[str] | None:
+    """The codes a ``# qrt: noqa`` comment on ``line`` suppresses: a set, empty for all, or
+    ``None`` when there is no such comment."""
+    found = _NOQA.search(line)
+    if found is None:
+        return None
+    codes = found.group("codes") or ""
+    return {c.upper() for c in re.split(r"[\s,]+", codes) if re.fullmatch(r"QRT\d+", c, re.IGNORECASE)}
+
+
+_SUFFIXES = (".qrt", ".yaml", ".yml")
+
+
+def _expand(paths: Sequence[str]) -> list[str]:
+    """Folders become the rule files and YAML configs below them (JSON files are named one by
+    one: a folder's JSON is more often an inventory or a plan than a config)."""
+    out: list[str] = []
+    for label in paths:
+        path = Path(label)
+        if path.is_dir():
+            out.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in _SUFFIXES and p.is_file())
+        else:
+            out.append(label)
+    return out
+
+
+def _selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
+    if select and not any(code.startswith(s.upper()) for s in select):
+        return False
+    return not any(code.startswith(s.upper()) for s in ignore)
+
+
+def _suppressed(finding: Diagnostic, item: LintInput) -> bool:
+    if finding.line is None or item.text is None:
+        return False
+    lines = item.lines
+    if not 0 < finding.line <= len(lines):
+        return False
+    codes = suppressed_codes(lines[finding.line - 1])
+    return codes is not None and (not codes or finding.code in codes)
+
+
+def lint(
+    paths: Sequence[str],
+    inventory: Inventory | None = None,
+    *,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+) -> LintResult:
+    """Lint every input in ``paths`` (files or ``modelopt:NAME``), against ``inventory`` if given."""
+    result = LintResult()
+    for label in _expand(paths):
+        item = read_input(label)
+        result.inputs[label] = item
+        found: list[Diagnostic] = list(item.errors)
+        if item.errors:
+            result.unreadable.append(label)
+        else:
+            found.extend(static_findings(item))
+            if inventory is not None:
+                more, uses = model_findings(item, inventory)
+                found.extend(more)
+                result.uses[label] = uses
+        unique = list(dict.fromkeys(found))
+        result.findings.extend(
+            f for f in unique if _selected(f.code, select, ignore) and not _suppressed(f, item)
+        )
+    result.findings.sort(key=lambda f: (f.file or "", f.line or 0, f.column or 0, f.code))
+    return result

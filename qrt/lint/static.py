@@ -1,0 +1,295 @@
+"""Checks that need no model: what a config says, read as text and as rules.
+
+* patterns (:mod:`qrt.lint.patterns`) wherever a regex or a glob is read;
+* short class names (``type Linear``), graph-node op names (``linear_23``), op type keys no
+  registry knows;
+* spec combinations no backend accepts (MX and NVFP4 block and scale rules);
+* rules that can never win: a later rule of equal or higher priority always selects what
+  they select and replaces their decision. Checked on the rules a user wrote (DSL rules,
+  ModelOpt entries); a hierarchical config compiles to many rules per setting, so its
+  settings are checked against a model instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from typing import Any
+
+from qrt.ir.effect import Off, Set
+from qrt.ir.rule import Rule, RuleSet
+from qrt.ir.selector import Selector
+from qrt.ir.spec import PerBlock, QuantizationSpec
+from qrt.lint.codes import CODES
+from qrt.lint.diagnostics import Diagnostic, Severity
+from qrt.lint.inputs import LintInput
+from qrt.lint.locate import span_of
+from qrt.lint.patterns import glob_in_regex, nested_quantifier, regex_in_glob, unescaped_dots
+
+__all__ = ["covers", "spec_problem", "static_findings", "user_rules"]
+
+_GRAPH_NODE = re.compile(r"[a-z][a-z0-9_]*_[0-9]+")
+_GLOB_META = re.compile(r"[*?\[]")
+
+
+def _finding(code: str, item: LintInput, span: tuple[Any, Any, Any], message: str, *,
+             fix: str | None = None, config_path: str | None = None, **data: Any) -> Diagnostic:
+    line, column, end = span
+    return Diagnostic(
+        code=code, severity=CODES[code].severity, message=message, file=item.path,
+        line=line, column=column, end_column=end, config_path=config_path, fix=fix, data=data,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules a user wrote
+
+
+def user_rules(item: LintInput) -> RuleSet | None:
+    """The rules that stand for what the user wrote (DSL rules; one per ModelOpt entry, after
+    the role-default rules); ``None`` for a hierarchical config."""
+    if item.kind == "dsl":
+        return item.rules  # type: ignore[no-any-return]
+    if item.kind == "wildcard":
+        from qrt.frontends.wildcard.compile import compile_wildcard
+
+        return compile_wildcard(item.wildcard)
+    return None
+
+
+def is_synthetic(rule: Rule) -> bool:
+    """A rule no line of the input wrote (ModelOpt's role defaults)."""
+    return (rule.origin.file or "").startswith("<")
+
+
+# ---------------------------------------------------------------------------------------------
+# Patterns
+
+
+def _regex_findings(item: LintInput, origin: Any, regex: str, *, root_op_name: bool = False,
+                    config_path: str | None = None) -> Iterator[Diagnostic]:
+    span = span_of(item.lines, origin, f"/{regex}/", regex, regex.replace("\\", "\\\\"))
+    for code, check in (("QRT002", unescaped_dots), ("QRT003", nested_quantifier), ("QRT004", glob_in_regex)):
+        found = check(regex)
+        if found:
+            yield _finding(code, item, span, found[0], fix=found[1], config_path=config_path)
+    if root_op_name and _GRAPH_NODE.fullmatch(regex):
+        yield _finding(
+            "QRT008", item, span,
+            f"op name /{regex}/ is in graph-node style; qrt op names are <module>.<op_type>[_n], "
+            f"so it matches only an op of the root module",
+            fix="name the module: /model\\.layers\\.3\\.mlp\\.down_proj\\.linear/, or "
+            "`in name /…/ opname relative /linear/`",
+            config_path=config_path,
+        )
+
+
+def _glob_findings(item: LintInput, origin: Any, glob: str, config_path: str | None = None) -> Iterator[Diagnostic]:
+    found = regex_in_glob(glob)
+    if found:
+        span = span_of(item.lines, origin, f'"{glob}"', f"'{glob}'", glob)
+        yield _finding("QRT005", item, span, found[0], fix=found[1], config_path=config_path)
+
+
+def _class_finding(item: LintInput, origin: Any, name: str, keyword: str) -> Iterator[Diagnostic]:
+    if "." in name:
+        return
+    from qrt.frontends.hierarchical.keys import TORCH_NN_CLASSES
+
+    fqn = TORCH_NN_CLASSES.get(name)
+    fix = f"{keyword} {fqn}" if fqn else f"{keyword} <module>.{name} (the fully-qualified name)"
+    span = span_of(item.lines, origin, f"{keyword} {name}", name)
+    if span[1] is not None and span[2] is not None and item.lines[span[0] - 1][span[1] - 1:].startswith(keyword + " "):
+        span = (span[0], span[1] + len(keyword) + 1, span[2])
+    yield _finding(
+        "QRT001", item, span,
+        f"class {name!r} is a short name: it matches every class named {name}, from any module",
+        fix=fix,
+    )
+
+
+def _selector_findings(item: LintInput, rule: Rule) -> Iterator[Diagnostic]:
+    sel, origin = rule.selector, rule.origin
+    if sel.module_name is not None:
+        yield from _regex_findings(item, origin, sel.module_name)
+    if sel.scope is not None and sel.scope.name is not None:
+        yield from _regex_findings(item, origin, sel.scope.name)
+    if sel.op_name is not None:
+        yield from _regex_findings(item, origin, sel.op_name, root_op_name=not sel.op_name_relative)
+    if sel.quantizer_path is not None:
+        yield from _glob_findings(item, origin, sel.quantizer_path, origin.config_path)
+    for name, keyword in ((sel.module_type, "type"), (sel.parent_class, "parent")):
+        if name is not None and item.kind == "dsl":
+            yield from _class_finding(item, origin, name, keyword)
+    if sel.scope is not None and sel.scope.type is not None and item.kind == "dsl":
+        yield from _class_finding(item, origin, sel.scope.type, "type")
+
+
+# ---------------------------------------------------------------------------------------------
+# Specs
+
+
+def spec_problem(spec: QuantizationSpec) -> str | None:
+    """Why no backend runs this spec: power-of-two (e8m0) scales only in MX blocks of 32; FP4
+    values only with fp8 scales (MX e8m0, or NVFP4's e4m3 — ModelOpt ships NVFP4 variants in
+    blocks of 16 and of 32, so the block size is not checked there)."""
+    for stage in spec.stages:
+        g, scale = stage.granularity, stage.scale_dtype
+        if stage.dtype == "float4_e2m1fn_x2" and scale not in (None, "float8_e8m0fnu", "float8_e4m3fn"):
+            return (
+                f"float4_e2m1fn_x2 with {scale} scales: FP4 runs as MXFP4 (float8_e8m0fnu "
+                f"scales, blocks of 32) or NVFP4 (float8_e4m3fn scales, blocks of 16)"
+            )
+        if isinstance(g, PerBlock):
+            if scale == "float8_e8m0fnu" and g.block_size != 32:
+                return (
+                    f"power-of-two (float8_e8m0fnu) scales are the MX formats', which use blocks "
+                    f"of 32, not {g.block_size}"
+                )
+    return None
+
+
+def _spec_fix(spec: QuantizationSpec) -> str:
+    if spec.scale_dtype == "float8_e8m0fnu":
+        return "per_block(32) with float8_e8m0fnu scales (MX)"
+    return "per_block(16) with float8_e4m3fn scales (NVFP4), or per_block(32) with float8_e8m0fnu (MXFP4)"
+
+
+def _spec_findings(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
+    seen: set[tuple[Any, ...]] = set()
+    for rule in rules:
+        if not isinstance(rule.effect, Set) or is_synthetic(rule):
+            continue
+        problem = spec_problem(rule.effect.spec)
+        key = (rule.origin.file, rule.origin.line, problem)
+        if problem is None or key in seen:
+            continue
+        seen.add(key)
+        needles = ("-> ", "cfg", "")
+        span = span_of(item.lines, rule.origin, *needles[:2])
+        if span[1] is not None and span[2] is not None and item.lines[span[0] - 1][span[1] - 1:].startswith("-> "):
+            span = (span[0], span[1] + 3, None)
+        yield _finding("QRT007", item, span, problem, fix=_spec_fix(rule.effect.spec),
+                       config_path=rule.origin.config_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules that can never win
+
+
+def _glob_covers(outer: str, inner: str) -> bool:
+    if outer == inner or outer == "*":
+        return True
+    return not _GLOB_META.search(inner) and fnmatchcase(inner, outer)
+
+
+def covers(outer: Selector, inner: Selector) -> bool:
+    """Whether every site ``inner`` selects is selected by ``outer`` — decided from the text
+    of the two selectors only, so ``False`` may be wrong but ``True`` never is."""
+    for name in ("module_name", "module_type", "scope", "op_type", "op_name", "role", "parent_class", "tensor"):
+        want = getattr(outer, name)
+        if want is not None and getattr(inner, name) != want:
+            return False
+    if outer.op_name is not None and outer.op_name_relative != inner.op_name_relative:
+        return False
+    if outer.key not in (None, "*") and outer.key != inner.key:
+        return False
+    if outer.quantizer_path is not None:
+        if inner.quantizer_path is None or not _glob_covers(outer.quantizer_path, inner.quantizer_path):
+            return False
+    return True
+
+
+def _never_wins(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
+    ordered = sorted(rules, key=lambda r: r.sort_key)
+    for i, rule in enumerate(ordered):
+        if is_synthetic(rule):
+            continue
+        for later in ordered[i + 1:]:
+            if isinstance(later.effect, (Set, Off)) and not is_synthetic(later) and covers(later.selector, rule.selector):
+                where = (
+                    f"line {later.origin.line}"
+                    if later.origin.file == rule.origin.file and later.origin.line is not None
+                    else later.origin.position or later.origin.config_path or f"rule {later.order}"
+                )
+                finding = _finding(
+                    "QRT006", item, (rule.origin.line, rule.origin.column, None),
+                    f"this rule never decides a site: the rule at {where} selects everything it "
+                    f"selects and replaces its decision",
+                    fix="delete it, or move it below that rule (or raise its priority) if it was "
+                    "meant to win",
+                    config_path=rule.origin.config_path, shadowed_by=where,
+                )
+                if item.kind == "wildcard":
+                    # ModelOpt composes lists by concatenation (its own presets do), so an
+                    # entry a later one replaces is expected there: reported, not a failure
+                    finding = replace(finding, severity=Severity.INFO,
+                                      message=finding.message + " (common when lists are concatenated)")
+                yield finding
+                break
+
+
+# ---------------------------------------------------------------------------------------------
+# Hierarchical configs
+
+
+def _hierarchical_findings(item: LintInput) -> Iterator[Diagnostic]:
+    from qrt.frontends.hierarchical.compile import compile_config
+    from qrt.ops.registry import default_registry
+
+    cfg = item.config
+    scopes: list[tuple[str, Any]] = []
+    if cfg.global_config is not None:
+        scopes.append(("global_config", cfg.global_config))
+    for key, sub in cfg.module_type_configs.items():
+        if sub is not None:
+            scopes.append((f"module_type_configs[{key!r}]", sub))
+    for key, sub in cfg.module_name_configs.items():
+        path = f"module_name_configs[{key!r}]"
+        origin = cfg.origin_of(path)
+        if origin is not None:
+            yield from _regex_findings(item, origin, key, config_path=path)
+        if sub is not None:
+            scopes.append((path, sub))
+    for path, sub in scopes:
+        for key in sub.op_name_config:
+            key_path = f"{path}.op_name_config[{key!r}]"
+            origin = cfg.origin_of(key_path)
+            if origin is not None:
+                yield from _regex_findings(item, origin, key, root_op_name=path == "global_config", config_path=key_path)
+        for key in sub.op_type_config:
+            if key in default_registry:
+                continue
+            from qrt.errors import did_you_mean
+
+            key_path = f"{path}.op_type_config[{key!r}]"
+            written = sub.written_op_type(key)
+            origin = cfg.origin_of(key_path)
+            span = span_of(item.lines, origin, str(written)) if origin is not None else (None, None, None)
+            hint = did_you_mean(key, default_registry.names())
+            yield _finding(
+                "QRT009", item, span,
+                f"op type {written!r} is not a registered op type, so this key configures nothing"
+                + (f" ({hint})" if hint else ""),
+                fix="a registered op type (qrt inspect lists a model's), or register it with "
+                "qrt.register_op_type",
+                config_path=key_path,
+            )
+    yield from _spec_findings(item, compile_config(cfg, None).rules)
+
+
+def static_findings(item: LintInput) -> list[Diagnostic]:
+    """Every static finding of a readable input."""
+    if item.kind == "hierarchical":
+        return list(_hierarchical_findings(item))
+    rules = user_rules(item)
+    assert rules is not None
+    out: list[Diagnostic] = []
+    for rule in rules:
+        if not is_synthetic(rule):
+            out.extend(_selector_findings(item, rule))
+    out.extend(_spec_findings(item, rules))
+    out.extend(_never_wins(item, rules))
+    return out

@@ -1,0 +1,64 @@
+"""One test per lint code: its documented bad example triggers it at the documented line and
+column; its fixed example does not. The examples are the ones ``docs/lint.md`` and ``qrt lint
+--explain`` show (``qrt.lint.codes``), so the docs cannot drift from what lint does.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from qrt.inventory.model import Inventory
+from qrt.lint import CODES, Severity, lint
+
+EXAMPLES = [info for info in CODES.values() if info.bad]
+
+
+@cache
+def model(name: str) -> Inventory:
+    from qrt.model_spec import load_model_inventory
+
+    return load_model_inventory(name)
+
+
+def run(tmp_path: Path, text: str, file: str, model_name: str | None):  # type: ignore[no-untyped-def]
+    path = tmp_path / file
+    path.write_text(text)
+    return lint([str(path)], model(model_name) if model_name else None), path
+
+
+@pytest.mark.parametrize("info", EXAMPLES, ids=[i.code for i in EXAMPLES])
+def test_bad_example_triggers_its_code_at_its_position(tmp_path: Path, info) -> None:  # type: ignore[no-untyped-def]
+    result, path = run(tmp_path, info.bad, info.file, info.model)
+    hits = [f for f in result.findings if f.code == info.code]
+    assert hits, [(f.code, f.message) for f in result.findings]
+    first = hits[0]
+    assert (first.file, first.line, first.column) == (str(path), info.line, info.column), first
+    assert first.severity == info.severity or (info.code == "QRT006" and info.file.endswith(".yaml"))
+    assert first.message and "\n" not in first.message
+
+
+@pytest.mark.parametrize("info", EXAMPLES, ids=[i.code for i in EXAMPLES])
+def test_fixed_example_does_not(tmp_path: Path, info) -> None:  # type: ignore[no-untyped-def]
+    result, _ = run(tmp_path, info.fixed, info.file, info.model)
+    assert info.code not in {f.code for f in result.findings}, result.findings
+    if not info.needs_model:  # a static example's fix is clean altogether
+        assert not result.findings, result.findings
+        assert result.exit_code(Severity.INFO) == 0
+
+
+def test_every_code_is_documented() -> None:
+    for info in CODES.values():
+        assert info.summary and info.explanation and info.name
+        assert info.code.startswith("QRT") and len(info.code) == 6
+    # every finding code the checks can produce has an entry (read errors included)
+    assert {"QRT001", "QRT006", "QRT020", "QRT021", "QRT201", "QRT206", "QRT208"} <= set(CODES)
+
+
+def test_docs_are_in_sync_with_the_table() -> None:
+    from scripts.write_lint_docs import render_docs
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "lint.md"
+    assert docs.read_text() == render_docs(), "run python scripts/write_lint_docs.py"
