@@ -203,3 +203,10 @@ def test_cli_convert_writes_json_and_yaml(tmp_path: Path) -> None:
 def test_cli_convert_refusal_exits_2() -> None:
     done = run_qrt("convert", "rules/w8a8.qrt", "--to", "quant-cfg")
     assert done.returncode == 2 and "no quant_cfg equivalent" in done.stderr
+
+
+def test_cli_targets_are_the_tools_targets() -> None:
+    from qrt.cli import convert_cmd
+    from qrt.tools import convert as tool
+
+    assert convert_cmd.TARGETS == tool.TARGETS

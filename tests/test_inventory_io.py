@@ -91,3 +91,26 @@ def test_meta_inventory_equals_cpu_inventory_but_for_sources() -> None:
         model = ex.build().eval()
     meta = inspect_model(model, *ex.inputs(None, "meta"))
     assert meta.sites == cpu.sites
+
+
+def test_a_written_inventory_is_sealed_and_an_edit_breaks_the_seal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The seal lets readers skip the schema check for files qrt wrote as they are; an edited
+    file is checked in full (and a bad edit is reported)."""
+    from qrt.inventory.io import _sealed, dumps_inventory, load_inventory_file
+    from qrt.model_spec import load_model_inventory
+
+    inv = load_model_inventory("two_add")
+    text = dumps_inventory(inv)
+    assert text.splitlines()[1].startswith(' "sha256": "') and _sealed(text)
+    path = tmp_path / "inv.json"
+    path.write_text(text)
+    assert load_inventory_file(path).sites == inv.sites
+    edited = text.replace('"leaf": true', '"leaf": "yes"', 1)
+    assert not _sealed(edited)
+    path.write_text(edited)
+    import pytest
+
+    from qrt.errors import InventoryFileError
+
+    with pytest.raises(InventoryFileError, match="does not match its schema"):
+        load_inventory_file(path)

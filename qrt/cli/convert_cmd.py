@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
-from qrt.frontends.source import load_rule_source
-from qrt.tools.convert import TARGETS, convert
 
 __all__ = ["register", "run"]
+
+TARGETS = ("dsl", "quant-cfg", "hierarchical")
+"""The targets (``qrt.tools.convert.TARGETS``; kept here so ``qrt --help`` imports no front end)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from qrt.frontends.source import load_rule_source
+    from qrt.tools.convert import convert
     source = load_rule_source(args.src)
     inv = inventory_from_args(args) if args.model else None
     fmt = "json" if args.output and args.output.lower().endswith(".json") else "yaml"

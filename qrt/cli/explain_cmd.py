@@ -6,9 +6,7 @@ import argparse
 import json
 import sys
 
-from qrt.api import explain, resolve
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
-from qrt.tools.explain_text import render_explanations
 from qrt.tools.style import Style, want_color
 
 __all__ = ["register", "run"]
@@ -32,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from qrt.api import explain, resolve
+    from qrt.tools.explain_text import render_explanations
     plan = resolve(args.rules, inventory_from_args(args))
     explanations = explain(plan, queries=args.queries)
     if args.format == "json":

@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
-from qrt.inventory.io import dumps_inventory, inventory_to_json
 from qrt.model_spec import BUILTIN_NAMES
-from qrt.tools.inspect import render_inventory_text
 from qrt.tools.style import Style, want_color
 
 __all__ = ["register", "run"]
@@ -39,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from qrt.inventory.io import dumps_inventory, inventory_to_json
+    from qrt.tools.inspect import render_inventory_text
     if args.list_models:
         from qrt.runtime.examples import EXAMPLES  # torch only for this listing
 

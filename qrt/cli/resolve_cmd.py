@@ -7,9 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from qrt.api import resolve
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
-from qrt.tools.explain_text import render_plan_text
 from qrt.tools.style import Style, want_color
 
 __all__ = ["register", "run"]
@@ -33,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from qrt.api import resolve
+    from qrt.tools.explain_text import render_plan_text
     plan = resolve(args.rules, inventory_from_args(args))
     fmt = args.format or ("json" if args.output else "text")
     if fmt == "json":

@@ -17,14 +17,14 @@ config compiles to several rules per setting, so its keys are checked for matchi
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from typing import Any
 
-from qrt.errors import did_you_mean
 from qrt.inventory.model import Inventory
 from qrt.ir.effect import Off, Set
 from qrt.ir.rule import Rule
@@ -83,34 +83,82 @@ def _examples(sites: list[str], n: int = 3) -> str:
 # Why a rule selects nothing
 
 
-def _closest(word: str, names: set[str]) -> str:
-    hint = did_you_mean(word, sorted(names))
-    return f" ({hint})" if hint else ""
+_NUMBERS = re.compile(r"\d+")
+
+
+_SHAPES: dict[int, dict[str, str]] = {}
+
+
+def _shapes(names: frozenset[str]) -> dict[str, str]:
+    """Each name shape (numbers folded) with one real name of that shape, per name set."""
+    found = _SHAPES.get(id(names))
+    if found is None:
+        found = {}
+        for name in sorted(names):
+            found.setdefault(_NUMBERS.sub("0", name), name)
+        _SHAPES.clear()  # one inventory at a time
+        _SHAPES[id(names)] = found
+    return found
+
+
+def _closest(word: str, names: frozenset[str]) -> str:
+    """The closest names, compared by shape (numbers folded: a 70B model's 11,000 module names
+    have a few dozen shapes), then shown as a real name of that shape."""
+    example = _shapes(names)
+    close = difflib.get_close_matches(_NUMBERS.sub("0", word), list(example), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(example[c]) for c in close) + "?)"
 
 
 def _unescape(regex: str) -> str:
     return re.sub(r"\\(.)", r"\1", regex).replace(".*", "").replace("\\d+", "0")
 
 
-def _nothing_reason(sel: Selector, inv: Inventory) -> str:
-    modules = {m.name for m in inv.modules}
-    types = {m.type for m in inv.modules}
-    if sel.module_name is not None and not any(re.fullmatch(sel.module_name, m) for m in modules):
+@dataclass
+class _Names:
+    """The model's names, collected once per lint run."""
+
+    modules: frozenset[str]
+    types: frozenset[str]
+    op_types: frozenset[str]
+    op_names: frozenset[str]
+    quantizers: frozenset[str]
+
+    @classmethod
+    def of(cls, inv: Inventory) -> _Names:
+        return cls(
+            modules=frozenset(m.name for m in inv.modules),
+            types=frozenset(m.type for m in inv.modules),
+            op_types=frozenset(o.op_type for o in inv.ops),
+            op_names=frozenset(o.name for o in inv.ops),
+            quantizers=frozenset(n for s in inv.sites for n in (s.quantizer_path, *s.aliases)),
+        )
+
+
+def _nothing_reason(sel: Selector, names: _Names) -> str:
+    modules, types = names.modules, names.types
+    if sel.module_name is not None and not any(re.fullmatch(sel.module_name, m) for m in modules):  # noqa: SIM102
         return f"module /{sel.module_name}/ matches no module{_closest(_unescape(sel.module_name), modules)}"
     if sel.scope is not None and sel.scope.name is not None and not any(re.fullmatch(sel.scope.name, m) for m in modules):
         return f"scope /{sel.scope.name}/ matches no module{_closest(_unescape(sel.scope.name), modules)}"
     for name in (sel.module_type, sel.parent_class, sel.scope.type if sel.scope else None):
         if name is not None and not any(type_matches(name, t) for t in types):
             return f"no module of class {name!r}{_closest(name, types)}"
-    op_types = {o.op_type for o in inv.ops}
+    op_types = names.op_types
     if sel.op_type is not None and sel.op_type not in op_types:
         return f"no op of type {sel.op_type!r} runs in the model{_closest(sel.op_type, op_types)}"
-    if sel.op_name is not None and not sel.op_name_relative and not any(re.fullmatch(sel.op_name, o.name) for o in inv.ops):
-        return f"op name /{sel.op_name}/ matches no op{_closest(_unescape(sel.op_name), {o.name for o in inv.ops})}"
+    if sel.op_name is not None and not sel.op_name_relative:
+        rx = re.compile(sel.op_name)
+        if not any(rx.fullmatch(o) for o in names.op_names):
+            return f"op name /{sel.op_name}/ matches no op{_closest(_unescape(sel.op_name), names.op_names)}"
     if sel.quantizer_path is not None:
-        names = {n for s in inv.sites for n in (s.quantizer_path, *s.aliases)}
-        if not any(fnmatchcase(n, sel.quantizer_path) for n in names):
-            return f"quantizer {sel.quantizer_path!r} matches no quantizer path{_closest(sel.quantizer_path.strip('*'), names)}"
+        rx = re.compile(translate(sel.quantizer_path))
+        if not any(rx.match(n) for n in names.quantizers):
+            return (
+                f"quantizer {sel.quantizer_path!r} matches no quantizer path"
+                f"{_closest(sel.quantizer_path.strip('*'), names.quantizers)}"
+            )
     return "no site satisfies all of its predicates together"
 
 
@@ -202,11 +250,9 @@ def _spec_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
         )
 
 
-def _hierarchical_keys(item: LintInput, inv: Inventory) -> Iterator[Diagnostic]:
+def _hierarchical_keys(item: LintInput, names: _Names) -> Iterator[Diagnostic]:
     cfg = item.config
-    modules = {m.name for m in inv.modules}
-    types = {m.type for m in inv.modules}
-    op_types = {o.op_type for o in inv.ops}
+    modules, types, op_types = names.modules, names.types, names.op_types
     for key in cfg.module_name_configs:
         if not any(re.fullmatch(key, m) for m in modules):
             path = f"module_name_configs[{key!r}]"
@@ -242,9 +288,10 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
     uses, decisions = _rule_uses(rules, inv)
     out: list[Diagnostic] = []
     written = user_rules(item)
+    names = _Names.of(inv)
     if written is not None:
         for rule in written:
-            if is_synthetic(rule):
+            if is_synthetic(rule) or _shipped(rule):
                 continue
             use = uses[rule.order]
             if use.selected == 0:
@@ -252,7 +299,7 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
                 if reason is not None:
                     out.append(_finding("QRT025", item, _rule_span(rule), f"this rule selects no site: {reason}", config_path=rule.origin.config_path))
                 else:
-                    out.append(_finding("QRT020", item, _rule_span(rule), f"this rule selects no site of the model: {_nothing_reason(rule.selector, inv)}", config_path=rule.origin.config_path))
+                    out.append(_finding("QRT020", item, _rule_span(rule), f"this rule selects no site of the model: {_nothing_reason(rule.selector, names)}", config_path=rule.origin.config_path))
             elif use.replaced == use.selected and use.decided == 0:
                 order, _ = use.replacers.most_common(1)[0]
                 by = uses[order].rule
@@ -272,7 +319,7 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
                     )
                 )
     else:
-        out.extend(_hierarchical_keys(item, inv))
+        out.extend(_hierarchical_keys(item, names))
     try:
         check_type_names(rules, inv)
     except Exception:  # noqa: BLE001 - reported as matches-nothing above
@@ -283,6 +330,18 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
         out.extend(_uninstrumented(item, plan))
     shown = [uses[r.order] for r in (written or ()) if not is_synthetic(r)]
     return out, shown
+
+
+def _shipped(rule: Rule) -> bool:
+    """A rule from a preset shipped with qrt (its findings are not the user's to act on:
+    ModelOpt presets guard architectures this model may not have)."""
+    from qrt.resources import data_dir
+
+    file = rule.origin.file
+    if not file:
+        return False
+    root = str(data_dir("rules"))
+    return file.startswith(root)
 
 
 def _uninstrumented(item: LintInput, plan: Any) -> Iterator[Diagnostic]:

@@ -96,7 +96,7 @@ def _glob_findings(item: LintInput, origin: Any, glob: str, config_path: str | N
 def _class_finding(item: LintInput, origin: Any, name: str, keyword: str) -> Iterator[Diagnostic]:
     if "." in name:
         return
-    from qrt.frontends.hierarchical.keys import TORCH_NN_CLASSES
+    from qrt.ops.torch_nn import TORCH_NN_CLASSES
 
     fqn = TORCH_NN_CLASSES.get(name)
     fix = f"{keyword} {fqn}" if fqn else f"{keyword} <module>.{name} (the fully-qualified name)"

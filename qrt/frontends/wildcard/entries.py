@@ -44,7 +44,7 @@ import yaml
 from yaml.error import Mark
 
 from qrt.errors import QrtError, did_you_mean
-from qrt.frontends.hierarchical.keys import TORCH_NN_CLASSES
+from qrt.ops.torch_nn import TORCH_NN_CLASSES
 from qrt.frontends.wildcard.attributes import ATTRIBUTE_FIELDS, validate_attributes
 from qrt.ir.origin import Origin
 
