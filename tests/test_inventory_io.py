@@ -96,7 +96,8 @@ def test_meta_inventory_equals_cpu_inventory_but_for_sources() -> None:
 def test_a_written_inventory_is_sealed_and_an_edit_breaks_the_seal(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The seal lets readers skip the schema check for files qrt wrote as they are; an edited
     file is checked in full (and a bad edit is reported)."""
-    from qrt.inventory.io import _sealed, dumps_inventory, load_inventory_file
+    from qrt.inventory.io import dumps_inventory, load_inventory_file
+    from qrt.sealed_json import is_sealed as _sealed
     from qrt.model_spec import load_model_inventory
 
     inv = load_model_inventory("two_add")

@@ -29,7 +29,14 @@ from qrt.ir.site import Site
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
 
-__all__ = ["RuleSource", "DslSource", "HierarchicalSource", "WildcardSource", "load_rule_source"]
+__all__ = [
+    "RuleSource",
+    "DslSource",
+    "HierarchicalSource",
+    "WildcardSource",
+    "load_rule_source",
+    "rule_source_from_text",
+]
 
 
 class RuleSource(Protocol):
@@ -181,3 +188,25 @@ def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
     from qrt.frontends.dsl import load_rules
 
     return DslSource(load_rules(path), label=str(path))
+
+
+def rule_source_from_text(text: str, *, label: str, suffix: str, base_dir: Path | None = None) -> RuleSource:
+    """A rule source from a file's text (a file at a git revision): ``suffix`` picks YAML/JSON
+    vs the DSL as for a path, ``label`` names it in origins and errors, and a DSL ``include``
+    resolves against ``base_dir``."""
+    if suffix.lower() in (".yaml", ".yml", ".json"):
+        import yaml
+
+        from qrt.frontends.hierarchical import config_from_yaml_text, is_hierarchical_document
+        from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_text
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = None
+        if is_wildcard_document(data):
+            return WildcardSource(wildcard_from_text(text, file=label), label=label)
+        return HierarchicalSource(config_from_yaml_text(text, file=label), label=label)
+    from qrt.frontends.dsl import parse_rules
+
+    return DslSource(parse_rules(text, file=label, base_dir=base_dir), label=label)

@@ -8,9 +8,7 @@ with its own error: valid JSON (line:col), the ``qrt_inventory`` version, then t
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,9 @@ from qrt.errors import InventoryFileError
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
 from qrt.ir.site import Site
 from qrt.resources import schema
+from qrt.sealed_json import digest, dumps_rows, dumps_sealed, is_sealed
 
-__all__ = ["INVENTORY_VERSION", "dumps_inventory", "inventory_to_json", "inventory_from_json", "save_inventory", "load_inventory_file"]
+__all__ = ["INVENTORY_VERSION", "dumps_inventory", "inventory_digest", "inventory_to_json", "inventory_from_json", "save_inventory", "load_inventory_file"]
 
 INVENTORY_VERSION = 1
 
@@ -81,49 +80,17 @@ def inventory_to_json(inv: Inventory) -> dict[str, Any]:
     }
 
 
-_SEAL = re.compile(r'\{\n "sha256": "([0-9a-f]{64})",\n')
-"""The seal line right after the opening brace: ``"sha256"`` of the file without that line."""
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def dumps_inventory(inv: Inventory | dict[str, Any]) -> str:
-    """JSON text with one table row per line: readable, diffable, and compact for big models.
-
-    The second line seals the file: ``"sha256"`` of the text without that line. A reader that
-    finds the seal intact knows qrt wrote the file as it is and skips the schema check (1.6 s
-    on a 70B-shaped inventory with jsonschema); any edit breaks the seal, and then the file is
-    checked in full.
-    """
+    """JSON text with one table row per line: readable, diffable, and compact for big models;
+    sealed (:mod:`qrt.sealed_json`), so reading it back skips the schema check."""
     data = inventory_to_json(inv) if isinstance(inv, Inventory) else inv
-    data = {k: v for k, v in data.items() if k != "sha256"}
-    body = _dumps(data)
-    return body.replace("{\n", f'{{\n "sha256": "{_digest(body)}",\n', 1)
+    return dumps_sealed(data)
 
 
-def _sealed(text: str) -> bool:
-    """Whether ``text`` carries an intact seal (see :func:`dumps_inventory`)."""
-    found = _SEAL.match(text)
-    if found is None:
-        return False
-    return _digest("{\n" + text[found.end():]) == found.group(1)
-
-
-def _dumps(data: dict[str, Any]) -> str:
-    parts = ["{"]
-    items = list(data.items())
-    for i, (key, value) in enumerate(items):
-        comma = "," if i < len(items) - 1 else ""
-        if isinstance(value, list):
-            rows = ",\n  ".join(json.dumps(row, separators=(", ", ": ")) for row in value)
-            body = f"[\n  {rows}\n ]" if value else "[]"
-        else:
-            body = json.dumps(value)
-        parts.append(f" {json.dumps(key)}: {body}{comma}")
-    parts.append("}")
-    return "\n".join(parts) + "\n"
+def inventory_digest(inv: Inventory) -> str:
+    """The sha256 of the inventory's canonical text: equal for equal inventories (lock files
+    record it to tell a changed model)."""
+    return digest(dumps_rows(inventory_to_json(inv)))
 
 
 def save_inventory(inv: Inventory, path: str | Path) -> None:
@@ -239,4 +206,4 @@ def load_inventory_file(path: str | Path) -> Inventory:
         raise InventoryFileError(
             f"not valid JSON: {exc.msg}", location=f"{path}:{exc.lineno}:{exc.colno}"
         ) from exc
-    return inventory_from_json(data, source=str(path), trusted=_sealed(text))
+    return inventory_from_json(data, source=str(path), trusted=is_sealed(text))

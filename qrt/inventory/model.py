@@ -81,6 +81,14 @@ class Inventory:
 
     # --- lookups -------------------------------------------------------------------------
     @cached_property
+    def sha256(self) -> str:
+        """The digest of the inventory's canonical text: equal inventories, equal digests.
+        Plans and lock files record it, so a changed model is told from a changed config."""
+        from qrt.inventory.io import inventory_digest
+
+        return inventory_digest(self)
+
+    @cached_property
     def module_types(self) -> dict[str, str]:
         return {m.name: m.type for m in self.modules}
 

@@ -114,6 +114,7 @@ class Plan:
         return {
             "qrt_plan": PLAN_VERSION,
             "model": dict(self.inventory.model),
+            "inventory_sha256": self.inventory.sha256,
             "summary": {"sites": len(sites), "quantized": sum(1 for x in sites if x["decision"])},
             "sites": sites,
         }
