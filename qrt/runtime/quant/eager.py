@@ -1,0 +1,383 @@
+"""Eager mode: quantizer modules at every quantized site, applied while the model runs.
+
+``prepare_eager`` traces the model (eagerly, so the inventory is what this forward runs),
+resolves the plan, builds one :class:`~.fake_quantizer.FakeQuantizer` per quantized tensor,
+registers each under its site's quantizer path, and installs the machinery that applies them:
+
+* a torch function mode, entered around the root's ``forward``, that names every op exactly
+  as the trace does (per-invocation counters kept by module hooks, the same canonical op
+  types, the same skips) and quantizes an op's inputs, state (its weight argument) and
+  outputs by ``(op name, slot)`` — so functional calls, ``x + y``, ``torch.cat``, softmax and
+  matmul inside custom forwards are covered, and data-dependent control flow just runs;
+* forward pre-hooks and hooks for module-boundary quantizers (``module_input``/``_output``),
+  and parameters read through a ``module_state`` quantizer wherever an op reads them.
+
+One tensor, one quantizer: the plan already lets a module-level site override the op-level
+sites on its tensor (SEMANTICS §3); a parameter read by two ops gets one quantizer (the first
+site in module order), registered under both paths. Nothing is changed on the model until
+every quantizer has been built, and a failure while registering undoes what was done.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from qrt.errors import QrtError
+from qrt.ir.site import Key, Site
+from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
+from qrt.runtime.quant.fake_quantizer import FakeQuantizer
+from qrt.runtime.trace import _SKIP_FUNCS, _flatten_output, type_name
+
+__all__ = ["EagerState", "PrepareError", "install", "quantizer_modules"]
+
+
+class PrepareError(QrtError):
+    code = "QRT302"
+
+
+class _Group(nn.Module):
+    """Holds the quantizers of an op that is not the one op of a leaf module
+    (``blk.add.input_quantizer_0``): ``blk.add`` is this container."""
+
+    def extra_repr(self) -> str:
+        return "quantizers of one op"
+
+
+@dataclass
+class _Inv:
+    name: str
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class EagerState:
+    """What ``prepare`` installed, to run and to undo."""
+
+    by_op: dict[str, dict[tuple[str, Key], FakeQuantizer]]
+    by_module: dict[str, dict[tuple[str, Key], FakeQuantizer]]
+    by_param: dict[int, FakeQuantizer]
+    quantizers: dict[str, FakeQuantizer]
+    """every quantizer by quantizer path (aliases included)"""
+    registry: OpRegistry
+    handles: list[Any] = field(default_factory=list)
+    registered: list[tuple[nn.Module, str]] = field(default_factory=list)
+    original_forward: Any = None
+    module_names: dict[int, str] = field(default_factory=dict)
+    param_names: dict[int, str] = field(default_factory=dict)
+    signatures: dict[type, list[str]] = field(default_factory=dict)
+    inventory: Any = None
+    """the inventory the plan was resolved on (set_quantizer_by_cfg resolves against it)"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Placing quantizers
+
+
+def _parent_and_attr(model: nn.Module, path: str, leaf_modules: set[str]) -> tuple[nn.Module, str, list[str]]:
+    """The module a quantizer path hangs from, its attribute name, and containers to create."""
+    parts = path.split(".")
+    attr = parts[-1]
+    owner_parts = parts[:-1]
+    for cut in range(len(owner_parts), -1, -1):
+        name = ".".join(owner_parts[:cut])
+        try:
+            module = model.get_submodule(name) if name else model
+        except AttributeError:
+            continue
+        return module, attr, owner_parts[cut:]
+    return model, attr, owner_parts  # pragma: no cover
+
+
+def _register(state: EagerState, model: nn.Module, path: str, quantizer: FakeQuantizer) -> None:
+    module, attr, containers = _parent_and_attr(model, path, set())
+    for name in containers:
+        existing = getattr(module, name, None)
+        if isinstance(existing, _Group):
+            module = existing
+            continue
+        if hasattr(module, name):
+            raise PrepareError(
+                f"cannot place the quantizer {path!r}: {type(module).__name__} already has an "
+                f"attribute {name!r}",
+                hint="rename the attribute, or turn this site off in the config",
+            )
+        group = _Group()
+        module.add_module(name, group)
+        state.registered.append((module, name))
+        module = group
+    if hasattr(module, attr) and getattr(module, attr) is not quantizer:
+        raise PrepareError(
+            f"cannot place the quantizer {path!r}: {type(module).__name__} already has an attribute "
+            f"{attr!r} (was the model prepared before?)",
+            hint="prepare a model once; use a fresh copy of the float model to prepare again",
+        )
+    if not hasattr(module, attr):
+        module.add_module(attr, quantizer)
+        state.registered.append((module, attr))
+
+
+def quantizer_modules(model: nn.Module) -> dict[str, FakeQuantizer]:
+    """Every quantizer of a prepared model by its quantizer path (the first path of a shared one)."""
+    out: dict[str, FakeQuantizer] = {}
+    for name, module in model.named_modules(remove_duplicate=False):
+        if isinstance(module, FakeQuantizer) and module.path == name:
+            out[name] = module
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _forward_positional(state: EagerState, module: nn.Module) -> list[str]:
+    cls = type(module)
+    names = state.signatures.get(cls)
+    if names is None:
+        import inspect
+
+        try:
+            params = list(inspect.signature(cls.forward).parameters.values())[1:]
+            names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            names = []
+        state.signatures[cls] = names
+    return names
+
+
+class _Runner(TorchFunctionMode):
+    """Names ops like the trace and applies the op-level quantizers."""
+
+    def __init__(self, state: EagerState, model: nn.Module) -> None:
+        super().__init__()
+        self.state = state
+        self.model = model
+        self.stack: list[_Inv] = []
+        self.paused = 0
+        self.seen: dict[int, weakref.ref[torch.Tensor]] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        if self.paused:
+            return func(*args, **kwargs)
+        op_type = canonical_op_type(func)
+        if op_type is None or op_type in _SKIP_FUNCS:
+            return func(*args, **kwargs)
+        # the op's name is only known once we know it is an op (it returns tensors); the
+        # counter is advanced after the call, but the name it will get is known now
+        inv = self._invocation()
+        n = inv.counters.get(op_type, 0)
+        candidate = (f"{inv.name}." if inv.name else "") + op_type + (f"_{n}" if n else "")
+        quantizers = self.state.by_op.get(candidate)
+        if quantizers:
+            self.paused += 1
+            try:
+                args, kwargs = self._quantize_args(candidate, op_type, args, kwargs, quantizers)
+            finally:
+                self.paused -= 1
+        out = func(*args, **kwargs)
+        outputs = _flatten_output(out)
+        if not outputs:
+            return out
+        raw = getattr(func, "__name__", "")
+        in_place = raw.endswith("_") and not raw.endswith("__")
+        if not in_place and isinstance(out, torch.Tensor) and args and out is args[0] and self._seen(out):
+            return out
+        inv.counters[op_type] = n + 1
+        for _, t in outputs:
+            self.seen[id(t)] = weakref.ref(t)
+        for arg in (*args, *kwargs.values()):  # the trace identifies an op's inputs too
+            for t in arg if isinstance(arg, (list, tuple)) else (arg,):
+                if isinstance(t, torch.Tensor):
+                    self.seen[id(t)] = weakref.ref(t)
+        if quantizers:
+            self.paused += 1
+            try:
+                out = self._quantize_outputs(out, quantizers)
+            finally:
+                self.paused -= 1
+        return out
+
+    def _seen(self, t: torch.Tensor) -> bool:
+        if id(t) in self.state.param_names:
+            return True
+        ref = self.seen.get(id(t))
+        return ref is not None and ref() is t
+
+    def _invocation(self) -> _Inv:
+        if not self.stack:
+            self.stack.append(_Inv(""))
+        return self.stack[-1]
+
+    def _slot_quantizer(self, quantizers, slot: Key, arg: torch.Tensor, op_type: str, module: str) -> FakeQuantizer | None:
+        entry = self.state.registry.get(op_type)
+        param = self.state.by_param.get(id(arg))
+        if param is not None:
+            return param
+        if entry is None:
+            return None
+        state_key = entry.state_key(slot)
+        if state_key is not None:
+            return quantizers.get(("state", state_key))
+        fqn = self.state.param_names.get(id(arg))
+        if fqn is not None:
+            rel = fqn[len(module) + 1:] if module and fqn.startswith(module + ".") else fqn
+            return quantizers.get(("state", rel))
+        return quantizers.get(("input", slot))
+
+    def _quantize_args(self, name, op_type, args, kwargs, quantizers):
+        module = self._invocation().name
+        pos = 0
+        new_args = []
+        for arg in args:
+            if isinstance(arg, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in arg):
+                items = []
+                for item in arg:
+                    items.append(self._one(quantizers, pos, item, op_type, module))
+                    pos += 1
+                new_args.append(type(arg)(items))
+            else:
+                new_args.append(self._one(quantizers, pos, arg, op_type, module))
+                pos += 1
+        new_kwargs = {k: self._one(quantizers, k, v, op_type, module) for k, v in kwargs.items()}
+        return tuple(new_args), new_kwargs
+
+    def _one(self, quantizers, slot, arg, op_type, module):
+        if not isinstance(arg, torch.Tensor) or not arg.is_floating_point():
+            return arg
+        q = self._slot_quantizer(quantizers, slot, arg, op_type, module)
+        return q(arg) if q is not None else arg
+
+    def _quantize_outputs(self, out, quantizers):
+        if isinstance(out, torch.Tensor):
+            q = quantizers.get(("output", 0))
+            return q(out) if q is not None else out
+        if isinstance(out, tuple) and not hasattr(out, "_fields"):
+            return tuple(
+                quantizers[("output", i)](t) if isinstance(t, torch.Tensor) and ("output", i) in quantizers else t
+                for i, t in enumerate(out)
+            )
+        return out
+
+    # -- module hooks ------------------------------------------------------------------------
+    def pre_hook(self, module: nn.Module, args, kwargs):
+        name = self.state.module_names.get(id(module))
+        if name is None:
+            return None
+        if module is self.model:  # a new forward: fresh invocations; its inputs count as seen
+            self.stack.clear()
+            self.seen = {}
+            for t in (*args, *kwargs.values()):
+                if isinstance(t, torch.Tensor):
+                    self.seen[id(t)] = weakref.ref(t)
+        self.stack.append(_Inv(name))
+        quantizers = self.state.by_module.get(name)
+        if not quantizers:
+            return None
+        self.paused += 1
+        try:
+            positional = _forward_positional(self.state, module)
+            new_args = []
+            for i, a in enumerate(args):
+                q = quantizers.get(("module_input", i))
+                new_args.append(q(a) if q is not None and isinstance(a, torch.Tensor) else a)
+            new_kwargs = {}
+            for k, v in kwargs.items():
+                key: Key = positional.index(k) if k in positional else k
+                q = quantizers.get(("module_input", key))
+                new_kwargs[k] = q(v) if q is not None and isinstance(v, torch.Tensor) else v
+            return tuple(new_args), new_kwargs
+        finally:
+            self.paused -= 1
+
+    def post_hook(self, module: nn.Module, args, kwargs, output):
+        name = self.state.module_names.get(id(module))
+        if name is None:
+            return None
+        if self.stack and self.stack[-1].name == name:
+            self.stack.pop()
+        quantizers = self.state.by_module.get(name)
+        if not quantizers:
+            return None
+        self.paused += 1
+        try:
+            if isinstance(output, torch.Tensor):
+                q = quantizers.get(("module_output", 0))
+                return q(output) if q is not None else output
+            if isinstance(output, tuple) and not hasattr(output, "_fields"):
+                return tuple(
+                    quantizers[("module_output", i)](t)
+                    if isinstance(t, torch.Tensor) and ("module_output", i) in quantizers else t
+                    for i, t in enumerate(output)
+                )
+            return output
+        finally:
+            self.paused -= 1
+
+
+def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry: OpRegistry | None = None) -> EagerState:
+    """Register quantizers under their paths and hook the model; undone on any failure."""
+    state = EagerState({}, {}, {}, {}, registry or default_registry)
+    state.module_names = {id(m): n for n, m in model.named_modules()}
+    for n, p in list(model.named_parameters()) + list(model.named_buffers()):
+        state.param_names.setdefault(id(p), n)
+    params = {n: p for n, p in list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))}
+    try:
+        for site, q in sites:
+            for path in (site.quantizer_path, *site.aliases):
+                _register(state, model, path, q)
+                state.quantizers[path] = q
+            if site.role == "module_state" or (site.role == "state" and site.tensor.startswith("param:")):
+                tensor = params.get(site.tensor[len("param:"):]) if site.tensor.startswith("param:") else None
+                if site.role == "module_state" and tensor is not None:
+                    state.by_param.setdefault(id(tensor), q)
+                    continue
+            if site.role in ("module_input", "module_output"):
+                state.by_module.setdefault(site.module, {})[(site.role, site.key)] = q
+            elif site.op_name is not None:
+                state.by_op.setdefault(site.op_name, {})[(site.role, site.key)] = q
+        runner = _Runner(state, model)
+        for m in model.modules():
+            if isinstance(m, (FakeQuantizer, _Group)):
+                continue
+            state.handles.append(m.register_forward_pre_hook(runner.pre_hook, with_kwargs=True))
+            state.handles.append(m.register_forward_hook(runner.post_hook, with_kwargs=True, always_call=True))
+        original = model.forward
+        state.original_forward = original
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            with runner:
+                return original(*args, **kwargs)
+
+        model.forward = forward  # type: ignore[method-assign]
+    except Exception:
+        uninstall(model, state)
+        raise
+    model._qrt_eager = state  # type: ignore[attr-defined]
+    return state
+
+
+def uninstall(model: nn.Module, state: EagerState) -> None:
+    """Remove what :func:`install` added (hooks, quantizer modules, the forward wrapper)."""
+    for h in state.handles:
+        h.remove()
+    for module, name in reversed(state.registered):
+        if name in module._modules:
+            del module._modules[name]
+    if state.original_forward is not None and "forward" in vars(model):
+        del model.forward
+    if hasattr(model, "_qrt_eager"):
+        del model._qrt_eager
+
+
+def _unused(_: Callable[..., Any]) -> None:  # pragma: no cover
+    pass
+
+
+_ = type_name

@@ -1,0 +1,156 @@
+"""The quantizer module placed at a site: its spec, observer state and fake quantization.
+
+One module per quantized tensor, registered under the site's quantizer path, so a prepared
+model reads like a ModelOpt one (``model.get_submodule("...q_proj.weight_quantizer")``). It
+holds:
+
+* the resolved spec (axis filled) and its :class:`~.numerics.Format`;
+* the observer state as buffers (``min_val``/``max_val`` per group), updated while the
+  observer is on, by the spec's ``qparam_calculator``: ``minmax`` (running extremes),
+  ``moving_average`` (EMA of each batch's range, the default for activations), ``static`` (the
+  current tensor's range each time it is observed; the default for weights, so with the
+  observer off after calibration the weight qparams are computed once);
+* two switches, ``observer_enabled`` and ``fake_quant_enabled`` (the workflow API flips them;
+  a QAT schedule drives them per module scope), and ``enabled`` — the ModelOpt-style on/off
+  that ``set_quantizer_by_cfg`` toggles.
+
+MX and NVFP4-style formats compute their block scales from each tensor (dynamic), so they
+observe nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from qrt.ir.spec import QuantizationSpec
+from qrt.runtime.quant.numerics import Format, fake_quantize, format_of, group_min_max, group_shape, qparams, ste
+
+__all__ = ["FakeQuantizer"]
+
+_EMA = 0.01
+
+
+class FakeQuantizer(nn.Module):
+    def __init__(self, spec: QuantizationSpec, shape: tuple[int, ...] | None, *, role: str, path: str) -> None:
+        super().__init__()
+        self.spec = spec
+        self.fmt: Format = format_of(spec)
+        self.role = role
+        self.path = path
+        self.shape = tuple(shape) if shape is not None else None
+        self.block: tuple[int, ...] | None = group_shape(spec, self.shape) if self.shape is not None else None
+        calc = spec.qparam_calculator or ("static" if role in ("state", "module_state") else "moving_average")
+        if spec.range_calculator not in (None, "minmax"):
+            from qrt.runtime.quant.numerics import NumericsError
+
+            raise NumericsError(
+                f"range_calculator {spec.range_calculator!r} is not run by the eager runtime; "
+                f"valid: minmax (or leave it unset)"
+            )
+        self.calculator = calc
+        self.observer_enabled = True
+        self.fake_quant_enabled = True
+        self.enabled = True
+        self._set_stages(spec, shape)
+        self.register_buffer("min_val", torch.empty(0), persistent=True)
+        self.register_buffer("max_val", torch.empty(0), persistent=True)
+        self.register_buffer("scale", torch.empty(0), persistent=True)
+        self.register_buffer("zero_point", torch.empty(0), persistent=True)
+
+    def _set_stages(self, spec: QuantizationSpec, shape: tuple[int, ...] | None) -> None:
+        """Further stages of a sequential quantizer (``spec.then``), as ``stages.0`` …"""
+        if "stages" in self._modules:
+            del self._modules["stages"]
+        if spec.then:
+            self.stages = nn.ModuleList(
+                FakeQuantizer(s, shape, role=self.role, path=f"{self.path}.stages.{i}") for i, s in enumerate(spec.then)
+            )
+        else:
+            object.__setattr__(self, "stages", ())
+
+    def set_spec(self, spec: QuantizationSpec) -> None:
+        """Replace the spec (ModelOpt's full replacement): numerics rebuilt, observations reset."""
+        fmt = format_of(spec)
+        block = group_shape(spec, self.shape) if self.shape is not None else None
+        self.spec, self.fmt, self.block = spec, fmt, block
+        self.calculator = spec.qparam_calculator or ("static" if self.role in ("state", "module_state") else "moving_average")
+        self.min_val = torch.empty(0)
+        self.max_val = torch.empty(0)
+        self.scale = torch.empty(0)
+        self.zero_point = torch.empty(0)
+        self._set_stages(spec, self.shape)
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def dynamic(self) -> bool:
+        return self.fmt.kind in ("mx", "nvfp4")
+
+    @property
+    def calibrated(self) -> bool:
+        return self.dynamic or self.scale.numel() > 0
+
+    def extra_repr(self) -> str:
+        state = "on" if self.enabled else "off"
+        return (
+            f"{self.path}: {_spec_text(self.spec)}, {state}, observer={'on' if self.observer_enabled else 'off'}, "
+            f"fake_quant={'on' if self.fake_quant_enabled else 'off'}, {self.calculator}"
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "spec": self.spec.to_json(),
+            "enabled": self.enabled,
+            "observer": self.observer_enabled,
+            "fake_quant": self.fake_quant_enabled,
+            "calibrated": self.calibrated,
+        }
+
+    # -- observe and quantize -----------------------------------------------------------------
+    def _observe(self, x: torch.Tensor, block: tuple[int, ...]) -> None:
+        lo, hi = group_min_max(x.detach().float(), block)
+        if self.calculator == "static" or self.min_val.numel() == 0 or self.min_val.shape != lo.shape:
+            self.min_val, self.max_val = lo, hi
+        elif self.calculator == "minmax":
+            self.min_val = torch.minimum(self.min_val, lo)
+            self.max_val = torch.maximum(self.max_val, hi)
+        else:  # moving average
+            self.min_val = self.min_val + _EMA * (lo - self.min_val)
+            self.max_val = self.max_val + _EMA * (hi - self.max_val)
+        scale, zero_point = qparams(self.spec, self.fmt, self.min_val, self.max_val, block)
+        self.scale = scale
+        self.zero_point = zero_point if zero_point is not None else torch.empty(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled or not x.is_floating_point():
+            return x
+        block = self.block if self.shape == tuple(x.shape) and self.block is not None else group_shape(self.spec, tuple(x.shape))
+        if self.dynamic:
+            out = ste(x, fake_quantize(self.spec, self.fmt, x, block, None, None)) if self.fake_quant_enabled else x
+        else:
+            if self.observer_enabled or (self.calculator == "static" and not self.scale.numel()):
+                # static qparams (weights) are computed from the tensor the first time they
+                # are needed even with the observer off: a prepared weight is quantized at once
+                self._observe(x, block)
+            if self.fake_quant_enabled and self.scale.numel():
+                zp = self.zero_point if self.zero_point.numel() else None
+                out = ste(x, fake_quantize(self.spec, self.fmt, x, block, self.scale, zp))
+            else:
+                out = x
+        for stage in self.stages:
+            out = stage(out)
+        return out
+
+
+def _spec_text(spec: QuantizationSpec) -> str:
+    g = spec.granularity
+    args = [str(getattr(g, "block_size"))] if getattr(g, "block_size", None) else []
+    if getattr(g, "axis", None) is not None:
+        args.append(f"axis={g.axis}")  # type: ignore[union-attr]
+    text = f"{spec.dtype} {spec.qscheme} {g.type}" + (f"({', '.join(args)})" if args else "")
+    if spec.scale_dtype:
+        text += f" scale={spec.scale_dtype}"
+    return text

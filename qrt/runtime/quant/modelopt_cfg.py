@@ -1,0 +1,138 @@
+"""``qrt.set_quantizer_by_cfg(model, quant_cfg)`` on a prepared model, as ModelOpt users call it.
+
+The list is read like any ModelOpt list (every form, every check, positions in errors) and
+resolved through the engine: its entries compile to rules (:mod:`qrt.frontends.wildcard.compile`,
+without the role-default rules — a prepared model's quantizers already have a state) and the
+fast resolver matches them against the quantizers' sites with RE2 sets, never a glob loop per
+entry over the modules. Each quantizer then gets, in list order, what its matching entries
+say (SEMANTICS §4): a ``cfg`` entry replaces the spec wholesale (observations reset) and
+enables it unless ``enable: false``; an ``enable`` entry only switches it.
+
+``set_quantizer_by_cfg_context`` does the same for a ``with`` block and puts every quantizer's
+spec, switches and observations back on the way out, exceptions included.
+
+An entry whose pattern has no glob characters names one quantizer; if the model has no
+quantizer of that name, that is an error with the closest names (a glob that matches nothing
+is not: presets guard architectures a model may not have).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from torch import nn
+
+from qrt.errors import QrtError, did_you_mean
+from qrt.ir.effect import Patch, Set
+from qrt.ir.rule import RuleSet
+
+__all__ = ["set_quantizer_by_cfg", "set_quantizer_by_cfg_context"]
+
+
+class QuantizerCfgError(QrtError):
+    code = "QRT303"
+
+
+def _state(model: nn.Module) -> Any:
+    state = getattr(model, "_qrt_eager", None)
+    if state is None:
+        raise QuantizerCfgError(
+            "set_quantizer_by_cfg needs a prepared model",
+            hint="prepare it first: model = qrt.Quantizer(model, config).prepare(example_inputs)",
+        )
+    return state
+
+
+def _read(quant_cfg: Any) -> Any:
+    from qrt.frontends.wildcard import WildcardConfig, load_wildcard, wildcard_from_data
+
+    if isinstance(quant_cfg, WildcardConfig):
+        return quant_cfg
+    if isinstance(quant_cfg, str) and not quant_cfg.lstrip().startswith(("[", "{")):
+        if quant_cfg.startswith("modelopt:"):
+            from qrt.frontends.wildcard.presets import load_modelopt_preset
+
+            return load_modelopt_preset(quant_cfg)
+        return load_wildcard(quant_cfg)
+    return wildcard_from_data(quant_cfg)
+
+
+def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
+    """Apply a ModelOpt list (entries, ``{"quant_cfg": ...}``, a legacy dict, a file path or
+    ``modelopt:NAME``) to the quantizers of a prepared model."""
+    from qrt.frontends.wildcard.compile import entry_rule
+    from qrt.frontends.wildcard.spec_map import spec_from_attributes  # noqa: F401 (specs come compiled)
+    from qrt.resolver.fast import FastResolver
+
+    state = _state(model)
+    config = _read(quant_cfg)
+    inventory = state.inventory
+    by_path = state.quantizers
+    sites = [s for s in inventory.sites if s.quantizer_path in by_path]
+    for entry in config:
+        if not any(c in entry.pattern for c in "*?[") and entry.pattern not in by_path:
+            names = {n for s in sites for n in (s.quantizer_path, *s.aliases)}
+            if entry.pattern not in names:
+                raise QuantizerCfgError(
+                    f"{entry.origin}: no quantizer {entry.pattern!r} in this prepared model"
+                    + (f" ({did_you_mean(entry.pattern, sorted(names))})" if did_you_mean(entry.pattern, sorted(names)) else ""),
+                    hint="a pattern without * ? [ ] names one quantizer exactly; "
+                    "qrt.summary(model) lists them",
+                )
+    rules = RuleSet.of(entry_rule(e) for e in config)
+    resolver = FastResolver(rules)
+    for site in sites:
+        quantizer = by_path[site.quantizer_path]
+        for rule in resolver.decide(site).matched:
+            effect = rule.effect
+            if isinstance(effect, Set):
+                from qrt.resolver.axes import resolve_axes
+                from qrt.resolver.plan import owner_type
+
+                spec = resolve_axes(effect.spec, site, owner_type(site, inventory))
+                quantizer.set_spec(spec)
+                quantizer.enabled = effect.enable
+            elif isinstance(effect, Patch) and effect.enable is not None:
+                quantizer.enabled = effect.enable
+
+
+def _snapshot(model: nn.Module) -> list[tuple[Any, dict[str, Any]]]:
+    state = _state(model)
+    seen: dict[int, Any] = {}
+    out = []
+    for q in state.quantizers.values():
+        if id(q) in seen:
+            continue
+        seen[id(q)] = q
+        out.append((q, {
+            "spec": q.spec, "enabled": q.enabled, "observer": q.observer_enabled, "fake_quant": q.fake_quant_enabled,
+            "buffers": {k: v.clone() for k, v in q._buffers.items() if v is not None},
+            "stages": copy.deepcopy(q.stages) if len(q.stages) else (),
+        }))
+    return out
+
+
+def _restore(snapshot: list[tuple[Any, dict[str, Any]]]) -> None:
+    for q, saved in snapshot:
+        if q.spec != saved["spec"]:
+            q.set_spec(saved["spec"])
+        if len(saved["stages"]):
+            del q._modules["stages"]
+            q.stages = saved["stages"]
+        q.enabled, q.observer_enabled, q.fake_quant_enabled = saved["enabled"], saved["observer"], saved["fake_quant"]
+        for k, v in saved["buffers"].items():
+            setattr(q, k, v)
+
+
+@contextlib.contextmanager
+def set_quantizer_by_cfg_context(model: nn.Module, quant_cfg: Any) -> Iterator[nn.Module]:
+    """:func:`set_quantizer_by_cfg` for a ``with`` block; every quantizer's state comes back."""
+    snapshot = _snapshot(model)
+    try:
+        set_quantizer_by_cfg(model, quant_cfg)
+        yield model
+    finally:
+        _restore(snapshot)

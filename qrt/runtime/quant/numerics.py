@@ -1,0 +1,263 @@
+"""Fake quantization (quantize → dequantize) for every format a ``QuantizationSpec`` names.
+
+The runtime's whole numerical contract lives here, on torchao's primitives where they exist:
+
+* **Groups.** A spec's granularity splits a tensor into groups that share one scale (and zero
+  point): the whole tensor (``per_tensor``), one index of ``axis`` (``per_channel``), or a run of
+  ``block_size`` elements along ``axis`` with every other dimension kept (``per_block``). The
+  group of each element is described by a torchao ``block_size`` tuple (:func:`group_shape`),
+  and statistics reduce over each group (:func:`group_min_max`).
+* **Integers** (``int2``–``int8``, ``uint2``–``uint8``): qparams from min/max with torchao's
+  ``choose_qparams_affine_with_min_max`` (symmetric or asymmetric), values with torchao's
+  ``_fake_quantize_affine`` (8-bit storage, the range clamped to the spec's bits).
+* **float8** (``e4m3fn``, ``e5m2``): scale = group amax / the format's max, values rounded by a
+  cast to the float8 dtype (torchao's ``_quantize_affine_float8`` / ``_dequantize_...``).
+* **MX** (``float8_e8m0fnu`` scales, blocks of 32): torchao's ``MXTensor.to_mx`` along the
+  blocked axis, for float4_e2m1 and float8 elements — dynamic, from the tensor each call.
+* **NVFP4-style** (``float4_e2m1fn_x2`` with ``float8_e4m3fn`` block scales): block scale =
+  block amax / 6 stored in e4m3 under a per-tensor fp32 scale (amax / (448·6)), elements rounded
+  with torchao's ``f32_to_f4_unpacked`` / ``f4_unpacked_to_f32`` — any block size.
+
+Gradients are straight-through (:func:`ste`): the fake-quantized value forward, the identity
+backward. Anything a spec says that these numerics cannot honour raises
+:class:`NumericsError` when the quantizer is built, naming what would be valid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from qrt.errors import QrtError
+from qrt.ir.spec import PerBlock, PerChannel, QuantizationSpec
+
+__all__ = [
+    "Format",
+    "NumericsError",
+    "fake_quantize",
+    "format_of",
+    "group_min_max",
+    "group_shape",
+    "qparams",
+    "ste",
+]
+
+
+class NumericsError(QrtError):
+    """A spec the eager runtime cannot run on a tensor (its block, axis or format)."""
+
+    code = "QRT301"
+
+
+_FLOAT8 = {"float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
+_FP4_MAX = 6.0
+_E4M3_MAX = float(torch.finfo(torch.float8_e4m3fn).max)
+
+
+@dataclass(frozen=True)
+class Format:
+    """How one spec is computed: ``kind`` is ``int``, ``float8``, ``mx`` or ``nvfp4``."""
+
+    kind: str
+    bits: int = 8
+    signed: bool = True
+    qmin: int = 0
+    qmax: int = 0
+    float_dtype: torch.dtype | None = None
+
+
+def format_of(spec: QuantizationSpec) -> Format:
+    """The computation a spec needs; :class:`NumericsError` for combinations without one."""
+    dtype, scale, g = spec.dtype, spec.scale_dtype, spec.granularity
+    if scale == "float8_e8m0fnu":
+        if not isinstance(g, PerBlock) or g.block_size != 32 or dtype not in ("float4_e2m1fn_x2", "float8_e4m3fn", "float8_e5m2"):
+            raise NumericsError(
+                f"{dtype} with float8_e8m0fnu scales in {g.type} granularity: the MX formats this "
+                f"runtime runs are float4_e2m1fn_x2, float8_e4m3fn or float8_e5m2 per_block(32) "
+                f"with float8_e8m0fnu scales"
+            )
+        return Format("mx", float_dtype=torch.float4_e2m1fn_x2 if dtype == "float4_e2m1fn_x2" else _FLOAT8[dtype])
+    if dtype == "float4_e2m1fn_x2":
+        if scale not in (None, "float8_e4m3fn", "float32", "bfloat16", "float16"):
+            raise NumericsError(f"float4_e2m1fn_x2 with {scale} scales has no implementation")
+        return Format("nvfp4")
+    if dtype in _FLOAT8:
+        return Format("float8", float_dtype=_FLOAT8[dtype])
+    signed = dtype.startswith("int")
+    bits = int(dtype.lstrip("uint"))
+    if signed:
+        qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    else:
+        qmin, qmax = 0, 2**bits - 1
+    return Format("int", bits, signed, qmin, qmax)
+
+
+# ---------------------------------------------------------------------------------------------
+# Groups
+
+
+def _axis(axis: int | None, rank: int, what: str) -> int:
+    if axis is None:
+        raise NumericsError(f"{what} needs an axis; the spec has none and no default applies")
+    if not -rank <= axis < rank:
+        raise NumericsError(f"axis {axis} is out of range for a tensor of rank {rank}")
+    return axis % rank
+
+
+def group_shape(spec: QuantizationSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """torchao's ``block_size``: how many elements of each dimension share one scale."""
+    g = spec.granularity
+    rank = len(shape)
+    if isinstance(g, PerChannel):
+        axis = _axis(g.axis, rank, "per_channel")
+        return tuple(1 if d == axis else n for d, n in enumerate(shape))
+    if isinstance(g, PerBlock):
+        axis = _axis(g.axis, rank, "per_block")
+        if shape[axis] % g.block_size:
+            raise NumericsError(
+                f"block size {g.block_size} does not divide dimension {axis} (size {shape[axis]}); "
+                f"valid block sizes divide {shape[axis]}"
+            )
+        return tuple(g.block_size if d == axis else 1 for d in range(rank))
+    return tuple(shape) if shape else ()
+
+
+def group_min_max(x: torch.Tensor, block: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Min and max of every group (shape ``x.shape // block``)."""
+    if not block:
+        return x.min().reshape(()), x.max().reshape(())
+    split: list[int] = []
+    for n, b in zip(x.shape, block):
+        split += [n // b, b]
+    v = x.detach().reshape(split)
+    dims = tuple(range(1, len(split), 2))
+    return v.amin(dim=dims), v.amax(dim=dims)
+
+
+def _expand(t: torch.Tensor, block: tuple[int, ...]) -> torch.Tensor:
+    for d, b in enumerate(block):
+        if b > 1:
+            t = t.repeat_interleave(b, dim=d)
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantization parameters
+
+
+def qparams(
+    spec: QuantizationSpec, fmt: Format, lo: torch.Tensor, hi: torch.Tensor, block: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scale and zero point of each group from its observed range."""
+    from torchao.quantization.quant_primitives import MappingType, choose_qparams_affine_with_min_max
+
+    lo = torch.minimum(lo, torch.zeros_like(lo))
+    hi = torch.maximum(hi, torch.zeros_like(hi))
+    if fmt.kind == "float8":
+        amax = torch.maximum(lo.abs(), hi.abs()).float()
+        scale = amax / float(torch.finfo(fmt.float_dtype).max)  # type: ignore[arg-type]
+        return torch.where(scale > 0, scale, torch.ones_like(scale)), None
+    mapping = MappingType.SYMMETRIC if spec.qscheme == "symmetric" else MappingType.ASYMMETRIC
+    target = torch.int8 if fmt.signed else torch.uint8
+    scale, zero_point = choose_qparams_affine_with_min_max(
+        lo.float(), hi.float(), mapping, block, target, fmt.qmin, fmt.qmax,
+        eps=torch.finfo(torch.float32).eps, scale_dtype=torch.float32, zero_point_dtype=torch.int32,
+    )
+    if spec.scale_dtype in ("float16", "bfloat16"):
+        scale = scale.to(getattr(torch, spec.scale_dtype)).float()
+    elif spec.scale_dtype == "float8_e4m3fn":
+        scale = scale.clamp(max=_E4M3_MAX).to(torch.float8_e4m3fn).float().clamp(min=torch.finfo(torch.float32).eps)
+    return scale, zero_point
+
+
+# ---------------------------------------------------------------------------------------------
+# Fake quantization
+
+
+def _move_last(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return x.movedim(axis, -1) if axis != x.dim() - 1 else x
+
+
+def _mx(x: torch.Tensor, fmt: Format, axis: int) -> torch.Tensor:
+    from torchao.prototype.mx_formats.mx_tensor import MXTensor
+
+    moved = _move_last(x.float(), axis)
+    flat = moved.reshape(-1, moved.shape[-1]).contiguous()
+    out = MXTensor.to_mx(flat, fmt.float_dtype, 32).dequantize(torch.float32).reshape(moved.shape)
+    return (out.movedim(-1, axis) if axis != x.dim() - 1 else out).to(x.dtype)
+
+
+def _fp4_round(v: torch.Tensor) -> torch.Tensor:
+    from torchao.prototype.mx_formats.kernels import f4_unpacked_to_f32, f32_to_f4_unpacked
+
+    return f4_unpacked_to_f32(f32_to_f4_unpacked(v.float().contiguous()))
+
+
+def _nvfp4(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]) -> torch.Tensor:
+    lo, hi = group_min_max(x.float(), block)
+    amax = torch.maximum(lo.abs(), hi.abs())
+    scale = amax / _FP4_MAX
+    if spec.scale_dtype == "float8_e4m3fn":
+        global_scale = (x.detach().abs().amax().float() / (_E4M3_MAX * _FP4_MAX)).clamp(min=1e-12)
+        scale = (scale / global_scale).clamp(max=_E4M3_MAX).to(torch.float8_e4m3fn).float() * global_scale
+    elif spec.scale_dtype in ("float16", "bfloat16"):
+        scale = scale.to(getattr(torch, spec.scale_dtype)).float()
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    full = _expand(scale, block)
+    return (_fp4_round(x.float() / full) * full).to(x.dtype)
+
+
+def fake_quantize(
+    spec: QuantizationSpec,
+    fmt: Format,
+    x: torch.Tensor,
+    block: tuple[int, ...],
+    scale: torch.Tensor | None,
+    zero_point: torch.Tensor | None,
+) -> torch.Tensor:
+    """``x`` quantized and dequantized (no gradient handling: see :func:`ste`)."""
+    if fmt.kind == "mx":
+        axis = next(d for d, b in enumerate(block) if b > 1) if any(b > 1 for b in block) else x.dim() - 1
+        return _mx(x, fmt, axis)
+    if fmt.kind == "nvfp4":
+        return _nvfp4(spec, x, block)
+    assert scale is not None
+    if fmt.kind == "float8":
+        full = _expand(scale, block) if block else scale
+        q = (x.float() / full).clamp(-torch.finfo(fmt.float_dtype).max, torch.finfo(fmt.float_dtype).max)  # type: ignore[arg-type]
+        return (q.to(fmt.float_dtype).float() * full).to(x.dtype)
+    from torchao.quantization.quant_primitives import _fake_quantize_affine
+
+    target = torch.int8 if fmt.signed else torch.uint8
+    out = _fake_quantize_affine(x.float(), block, scale, zero_point, target, fmt.qmin, fmt.qmax)
+    return out.to(x.dtype)
+
+
+class _STE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return grad, None
+
+
+def ste(x: torch.Tensor, fq: torch.Tensor) -> torch.Tensor:
+    """``fq`` forward, identity gradient to ``x`` backward (straight-through estimator)."""
+    if not x.requires_grad:
+        return fq
+    return _STE.apply(x, fq.detach())
+
+
+def expected_error_bound(fmt: Format, spec: QuantizationSpec) -> float:
+    """Relative error bound of one element against its group's absolute max (for tests)."""
+    if fmt.kind == "int":
+        levels = (fmt.qmax - fmt.qmin) / 2
+        return 0.5 / levels
+    if fmt.kind == "float8":
+        mantissa = 3 if fmt.float_dtype == torch.float8_e4m3fn else 2
+        return 2.0 ** -(mantissa + 1)
+    return 0.5 / math.sqrt(2)  # fp4: half the widest gap (4 → 6) over 6, rounded up

@@ -1,0 +1,254 @@
+"""``qrt.Quantizer``: prepare a model from any config, calibrate it, train it with QAT.
+
+The workflow and its exact semantics are seed 003's (and seed 002's QAT schedule):
+
+* ``prepare(example_inputs)`` traces the model once, resolves the config (any front end) and
+  places a quantizer at every quantized site (:mod:`.eager`); the model is changed in place and
+  returned. After ``prepare`` every quantizer observes and fake-quantizes. A second
+  ``prepare`` is an error; a failed one leaves the model as it was.
+* ``calibration_mode()``: observers on, fake quantization off while inside; on leaving,
+  observers off and fake quantization on.
+* ``training_mode()``: the model in training mode, observers and fake quantization on — or,
+  for quantizers under a module config with a ``qat_schedule``, the schedule's state at the
+  current step. Leaving: observers off, fake quantization on (whatever the schedule), and the
+  model's train/eval flag restored. Nesting is an error; the step count persists across
+  re-entries. ``step()`` advances it (only inside ``training_mode``) and applies the
+  schedules' state for the new step; it warns when no module has a schedule.
+* ``enable_observer`` / ``disable_observer`` / ``enable_fake_quant`` / ``disable_fake_quant``
+  on the whole model or the quantizers inside one module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from qrt.errors import QrtError
+from qrt.runtime.quant.eager import EagerState, PrepareError, install, quantizer_modules
+from qrt.runtime.quant.fake_quantizer import FakeQuantizer
+
+__all__ = ["Quantizer"]
+
+
+def _source(config: Any) -> Any:
+    from qrt.frontends.source import load_rule_source
+
+    if config is None:  # W8A8 everywhere, in the mode this runtime runs
+        from qrt.frontends.hierarchical import ExecutionMode, QuantizerConfig
+
+        config = QuantizerConfig(execution_mode=ExecutionMode.EAGER)
+    if hasattr(config, "rules_for"):
+        return config
+    return load_rule_source(config)
+
+
+class Quantizer:
+    """Quantize ``model`` as ``config`` says (a hierarchical config, a ModelOpt list, a rule
+    file or its path, ``modelopt:NAME``, or a rule set; default W8A8)."""
+
+    def __init__(self, model: nn.Module, config: Any = None) -> None:
+        self.model = model
+        self.config = config
+        self.source = _source(config)
+        self.state: EagerState | None = None
+        self.plan: Any = None
+        self.inventory: Any = None
+        self._training = False
+        self._step_count = 0
+        self._schedules: dict[int, Any] = {}
+
+    # -- preparing ---------------------------------------------------------------------------
+    def prepare(
+        self,
+        example_inputs: tuple[Any, ...],
+        dynamic_shapes: Any = None,
+        export_with_no_grad: bool = True,
+        *,
+        progress: Any = None,
+    ) -> nn.Module:
+        """Insert the quantizers; returns the (same) model. ``dynamic_shapes`` and
+        ``export_with_no_grad`` concern graph mode and are ignored here (eager mode)."""
+        if self.state is not None or getattr(self.model, "_qrt_eager", None) is not None:
+            raise PrepareError(
+                "this model is prepared already",
+                hint="prepare a fresh copy of the float model (copy.deepcopy before prepare)",
+            )
+        mode = getattr(getattr(self.source, "config", None), "execution_mode", None)
+        if mode is not None and str(getattr(mode, "value", mode)) == "graph":
+            raise PrepareError(
+                "the config asks for execution_mode graph, which is not available in this qrt yet",
+                hint="set execution_mode: eager in the config (quantization_config.execution_mode)",
+            )
+        from qrt.api import resolve
+        from qrt.runtime.trace import trace_model
+
+        if not isinstance(example_inputs, tuple):
+            example_inputs = (example_inputs,)
+        inventory = trace_model(self.model, example_inputs, as_export=False, progress=progress)
+        plan = resolve(self.source, inventory)
+        sites = []
+        by_tensor: dict[str, FakeQuantizer] = {}
+        for decision in plan.decisions:
+            spec = plan.spec(decision)
+            if spec is None:
+                continue
+            site = decision.site
+            if site.role == "output" and site.key == "p":
+                raise PrepareError(
+                    f"{site.quantizer_path}: quantizing the probabilities inside a fused "
+                    "scaled_dot_product_attention is not run by the eager runtime yet",
+                    hint="turn this site off, or run the model's attention in its eager (unfused) form",
+                )
+            shared = by_tensor.get(site.tensor) if site.role in ("state", "module_state") else None
+            if shared is not None:
+                if shared.spec != spec:
+                    warnings.warn(
+                        f"{site.quantizer_path} reads the same parameter as {shared.path}, which "
+                        f"keeps its quantizer ({shared.spec.dtype}); the second decision "
+                        f"({spec.dtype}) is not applied",
+                        stacklevel=2,
+                    )
+                sites.append((site, shared))
+                continue
+            try:
+                quantizer = FakeQuantizer(spec, site.shape, role=site.role, path=site.quantizer_path)
+            except QrtError as exc:
+                raise PrepareError(
+                    f"{site.quantizer_path}: {exc.message}",
+                    hint=exc.hint or "change the spec of this site in the config",
+                ) from None
+            if site.role in ("state", "module_state"):
+                by_tensor[site.tensor] = quantizer
+            sites.append((site, quantizer))
+        self.state = install(self.model, sites)
+        self.state.inventory = inventory
+        self.plan, self.inventory = plan, inventory
+        self._schedules = self._qat_schedules(plan, inventory, sites)
+        return self.model
+
+    def _qat_schedules(self, plan: Any, inventory: Any, sites: list[Any]) -> dict[int, Any]:
+        config = getattr(self.source, "config", None)
+        if config is None or not hasattr(config, "module_name_configs"):
+            return {}
+        from qrt.frontends.hierarchical.direct import read_site
+
+        out = {}
+        for site, quantizer in sites:
+            reading = read_site(config, site, inventory)
+            governing = reading.governing
+            schedule = getattr(getattr(governing, "config", None), "qat_schedule", None) if governing else None
+            if schedule is not None:
+                out[id(quantizer)] = schedule
+        return out
+
+    # -- the quantizers -------------------------------------------------------------------------
+    def _require(self) -> EagerState:
+        if self.state is None:
+            raise RuntimeError("the model has not been prepared: call quantizer.prepare(example_inputs) first")
+        return self.state
+
+    def quantizers(self, module: nn.Module | None = None) -> list[FakeQuantizer]:
+        """The quantizers of the model, or of those inside ``module``."""
+        self._require()
+        root = module if module is not None else self.model
+        seen: dict[int, FakeQuantizer] = {}
+        for m in root.modules():
+            if isinstance(m, FakeQuantizer):
+                seen.setdefault(id(m), m)
+        return list(seen.values())
+
+    def _set(self, module: nn.Module | None, *, observer: bool | None = None, fake_quant: bool | None = None) -> None:
+        for q in self.quantizers(module):
+            for stage in (q, *q.stages):
+                if observer is not None:
+                    stage.observer_enabled = observer
+                if fake_quant is not None:
+                    stage.fake_quant_enabled = fake_quant
+
+    def enable_observer(self, module: nn.Module | None = None) -> None:
+        self._set(module, observer=True)
+
+    def disable_observer(self, module: nn.Module | None = None) -> None:
+        self._set(module, observer=False)
+
+    def enable_fake_quant(self, module: nn.Module | None = None) -> None:
+        self._set(module, fake_quant=True)
+
+    def disable_fake_quant(self, module: nn.Module | None = None) -> None:
+        self._set(module, fake_quant=False)
+
+    # -- workflows ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def calibration_mode(self, model: nn.Module | None = None) -> Iterator[nn.Module]:
+        """Observers on and fake quantization off inside; observers off, fake quantization on
+        after."""
+        self._require()
+        self._set(model, observer=True, fake_quant=False)
+        try:
+            yield model or self.model
+        finally:
+            self._set(model, observer=False, fake_quant=True)
+
+    def _apply_schedule(self) -> None:
+        for q in self.quantizers():
+            schedule = self._schedules.get(id(q))
+            if schedule is not None:
+                state = schedule.state_at(self._step_count)
+                for stage in (q, *q.stages):
+                    stage.observer_enabled, stage.fake_quant_enabled = state.observer, state.fake_quant
+
+    @contextlib.contextmanager
+    def training_mode(self, model: nn.Module | None = None) -> Iterator[nn.Module]:
+        """QAT: training mode, observers and fake quantization on (or the schedule's state)."""
+        self._require()
+        if self._training:
+            raise RuntimeError("training_mode() is already active: it cannot be nested")
+        target = model or self.model
+        was_training = target.training
+        self._training = True
+        target.train()
+        self._set(model, observer=True, fake_quant=True)
+        self._apply_schedule()
+        try:
+            yield target
+        finally:
+            self._training = False
+            self._set(model, observer=False, fake_quant=True)
+            target.train(was_training)
+
+    @property
+    def step_count(self) -> int:
+        return self._step_count
+
+    def step(self) -> None:
+        """Advance the QAT schedule by one step (inside ``training_mode`` only)."""
+        if not self._training:
+            raise RuntimeError("step() must be called inside a training_mode() context")
+        self._step_count += 1
+        if not self._schedules:
+            warnings.warn("no module has a qat_schedule: step() changes nothing", UserWarning, stacklevel=2)
+            return
+        self._apply_schedule()
+
+    @classmethod
+    def get_compressible_op_names(cls, model: nn.Module, execution_mode: Any = None, *example_inputs: Any) -> set[str]:
+        """The names of the ops in ``model`` that have quantizable tensors (traced once with
+        ``example_inputs``, or with the inputs of a built-in example)."""
+        from qrt.runtime.trace import trace_model
+
+        inventory = trace_model(model, tuple(example_inputs), as_export=False)
+        return {s.op_name for s in inventory.sites if s.op_name is not None}
+
+    def summary(self) -> str:
+        from qrt.runtime.quant.summary import summary
+
+        return summary(self.model)
+
+
+def _unused() -> None:  # pragma: no cover
+    _ = (torch, quantizer_modules)
