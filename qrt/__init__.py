@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 from qrt._version import __version__
 
 _LAZY: dict[str, str] = {
+    "Quantizer": "qrt.runtime.quant.quantizer",
+    "set_quantizer_by_cfg": "qrt.runtime.quant.modelopt_cfg",
+    "set_quantizer_by_cfg_context": "qrt.runtime.quant.modelopt_cfg",
     "explain": "qrt.api",
     "load_rules": "qrt.api",
     "parse_rules": "qrt.api",
@@ -150,6 +153,11 @@ __all__ = [
     "default_registry",
     "register_op_type",
     "canonical_op_type",
+    # the eager runtime (imports torch when used)
+    "Quantizer",
+    "set_quantizer_by_cfg",
+    "set_quantizer_by_cfg_context",
+    "summary",
 ]
 
 
@@ -163,6 +171,13 @@ def inspect_model(
     from qrt.runtime.trace import trace_model
 
     return trace_model(model, args, kwargs, registry=registry)
+
+
+def summary(model: torch.nn.Module) -> str:
+    """Every quantizer of a prepared model with its spec and state (imports torch)."""
+    from qrt.runtime.quant.summary import summary as _summary
+
+    return _summary(model)
 
 
 def __getattr__(name: str) -> Any:

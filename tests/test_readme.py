@@ -15,6 +15,7 @@ def readme_commands() -> list[str]:
 def test_readme_has_install_and_test_commands() -> None:
     install, tests = readme_commands()[:2]
     assert "qrt explain rules/w8a8.qrt --model tiny_llama" in install
+    assert install.endswith("&& qrt run rules/w8a8.qrt --model tiny_llama")
     assert "pytest" in tests
     for command in (install, tests):
         assert command.startswith("pip install torch==2.13.0 && ")
@@ -50,3 +51,14 @@ def test_dsl_reference_opening_example_parses() -> None:
     assert first is not None
     rules = qrt.parse_rules(first.group(1), file="docs/dsl.md")
     assert [r.origin.line for r in rules][-4:] == [6, 7, 8, 9]
+
+
+def test_the_main_job_runs() -> None:
+    """The install command's last two steps, as a new user runs them."""
+    from tests.conftest import run_qrt
+
+    explain = run_qrt("explain", "rules/w8a8.qrt", "--model", "tiny_llama", "lm_head.weight_quantizer", cwd=ROOT)
+    assert explain.returncode == 0 and "lm_head.weight_quantizer" in explain.stdout
+    done = run_qrt("run", "rules/w8a8.qrt", "--model", "tiny_llama", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "30 quantizers, 30 enabled" in done.stdout and "cosine 0.99" in done.stdout

@@ -9,7 +9,7 @@ from qrt.errors import ModelSourceError
 from qrt.inventory.model import Inventory
 from qrt.model_spec import SPEC_FORMS, load_model_inventory
 
-__all__ = ["add_model_options", "add_debug_option", "inventory_from_args", "parse_shape"]
+__all__ = ["add_model_options", "add_debug_option", "inventory_from_args", "parse_shape", "progress_printer"]
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -47,8 +47,11 @@ def add_debug_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
-def inventory_from_args(args: argparse.Namespace) -> Inventory:
-    show = not args.no_progress and sys.stderr.isatty()
+def progress_printer(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """A trace-progress callback printing to a terminal's stderr, or ``None`` (no terminal, or
+    ``--no-progress``)."""
+    if getattr(args, "no_progress", False) or not sys.stderr.isatty():
+        return None
 
     def progress(p) -> None:  # type: ignore[no-untyped-def]
         print(
@@ -57,6 +60,13 @@ def inventory_from_args(args: argparse.Namespace) -> Inventory:
             file=sys.stderr,
             flush=True,
         )
+
+    return progress
+
+
+def inventory_from_args(args: argparse.Namespace) -> Inventory:
+    progress = progress_printer(args)
+    show = progress is not None
 
     if args.model is None:
         raise ModelSourceError("no model given", hint="pass --model SPEC; " + SPEC_FORMS)

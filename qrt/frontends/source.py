@@ -169,7 +169,7 @@ def _is_hierarchical(path: Path) -> Any:
 
 def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
     """A rule source from a path (any front end), ``modelopt:NAME``, a RuleSet, a
-    WildcardConfig or a QuantizerConfig."""
+    WildcardConfig or a ModelOpt list as data, a hierarchical config dict or QuantizerConfig."""
     if isinstance(source, RuleSet):
         return DslSource(source)
     from qrt.frontends.wildcard import WildcardConfig
@@ -177,6 +177,14 @@ def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
 
     if isinstance(source, WildcardConfig):
         return WildcardSource(source)
+    from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_data
+
+    if isinstance(source, (list, tuple, dict)) and is_wildcard_document(source):
+        return WildcardSource(wildcard_from_data(source), label="quant_cfg")
+    if isinstance(source, dict):
+        from qrt.frontends.hierarchical import QuantizerConfig
+
+        return HierarchicalSource(QuantizerConfig.from_dict(source), label="config dict")
     if not isinstance(source, (str, Path)):
         return HierarchicalSource(source, label="QuantizerConfig")
     if isinstance(source, str) and source.startswith(PRESET_PREFIX):

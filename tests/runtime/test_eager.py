@@ -245,3 +245,38 @@ def test_shared_parameter_gets_one_quantizer() -> None:
         warnings.simplefilter("error")
         Quantizer(model, W8A8).prepare((torch.randn(2, 8),))
     assert model.a.weight_quantizer is model.b.weight_quantizer
+
+
+@pytest.mark.parametrize("name", ["tiny_llama", "mha", "two_add", "hf_llama"])
+def test_the_mode_scoped_to_quantized_modules_applies_the_same_quantizers(name: str) -> None:
+    """The function mode runs only inside modules whose own ops have quantizers; running it over
+    the whole forward (as the trace does) must quantize exactly the same tensors."""
+    model, inputs = hf_llama() if name == "hf_llama" else example(name)
+    kwargs = {"use_cache": False} if name == "hf_llama" else {}
+    q = Quantizer(model, W8A8)
+    q.prepare(inputs, example_kwargs=kwargs)
+    with q.calibration_mode():
+        model(*inputs, **kwargs)
+    with torch.no_grad():
+        scoped = model(*inputs, **kwargs)
+        q.state.runner.global_mode = True
+        whole = model(*inputs, **kwargs)
+    scoped = scoped.logits if hasattr(scoped, "logits") else scoped
+    whole = whole.logits if hasattr(whole, "logits") else whole
+    assert torch.equal(scoped, whole)
+
+
+def test_quantized_attention_probabilities_run_the_math_form_of_sdpa() -> None:
+    """With fake quantization off everywhere, the prepared model (whose sdpa runs written out
+    so that its probabilities can be quantized) computes what the float model computes."""
+    model, inputs = hf_llama()
+    ref = copy.deepcopy(model)
+    q = Quantizer(model, W8A8)
+    q.prepare(inputs, example_kwargs={"use_cache": False})
+    assert "model.layers.0.self_attn.scaled_dot_product_attention.output_quantizer_p" in quantizer_modules(model) or any(
+        p.endswith("output_quantizer_p") for p in quantizer_modules(model)
+    )
+    q.disable_fake_quant()
+    q.disable_observer()
+    with torch.no_grad():
+        torch.testing.assert_close(model(*inputs, use_cache=False).logits, ref(*inputs, use_cache=False).logits, rtol=1e-4, atol=1e-5)

@@ -54,6 +54,8 @@ class _Group(nn.Module):
 class _Inv:
     name: str
     counters: dict[str, int] = field(default_factory=dict)
+    activates: bool = False
+    """this invocation switched the function mode on (see ``_Runner.pre_hook``)"""
 
 
 @dataclass
@@ -74,6 +76,7 @@ class EagerState:
     signatures: dict[type, list[str]] = field(default_factory=dict)
     inventory: Any = None
     """the inventory the plan was resolved on (set_quantizer_by_cfg resolves against it)"""
+    runner: Any = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,6 +154,38 @@ def _forward_positional(state: EagerState, module: nn.Module) -> list[str]:
     return names
 
 
+def _sdpa_math(
+    p_quantizer: FakeQuantizer,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> torch.Tensor:
+    """``scaled_dot_product_attention`` written out (torch's documented math form), with the
+    probabilities quantized before they meet ``value`` (SEMANTICS §4, key ``p``)."""
+    import math
+
+    length, source = query.size(-2), key.size(-2)
+    factor = 1 / math.sqrt(query.size(-1)) if scale is None else scale
+    bias = torch.zeros(length, source, dtype=query.dtype, device=query.device)
+    if is_causal:
+        keep = torch.ones(length, source, dtype=torch.bool, device=query.device).tril(diagonal=0)
+        bias = bias.masked_fill(~keep, float("-inf"))
+    if attn_mask is not None:
+        bias = bias.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else bias + attn_mask
+    if enable_gqa:
+        key = key.repeat_interleave(query.size(-3) // key.size(-3), -3)
+        value = value.repeat_interleave(query.size(-3) // value.size(-3), -3)
+    weights = torch.softmax(query @ key.transpose(-2, -1) * factor + bias, dim=-1)
+    if dropout_p > 0.0:
+        weights = torch.dropout(weights, dropout_p, train=True)
+    return p_quantizer(weights) @ value
+
+
 class _Runner(TorchFunctionMode):
     """Names ops like the trace and applies the op-level quantizers."""
 
@@ -161,6 +196,10 @@ class _Runner(TorchFunctionMode):
         self.stack: list[_Inv] = []
         self.paused = 0
         self.seen: dict[int, weakref.ref[torch.Tensor]] = {}
+        self.active_modules: set[str] = set()
+        """modules whose own ops have quantizers: the mode runs only inside their calls"""
+        self.global_mode = False
+        self.depth = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
@@ -181,7 +220,14 @@ class _Runner(TorchFunctionMode):
                 args, kwargs = self._quantize_args(candidate, op_type, args, kwargs, quantizers)
             finally:
                 self.paused -= 1
-        out = func(*args, **kwargs)
+        if quantizers and ("output", "p") in quantizers and op_type == "scaled_dot_product_attention":
+            self.paused += 1
+            try:  # the probabilities are quantized: run the attention in its math form
+                out = _sdpa_math(quantizers[("output", "p")], *args, **kwargs)
+            finally:
+                self.paused -= 1
+        else:
+            out = func(*args, **kwargs)
         outputs = _flatten_output(out)
         if not outputs:
             return out
@@ -271,12 +317,28 @@ class _Runner(TorchFunctionMode):
         if name is None:
             return None
         if module is self.model:  # a new forward: fresh invocations; its inputs count as seen
+            while self.depth:  # a forward that raised left the mode on: switch it off
+                self.depth -= 1
+                if self.depth == 0:
+                    self.__exit__(None, None, None)
             self.stack.clear()
             self.seen = {}
             for t in (*args, *kwargs.values()):
                 if isinstance(t, torch.Tensor):
                     self.seen[id(t)] = weakref.ref(t)
-        self.stack.append(_Inv(name))
+        inv = _Inv(name)
+        self.stack.append(inv)
+        if not self.global_mode and name in self.active_modules:
+            # the op names inside depend only on this invocation's own counters, so the mode
+            # is needed from here to the end of this call; what the trace had seen before is
+            # at least this call's inputs (and the parameters)
+            inv.activates = True
+            if self.depth == 0:
+                self.__enter__()
+            self.depth += 1
+            for t in (*args, *kwargs.values()):
+                if isinstance(t, torch.Tensor):
+                    self.seen[id(t)] = weakref.ref(t)
         quantizers = self.state.by_module.get(name)
         if not quantizers:
             return None
@@ -301,7 +363,11 @@ class _Runner(TorchFunctionMode):
         if name is None:
             return None
         if self.stack and self.stack[-1].name == name:
-            self.stack.pop()
+            inv = self.stack.pop()
+            if inv.activates:
+                self.depth -= 1
+                if self.depth == 0:
+                    self.__exit__(None, None, None)
         quantizers = self.state.by_module.get(name)
         if not quantizers:
             return None
@@ -343,6 +409,9 @@ def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry:
             elif site.op_name is not None:
                 state.by_op.setdefault(site.op_name, {})[(site.role, site.key)] = q
         runner = _Runner(state, model)
+        runner.active_modules = {site.module for site, _ in sites if site.op_name is not None}
+        runner.global_mode = "" in runner.active_modules
+        state.runner = runner
         for m in model.modules():
             if isinstance(m, (FakeQuantizer, _Group)):
                 continue
@@ -352,6 +421,8 @@ def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry:
         state.original_forward = original
 
         def forward(*args: Any, **kwargs: Any) -> Any:
+            if not runner.global_mode:
+                return original(*args, **kwargs)
             with runner:
                 return original(*args, **kwargs)
 

@@ -31,6 +31,7 @@ from qrt.runtime.quant.numerics import Format, fake_quantize, format_of, group_m
 __all__ = ["FakeQuantizer"]
 
 _EMA = 0.01
+_EMPTY = torch.empty(0)
 
 
 class FakeQuantizer(nn.Module):
@@ -51,9 +52,10 @@ class FakeQuantizer(nn.Module):
                 f"valid: minmax (or leave it unset)"
             )
         self.calculator = calc
-        self.observer_enabled = True
-        self.fake_quant_enabled = True
-        self.enabled = True
+        self._observer_enabled = True
+        self._fake_quant_enabled = True
+        self._enabled = True
+        self._cache: tuple[torch.Tensor, int, torch.Tensor] | None = None
         self._set_stages(spec, shape)
         self.register_buffer("min_val", torch.empty(0), persistent=True)
         self.register_buffer("max_val", torch.empty(0), persistent=True)
@@ -71,17 +73,54 @@ class FakeQuantizer(nn.Module):
         else:
             object.__setattr__(self, "stages", ())
 
-    def set_spec(self, spec: QuantizationSpec) -> None:
-        """Replace the spec (ModelOpt's full replacement): numerics rebuilt, observations reset."""
-        fmt = format_of(spec)
-        block = group_shape(spec, self.shape) if self.shape is not None else None
-        self.spec, self.fmt, self.block = spec, fmt, block
-        self.calculator = spec.qparam_calculator or ("static" if self.role in ("state", "module_state") else "moving_average")
-        self.min_val = torch.empty(0)
-        self.max_val = torch.empty(0)
-        self.scale = torch.empty(0)
-        self.zero_point = torch.empty(0)
-        self._set_stages(spec, self.shape)
+    def set_spec(self, spec: QuantizationSpec, *, prepared: tuple[Format, tuple[int, ...] | None] | None = None) -> None:
+        """Replace the spec (ModelOpt's full replacement): numerics rebuilt, observations reset.
+        ``prepared`` passes the format and group shape when the caller checked them already."""
+        if prepared is not None:
+            fmt, block = prepared
+        else:
+            fmt = format_of(spec)
+            block = group_shape(spec, self.shape) if self.shape is not None else None
+        # plain attributes and buffers are written directly: nn.Module.__setattr__ costs
+        # microseconds per call, and set_quantizer_by_cfg replaces thousands of specs
+        d = self.__dict__
+        d["spec"], d["fmt"], d["block"], d["_cache"] = spec, fmt, block, None
+        d["calculator"] = spec.qparam_calculator or ("static" if self.role in ("state", "module_state") else "moving_average")
+        buffers = self._buffers
+        for name in ("min_val", "max_val", "scale", "zero_point"):
+            buffers[name] = _EMPTY  # never written in place: observing assigns new tensors
+        if spec.then or len(self.stages):
+            self._set_stages(spec, self.shape)
+
+    def set_enabled(self, value: bool) -> None:
+        """``enabled`` without nn.Module's attribute machinery (the same effect)."""
+        self.__dict__["_enabled"] = bool(value)
+        self.__dict__["_cache"] = None
+
+    # -- switches (changing one drops the cached weight) ------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._enabled, self._cache = bool(value), None
+
+    @property
+    def observer_enabled(self) -> bool:
+        return self._observer_enabled
+
+    @observer_enabled.setter
+    def observer_enabled(self, value: bool) -> None:
+        self._observer_enabled, self._cache = bool(value), None
+
+    @property
+    def fake_quant_enabled(self) -> bool:
+        return self._fake_quant_enabled
+
+    @fake_quant_enabled.setter
+    def fake_quant_enabled(self, value: bool) -> None:
+        self._fake_quant_enabled, self._cache = bool(value), None
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -127,6 +166,18 @@ class FakeQuantizer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.enabled or not x.is_floating_point():
             return x
+        cached = self._cache
+        if cached is not None and cached[0] is x and cached[1] == x._version and not self.observer_enabled and self.fake_quant_enabled:
+            # a weight unchanged since it was last quantized (inference): reuse the result
+            return ste(x, cached[2])
+        out = self._forward(x)
+        if self.role in ("state", "module_state") and not self.observer_enabled and self.fake_quant_enabled and out is not x:
+            self._cache = (x, x._version, out.detach())
+        else:
+            self._cache = None
+        return out
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         block = self.block if self.shape == tuple(x.shape) and self.block is not None else group_shape(self.spec, tuple(x.shape))
         if self.dynamic:
             out = ste(x, fake_quantize(self.spec, self.fmt, x, block, None, None)) if self.fake_quant_enabled else x

@@ -71,7 +71,9 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
     config = _read(quant_cfg)
     inventory = state.inventory
     by_path = state.quantizers
-    sites = [s for s in inventory.sites if s.quantizer_path in by_path]
+    sites = state.__dict__.get("quantized_sites")
+    if sites is None:
+        sites = state.__dict__["quantized_sites"] = [s for s in inventory.sites if s.quantizer_path in by_path]
     for entry in config:
         if not any(c in entry.pattern for c in "*?[") and entry.pattern not in by_path:
             names = {n for s in sites for n in (s.quantizer_path, *s.aliases)}
@@ -82,21 +84,49 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
                     hint="a pattern without * ? [ ] names one quantizer exactly; "
                     "qrt.summary(model) lists them",
                 )
-    rules = RuleSet.of(entry_rule(e) for e in config)
-    resolver = FastResolver(rules)
+    from qrt.resolver.axes import resolve_axes
+    from qrt.resolver.plan import owner_type
+    from qrt.runtime.quant.numerics import NumericsError, format_of, group_shape
+
+    cache = state.__dict__.setdefault("resolvers", {})
+    key = tuple(config.entries)
+    resolver = cache.get(key)
+    if resolver is None:  # the same list on the same model again (a context, a sweep): reuse
+        resolver = FastResolver(RuleSet.of(entry_rule(e) for e in config))
+        if len(cache) >= 16:
+            cache.pop(next(iter(cache)))
+        cache[key] = resolver
+    # first decide every change and check that its spec runs on its tensor, then apply: a
+    # list that cannot be honoured changes nothing
+    changes: list[tuple[Any, Any, bool | None]] = []
+    checked: dict[tuple[Any, Any], Any] = {}
     for site in sites:
-        quantizer = by_path[site.quantizer_path]
-        for rule in resolver.decide(site).matched:
+        matched = resolver.decide(site).matched
+        if not matched:
+            continue
+        spec, enable = None, None
+        for rule in matched:
             effect = rule.effect
             if isinstance(effect, Set):
-                from qrt.resolver.axes import resolve_axes
-                from qrt.resolver.plan import owner_type
-
-                spec = resolve_axes(effect.spec, site, owner_type(site, inventory))
-                quantizer.set_spec(spec)
-                quantizer.enabled = effect.enable
+                spec, enable = effect.spec, effect.enable
             elif isinstance(effect, Patch) and effect.enable is not None:
-                quantizer.enabled = effect.enable
+                enable = effect.enable
+        if spec is not None:
+            spec = resolve_axes(spec, site, owner_type(site, inventory))
+            key = (spec, site.shape)
+            if key not in checked:
+                try:
+                    checked[key] = (format_of(spec), group_shape(spec, site.shape) if site.shape is not None else None)
+                except NumericsError as exc:
+                    raise QuantizerCfgError(
+                        f"{site.quantizer_path}: {exc.message}", hint="nothing was changed; fix the entry that sets this spec"
+                    ) from None
+        changes.append((by_path[site.quantizer_path], spec, enable))
+    for quantizer, spec, enable in changes:
+        if spec is not None and spec != quantizer.spec:
+            quantizer.set_spec(spec, prepared=checked[(spec, quantizer.shape)])
+        if enable is not None:
+            quantizer.set_enabled(enable)
 
 
 def _snapshot(model: nn.Module) -> list[tuple[Any, dict[str, Any]]]:
@@ -125,6 +155,7 @@ def _restore(snapshot: list[tuple[Any, dict[str, Any]]]) -> None:
         q.enabled, q.observer_enabled, q.fake_quant_enabled = saved["enabled"], saved["observer"], saved["fake_quant"]
         for k, v in saved["buffers"].items():
             setattr(q, k, v)
+        q._cache = None
 
 
 @contextlib.contextmanager

@@ -25,7 +25,10 @@ backward. Anything a spec says that these numerics cannot honour raises
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +46,25 @@ __all__ = [
     "qparams",
     "ste",
 ]
+
+
+@contextlib.contextmanager
+def _quiet_torchao_import() -> Iterator[None]:
+    """torchao logs a warning per optional CUDA kernel it cannot load on a CPU machine, and
+    torch one per enum it registers; neither concerns a user of the runtime."""
+    loggers = [logging.getLogger("torchao"), logging.getLogger("torch.utils._pytree")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+with _quiet_torchao_import():
+    import torchao.quantization.quant_primitives  # noqa: F401  (first import: its logs silenced)
 
 
 class NumericsError(QrtError):
@@ -228,6 +250,19 @@ def fake_quantize(
         full = _expand(scale, block) if block else scale
         q = (x.float() / full).clamp(-torch.finfo(fmt.float_dtype).max, torch.finfo(fmt.float_dtype).max)  # type: ignore[arg-type]
         return (q.to(fmt.float_dtype).float() * full).to(x.dtype)
+    zp = zero_point if zero_point is not None else torch.zeros_like(scale, dtype=torch.int32)
+    kept = [d for d, b in enumerate(block) if b == 1 and x.shape[d] != 1]
+    if x.dtype == torch.float32 and all(b in (1, n) for b, n in zip(block, x.shape)):
+        # per tensor, per channel: torch's fused fake-quant kernels (the same arithmetic)
+        if not kept:
+            return torch.fake_quantize_per_tensor_affine(
+                x, scale.reshape(()).float(), zp.reshape(()).int(), fmt.qmin, fmt.qmax
+            )
+        if len(kept) == 1:
+            axis = kept[0]
+            return torch.fake_quantize_per_channel_affine(
+                x, scale.reshape(-1).float(), zp.reshape(-1).int(), axis, fmt.qmin, fmt.qmax
+            )
     from torchao.quantization.quant_primitives import _fake_quantize_affine
 
     target = torch.int8 if fmt.signed else torch.uint8

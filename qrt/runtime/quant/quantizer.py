@@ -69,10 +69,13 @@ class Quantizer:
         dynamic_shapes: Any = None,
         export_with_no_grad: bool = True,
         *,
+        example_kwargs: dict[str, Any] | None = None,
         progress: Any = None,
     ) -> nn.Module:
         """Insert the quantizers; returns the (same) model. ``dynamic_shapes`` and
-        ``export_with_no_grad`` concern graph mode and are ignored here (eager mode)."""
+        ``export_with_no_grad`` concern graph mode and are ignored here (eager mode).
+        ``example_kwargs`` are keyword inputs of the example call (``use_cache=False``);
+        ``progress`` receives trace progress (the CLI shows it in a terminal)."""
         if self.state is not None or getattr(self.model, "_qrt_eager", None) is not None:
             raise PrepareError(
                 "this model is prepared already",
@@ -89,7 +92,7 @@ class Quantizer:
 
         if not isinstance(example_inputs, tuple):
             example_inputs = (example_inputs,)
-        inventory = trace_model(self.model, example_inputs, as_export=False, progress=progress)
+        inventory = trace_model(self.model, example_inputs, example_kwargs, as_export=False, progress=progress)
         plan = resolve(self.source, inventory)
         sites = []
         by_tensor: dict[str, FakeQuantizer] = {}
@@ -98,12 +101,6 @@ class Quantizer:
             if spec is None:
                 continue
             site = decision.site
-            if site.role == "output" and site.key == "p":
-                raise PrepareError(
-                    f"{site.quantizer_path}: quantizing the probabilities inside a fused "
-                    "scaled_dot_product_attention is not run by the eager runtime yet",
-                    hint="turn this site off, or run the model's attention in its eager (unfused) form",
-                )
             shared = by_tensor.get(site.tensor) if site.role in ("state", "module_state") else None
             if shared is not None:
                 if shared.spec != spec:
