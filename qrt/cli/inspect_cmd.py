@@ -32,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("--list-models", action="store_true", help="list the built-in example models")
+    p.add_argument(
+        "--prepared", metavar="CONFIG",
+        help="prepare the model under CONFIG (eager runtime) and list its quantizers with their "
+        "specs and state, like ModelOpt's quant summary",
+    )
     add_debug_option(p)
     p.set_defaults(run=run)
 
@@ -39,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from qrt.inventory.io import dumps_inventory, inventory_to_json
     from qrt.tools.inspect import render_inventory_text
+    if args.prepared:
+        return _prepared(args)
     if args.list_models:
         from qrt.runtime.examples import EXAMPLES  # torch only for this listing
 
@@ -64,6 +71,26 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output} ({len(inv.sites)} sites)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _prepared(args: argparse.Namespace) -> int:
+    from qrt.cli.common import progress_printer
+    from qrt.model_spec import parse_model_spec
+    from qrt.runtime.quant.quantizer import Quantizer
+    from qrt.runtime.sources import build_model
+
+    if not args.model:
+        print("qrt inspect: error: --prepared needs --model SPEC", file=sys.stderr)
+        return 2
+    built = build_model(parse_model_spec(args.model), input_shapes=args.input_shape, device=args.device or "cpu")
+    quantizer = Quantizer(built.model, args.prepared)
+    quantizer.prepare(built.args, example_kwargs=built.kwargs, progress=progress_printer(args))
+    text = quantizer.summary()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0

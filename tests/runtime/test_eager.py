@@ -59,7 +59,10 @@ def test_prepared_paths_are_the_inventorys_and_get_submodule_works() -> None:
         q = Quantizer(model, "modelopt:INT8_DEFAULT_CFG")
         q.prepare(inputs)
         quantized = {d.site.quantizer_path for d in q.plan.decisions if d.spec is not None}
-        assert set(quantizer_modules(model)) == quantized
+        placed = quantizer_modules(model)
+        assert {p for p, m in placed.items() if m.enabled} == quantized
+        # sites the list switched off keep a disabled quantizer, as in ModelOpt (lm_head here)
+        assert {p for p, m in placed.items() if not m.enabled} >= {"lm_head.input_quantizer", "lm_head.weight_quantizer"}
         for path in quantized:
             assert model.get_submodule(path).path == path
         model(*inputs, **kwargs)
@@ -191,8 +194,10 @@ def test_set_quantizer_by_cfg_and_its_context_restore_everything() -> None:
     assert w.enabled  # restored on the way out of an exception too
     set_quantizer_by_cfg(model, "modelopt:FP8_DEFAULT_CFG")
     assert w.spec.dtype == "float8_e4m3fn" and w.enabled
-    # only sites quantized at prepare have quantizers (lm_head was off in INT8_DEFAULT_CFG)
-    assert not hasattr(model.lm_head, "weight_quantizer")
+    # lm_head is switched off by the presets: its quantizer exists (FP8 set its spec), off, and turns on
+    assert not model.lm_head.weight_quantizer.enabled
+    set_quantizer_by_cfg(model, [{"quantizer_name": "*lm_head*", "enable": True}])
+    assert model.lm_head.weight_quantizer.enabled and model.lm_head.weight_quantizer.spec.dtype == "float8_e4m3fn"
     set_quantizer_by_cfg(model, {"quant_cfg": {"*down_proj*": {"enable": False}}})  # the legacy form
     assert not model.get_submodule("model.layers.1.mlp.down_proj.weight_quantizer").enabled
 
@@ -280,3 +285,18 @@ def test_quantized_attention_probabilities_run_the_math_form_of_sdpa() -> None:
     q.disable_observer()
     with torch.no_grad():
         torch.testing.assert_close(model(*inputs, use_cache=False).logits, ref(*inputs, use_cache=False).logits, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_run_and_inspect_prepared() -> None:
+    import json
+
+    from tests.conftest import run_qrt
+
+    done = run_qrt("run", "modelopt:INT8_DEFAULT_CFG", "--model", "cnn", "--format", "json", "--batches", "2")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["quantizers"] >= 4 and report["cosine"] > 0.99 and report["batches"] == 2
+    shown = run_qrt("inspect", "--model", "cnn", "--prepared", "modelopt:FP8_DEFAULT_CFG")
+    assert shown.returncode == 0 and "fc.weight_quantizer" in shown.stdout and "float8_e4m3fn" in shown.stdout
+    bad = run_qrt("run", "rules/w8a8.qrt", "--model", "cnn", "--device", "meta")
+    assert bad.returncode == 2 and "no weights" in bad.stderr

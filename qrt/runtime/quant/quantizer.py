@@ -47,6 +47,23 @@ def _source(config: Any) -> Any:
     return load_rule_source(config)
 
 
+def _disabled_spec(decision: Any, plan: Any) -> Any:
+    """The spec of a site the plan leaves off but configured (a ModelOpt entry's ``enable:
+    false``, a DSL ``disabled`` set): it gets a quantizer, switched off, as ModelOpt keeps one,
+    so ``set_quantizer_by_cfg`` can turn it on later. A site nothing but the ModelOpt list's
+    "every site starts off" rule touched gets none."""
+    state = decision.state
+    if state.spec is None or state.enabled:
+        return None
+    setters = [r for r in decision.matched if type(r.effect).__name__ == "Set"]
+    if not setters or all(r.origin.config_path == "every site starts off" for r in setters[-1:]):
+        return None
+    from qrt.resolver.axes import resolve_axes
+    from qrt.resolver.plan import owner_type
+
+    return resolve_axes(state.spec, decision.site, owner_type(decision.site, plan.inventory))
+
+
 class Quantizer:
     """Quantize ``model`` as ``config`` says (a hierarchical config, a ModelOpt list, a rule
     file or its path, ``modelopt:NAME``, or a rule set; default W8A8)."""
@@ -98,9 +115,12 @@ class Quantizer:
         by_tensor: dict[str, FakeQuantizer] = {}
         for decision in plan.decisions:
             spec = plan.spec(decision)
-            if spec is None:
-                continue
             site = decision.site
+            enabled = spec is not None
+            if spec is None:
+                spec = _disabled_spec(decision, plan)
+                if spec is None:
+                    continue
             shared = by_tensor.get(site.tensor) if site.role in ("state", "module_state") else None
             if shared is not None:
                 if shared.spec != spec:
@@ -115,10 +135,13 @@ class Quantizer:
             try:
                 quantizer = FakeQuantizer(spec, site.shape, role=site.role, path=site.quantizer_path)
             except QrtError as exc:
+                if not enabled:
+                    continue  # a disabled quantizer whose spec cannot run here: not placed
                 raise PrepareError(
                     f"{site.quantizer_path}: {exc.message}",
                     hint=exc.hint or "change the spec of this site in the config",
                 ) from None
+            quantizer.set_enabled(enabled)
             if site.role in ("state", "module_state"):
                 by_tensor[site.tensor] = quantizer
             sites.append((site, quantizer))
@@ -134,11 +157,23 @@ class Quantizer:
             return {}
         from qrt.frontends.hierarchical.direct import read_site
 
-        out = {}
+        out: dict[int, Any] = {}
+        first: dict[int, str] = {}
         for site, quantizer in sites:
             reading = read_site(config, site, inventory)
             governing = reading.governing
             schedule = getattr(getattr(governing, "config", None), "qat_schedule", None) if governing else None
+            if id(quantizer) in first:  # a parameter shared by two modules: the first one's schedule
+                if out.get(id(quantizer)) != schedule:
+                    warnings.warn(
+                        f"{site.quantizer_path} shares its weight quantizer with "
+                        f"{first[id(quantizer)]}, whose module's qat_schedule "
+                        f"({out.get(id(quantizer))}) differs from this module's ({schedule}); "
+                        f"the first module's schedule applies",
+                        stacklevel=3,
+                    )
+                continue
+            first[id(quantizer)] = site.quantizer_path
             if schedule is not None:
                 out[id(quantizer)] = schedule
         return out
