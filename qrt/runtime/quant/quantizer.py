@@ -64,6 +64,10 @@ def _disabled_spec(decision: Any, plan: Any) -> Any:
     return resolve_axes(state.spec, decision.site, owner_type(decision.site, plan.inventory))
 
 
+class _GraphState:
+    """Marks a Quantizer prepared in graph mode (its quantizers are torchao's)."""
+
+
 class Quantizer:
     """Quantize ``model`` as ``config`` says (a hierarchical config, a ModelOpt list, a rule
     file or its path, ``modelopt:NAME``, or a rule set; default W8A8)."""
@@ -77,6 +81,7 @@ class Quantizer:
         self.inventory: Any = None
         self._training = False
         self._step_count = 0
+        self.graph_report: list[str] = []
         self._schedules: dict[int, Any] = {}
 
     # -- preparing ---------------------------------------------------------------------------
@@ -93,17 +98,16 @@ class Quantizer:
         ``export_with_no_grad`` concern graph mode and are ignored here (eager mode).
         ``example_kwargs`` are keyword inputs of the example call (``use_cache=False``);
         ``progress`` receives trace progress (the CLI shows it in a terminal)."""
-        if self.state is not None or getattr(self.model, "_qrt_eager", None) is not None:
+        if self.state is not None or getattr(self.model, "_qrt_eager", None) is not None:  # noqa: SIM102
             raise PrepareError(
                 "this model is prepared already",
                 hint="prepare a fresh copy of the float model (copy.deepcopy before prepare)",
             )
         mode = getattr(getattr(self.source, "config", None), "execution_mode", None)
         if mode is not None and str(getattr(mode, "value", mode)) == "graph":
-            raise PrepareError(
-                "the config asks for execution_mode graph, which is not available in this qrt yet",
-                hint="set execution_mode: eager in the config (quantization_config.execution_mode)",
-            )
+            if not isinstance(example_inputs, tuple):
+                example_inputs = (example_inputs,)
+            return self._prepare_graph(example_inputs, example_kwargs, dynamic_shapes, export_with_no_grad)
         from qrt.api import resolve
         from qrt.runtime.trace import trace_model
 
@@ -151,6 +155,41 @@ class Quantizer:
         self._schedules = self._qat_schedules(plan, inventory, sites)
         return self.model
 
+    def _prepare_graph(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None, dynamic_shapes: Any, no_grad: bool) -> nn.Module:
+        """Graph mode: export, name the call sites like the eager inventory, annotate them from
+        the plan with a torchao PT2E quantizer, ``prepare_qat_pt2e``. Returns the GraphModule."""
+        from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+        from qrt.api import resolve
+        from qrt.runtime.graph.annotate import GraphSpecError, PlanQuantizer
+        from qrt.runtime.graph.export import export_model
+        from qrt.runtime.graph.names import graph_call_sites
+        from qrt.runtime.trace import trace_model, type_name
+
+        gm = export_model(self.model, args, kwargs, dynamic_shapes=dynamic_shapes, no_grad=no_grad)
+        inventory = trace_model(self.model, args, kwargs)  # export branches on: the graph's names
+        plan = resolve(self.source, inventory)
+        decisions = {}
+        for decision in plan.decisions:
+            spec = plan.spec(decision)
+            if spec is None:
+                continue
+            site = decision.site
+            if site.op_name is None:
+                raise GraphSpecError(
+                    f"{site.quantizer_path}: module-boundary quantizers are not placed by the graph "
+                    "runtime yet",
+                    hint="set execution_mode: eager, or move the spec to the ops inside the module",
+                )
+            decisions[(site.op_name, site.role, site.key)] = spec
+        annotator = PlanQuantizer(graph_call_sites(gm, type_name(self.model)), decisions)
+        prepared = prepare_qat_pt2e(gm, annotator.torchao())
+        self.graph_report = annotator.report
+        self.plan, self.inventory = plan, inventory
+        self.model = prepared
+        self.state = _GraphState()
+        return prepared
+
     def _qat_schedules(self, plan: Any, inventory: Any, sites: list[Any]) -> dict[int, Any]:
         config = getattr(self.source, "config", None)
         if config is None or not hasattr(config, "module_name_configs"):
@@ -184,17 +223,28 @@ class Quantizer:
             raise RuntimeError("the model has not been prepared: call quantizer.prepare(example_inputs) first")
         return self.state
 
-    def quantizers(self, module: nn.Module | None = None) -> list[FakeQuantizer]:
-        """The quantizers of the model, or of those inside ``module``."""
+    def quantizers(self, module: nn.Module | None = None) -> list[Any]:
+        """The quantizers of the model, or of those inside ``module`` (qrt's in eager mode,
+        torchao's fake-quantize modules in graph mode)."""
         self._require()
         root = module if module is not None else self.model
-        seen: dict[int, FakeQuantizer] = {}
+        seen: dict[int, Any] = {}
+        graph = isinstance(self.state, _GraphState)
+        if graph:
+            from torchao.quantization.pt2e import FakeQuantizeBase
         for m in root.modules():
-            if isinstance(m, FakeQuantizer):
+            if isinstance(m, FakeQuantizer) or (graph and isinstance(m, FakeQuantizeBase)):
                 seen.setdefault(id(m), m)
         return list(seen.values())
 
     def _set(self, module: nn.Module | None, *, observer: bool | None = None, fake_quant: bool | None = None) -> None:
+        if isinstance(self.state, _GraphState):
+            for q in self.quantizers(module):
+                if observer is not None:
+                    q.enable_observer() if observer else q.disable_observer()
+                if fake_quant is not None:
+                    q.enable_fake_quant() if fake_quant else q.disable_fake_quant()
+            return
         for q in self.quantizers(module):
             for stage in (q, *q.stages):
                 if observer is not None:
@@ -277,6 +327,10 @@ class Quantizer:
         return {s.op_name for s in inventory.sites if s.op_name is not None}
 
     def summary(self) -> str:
+        if isinstance(self.state, _GraphState):
+            lines = [f"{name}: {type(m).__name__}" for name, m in self.model.named_modules() if m in self.quantizers()]
+            lines += self.graph_report
+            return "\n".join(lines) + f"\n{len(self.quantizers())} quantizers (graph mode)\n"
         from qrt.runtime.quant.summary import summary
 
         return summary(self.model)
