@@ -30,7 +30,33 @@ def test_graph_w8a8_cnn_prepares_calibrates_and_stays_close_to_float() -> None:
     data = [torch.randn_like(x) for x in inputs]
     out, want = gm(*data), ref(*data)
     assert not torch.equal(out, want)
-    assert F.cosine_similarity(out.flatten(), want.flatten(), dim=0).item() >= 0.98
+    assert F.cosine_similarity(out.flatten(), want.flatten(), dim=0).item() >= 0.99
+    report = "\n".join(q.graph_report)
+    assert "encoder.1.batch_norm:state[weight]: folded away" in report  # prepare_pt2e folds bn into the conv
+    assert "fused conv2d + relu (encoder.0.conv2d … encoder.2.relu)" in report
+    assert "encoder.3.max_pool2d: output shares its input's quantizer" in report
+    assert "encoder.4.conv2d:input[0]: de-duplicated into encoder.3.max_pool2d:output[0]" in report
+
+
+def test_every_eager_quantizer_is_placed_in_graph_mode_or_reported() -> None:
+    """Eager places one quantizer per decided site; graph mode places the rest, and every
+    one it does not place is in its report: folded (batch_norm into conv), inside a fused
+    pattern, de-duplicated into the producer's, or sharing its input's."""
+    from qrt.frontends.hierarchical import ExecutionMode
+
+    example = EXAMPLES["cnn"]
+    torch.manual_seed(0)
+    eager = Quantizer(example.build().eval(), QuantizerConfig(execution_mode=ExecutionMode.EAGER))
+    eager.prepare(example.inputs(None, "cpu"))
+    decided = {f"{d.site.op_name}:{d.site.role}[{d.site.key}]" for d in eager.plan.decisions if d.spec is not None}
+    torch.manual_seed(0)
+    graph = Quantizer(example.build().eval(), QuantizerConfig())
+    graph.prepare(example.inputs(None, "cpu"))
+    placed = set(graph.graph_placed)
+    reported = {line.split(": ", 1)[0] for line in graph.graph_report}
+    reported |= {line.split(":", 1)[0] + ":output[0]" for line in graph.graph_report if "shares its input" in line}
+    assert decided <= placed | reported, sorted(decided - placed - reported)
+    assert len(graph.quantizers()) == len(placed) < len(eager.quantizers())
 
 
 def test_a_spec_pt2e_cannot_express_names_the_site() -> None:

@@ -8,7 +8,7 @@ eager mode (``linear``: 0 input, 1 ``weight``, 2 ``bias``).
 
 Specs become torchao ``QuantizationSpec``\\s with fake-quantize constructors (``FakeQuantize``
 around a min/max or moving-average observer, per tensor or per channel), so one prepared graph
-serves calibration and QAT alike (``prepare_qat_pt2e``). What PT2E's affine specs cannot say —
+serves calibration and QAT alike (``prepare_pt2e`` inserts them as they are). What PT2E's affine specs cannot say —
 float8, per-block, MX/NVFP4, extras, stages — raises :class:`GraphSpecError` naming the site
 and the spec, never a silent fallback; the eager runtime runs all of them.
 
@@ -112,6 +112,19 @@ def torchao_spec(spec: QuantizationSpec, where: str) -> Any:
     )
 
 
+_FUSE_HEADS = frozenset({"conv1d", "conv2d", "conv3d", "linear", "add"})
+_FUSE_NEXT: dict[str, tuple[str, ...]] = {
+    "conv1d": ("batch_norm", "relu"), "conv2d": ("batch_norm", "relu"), "conv3d": ("batch_norm", "relu"),
+    "batch_norm": ("relu",), "linear": ("relu",), "add": ("relu",),
+}
+"""Seed 003's fusion patterns: what may follow each op inside one pattern."""
+_SHARE_IO = frozenset({
+    "max_pool1d", "max_pool2d", "max_pool3d", "relu", "relu6", "hardtanh", "reshape", "view",
+    "permute", "transpose", "flatten", "squeeze", "unsqueeze", "adaptive_avg_pool2d", "avg_pool2d",
+})
+"""Ops whose output keeps its input's quantization (torchao's shared-observer ops)."""
+
+
 @dataclass
 class _Edge:
     """Where a quantizer of the first call of a site sits, for later calls to share."""
@@ -141,6 +154,16 @@ def _slots(node: torch.fx.Node) -> list[tuple[Any, torch.fx.Node]]:
     return out
 
 
+def _state_key(entry: Any, node: torch.fx.Node, slot: Any) -> str | None:
+    """The state key of an argument: by the aten schema's argument name where there is one
+    (``aten.batch_norm`` orders weight before running_mean, ``F.batch_norm`` after), else by
+    position as in eager mode."""
+    schema = getattr(node.target, "_schema", None)
+    if schema is not None and isinstance(slot, int) and slot < len(schema.arguments):
+        return entry.state_key(schema.arguments[slot].name)
+    return entry.state_key(slot)
+
+
 def _float_node(node: torch.fx.Node) -> bool:
     val = node.meta.get("val")
     return isinstance(val, torch.Tensor) and val.is_floating_point()
@@ -156,12 +179,65 @@ class PlanQuantizer:
     """``(op name, role, key)`` → the decided spec, axes filled"""
     registry: OpRegistry = field(default_factory=lambda: default_registry)
     report: list[str] = field(default_factory=list)
-    """what was annotated and shared, for the prepared summary"""
+    """what was fused, shared and de-duplicated, for the prepared summary"""
+    placed: list[str] = field(default_factory=list)
+    """``name:role[key]`` of every quantizer placed (one observer each)"""
+
+    def _fusions(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Patterns the graph runs as one (seed 003): conv + batch_norm (+ relu), linear + relu,
+        add + relu, conv + relu. Returns ``{site inside: pattern's last site}`` for the sites
+        whose output quantizer moves to the pattern's end, and the reverse for their inputs."""
+        by_node = {node: site for site in self.sites for node in site.nodes}
+        inner_out: dict[str, str] = {}
+        inner_in: dict[str, str] = {}
+        for site in self.sites:
+            if site.op_type not in _FUSE_HEADS or site.name in inner_in:
+                continue
+            chain = [site]
+            while True:
+                tail = chain[-1].nodes[-1]
+                users = [u for u in tail.users if u.op == "call_function"]
+                if len(users) != 1 or users[0] not in by_node:
+                    break
+                nxt = by_node[users[0]]
+                allowed = _FUSE_NEXT.get(chain[-1].op_type if len(chain) > 1 else site.op_type, ())
+                if nxt.op_type not in allowed:
+                    break
+                chain.append(nxt)
+            if len(chain) < 2:
+                continue
+            end = chain[-1].name
+            for inner in chain[:-1]:
+                inner_out[inner.name] = end
+            for inner in chain[1:]:
+                inner_in[inner.name] = chain[0].name
+            self.report.append(
+                "fused " + " + ".join(c.op_type for c in chain) + f" ({chain[0].name} … {end}): one quantizer after {end}"
+            )
+        return inner_out, inner_in
 
     def annotate(self, gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
         from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
+        from qrt.runtime.graph.names import graph_call_sites
+
+        # torchao transforms the graph before annotating (prepare_pt2e folds batch_norm into
+        # the conv before it): name the sites of the graph as it is now
+        before = {s.name for s in self.sites}
+        self.sites = graph_call_sites(gm)
+        after = {s.name for s in self.sites}
+        for gone in sorted(before - after):
+            for (name, role, key) in [k for k in self.decisions if k[0] == gone]:
+                self.report.append(f"{name}:{role}[{key}]: folded away (torchao fused {gone} into the op before it)")
         first: dict[tuple[str, str, Any], _Edge] = {}
+        inner_out, inner_in = self._fusions()
+        # an output decision inside a fused pattern moves to the pattern's end, if that has none
+        for inside, end in inner_out.items():
+            spec = self.decisions.pop((inside, "output", 0), None)
+            if spec is not None:
+                self.decisions.setdefault((end, "output", 0), spec)
+                self.report.append(f"{inside}:output[0]: inside a fused pattern, its quantizer is the one after {end}")
+        output_spec: dict[torch.fx.Node, tuple[str, QuantizationSpec]] = {}
         for site in self.sites:
             entry = self.registry.get(site.op_type)
             head, tail = site.nodes[0], site.nodes[-1]
@@ -170,7 +246,7 @@ class PlanQuantizer:
                 if not _float_node(arg):
                     continue
                 role, key = "input", slot
-                state = entry.state_key(slot) if entry is not None else None
+                state = _state_key(entry, head, slot) if entry is not None else None
                 if state is not None:
                     role, key = "state", state
                 elif arg.op == "get_attr":
@@ -180,6 +256,16 @@ class PlanQuantizer:
                     continue
                 ident = (site.name, role, key)
                 where = f"{site.name}:{role}[{key}]"
+                if role == "input" and site.name in inner_in:
+                    self.report.append(f"{where}: inside a fused pattern, not quantized")
+                    continue
+                producer = output_spec.get(arg)
+                if role == "input" and producer is not None and producer[1] == spec:
+                    # back-to-back fake quantization of one edge: the producer's output
+                    # quantizer serves this input too
+                    input_map[arg] = SharedQuantizationSpec(arg)
+                    self.report.append(f"{where}: de-duplicated into {producer[0]}:output[0]")
+                    continue
                 if ident in first:
                     prior = first[ident]
                     input_map[arg] = SharedQuantizationSpec((prior.arg, prior.node))  # type: ignore[arg-type]
@@ -187,16 +273,25 @@ class PlanQuantizer:
                 else:
                     input_map[arg] = torchao_spec(spec, where)
                     first[ident] = _Edge(head, arg)
+                    self.placed.append(where)
             output = None
             spec = self.decisions.get((site.name, "output", 0))
             if spec is not None and _float_node(tail):
                 ident = (site.name, "output", 0)
+                source = next((a for _, a in _slots(head) if _float_node(a)), None)
+                shared_in = source is not None and (input_map.get(source) is not None or source in output_spec)
                 if ident in first:
                     output = SharedQuantizationSpec(first[ident].node)
                     self.report.append(f"{site.name}:output[0]: repeated module call shares the first call's quantizer")
+                elif site.op_type in _SHARE_IO and shared_in and self._same_spec(site, source, spec, input_map, output_spec):
+                    # max_pool, relu, reshape …: the output keeps the input's scale
+                    output = SharedQuantizationSpec((source, head))
+                    self.report.append(f"{site.name}: output shares its input's quantizer ({site.op_type})")
                 else:
                     output = torchao_spec(spec, f"{site.name}:output[0]")
                     first[ident] = _Edge(tail)
+                    self.placed.append(f"{site.name}:output[0]")
+                output_spec[tail] = (site.name, spec)
             if input_map:
                 head.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map=input_map, _annotated=True)
             if output is not None:
@@ -206,6 +301,15 @@ class PlanQuantizer:
                 else:
                     annotation.output_qspec = output
         return gm
+
+    def _same_spec(self, site: CallSite, source: Any, spec: QuantizationSpec,
+                   input_map: dict[Any, Any], output_spec: dict[Any, Any]) -> bool:
+        """Whether the op's input edge is quantized with the same spec its output asks for."""
+        mine = self.decisions.get((site.name, "input", 0))
+        if mine is not None:
+            return mine == spec
+        producer = output_spec.get(source)
+        return producer is not None and producer[1] == spec
 
     def torchao(self) -> Any:
         """This annotator as a torchao PT2E ``Quantizer``."""

@@ -82,6 +82,7 @@ class Quantizer:
         self._training = False
         self._step_count = 0
         self.graph_report: list[str] = []
+        self.graph_placed: list[str] = []
         self._schedules: dict[int, Any] = {}
 
     # -- preparing ---------------------------------------------------------------------------
@@ -157,8 +158,8 @@ class Quantizer:
 
     def _prepare_graph(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None, dynamic_shapes: Any, no_grad: bool) -> nn.Module:
         """Graph mode: export, name the call sites like the eager inventory, annotate them from
-        the plan with a torchao PT2E quantizer, ``prepare_qat_pt2e``. Returns the GraphModule."""
-        from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+        the plan with a torchao PT2E quantizer, ``prepare_pt2e``. Returns the GraphModule."""
+        from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
         from qrt.api import resolve
         from qrt.runtime.graph.annotate import GraphSpecError, PlanQuantizer
@@ -183,8 +184,12 @@ class Quantizer:
                 )
             decisions[(site.op_name, site.role, site.key)] = spec
         annotator = PlanQuantizer(graph_call_sites(gm, type_name(self.model)), decisions)
-        prepared = prepare_qat_pt2e(gm, annotator.torchao())
+        # prepare_pt2e with fake-quantize constructors: one graph for calibration and QAT
+        # (prepare_qat_pt2e would also rewrite conv + batch_norm into torchao's folded QAT
+        # pattern, which needs a weight quantizer on every such conv)
+        prepared = prepare_pt2e(gm, annotator.torchao())
         self.graph_report = annotator.report
+        self.graph_placed = annotator.placed
         self.plan, self.inventory = plan, inventory
         self.model = prepared
         self.state = _GraphState()
