@@ -67,3 +67,22 @@ def test_a_spec_pt2e_cannot_express_names_the_site() -> None:
     with pytest.raises(GraphSpecError, match="float8_e4m3fn") as info:
         Quantizer(model, cfg).prepare(example.inputs(None, "cpu"))
     assert "execution_mode: eager" in (info.value.hint or "") and "weight" in str(info.value)
+
+
+def test_graph_training_mode_trains_through_the_fake_quantizers() -> None:
+    example = EXAMPLES["cnn"]
+    torch.manual_seed(0)
+    q = Quantizer(example.build().eval(), QuantizerConfig())
+    gm = q.prepare(example.inputs(None, "cpu"))
+    inputs = example.inputs(None, "cpu")
+    before = gm.training
+    with q.training_mode():
+        assert gm.training
+        assert all(fq.observer_enabled[0] and fq.fake_quant_enabled[0] for fq in q.quantizers())
+        gm(*inputs).square().mean().backward()
+        with pytest.warns(UserWarning, match="no module has a qat_schedule"):
+            q.step()
+    assert gm.training == before  # the train/eval flag is restored
+    grads = [p.grad for p in gm.parameters() if p.requires_grad]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+    assert all(not fq.observer_enabled[0] and fq.fake_quant_enabled[0] for fq in q.quantizers())

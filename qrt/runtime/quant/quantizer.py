@@ -188,6 +188,10 @@ class Quantizer:
         # (prepare_qat_pt2e would also rewrite conv + batch_norm into torchao's folded QAT
         # pattern, which needs a weight quantizer on every such conv)
         prepared = prepare_pt2e(gm, annotator.torchao())
+        from torchao.quantization.pt2e import allow_exported_model_train_eval
+
+        # .train()/.eval() on the graph switch dropout and batch norm only (seed 003's note)
+        allow_exported_model_train_eval(prepared)
         self.graph_report = annotator.report
         self.graph_placed = annotator.placed
         self.plan, self.inventory = plan, inventory
