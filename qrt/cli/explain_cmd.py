@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("queries", metavar="QUERY", nargs="+")
     add_model_options(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--mode", choices=("plan", "graph"), default="plan",
+        help="graph: also prepare the model in graph mode (torch.export + PT2E) and say what the "
+        "graph did with each site (placed, fused away, shared, de-duplicated)",
+    )
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     add_debug_option(p)
     p.set_defaults(run=run)
@@ -34,8 +39,46 @@ def run(args: argparse.Namespace) -> int:
     from qrt.tools.explain_text import render_explanations
     plan = resolve(args.rules, inventory_from_args(args))
     explanations = explain(plan, queries=args.queries)
+    fates = _graph_fates(args, explanations) if args.mode == "graph" else {}
     if args.format == "json":
-        sys.stdout.write(json.dumps({"qrt_explain": 1, "sites": [e.to_json() for e in explanations]}, indent=1) + "\n")
+        sites = []
+        for e in explanations:
+            data = e.to_json()
+            if fates:
+                data["graph"] = fates.get(e.site.quantizer_path)
+            sites.append(data)
+        sys.stdout.write(json.dumps({"qrt_explain": 1, "sites": sites}, indent=1) + "\n")
     else:
-        sys.stdout.write(render_explanations(explanations, Style(want_color(args.color, sys.stdout))))
+        text = render_explanations(explanations, Style(want_color(args.color, sys.stdout)))
+        if fates:
+            text += "".join(f"graph mode, {path}: {fate}\n" for path, fate in fates.items())
+        sys.stdout.write(text)
     return 0
+
+
+def _graph_fates(args: argparse.Namespace, explanations: list) -> dict[str, str]:  # type: ignore[type-arg]
+    """What graph mode does with each explained site: placed, or the report's line on it."""
+    from qrt.frontends.source import load_rule_source
+    from qrt.model_spec import parse_model_spec
+    from qrt.runtime.quant.quantizer import Quantizer
+    from qrt.runtime.sources import build_model
+
+    built = build_model(parse_model_spec(args.model), input_shapes=args.input_shape, device=args.device or "cpu")
+    quantizer = Quantizer(built.model, load_rule_source(args.rules), execution_mode="graph")
+    quantizer.prepare(built.args, example_kwargs=built.kwargs)
+    placed = set(quantizer.graph_placed)
+    fates = {}
+    for e in explanations:
+        site = e.site
+        ident = f"{site.op_name}:{site.role}[{site.key}]"
+        if e.final is None:
+            fates[site.quantizer_path] = "not quantized"
+        elif ident in placed:
+            fates[site.quantizer_path] = f"placed ({ident})"
+        else:
+            lines = [
+                line for line in quantizer.graph_report
+                if line.startswith(ident + ":") or (site.role == "output" and line.startswith(f"{site.op_name}: output shares"))
+            ]
+            fates[site.quantizer_path] = "; ".join(lines) if lines else "no quantizer in the graph (module boundary or unsupported)"
+    return fates

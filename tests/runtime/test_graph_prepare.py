@@ -86,3 +86,23 @@ def test_graph_training_mode_trains_through_the_fake_quantizers() -> None:
     grads = [p.grad for p in gm.parameters() if p.requires_grad]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
     assert all(not fq.observer_enabled[0] and fq.fake_quant_enabled[0] for fq in q.quantizers())
+
+
+def test_explain_mode_graph_says_what_the_graph_did_with_each_site() -> None:
+    from tests.conftest import run_qrt
+
+    done = run_qrt("explain", "rules/presets/w8a8.yaml", "--model", "cnn", "encoder.1.weight_quantizer",
+                   "encoder.3.input_quantizer", "fc.weight_quantizer", "--mode", "graph")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "graph mode, encoder.1.weight_quantizer: encoder.1.batch_norm:state[weight]: folded away" in out
+    assert "graph mode, encoder.3.input_quantizer: encoder.3.max_pool2d:input[0]: de-duplicated into encoder.2.relu:output[0]" in out
+    assert "graph mode, fc.weight_quantizer: placed (fc.linear:state[weight])" in out
+
+
+def test_any_front_end_runs_in_graph_mode_on_request() -> None:
+    example = EXAMPLES["cnn"]
+    torch.manual_seed(0)
+    q = Quantizer(example.build().eval(), "modelopt:INT8_DEFAULT_CFG", execution_mode="graph")
+    gm = q.prepare(example.inputs(None, "cpu"))
+    assert isinstance(gm, torch.fx.GraphModule) and "fc.linear:state[weight]" in q.graph_placed

@@ -72,8 +72,11 @@ class Quantizer:
     """Quantize ``model`` as ``config`` says (a hierarchical config, a ModelOpt list, a rule
     file or its path, ``modelopt:NAME``, or a rule set; default W8A8)."""
 
-    def __init__(self, model: nn.Module, config: Any = None) -> None:
+    def __init__(self, model: nn.Module, config: Any = None, *, execution_mode: Any = None) -> None:
+        """``execution_mode`` (``"eager"``/``"graph"``) overrides the config's (a hierarchical
+        config's ``execution_mode``; other front ends run eager by default)."""
         self.model = model
+        self.execution_mode = None if execution_mode is None else str(getattr(execution_mode, "value", execution_mode))
         self.config = config
         self.source = _source(config)
         self.state: EagerState | None = None
@@ -104,7 +107,7 @@ class Quantizer:
                 "this model is prepared already",
                 hint="prepare a fresh copy of the float model (copy.deepcopy before prepare)",
             )
-        mode = getattr(getattr(self.source, "config", None), "execution_mode", None)
+        mode = self.execution_mode or getattr(getattr(self.source, "config", None), "execution_mode", None)
         if mode is not None and str(getattr(mode, "value", mode)) == "graph":
             if not isinstance(example_inputs, tuple):
                 example_inputs = (example_inputs,)
