@@ -106,3 +106,20 @@ def test_any_front_end_runs_in_graph_mode_on_request() -> None:
     q = Quantizer(example.build().eval(), "modelopt:INT8_DEFAULT_CFG", execution_mode="graph")
     gm = q.prepare(example.inputs(None, "cpu"))
     assert isinstance(gm, torch.fx.GraphModule) and "fc.linear:state[weight]" in q.graph_placed
+
+
+def test_graph_qat_schedule_follows_seed_002() -> None:
+    from qrt.frontends.hierarchical import ModuleQuantizerConfig, QATSchedule
+
+    example = EXAMPLES["cnn"]
+    torch.manual_seed(0)
+    schedule = QATSchedule(enable_observer=1, enable_fake_quant=2, disable_observer=4)
+    q = Quantizer(example.build().eval(), QuantizerConfig(global_config=ModuleQuantizerConfig(qat_schedule=schedule)))
+    q.prepare(example.inputs(None, "cpu"))
+    fq = q.quantizers()[0]
+    seen = []
+    with q.training_mode():
+        for _ in range(5):
+            seen.append((q.step_count, bool(fq.observer_enabled[0]), bool(fq.fake_quant_enabled[0])))
+            q.step()
+    assert seen == [(s, 1 <= s < 4, s >= 2) for s in range(5)]

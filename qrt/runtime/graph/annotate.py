@@ -182,6 +182,10 @@ class PlanQuantizer:
     """what was fused, shared and de-duplicated, for the prepared summary"""
     placed: list[str] = field(default_factory=list)
     """``name:role[key]`` of every quantizer placed (one observer each)"""
+    edges: dict[tuple[str, str], str] = field(default_factory=dict)
+    """``(producer node, consumer node)`` → the placed input quantizer's ``name:role[key]``"""
+    outputs: dict[str, str] = field(default_factory=dict)
+    """producer node → the placed output quantizer's ``name:role[key]``"""
 
     def _fusions(self) -> tuple[dict[str, str], dict[str, str]]:
         """Patterns the graph runs as one (seed 003): conv + batch_norm (+ relu), linear + relu,
@@ -274,6 +278,7 @@ class PlanQuantizer:
                     input_map[arg] = torchao_spec(spec, where)
                     first[ident] = _Edge(head, arg)
                     self.placed.append(where)
+                    self.edges[(arg.name, head.name)] = where
             output = None
             spec = self.decisions.get((site.name, "output", 0))
             if spec is not None and _float_node(tail):
@@ -291,6 +296,7 @@ class PlanQuantizer:
                     output = torchao_spec(spec, f"{site.name}:output[0]")
                     first[ident] = _Edge(tail)
                     self.placed.append(f"{site.name}:output[0]")
+                    self.outputs[tail.name] = f"{site.name}:output[0]"
                 output_spec[tail] = (site.name, spec)
             if input_map:
                 head.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map=input_map, _annotated=True)
@@ -310,6 +316,21 @@ class PlanQuantizer:
             return mine == spec
         producer = output_spec.get(source)
         return producer is not None and producer[1] == spec
+
+    def sites_of_modules(self, prepared: torch.fx.GraphModule) -> dict[str, str]:
+        """Each fake-quantize module of the prepared graph → the ``name:role[key]`` it serves."""
+        from torchao.quantization.pt2e import FakeQuantizeBase
+
+        out: dict[str, str] = {}
+        for node in prepared.graph.nodes:
+            if node.op != "call_module" or not isinstance(prepared.get_submodule(node.target), FakeQuantizeBase):
+                continue
+            producer = node.args[0].name if node.args and isinstance(node.args[0], torch.fx.Node) else ""
+            ident = next((self.edges[(producer, u.name)] for u in node.users if (producer, u.name) in self.edges), None)
+            ident = ident or self.outputs.get(producer)
+            if ident is not None:
+                out.setdefault(str(node.target), ident)
+        return out
 
     def torchao(self) -> Any:
         """This annotator as a torchao PT2E ``Quantizer``."""

@@ -200,7 +200,28 @@ class Quantizer:
         self.plan, self.inventory = plan, inventory
         self.model = prepared
         self.state = _GraphState()
+        self._schedules = self._graph_schedules(annotator.sites_of_modules(prepared), plan, inventory)
         return prepared
+
+    def _graph_schedules(self, modules: dict[str, str], plan: Any, inventory: Any) -> dict[int, Any]:
+        """QAT schedules of the graph's fake-quantize modules, from the module config that
+        governs the site each one serves (hierarchical configs)."""
+        config = getattr(self.source, "config", None)
+        if config is None or not hasattr(config, "module_name_configs"):
+            return {}
+        from qrt.frontends.hierarchical.direct import read_site
+
+        by_ident = {f"{d.site.op_name}:{d.site.role}[{d.site.key}]": d.site for d in plan.decisions if d.site.op_name}
+        out: dict[int, Any] = {}
+        for module_name, ident in modules.items():
+            site = by_ident.get(ident)
+            if site is None:
+                continue
+            governing = read_site(config, site, inventory).governing
+            schedule = getattr(getattr(governing, "config", None), "qat_schedule", None) if governing else None
+            if schedule is not None:
+                out[id(self.model.get_submodule(module_name))] = schedule
+        return out
 
     def _qat_schedules(self, plan: Any, inventory: Any, sites: list[Any]) -> dict[int, Any]:
         config = getattr(self.source, "config", None)
@@ -289,12 +310,18 @@ class Quantizer:
             self._set(model, observer=False, fake_quant=True)
 
     def _apply_schedule(self) -> None:
+        graph = isinstance(self.state, _GraphState)
         for q in self.quantizers():
             schedule = self._schedules.get(id(q))
-            if schedule is not None:
-                state = schedule.state_at(self._step_count)
-                for stage in (q, *q.stages):
-                    stage.observer_enabled, stage.fake_quant_enabled = state.observer, state.fake_quant
+            if schedule is None:
+                continue
+            state = schedule.state_at(self._step_count)
+            if graph:
+                q.enable_observer() if state.observer else q.disable_observer()
+                q.enable_fake_quant() if state.fake_quant else q.disable_fake_quant()
+                continue
+            for stage in (q, *q.stages):
+                stage.observer_enabled, stage.fake_quant_enabled = state.observer, state.fake_quant
 
     @contextlib.contextmanager
     def training_mode(self, model: nn.Module | None = None) -> Iterator[nn.Module]:
