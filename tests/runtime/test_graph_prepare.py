@@ -123,3 +123,20 @@ def test_graph_qat_schedule_follows_seed_002() -> None:
             seen.append((q.step_count, bool(fq.observer_enabled[0]), bool(fq.fake_quant_enabled[0])))
             q.step()
     assert seen == [(s, 1 <= s < 4, s >= 2) for s in range(5)]
+
+
+def test_module_boundary_quantizers_in_graph_mode() -> None:
+    """A module_input spec quantizes the tensor where it enters the module's call, once, and
+    the op-level sites on that tensor stay off (SEMANTICS §3)."""
+    example = EXAMPLES["cnn"]
+    torch.manual_seed(0)
+    cfg = QuantizerConfig.from_dict({"quantization_config": {
+        "global_config": {"op_input_spec": None, "op_output_spec": None, "op_state_spec": None},
+        "module_name_configs": {"fc": {"module_input_spec": {0: {"dtype": "int8"}}, "op_input_spec": None,
+                                       "op_output_spec": None, "op_state_spec": None}},
+    }})
+    q = Quantizer(example.build().eval(), cfg)
+    gm = q.prepare(example.inputs(None, "cpu"))
+    assert q.graph_placed == ["fc.module_input_quantizer_0"]
+    fq = [n for n in gm.graph.nodes if n.op == "call_module" and "activation_post_process" in str(n.target)]
+    assert len(fq) == 1 and [u.name for u in fq[0].users] == ["linear"]

@@ -186,6 +186,9 @@ class PlanQuantizer:
     """``(producer node, consumer node)`` → the placed input quantizer's ``name:role[key]``"""
     outputs: dict[str, str] = field(default_factory=dict)
     """producer node → the placed output quantizer's ``name:role[key]``"""
+    boundary: list[tuple[Any, QuantizationSpec]] = field(default_factory=list)
+    """module-level sites with their specs: annotated on the edges where their tensor enters
+    (inputs, state) or leaves (outputs) the module's call"""
 
     def _fusions(self) -> tuple[dict[str, str], dict[str, str]]:
         """Patterns the graph runs as one (seed 003): conv + batch_norm (+ relu), linear + relu,
@@ -299,14 +302,74 @@ class PlanQuantizer:
                     self.outputs[tail.name] = f"{site.name}:output[0]"
                 output_spec[tail] = (site.name, spec)
             if input_map:
-                head.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map=input_map, _annotated=True)
+                existing = head.meta.get("quantization_annotation")
+                if existing is not None:
+                    existing.input_qspec_map.update(input_map)
+                else:
+                    head.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map=input_map, _annotated=True)
             if output is not None:
                 annotation = tail.meta.get("quantization_annotation")
                 if annotation is None:
                     tail.meta["quantization_annotation"] = QuantizationAnnotation(output_qspec=output, _annotated=True)
                 else:
                     annotation.output_qspec = output
+        self._annotate_boundaries(gm)
         return gm
+
+    def _producers(self, gm: torch.fx.GraphModule) -> dict[str, torch.fx.Node]:
+        """Tensor identity (the inventory's ``op:<name>:<k>``, ``input:<k>``, ``param:<fqn>``)
+        → the graph node that produces it."""
+        out: dict[str, torch.fx.Node] = {}
+        for site in self.sites:
+            out.setdefault(f"op:{site.name}:0", site.nodes[-1])
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        for i, node in enumerate(placeholders):
+            out.setdefault(f"input:{i}", node)
+        for node in gm.graph.nodes:
+            if node.op == "get_attr":
+                out.setdefault(f"param:{str(node.target).replace('_', '.')}", node)
+                out.setdefault(f"param:{node.target}", node)
+        return out
+
+    def _annotate_boundaries(self, gm: torch.fx.GraphModule) -> None:
+        """Module-level quantizers: one per tensor, on the edges into the module's call (its
+        inputs and state) or on the producer's output (its outputs)."""
+        from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+        if not self.boundary:
+            return
+        producers = self._producers(gm)
+        for site, spec in self.boundary:
+            where = f"{site.quantizer_path}"
+            producer = producers.get(site.tensor)
+            if producer is None:
+                raise GraphSpecError(
+                    f"{where}: the tensor it quantizes ({site.tensor}) has no node in the exported graph",
+                    hint="set execution_mode: eager for module-boundary quantizers on this model",
+                )
+            if site.role == "module_output":
+                annotation = producer.meta.setdefault("quantization_annotation", QuantizationAnnotation(_annotated=True))
+                annotation.output_qspec = torchao_spec(spec, where)
+                self.placed.append(where)
+                self.outputs[producer.name] = where
+                continue
+            prefix = f"{site.module}." if site.module else ""
+            inside = [
+                u for u in producer.users
+                if u.op == "call_function"
+                and any(fqn == site.module or fqn.startswith(prefix) for fqn, _ in (u.meta.get("nn_module_stack") or {}).values())
+            ]
+            if not inside:
+                self.report.append(f"{where}: no op inside {site.module!r} reads {site.tensor}; not placed")
+                continue
+            first = inside[0]
+            for i, user in enumerate(inside):
+                annotation = user.meta.setdefault("quantization_annotation", QuantizationAnnotation(_annotated=True))
+                annotation.input_qspec_map[producer] = (
+                    torchao_spec(spec, where) if i == 0 else SharedQuantizationSpec((producer, first))
+                )
+            self.placed.append(where)
+            self.edges[(producer.name, first.name)] = where
 
     def _same_spec(self, site: CallSite, source: Any, spec: QuantizationSpec,
                    input_map: dict[Any, Any], output_spec: dict[Any, Any]) -> bool:

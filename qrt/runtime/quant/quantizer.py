@@ -165,7 +165,7 @@ class Quantizer:
         from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
         from qrt.api import resolve
-        from qrt.runtime.graph.annotate import GraphSpecError, PlanQuantizer
+        from qrt.runtime.graph.annotate import PlanQuantizer
         from qrt.runtime.graph.export import export_model
         from qrt.runtime.graph.names import graph_call_sites
         from qrt.runtime.trace import trace_model, type_name
@@ -174,19 +174,17 @@ class Quantizer:
         inventory = trace_model(self.model, args, kwargs)  # export branches on: the graph's names
         plan = resolve(self.source, inventory)
         decisions = {}
+        boundary: list[Any] = []
         for decision in plan.decisions:
             spec = plan.spec(decision)
             if spec is None:
                 continue
             site = decision.site
             if site.op_name is None:
-                raise GraphSpecError(
-                    f"{site.quantizer_path}: module-boundary quantizers are not placed by the graph "
-                    "runtime yet",
-                    hint="set execution_mode: eager, or move the spec to the ops inside the module",
-                )
+                boundary.append((site, spec))
+                continue
             decisions[(site.op_name, site.role, site.key)] = spec
-        annotator = PlanQuantizer(graph_call_sites(gm, type_name(self.model)), decisions)
+        annotator = PlanQuantizer(graph_call_sites(gm, type_name(self.model)), decisions, boundary=boundary)
         # prepare_pt2e with fake-quantize constructors: one graph for calibration and QAT
         # (prepare_qat_pt2e would also rewrite conv + batch_norm into torchao's folded QAT
         # pattern, which needs a weight quantizer on every such conv)
