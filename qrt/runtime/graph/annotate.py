@@ -313,6 +313,13 @@ class PlanQuantizer:
                     tail.meta["quantization_annotation"] = QuantizationAnnotation(output_qspec=output, _annotated=True)
                 else:
                     annotation.output_qspec = output
+        for (name, role, key) in self.decisions:
+            if role == "output" and key == "p":
+                self.report.append(
+                    f"{name}:output[p]: the probabilities inside a fused scaled_dot_product_attention "
+                    "have no edge in the graph; not quantized in graph mode (eager mode runs sdpa's "
+                    "math form to quantize them)"
+                )
         self._annotate_boundaries(gm)
         return gm
 
