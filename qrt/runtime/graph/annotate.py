@@ -55,6 +55,42 @@ def _any_rank(observer: type) -> type:
     return cls
 
 
+_FAST: dict[type, type] = {}
+
+
+def _fake_quantize_class(base: type) -> type:
+    """torchao's ``FakeQuantize`` with the eager runtime's arithmetic for the values (one
+    in-place chain, four times faster on CPU than torch's fused kernels) and its
+    straight-through gradient, so both modes compute the same numbers."""
+    cls = _FAST.get(base)
+    if cls is None:
+        from qrt.runtime.quant.numerics import ste
+
+        def forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+            if self.observer_enabled[0] == 1:
+                self.activation_post_process(x.detach())
+                scale, zero_point = self.calculate_qparams()
+                if self.scale.shape != scale.shape:
+                    self.scale.resize_(scale.shape)
+                    self.zero_point.resize_(zero_point.shape)
+                self.scale.copy_(scale)
+                self.zero_point.copy_(zero_point)
+            if self.fake_quant_enabled[0] != 1:
+                return x
+            scale, zero_point = self.scale.float(), self.zero_point.float()
+            if self.is_per_channel:
+                shape = [1] * x.dim()
+                shape[self.ch_axis] = -1
+                scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
+            qmin, qmax = self.activation_post_process.quant_min, self.activation_post_process.quant_max
+            q = torch.round(x.detach().float() * (1.0 / scale)).add_(zero_point).clamp_(qmin, qmax)
+            return ste(x, q.sub_(zero_point).mul_(scale).to(x.dtype))
+
+        cls = type(f"Qrt{base.__name__}", (base,), {"forward": forward})
+        _FAST[base] = cls
+    return cls
+
+
 def torchao_spec(spec: QuantizationSpec, where: str) -> Any:
     """The torchao PT2E spec of an integer per-tensor or per-channel qrt spec."""
     from torchao.quantization.pt2e import (
@@ -104,7 +140,7 @@ def torchao_spec(spec: QuantizationSpec, where: str) -> Any:
         kwargs["ch_axis"] = axis
     return TorchaoSpec(
         dtype=torch.int8 if signed else torch.uint8,
-        observer_or_fake_quant_ctr=FakeQuantize.with_args(**kwargs),
+        observer_or_fake_quant_ctr=_fake_quantize_class(FakeQuantize).with_args(**kwargs),
         quant_min=qmin,
         quant_max=qmax,
         qscheme=qscheme,
