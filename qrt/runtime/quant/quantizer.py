@@ -86,6 +86,7 @@ class Quantizer:
         self._step_count = 0
         self.graph_report: list[str] = []
         self.graph_placed: list[str] = []
+        self.graph_modules: dict[str, str] = {}
         self._schedules: dict[int, Any] = {}
 
     # -- preparing ---------------------------------------------------------------------------
@@ -198,7 +199,12 @@ class Quantizer:
         self.plan, self.inventory = plan, inventory
         self.model = prepared
         self.state = _GraphState()
-        self._schedules = self._graph_schedules(annotator.sites_of_modules(prepared), plan, inventory)
+        self.graph_modules = annotator.sites_of_modules(prepared)
+        served = set(self.graph_modules.values())
+        for ident in annotator.placed:
+            if ident not in served:  # torchao observes one tensor once for equal specs
+                annotator.report.append(f"{ident}: shares the observer torchao placed for the same tensor")
+        self._schedules = self._graph_schedules(self.graph_modules, plan, inventory)
         return prepared
 
     def _graph_schedules(self, modules: dict[str, str], plan: Any, inventory: Any) -> dict[int, Any]:
