@@ -143,3 +143,20 @@ def test_module_boundary_quantizers_in_graph_mode() -> None:
     assert q.graph_placed == ["fc.module_input_quantizer_0"]
     fq = [n for n in gm.graph.nodes if n.op == "call_module" and "activation_post_process" in str(n.target)]
     assert len(fq) == 1 and [u.name for u in fq[0].users] == ["linear"]
+
+
+def test_cat_shares_one_quantizer_across_its_inputs_and_output() -> None:
+    class Joiner(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return torch.cat([torch.relu(a), torch.relu(b)], dim=-1)
+
+    cfg = QuantizerConfig.from_dict({"quantization_config": {"global_config": {
+        "op_type_config": {"relu": {"op_input_spec": None, "op_output_spec": None}}}}})
+    q = Quantizer(Joiner(), cfg)
+    gm = q.prepare((torch.randn(2, 4), torch.randn(2, 4)))
+    report = "\n".join(q.graph_report)
+    assert "cat:input[1]: shares cat's first input quantizer (cat)" in report
+    assert "cat: output shares its input's quantizer (cat)" in report
+    assert len(q.quantizers()) == 1
+    with q.calibration_mode():
+        gm(torch.randn(2, 4), torch.randn(2, 4))

@@ -156,7 +156,7 @@ _FUSE_NEXT: dict[str, tuple[str, ...]] = {
 """Seed 003's fusion patterns: what may follow each op inside one pattern."""
 _SHARE_IO = frozenset({
     "max_pool1d", "max_pool2d", "max_pool3d", "relu", "relu6", "hardtanh", "reshape", "view",
-    "permute", "transpose", "flatten", "squeeze", "unsqueeze", "adaptive_avg_pool2d", "avg_pool2d",
+    "permute", "transpose", "flatten", "squeeze", "unsqueeze", "adaptive_avg_pool2d", "avg_pool2d", "cat",
 })
 """Ops whose output keeps its input's quantization (torchao's shared-observer ops)."""
 
@@ -285,6 +285,7 @@ class PlanQuantizer:
             entry = self.registry.get(site.op_type)
             head, tail = site.nodes[0], site.nodes[-1]
             input_map: dict[torch.fx.Node, Any] = {}
+            cat_first: tuple[torch.fx.Node, QuantizationSpec] | None = None
             for slot, arg in _slots(head):
                 if not _float_node(arg):
                     continue
@@ -303,6 +304,14 @@ class PlanQuantizer:
                     self.report.append(f"{where}: inside a fused pattern, not quantized")
                     continue
                 producer = output_spec.get(arg)
+                if role == "input" and cat_first is not None and arg is cat_first[0]:
+                    self.report.append(f"{where}: the same tensor as {site.name}'s first input, one quantizer")
+                    continue
+                if role == "input" and site.op_type == "cat" and cat_first is not None and cat_first[1] == spec:
+                    # cat's inputs share one quantizer (one scale for the joined tensor)
+                    input_map[arg] = SharedQuantizationSpec((cat_first[0], head))
+                    self.report.append(f"{where}: shares {site.name}'s first input quantizer (cat)")
+                    continue
                 if role == "input" and producer is not None and producer[1] == spec:
                     # back-to-back fake quantization of one edge: the producer's output
                     # quantizer serves this input too
@@ -318,6 +327,8 @@ class PlanQuantizer:
                     first[ident] = _Edge(head, arg)
                     self.placed.append(where)
                     self.edges[(arg.name, head.name)] = where
+                if role == "input" and site.op_type == "cat" and cat_first is None:
+                    cat_first = (arg, spec)
             output = None
             spec = self.decisions.get((site.name, "output", 0))
             if spec is not None and _float_node(tail):
