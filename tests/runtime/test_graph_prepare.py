@@ -160,3 +160,43 @@ def test_cat_shares_one_quantizer_across_its_inputs_and_output() -> None:
     assert len(q.quantizers()) == 1
     with q.calibration_mode():
         gm(torch.randn(2, 4), torch.randn(2, 4))
+
+
+def test_a_de_duplicated_quantizer_follows_the_consumers_qat_schedule() -> None:
+    """The deconv's output quantizer also serves the root relu's input (de-duplicated); with a
+    late schedule on the deconv's module only, that shared quantizer follows the consumer (the
+    root, no schedule: on from the start) while the deconv's weight follows the schedule."""
+    from qrt.frontends.hierarchical import ModuleQuantizerConfig, QATSchedule
+
+    example = EXAMPLES["cnn"]
+    torch.manual_seed(0)
+    late = QATSchedule(enable_observer=3, enable_fake_quant=3)
+    cfg = QuantizerConfig(module_name_configs={"decoder.deconv1": ModuleQuantizerConfig(qat_schedule=late)})
+    q = Quantizer(example.build().eval(), cfg)
+    gm = q.prepare(example.inputs(None, "cpu"))
+    assert "relu:input[0]: de-duplicated into decoder.deconv1.conv_transpose2d:output[0]" in q.graph_report
+    by_ident = {ident: gm.get_submodule(name) for name, ident in q.graph_modules.items()}
+    shared = by_ident["decoder.deconv1.conv_transpose2d:output[0]"]
+    weight = by_ident["decoder.deconv1.conv_transpose2d:state[weight]"]
+    with q.training_mode():
+        assert shared.fake_quant_enabled[0] and not weight.fake_quant_enabled[0]
+        for _ in range(3):
+            q.step()
+        assert weight.fake_quant_enabled[0]
+
+
+def test_a_module_called_twice_shares_one_quantizer_in_graph_mode() -> None:
+    class Twice(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = torch.nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.block(torch.tanh(self.block(x)))
+
+    cfg = QuantizerConfig.from_dict({"quantization_config": {"global_config": {
+        "op_input_spec": None, "op_output_spec": None}}})
+    q = Quantizer(Twice().eval(), cfg)
+    q.prepare((torch.randn(2, 4),))
+    assert q.graph_placed == ["block.linear:state[weight]"]
+    assert "block.linear:state[weight]: repeated module call shares the first call's quantizer" in q.graph_report

@@ -222,6 +222,9 @@ class PlanQuantizer:
     """``(producer node, consumer node)`` → the placed input quantizer's ``name:role[key]``"""
     outputs: dict[str, str] = field(default_factory=dict)
     """producer node → the placed output quantizer's ``name:role[key]``"""
+    consumer_of: dict[str, str] = field(default_factory=dict)
+    """an output quantizer that also serves a de-duplicated input → that input's site (its
+    QAT schedule applies)"""
     boundary: list[tuple[Any, QuantizationSpec]] = field(default_factory=list)
     """module-level sites with their specs: annotated on the edges where their tensor enters
     (inputs, state) or leaves (outputs) the module's call"""
@@ -317,6 +320,8 @@ class PlanQuantizer:
                     # quantizer serves this input too
                     input_map[arg] = SharedQuantizationSpec(arg)
                     self.report.append(f"{where}: de-duplicated into {producer[0]}:output[0]")
+                    # seed 002: the de-duplicated quantizer follows the consumer's QAT schedule
+                    self.consumer_of.setdefault(f"{producer[0]}:output[0]", where)
                     continue
                 if ident in first:
                     prior = first[ident]

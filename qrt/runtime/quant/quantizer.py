@@ -204,7 +204,8 @@ class Quantizer:
         for ident in annotator.placed:
             if ident not in served:  # torchao observes one tensor once for equal specs
                 annotator.report.append(f"{ident}: shares the observer torchao placed for the same tensor")
-        self._schedules = self._graph_schedules(self.graph_modules, plan, inventory)
+        schedule_sites = {m: annotator.consumer_of.get(ident, ident) for m, ident in self.graph_modules.items()}
+        self._schedules = self._graph_schedules(schedule_sites, plan, inventory)
         return prepared
 
     def _graph_schedules(self, modules: dict[str, str], plan: Any, inventory: Any) -> dict[int, Any]:
