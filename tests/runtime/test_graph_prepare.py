@@ -62,12 +62,36 @@ def test_every_eager_quantizer_is_placed_in_graph_mode_or_reported(model: str) -
     assert len(graph.quantizers()) == len(placed) - shared_by_torchao < len(eager.quantizers())
 
 
-def test_a_spec_pt2e_cannot_express_names_the_site() -> None:
+def test_float8_per_block_and_mx_specs_run_in_graph_mode_with_the_eager_numerics() -> None:
+    example = EXAMPLES["tiny_llama"]
+    from qrt.frontends.dsl import parse_rules
+
+    rules = parse_rules(
+        "op linear weight -> int4 per_block(32, axis=-1) qparam_calculator=static\n"
+        "op linear input[0] -> float8_e4m3fn qparam_calculator=minmax range_calculator=minmax\n"
+        "op embedding weight -> float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu\n"
+    )
+    torch.manual_seed(0)
+    model = example.build().eval()
+    ref = copy.deepcopy(model)
+    inputs = example.inputs(None, "cpu")
+    q = Quantizer(model, rules, execution_mode="graph")
+    gm = q.prepare(inputs)
+    kinds = {type(m).__name__ for m in q.quantizers()}
+    assert "QrtFakeQuantize" in kinds
+    with q.calibration_mode():
+        gm(*inputs)
+    out, want = gm(*inputs), ref(*inputs)
+    assert not torch.equal(out, want) and F.cosine_similarity(out.flatten(), want.flatten(), dim=0) > 0.95
+
+
+def test_a_spec_graph_mode_cannot_run_names_the_site() -> None:
     example = EXAMPLES["cnn"]
     model = example.build().eval()
     cfg = QuantizerConfig.from_dict({"quantization_config": {"global_config": {
-        "op_state_spec": {"weight": {"dtype": "float8_e4m3fn"}}, "op_input_spec": None, "op_output_spec": None}}})
-    with pytest.raises(GraphSpecError, match="float8_e4m3fn") as info:
+        "op_state_spec": {"weight": {"dtype": "int8", "extras": {"narrow_range": True}}},
+        "op_input_spec": None, "op_output_spec": None}}})
+    with pytest.raises(GraphSpecError, match="extras") as info:
         Quantizer(model, cfg).prepare(example.inputs(None, "cpu"))
     assert "execution_mode: eager" in (info.value.hint or "") and "weight" in str(info.value)
 

@@ -6,11 +6,14 @@ edge from the argument in that slot into the site's first node (``input_qspec_ma
 output decision the site's last node (``output_qspec``). Slots are the op registry's, as in
 eager mode (``linear``: 0 input, 1 ``weight``, 2 ``bias``).
 
-Specs become torchao ``QuantizationSpec``\\s with fake-quantize constructors (``FakeQuantize``
-around a min/max or moving-average observer, per tensor or per channel), so one prepared graph
-serves calibration and QAT alike (``prepare_pt2e`` inserts them as they are). What PT2E's affine specs cannot say —
-float8, per-block, MX/NVFP4, extras, stages — raises :class:`GraphSpecError` naming the site
-and the spec, never a silent fallback; the eager runtime runs all of them.
+Specs become torchao ``QuantizationSpec``\\s with fake-quantize constructors, so one prepared
+graph serves calibration and QAT alike (``prepare_pt2e`` inserts them as they are): integer
+per-tensor and per-channel specs use torchao's ``FakeQuantize`` around a min/max or
+moving-average observer (with the eager runtime's arithmetic for the values); float8,
+per-block, MX/NVFP4-style formats and sequential stages, which PT2E's affine specs cannot say,
+use a torchao fake-quantize module around qrt's own ``FakeQuantizer`` — the same numbers as
+eager mode. A spec neither can run (extras, an unsupported range calculator, a block that
+does not divide its axis) raises :class:`GraphSpecError` naming the site, never a fallback.
 
 A module called several times appears as several node groups with the same names: the later
 groups share the first call's quantizer through ``SharedQuantizationSpec`` (one quantizer
@@ -91,8 +94,73 @@ def _fake_quantize_class(base: type) -> type:
     return cls
 
 
-def torchao_spec(spec: QuantizationSpec, where: str) -> Any:
-    """The torchao PT2E spec of an integer per-tensor or per-channel qrt spec."""
+def _qrt_spec(spec: QuantizationSpec, where: str, shape: Any, role: str) -> Any:
+    """A torchao spec whose fake-quantize module runs the eager runtime's numerics (float8,
+    per-block, MX, NVFP4-style, sequential stages)."""
+    from torchao.quantization.pt2e.quantizer import QuantizationSpec as TorchaoSpec
+
+    from qrt.runtime.quant.numerics import NumericsError, format_of, group_shape
+
+    try:
+        format_of(spec)
+        if shape is not None:
+            group_shape(spec, tuple(shape))
+    except NumericsError as exc:
+        raise GraphSpecError(f"{where}: {exc.message}", hint="change the spec of this site") from None
+    return TorchaoSpec(
+        dtype=torch.uint8,  # a placeholder torchao records; the module holds the real format
+        observer_or_fake_quant_ctr=_QrtFakeQuantize.with_args(
+            spec_json=spec.to_json(), shape=None if shape is None else tuple(shape), role=role, path=where
+        ),
+    )
+
+
+def _qrt_fake_quantize() -> type:
+    from torchao.quantization.pt2e import FakeQuantizeBase
+
+    from qrt.runtime.quant.fake_quantizer import FakeQuantizer
+
+    class QrtFakeQuantize(FakeQuantizeBase):
+        """torchao's fake-quantize interface around qrt's :class:`FakeQuantizer`: the switches
+        are torchao's buffers, the numbers are the eager runtime's."""
+
+        def __init__(self, spec_json: Any = None, shape: Any = None, role: str = "input", path: str = "", **_: Any) -> None:
+            super().__init__()
+            self.inner = FakeQuantizer(QuantizationSpec.from_json(spec_json), shape, role=role, path=path)
+            self._flags = (1, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            flags = (int(self.observer_enabled[0]), int(self.fake_quant_enabled[0]))
+            if flags != self._flags:
+                self.inner.observer_enabled, self.inner.fake_quant_enabled = bool(flags[0]), bool(flags[1])
+                self._flags = flags
+            return self.inner(x)
+
+        def calculate_qparams(self, **kwargs: Any) -> Any:
+            return self.inner.scale, self.inner.zero_point
+
+    return QrtFakeQuantize
+
+
+class _LazyClass:
+    """Resolves the torchao-based class on first use (torchao is imported lazily)."""
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+        self.cls: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.cls is None:
+            self.cls = self.factory()
+        return getattr(self.cls, name)
+
+
+_QrtFakeQuantize: Any = _LazyClass(_qrt_fake_quantize)
+
+
+def torchao_spec(spec: QuantizationSpec, where: str, shape: Any = None, role: str = "input") -> Any:
+    """The torchao PT2E spec of a qrt spec: torchao's affine fake quantization for integer
+    per-tensor and per-channel specs, the eager runtime's numerics for the rest."""
     from torchao.quantization.pt2e import (
         FakeQuantize,
         MinMaxObserver,
@@ -103,23 +171,23 @@ def torchao_spec(spec: QuantizationSpec, where: str) -> Any:
     from torchao.quantization.pt2e.quantizer import QuantizationSpec as TorchaoSpec
 
     problems = []
-    if spec.dtype.startswith("float"):
-        problems.append(f"dtype {spec.dtype}")
-    if isinstance(spec.granularity, PerBlock):
-        problems.append("per_block granularity")
-    if spec.extras or spec.then:
-        problems.append("extras or stages")
-    if spec.scale_dtype not in (None, "float32"):
-        problems.append(f"scale_dtype {spec.scale_dtype}")
+    if spec.extras:
+        problems.append("extras (settings qrt has no field for)")
     if spec.range_calculator not in (None, "minmax"):
         problems.append(f"range_calculator {spec.range_calculator}")
     if problems:
         raise GraphSpecError(
-            f"{where}: PT2E's affine specs cannot express {', '.join(problems)} ({spec.dtype} "
-            f"{spec.granularity.type})",
-            hint="graph mode runs integer per-tensor and per-channel specs; set execution_mode: "
-            "eager to run this spec (the eager runtime runs every format)",
+            f"{where}: graph mode cannot run {', '.join(problems)} ({spec.dtype} {spec.granularity.type})",
+            hint="set execution_mode: eager, or drop the setting from the spec",
         )
+    affine = (
+        not spec.dtype.startswith("float")
+        and not isinstance(spec.granularity, PerBlock)
+        and not spec.then
+        and spec.scale_dtype in (None, "float32")
+    )
+    if not affine:  # float8, per-block, MX/NVFP4, stages: the eager runtime's numerics
+        return _qrt_spec(spec, where, shape, role)
     signed = spec.dtype.startswith("int")
     bits = int(spec.dtype.lstrip("uint"))
     qmin, qmax = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
@@ -198,6 +266,11 @@ def _state_key(entry: Any, node: torch.fx.Node, slot: Any) -> str | None:
     if schema is not None and isinstance(slot, int) and slot < len(schema.arguments):
         return entry.state_key(schema.arguments[slot].name)
     return entry.state_key(slot)
+
+
+def _shape(node: torch.fx.Node) -> tuple[int, ...] | None:
+    val = node.meta.get("val")
+    return tuple(int(d) for d in val.shape) if isinstance(val, torch.Tensor) else None
 
 
 def _float_node(node: torch.fx.Node) -> bool:
@@ -328,7 +401,7 @@ class PlanQuantizer:
                     input_map[arg] = SharedQuantizationSpec((prior.arg, prior.node))  # type: ignore[arg-type]
                     self.report.append(f"{where}: repeated module call shares the first call's quantizer")
                 else:
-                    input_map[arg] = torchao_spec(spec, where)
+                    input_map[arg] = torchao_spec(spec, where, _shape(arg), role)
                     first[ident] = _Edge(head, arg)
                     self.placed.append(where)
                     self.edges[(arg.name, head.name)] = where
@@ -348,7 +421,7 @@ class PlanQuantizer:
                     output = SharedQuantizationSpec((source, head))
                     self.report.append(f"{site.name}: output shares its input's quantizer ({site.op_type})")
                 else:
-                    output = torchao_spec(spec, f"{site.name}:output[0]")
+                    output = torchao_spec(spec, f"{site.name}:output[0]", _shape(tail), "output")
                     first[ident] = _Edge(tail)
                     self.placed.append(f"{site.name}:output[0]")
                     self.outputs[tail.name] = f"{site.name}:output[0]"

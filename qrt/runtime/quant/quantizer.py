@@ -271,7 +271,7 @@ class Quantizer:
         if graph:
             from torchao.quantization.pt2e import FakeQuantizeBase
         for m in root.modules():
-            if isinstance(m, FakeQuantizer) or (graph and isinstance(m, FakeQuantizeBase)):
+            if (graph and isinstance(m, FakeQuantizeBase)) or (not graph and isinstance(m, FakeQuantizer)):
                 seen.setdefault(id(m), m)
         return list(seen.values())
 
