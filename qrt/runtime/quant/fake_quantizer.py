@@ -177,7 +177,27 @@ class FakeQuantizer(nn.Module):
             self._cache = None
         return out
 
+    def pack(self, tensor: torch.Tensor) -> Any:
+        """``tensor`` in its real low-bit form under this quantizer (``qrt.runtime.finalize.pack``)."""
+        from qrt.runtime.finalize.pack import quantize_packed
+
+        block = self.block if self.shape == tuple(tensor.shape) and self.block is not None else group_shape(self.spec, tuple(tensor.shape))
+        scale = self.scale if self.scale.numel() else None
+        zero_point = self.zero_point if self.zero_point.numel() else None
+        return quantize_packed(self.spec, self.fmt, tensor, block, scale, zero_point)
+
+    def use_packed(self, packed: Any, dtype: torch.dtype) -> None:
+        """From now on forward returns ``packed``'s values, whatever it is given (finalized)."""
+        self.__dict__["packed"] = packed
+        self.__dict__["packed_dtype"] = dtype
+        self.__dict__["_cache"] = None
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        packed = self.__dict__.get("packed")
+        if packed is not None:
+            from qrt.runtime.finalize.pack import dequantize
+
+            return dequantize(packed, self.__dict__["packed_dtype"])
         block = self.block if self.shape == tuple(x.shape) and self.block is not None else group_shape(self.spec, tuple(x.shape))
         if self.dynamic:
             out = ste(x, fake_quantize(self.spec, self.fmt, x, block, None, None)) if self.fake_quant_enabled else x

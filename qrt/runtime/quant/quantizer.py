@@ -370,6 +370,51 @@ class Quantizer:
         inventory = trace_model(model, tuple(example_inputs), as_export=False)
         return {s.op_name for s in inventory.sites if s.op_name is not None}
 
+    def finalize(self, model: nn.Module | None = None) -> nn.Module:
+        """Make every quantized weight real (eager mode): packed low-bit codes and scales kept
+        by its quantizer, the dense parameter freed; the model still runs in torch, computing
+        with the dequantized weights, so its outputs equal the prepared model's. Activation
+        quantizers keep their calibrated scales. Returns the model; ``finalize_report`` has the
+        bytes before and after."""
+        from qrt.runtime.finalize.pack import FinalizeError
+
+        state = self._require()
+        if isinstance(state, _GraphState):
+            raise FinalizeError(
+                "finalizing a graph-mode model is not available yet",
+                hint="prepare with execution_mode: eager to finalize",
+            )
+        target = model or self.model
+        params = dict(target.named_parameters(remove_duplicate=False))
+        plan_sites = {d.site.quantizer_path: d.site for d in self.plan.decisions}
+        work = []
+        done: set[int] = set()
+        # first pack every weight (a format without a packed form stops here, nothing changed) …
+        for path, quantizer in state.quantizers.items():
+            site = plan_sites.get(path)
+            if site is None or site.role not in ("state", "module_state") or not quantizer.enabled:
+                continue
+            if id(quantizer) in done or not site.tensor.startswith("param:"):
+                continue
+            param = params.get(site.tensor[len("param:"):])
+            if param is None or param.numel() == 0:
+                continue
+            try:
+                packed = quantizer.pack(param.data)
+            except FinalizeError as exc:
+                raise FinalizeError(f"{path}: {exc.message}", hint=exc.hint) from None
+            work.append((quantizer, param, packed))
+            done.add(id(quantizer))
+        # … then switch to the packed forms and free the dense weights
+        before = after = 0
+        for quantizer, param, packed in work:
+            quantizer.use_packed(packed, param.dtype)
+            before += param.numel() * param.element_size()
+            after += packed.nbytes
+            param.data = torch.empty(0, dtype=param.dtype, device=param.device)
+        self.finalize_report = {"weights": len(work), "dense_bytes": before, "packed_bytes": after}
+        return target
+
     def summary(self) -> str:
         if isinstance(self.state, _GraphState):
             lines = [f"{name}: {type(m).__name__}" for name, m in self.model.named_modules() if m in self.quantizers()]

@@ -1,0 +1,1 @@
+"""Finalize: real low-bit weights (``pack``), and (to come) finalized models, safetensors and exports."""

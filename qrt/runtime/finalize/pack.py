@@ -1,0 +1,138 @@
+"""Real low-bit storage for a fake-quantized tensor: codes, packing, scales, and back.
+
+``quantize_packed`` turns a tensor and its quantizer's qparams into what a deployment keeps:
+
+* integers as codes in the spec's range — int8/uint8 one per byte, int3–int7/uint3–uint7 in a
+  byte each too (no portable packing), int4/uint4 two per byte, int2/uint2 four per byte
+  (low nibble/bits first), with the zero point applied;
+* float8 as torch's float8 dtype;
+* FP4 (E2M1) as torch's packed ``float4_e2m1fn_x2`` layout, two values per byte (torchao's
+  ``f32_to_f4_unpacked`` + ``pack_uint4``), MX block scales as ``float8_e8m0fnu``;
+
+with scales (in the spec's scale dtype) and zero points per group. ``dequantize`` gives the
+fake-quantized values back exactly (up to the float32 arithmetic both share), which is what
+the finalized model computes with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from qrt.errors import QrtError
+from qrt.ir.spec import QuantizationSpec
+from qrt.runtime.quant.numerics import Format, _grouped, group_min_max, qparams
+
+__all__ = ["FinalizeError", "Packed", "dequantize", "quantize_packed"]
+
+
+class FinalizeError(QrtError):
+    code = "QRT501"
+
+
+@dataclass
+class Packed:
+    """A tensor's real low-bit form."""
+
+    data: torch.Tensor
+    """codes (packed for 2- and 4-bit integers, float8 values, packed FP4)"""
+    scale: torch.Tensor
+    zero_point: torch.Tensor | None
+    shape: tuple[int, ...]
+    block: tuple[int, ...]
+    kind: str
+    bits: int
+    signed: bool
+    qmin: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.numel() * self.data.element_size() + self.scale.numel() * self.scale.element_size() + (
+            self.zero_point.numel() * self.zero_point.element_size() if self.zero_point is not None else 0
+        )
+
+
+def _pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Unsigned codes (< 2**bits) → bytes, ``8 // bits`` per byte, low bits first."""
+    per = 8 // bits
+    flat = codes.reshape(-1).to(torch.uint8)
+    pad = (-flat.numel()) % per
+    if pad:
+        flat = torch.cat([flat, torch.zeros(pad, dtype=torch.uint8)])
+    flat = flat.reshape(-1, per)
+    out = torch.zeros(flat.shape[0], dtype=torch.uint8)
+    for i in range(per):
+        out |= flat[:, i] << (bits * i)
+    return out
+
+
+def _unpack_bits(data: torch.Tensor, bits: int, count: int) -> torch.Tensor:
+    per = 8 // bits
+    mask = (1 << bits) - 1
+    parts = [(data >> (bits * i)) & mask for i in range(per)]
+    return torch.stack(parts, dim=1).reshape(-1)[:count]
+
+
+def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block: tuple[int, ...],
+                    scale: torch.Tensor | None, zero_point: torch.Tensor | None) -> Packed:
+    """The packed form of ``x`` under its quantizer's spec and qparams (computed from ``x``
+    when the quantizer has none: static weight qparams)."""
+    x = x.detach()
+    if fmt.kind in ("int", "float8") and (scale is None or scale.numel() == 0):
+        lo, hi = group_min_max(x.float(), block)
+        scale, zero_point = qparams(spec, fmt, lo, hi, block)
+    if fmt.kind == "int":
+        v, s, z = _grouped(x, block, scale, zero_point)
+        q = torch.round(v * (1.0 / s))
+        if z is not None:
+            q = q + z
+        q = q.clamp(fmt.qmin, fmt.qmax).reshape(x.shape)
+        unsigned = (q - fmt.qmin).to(torch.uint8)  # 0 … 2**bits - 1
+        data = _pack_bits(unsigned, fmt.bits) if fmt.bits in (2, 4) else unsigned.reshape(x.shape)
+        return Packed(data, scale.float(), zero_point, tuple(x.shape), block, "int", fmt.bits, fmt.signed, fmt.qmin)
+    if fmt.kind == "float8":
+        v, s, _ = _grouped(x, block, scale, None)
+        fmax = torch.finfo(fmt.float_dtype).max  # type: ignore[arg-type]
+        data = (v / s).clamp(-fmax, fmax).to(fmt.float_dtype).reshape(x.shape)
+        return Packed(data, scale.float(), None, tuple(x.shape), block, "float8", 8, True)
+    if fmt.kind == "mx" and fmt.float_dtype == torch.float4_e2m1fn_x2:
+        from torchao.prototype.mx_formats.mx_tensor import MXTensor
+
+        axis = next(d for d, b in enumerate(block) if b > 1)
+        if axis != x.dim() - 1:
+            raise FinalizeError(f"MX blocks along axis {axis} have no packed form here; block along the last axis")
+        flat = x.float().reshape(-1, x.shape[-1]).contiguous()
+        mx = MXTensor.to_mx(flat, torch.float4_e2m1fn_x2, 32)
+        return Packed(mx.qdata.view(torch.uint8).contiguous(), mx.scale.view(torch.float8_e8m0fnu).contiguous(), None,
+                      tuple(x.shape), block, "mxfp4", 4, True)
+    raise FinalizeError(
+        f"{spec.dtype} with {spec.scale_dtype or 'default'} scales in {spec.granularity.type} has no "
+        "packed form in this qrt yet",
+        hint="packed forms: int2–int8, uint2–uint8, float8_e4m3fn/e5m2, MXFP4 (float4_e2m1fn_x2 per_block(32) "
+        "with float8_e8m0fnu scales)",
+    )
+
+
+def dequantize(p: Packed, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The values a packed tensor stands for."""
+    if p.kind == "int":
+        count = 1
+        for n in p.shape:
+            count *= n
+        codes = _unpack_bits(p.data, p.bits, count) if p.bits in (2, 4) else p.data.reshape(-1)
+        q = (codes.to(torch.float32) + p.qmin).reshape(p.shape)
+        v, s, z = _grouped(q, p.block, p.scale, p.zero_point)
+        if z is not None:
+            v = v - z
+        return (v * s).reshape(p.shape).to(dtype)
+    if p.kind == "float8":
+        v, s, _ = _grouped(p.data.float(), p.block, p.scale, None)
+        return (v * s).reshape(p.shape).to(dtype)
+    if p.kind == "mxfp4":
+        from torchao.prototype.mx_formats.kernels import f4_unpacked_to_f32, unpack_uint4
+
+        values = f4_unpacked_to_f32(unpack_uint4(p.data)).reshape(-1, 32)
+        scales = p.scale.view(torch.float8_e8m0fnu).to(torch.float32).reshape(-1, 1)
+        return (values * scales).reshape(p.shape).to(dtype)
+    raise FinalizeError(f"unknown packed kind {p.kind!r}")  # pragma: no cover

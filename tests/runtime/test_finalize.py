@@ -1,0 +1,82 @@
+"""Finalize, first part: real low-bit weights, and a finalized model that computes what the
+prepared one does."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qrt.frontends.dsl import parse_rules
+from qrt.ir.spec import QuantizationSpec
+from qrt.runtime.examples import EXAMPLES
+from qrt.runtime.finalize.pack import FinalizeError, dequantize, quantize_packed
+from qrt.runtime.quant.numerics import fake_quantize, format_of, group_min_max, group_shape, qparams
+from qrt.runtime.quant.quantizer import Quantizer
+
+FORMATS = {
+    "int8 per channel": dict(dtype="int8", granularity={"type": "per_channel", "axis": 0}),
+    "int4 per block": dict(dtype="int4", granularity={"type": "per_block", "block_size": 32, "axis": -1}),
+    "uint4 asymmetric": dict(dtype="uint4", qscheme="asymmetric", granularity={"type": "per_block", "block_size": 32, "axis": -1}),
+    "int2 per channel": dict(dtype="int2", granularity={"type": "per_channel", "axis": 0}),
+    "float8 per channel": dict(dtype="float8_e4m3fn", granularity={"type": "per_channel", "axis": 0}),
+    "mxfp4": dict(dtype="float4_e2m1fn_x2", granularity={"type": "per_block", "block_size": 32, "axis": -1},
+                  scale_dtype="float8_e8m0fnu"),
+}
+BITS = {"int8 per channel": 8, "int4 per block": 4, "uint4 asymmetric": 4, "int2 per channel": 2,
+        "float8 per channel": 8, "mxfp4": 4}
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_packed_form_dequantizes_to_the_fake_quantized_values(name: str) -> None:
+    torch.manual_seed(0)
+    w = torch.randn(64, 128)
+    spec = QuantizationSpec(**FORMATS[name])
+    fmt = format_of(spec)
+    block = group_shape(spec, tuple(w.shape))
+    scale = zero_point = None
+    if fmt.kind in ("int", "float8"):
+        lo, hi = group_min_max(w, block)
+        scale, zero_point = qparams(spec, fmt, lo, hi, block)
+    packed = quantize_packed(spec, fmt, w, block, scale, zero_point)
+    assert torch.equal(dequantize(packed), fake_quantize(spec, fmt, w, block, scale, zero_point))
+    # the codes take the format's bits per weight
+    assert packed.data.numel() * packed.data.element_size() * 8 == w.numel() * BITS[name]
+
+
+@pytest.mark.parametrize("spec", [
+    "int8 per_channel(axis=0) qparam_calculator=static",
+    "int4 per_block(32, axis=-1) qparam_calculator=static",
+    "float8_e4m3fn per_channel(axis=0) qparam_calculator=static",
+    "float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu",
+])
+def test_finalized_model_computes_what_the_prepared_one_does(spec: str) -> None:
+    example = EXAMPLES["tiny_llama"]
+    torch.manual_seed(0)
+    model = example.build().eval()
+    inputs = example.inputs(None, "cpu")
+    q = Quantizer(model, parse_rules(f"op linear weight -> {spec}\nop linear input[0] -> int8 qparam_calculator=minmax\n"))
+    q.prepare(inputs)
+    with q.calibration_mode():
+        model(*inputs)
+    with torch.no_grad():
+        prepared = model(*inputs)
+    q.finalize()
+    with torch.no_grad():
+        finalized = model(*inputs)
+    torch.testing.assert_close(finalized, prepared)
+    assert model.get_submodule("model.layers.0.mlp.up_proj").weight.numel() == 0  # the dense weight is freed
+    report = q.finalize_report
+    assert report["weights"] == 15 and report["packed_bytes"] < report["dense_bytes"] / 3
+
+
+def test_a_format_without_packed_form_is_named() -> None:
+    example = EXAMPLES["tiny_llama"]
+    torch.manual_seed(0)
+    model = example.build().eval()
+    q = Quantizer(model, parse_rules("op linear weight -> float4_e2m1fn_x2 per_block(16, axis=-1) scale_dtype=float8_e4m3fn\n"))
+    q.prepare(example.inputs(None, "cpu"))
+    with pytest.raises(FinalizeError, match="model.layers.0.self_attn.q_proj.weight_quantizer: float4_e2m1fn_x2 with float8_e4m3fn scales"):
+        q.finalize()
+    assert model.get_submodule("model.layers.0.mlp.up_proj").weight.numel() > 0  # nothing was changed
+    with pytest.raises(RuntimeError, match="not been prepared"):
+        Quantizer(example.build().eval()).finalize()
