@@ -205,7 +205,7 @@ def rule_source_from_text(text: str, *, label: str, suffix: str, base_dir: Path 
     if suffix.lower() in (".yaml", ".yml", ".json"):
         import yaml
 
-        from qrt.frontends.hierarchical import config_from_yaml_text, is_hierarchical_document
+        from qrt.frontends.hierarchical import config_from_yaml_text
         from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_text
 
         try:

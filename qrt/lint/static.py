@@ -167,8 +167,7 @@ def _spec_findings(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
         if problem is None or key in seen:
             continue
         seen.add(key)
-        needles = ("-> ", "cfg", "")
-        span = span_of(item.lines, rule.origin, *needles[:2])
+        span = span_of(item.lines, rule.origin, "-> ", "cfg")
         if span[1] is not None and span[2] is not None and item.lines[span[0] - 1][span[1] - 1:].startswith("-> "):
             span = (span[0], span[1] + 3, None)
         yield _finding("QRT007", item, span, problem, fix=_spec_fix(rule.effect.spec),

@@ -22,8 +22,8 @@ from typing import Any
 
 from qrt.errors import QrtError
 from qrt.frontends.wildcard.attributes import attribute_defaults
-from qrt.frontends.wildcard.spec_map import NoModelOptEquivalent, attributes_from_spec, json_attributes
-from qrt.ir.effect import Off, Patch, Set
+from qrt.frontends.wildcard.spec_map import NoModelOptEquivalent, attributes_from_spec
+from qrt.ir.effect import Patch, Set
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector
 from qrt.ir.spec import QuantizationSpec

@@ -158,7 +158,6 @@ def test_qat_schedule_states_match_seed_002() -> None:
 
 def test_weight_formats_stay_within_their_error_bounds() -> None:
     model, inputs = example("tiny_llama")
-    rules = torch.nn.Module  # noqa: F841 - for readability below
     for spec, bound in (
         ("int4 per_block(32, axis=-1) qparam_calculator=static", 1 / 7.5 / 2),
         ("float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu", 0.5),

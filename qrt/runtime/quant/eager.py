@@ -21,7 +21,6 @@ every quantizer has been built, and a failure while registering undoes what was 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,7 @@ from qrt.errors import QrtError
 from qrt.ir.site import Key, Site
 from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
-from qrt.runtime.trace import _SKIP_FUNCS, _flatten_output, type_name
+from qrt.runtime.trace import _SKIP_FUNCS, _flatten_output
 
 __all__ = ["EagerState", "PrepareError", "install", "quantizer_modules"]
 
@@ -83,7 +82,7 @@ class EagerState:
 # Placing quantizers
 
 
-def _parent_and_attr(model: nn.Module, path: str, leaf_modules: set[str]) -> tuple[nn.Module, str, list[str]]:
+def _parent_and_attr(model: nn.Module, path: str) -> tuple[nn.Module, str, list[str]]:
     """The module a quantizer path hangs from, its attribute name, and containers to create."""
     parts = path.split(".")
     attr = parts[-1]
@@ -99,7 +98,7 @@ def _parent_and_attr(model: nn.Module, path: str, leaf_modules: set[str]) -> tup
 
 
 def _register(state: EagerState, model: nn.Module, path: str, quantizer: FakeQuantizer) -> None:
-    module, attr, containers = _parent_and_attr(model, path, set())
+    module, attr, containers = _parent_and_attr(model, path)
     for name in containers:
         existing = getattr(module, name, None)
         if isinstance(existing, _Group):
@@ -446,9 +445,3 @@ def uninstall(model: nn.Module, state: EagerState) -> None:
     if hasattr(model, "_qrt_eager"):
         del model._qrt_eager
 
-
-def _unused(_: Callable[..., Any]) -> None:  # pragma: no cover
-    pass
-
-
-_ = type_name

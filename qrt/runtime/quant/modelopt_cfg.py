@@ -64,7 +64,6 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
     """Apply a ModelOpt list (entries, ``{"quant_cfg": ...}``, a legacy dict, a file path or
     ``modelopt:NAME``) to the quantizers of a prepared model."""
     from qrt.frontends.wildcard.compile import entry_rule
-    from qrt.frontends.wildcard.spec_map import spec_from_attributes  # noqa: F401 (specs come compiled)
     from qrt.resolver.fast import FastResolver
 
     state = _state(model)

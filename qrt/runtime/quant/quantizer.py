@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from qrt.errors import QrtError
-from qrt.runtime.quant.eager import EagerState, PrepareError, install, quantizer_modules
+from qrt.runtime.quant.eager import EagerState, PrepareError, install
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 
 __all__ = ["Quantizer"]
@@ -424,6 +424,3 @@ class Quantizer:
 
         return summary(self.model)
 
-
-def _unused() -> None:  # pragma: no cover
-    _ = (torch, quantizer_modules)

@@ -4,7 +4,6 @@ in a table, and every site not in the table is expected unquantized."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
