@@ -9,7 +9,7 @@ import torch
 from qrt.frontends.dsl import parse_rules
 from qrt.ir.spec import QuantizationSpec
 from qrt.runtime.examples import EXAMPLES
-from qrt.runtime.finalize.pack import FinalizeError, dequantize, quantize_packed
+from qrt.runtime.finalize.pack import FinalizeError, Packed, dequantize, quantize_packed
 from qrt.runtime.quant.numerics import fake_quantize, format_of, group_min_max, group_shape, qparams
 from qrt.runtime.quant.quantizer import Quantizer
 
@@ -21,9 +21,15 @@ FORMATS = {
     "float8 per channel": dict(dtype="float8_e4m3fn", granularity={"type": "per_channel", "axis": 0}),
     "mxfp4": dict(dtype="float4_e2m1fn_x2", granularity={"type": "per_block", "block_size": 32, "axis": -1},
                   scale_dtype="float8_e8m0fnu"),
+    "mxfp8": dict(dtype="float8_e4m3fn", granularity={"type": "per_block", "block_size": 32, "axis": -1},
+                  scale_dtype="float8_e8m0fnu"),
+    "nvfp4": dict(dtype="float4_e2m1fn_x2", granularity={"type": "per_block", "block_size": 16, "axis": -1},
+                  scale_dtype="float8_e4m3fn"),
+    "fp4 per block, fp32 scales": dict(dtype="float4_e2m1fn_x2", granularity={"type": "per_block", "block_size": 16, "axis": 0}),
 }
 BITS = {"int8 per channel": 8, "int4 per block": 4, "uint4 asymmetric": 4, "int2 per channel": 2,
-        "float8 per channel": 8, "mxfp4": 4}
+        "float8 per channel": 8, "mxfp4": 4, "mxfp8": 8, "nvfp4": 4, "fp4 per block, fp32 scales": 4}
+SCALE_DTYPE = {"mxfp4": torch.float8_e8m0fnu, "mxfp8": torch.float8_e8m0fnu, "nvfp4": torch.float8_e4m3fn}
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -39,8 +45,17 @@ def test_packed_form_dequantizes_to_the_fake_quantized_values(name: str) -> None
         scale, zero_point = qparams(spec, fmt, lo, hi, block)
     packed = quantize_packed(spec, fmt, w, block, scale, zero_point)
     assert torch.equal(dequantize(packed), fake_quantize(spec, fmt, w, block, scale, zero_point))
-    # the codes take the format's bits per weight
+    # the codes take the format's bits per weight, the scales their spec's dtype, one per group
     assert packed.data.numel() * packed.data.element_size() * 8 == w.numel() * BITS[name]
+    assert packed.scale.dtype == SCALE_DTYPE.get(name, torch.float32)
+    assert packed.scale.numel() == w.numel() // max(1, torch.tensor(block).prod().item())
+    if name == "nvfp4":
+        assert packed.global_scale is not None and packed.global_scale.dtype == torch.float32
+    # symmetric zero points are not stored
+    assert (packed.zero_point is not None) == (FORMATS[name].get("qscheme") == "asymmetric")
+    # layout + tensors rebuild it exactly
+    again = Packed.from_stored(packed.layout(), packed.tensors())
+    assert torch.equal(dequantize(again), dequantize(packed))
 
 
 @pytest.mark.parametrize("spec", [
@@ -48,6 +63,7 @@ def test_packed_form_dequantizes_to_the_fake_quantized_values(name: str) -> None
     "int4 per_block(32, axis=-1) qparam_calculator=static",
     "float8_e4m3fn per_channel(axis=0) qparam_calculator=static",
     "float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu",
+    "float4_e2m1fn_x2 per_block(16, axis=-1) scale_dtype=float8_e4m3fn",
 ])
 def test_finalized_model_computes_what_the_prepared_one_does(spec: str) -> None:
     example = EXAMPLES["tiny_llama"]
@@ -73,10 +89,17 @@ def test_a_format_without_packed_form_is_named() -> None:
     example = EXAMPLES["tiny_llama"]
     torch.manual_seed(0)
     model = example.build().eval()
-    q = Quantizer(model, parse_rules("op linear weight -> float4_e2m1fn_x2 per_block(16, axis=-1) scale_dtype=float8_e4m3fn\n"))
+    q = Quantizer(model, parse_rules("op linear weight -> float4_e2m1fn_x2 per_block(32, axis=0) scale_dtype=float8_e8m0fnu\n"))
     q.prepare(example.inputs(None, "cpu"))
-    with pytest.raises(FinalizeError, match="model.layers.0.self_attn.q_proj.weight_quantizer: float4_e2m1fn_x2 with float8_e4m3fn scales"):
+    with pytest.raises(FinalizeError, match="model.layers.0.self_attn.q_proj.weight_quantizer: float4_e2m1fn_x2 MX blocks along axis 0"):
         q.finalize()
     assert model.get_submodule("model.layers.0.mlp.up_proj").weight.numel() > 0  # nothing was changed
     with pytest.raises(RuntimeError, match="not been prepared"):
         Quantizer(example.build().eval()).finalize()
+
+
+def test_a_sequential_spec_has_no_single_packed_form() -> None:
+    spec = QuantizationSpec(dtype="int8", then=(QuantizationSpec(dtype="float8_e4m3fn"),))
+    w = torch.randn(8, 8)
+    with pytest.raises(FinalizeError, match="further stage"):
+        quantize_packed(spec, format_of(spec), w, group_shape(spec, (8, 8)), None, None)

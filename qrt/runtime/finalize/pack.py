@@ -7,7 +7,10 @@
   (low nibble/bits first), with the zero point applied;
 * float8 as torch's float8 dtype;
 * FP4 (E2M1) as torch's packed ``float4_e2m1fn_x2`` layout, two values per byte (torchao's
-  ``f32_to_f4_unpacked`` + ``pack_uint4``), MX block scales as ``float8_e8m0fnu``;
+  ``f32_to_f4_unpacked`` + ``pack_uint4``, low nibble first), with MX block scales as
+  ``float8_e8m0fnu`` (``mxfp4``) or NVFP4-style block scales as ``float8_e4m3fn`` under one fp32
+  ``global_scale`` (``nvfp4``; other scale dtypes keep their own);
+* MX float8 elements as the float8 dtype with ``float8_e8m0fnu`` block scales (``mxfp8``);
 
 with scales (in the spec's scale dtype) and zero points per group. ``dequantize`` gives the
 fake-quantized values back exactly (up to the float32 arithmetic both share), which is what
@@ -22,7 +25,7 @@ import torch
 
 from qrt.errors import QrtError
 from qrt.ir.spec import QuantizationSpec
-from qrt.runtime.quant.numerics import Format, _grouped, group_min_max, qparams
+from qrt.runtime.quant.numerics import Format, _expand, _grouped, group_min_max, nvfp4_scales, qparams
 
 __all__ = ["FinalizeError", "Packed", "dequantize", "quantize_packed"]
 
@@ -45,12 +48,36 @@ class Packed:
     bits: int
     signed: bool
     qmin: int = 0
+    global_scale: torch.Tensor | None = None
+    """NVFP4-style: the fp32 per-tensor scale the float8 block scales are relative to"""
 
     @property
     def nbytes(self) -> int:
         return self.data.numel() * self.data.element_size() + self.scale.numel() * self.scale.element_size() + (
             self.zero_point.numel() * self.zero_point.element_size() if self.zero_point is not None else 0
-        )
+        ) + (self.global_scale.numel() * self.global_scale.element_size() if self.global_scale is not None else 0)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The stored tensors by field name (``data``, ``scale``, and ``zero_point`` /
+        ``global_scale`` where the format has them)."""
+        out = {"data": self.data, "scale": self.scale}
+        if self.zero_point is not None:
+            out["zero_point"] = self.zero_point
+        if self.global_scale is not None:
+            out["global_scale"] = self.global_scale
+        return out
+
+    def layout(self) -> dict[str, object]:
+        """Everything but the tensors: what a manifest records to rebuild this form."""
+        return {"kind": self.kind, "shape": list(self.shape), "block": list(self.block), "bits": self.bits,
+                "signed": self.signed, "qmin": self.qmin}
+
+    @classmethod
+    def from_stored(cls, layout: dict[str, object], tensors: dict[str, torch.Tensor]) -> Packed:
+        """The inverse of :meth:`layout` + :meth:`tensors`."""
+        return cls(tensors["data"], tensors["scale"], tensors.get("zero_point"), tuple(layout["shape"]),  # type: ignore[arg-type]
+                   tuple(layout["block"]), str(layout["kind"]), int(layout["bits"]), bool(layout["signed"]),  # type: ignore[arg-type]
+                   int(layout["qmin"]), tensors.get("global_scale"))  # type: ignore[call-overload]
 
 
 def _pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
@@ -79,6 +106,11 @@ def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block:
     """The packed form of ``x`` under its quantizer's spec and qparams (computed from ``x``
     when the quantizer has none: static weight qparams)."""
     x = x.detach()
+    if spec.then:
+        raise FinalizeError(
+            f"{spec.dtype} followed by {len(spec.then)} further stage(s) (then=…) has no single packed form",
+            hint="finalize weights whose spec has one stage; a sequential quantizer stays fake-quantized",
+        )
     if fmt.kind in ("int", "float8") and (scale is None or scale.numel() == 0):
         lo, hi = group_min_max(x.float(), block)
         scale, zero_point = qparams(spec, fmt, lo, hi, block)
@@ -90,28 +122,48 @@ def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block:
         q = q.clamp(fmt.qmin, fmt.qmax).reshape(x.shape)
         unsigned = (q - fmt.qmin).to(torch.uint8)  # 0 … 2**bits - 1
         data = _pack_bits(unsigned, fmt.bits) if fmt.bits in (2, 4) else unsigned.reshape(x.shape)
+        if zero_point is not None and spec.qscheme == "symmetric" and not bool(zero_point.any()):
+            zero_point = None  # symmetric: all zero, nothing to store
+        elif zero_point is not None:
+            zero_point = zero_point.to(torch.int8 if fmt.signed else torch.uint8)
         return Packed(data, scale.float(), zero_point, tuple(x.shape), block, "int", fmt.bits, fmt.signed, fmt.qmin)
     if fmt.kind == "float8":
         v, s, _ = _grouped(x, block, scale, None)
         fmax = torch.finfo(fmt.float_dtype).max  # type: ignore[arg-type]
         data = (v / s).clamp(-fmax, fmax).to(fmt.float_dtype).reshape(x.shape)
         return Packed(data, scale.float(), None, tuple(x.shape), block, "float8", 8, True)
-    if fmt.kind == "mx" and fmt.float_dtype == torch.float4_e2m1fn_x2:
+    if fmt.kind == "mx":
         from torchao.prototype.mx_formats.mx_tensor import MXTensor
 
         axis = next(d for d, b in enumerate(block) if b > 1)
         if axis != x.dim() - 1:
-            raise FinalizeError(f"MX blocks along axis {axis} have no packed form here; block along the last axis")
+            raise FinalizeError(
+                f"{spec.dtype} MX blocks along axis {axis} of a rank-{x.dim()} tensor have no packed form",
+                hint="MX weights pack with their blocks along the last axis (per_block(32, axis=-1))",
+            )
         flat = x.float().reshape(-1, x.shape[-1]).contiguous()
-        mx = MXTensor.to_mx(flat, torch.float4_e2m1fn_x2, 32)
-        return Packed(mx.qdata.view(torch.uint8).contiguous(), mx.scale.view(torch.float8_e8m0fnu).contiguous(), None,
-                      tuple(x.shape), block, "mxfp4", 4, True)
-    raise FinalizeError(
-        f"{spec.dtype} with {spec.scale_dtype or 'default'} scales in {spec.granularity.type} has no "
-        "packed form in this qrt yet",
-        hint="packed forms: int2–int8, uint2–uint8, float8_e4m3fn/e5m2, MXFP4 (float4_e2m1fn_x2 per_block(32) "
-        "with float8_e8m0fnu scales)",
+        mx = MXTensor.to_mx(flat, fmt.float_dtype, 32)
+        scale = mx.scale.view(torch.float8_e8m0fnu).contiguous().reshape(_groups(x.shape, block))
+        if fmt.float_dtype == torch.float4_e2m1fn_x2:
+            return Packed(mx.qdata.view(torch.uint8).contiguous(), scale, None, tuple(x.shape), block, "mxfp4", 4, True)
+        return Packed(mx.qdata.reshape(x.shape).contiguous(), scale, None, tuple(x.shape), block, "mxfp8", 8, True)
+    if fmt.kind == "nvfp4":
+        from torchao.prototype.mx_formats.kernels import f32_to_f4_unpacked, pack_uint4
+
+        full, stored, global_scale = nvfp4_scales(spec, x, block)
+        codes = f32_to_f4_unpacked((x.float() / full).reshape(-1).contiguous())
+        if codes.numel() % 2:
+            codes = torch.cat([codes, torch.zeros(1, dtype=codes.dtype)])
+        return Packed(pack_uint4(codes.reshape(-1, 2)).reshape(-1), stored, None, tuple(x.shape), block, "nvfp4", 4,
+                      True, 0, global_scale)
+    raise FinalizeError(  # pragma: no cover  (format_of admits no other kind)
+        f"{spec.dtype} with {spec.scale_dtype or 'default'} scales in {spec.granularity.type} has no packed form",
+        hint="packed forms: int2–int8, uint2–uint8, float8_e4m3fn/e5m2, MXFP4/MXFP8, NVFP4-style fp4",
     )
+
+
+def _groups(shape: tuple[int, ...], block: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(n // b for n, b in zip(shape, block)) if block else ()
 
 
 def dequantize(p: Packed, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -129,10 +181,20 @@ def dequantize(p: Packed, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     if p.kind == "float8":
         v, s, _ = _grouped(p.data.float(), p.block, p.scale, None)
         return (v * s).reshape(p.shape).to(dtype)
-    if p.kind == "mxfp4":
+    if p.kind in ("mxfp4", "mxfp8"):
         from torchao.prototype.mx_formats.kernels import f4_unpacked_to_f32, unpack_uint4
 
-        values = f4_unpacked_to_f32(unpack_uint4(p.data)).reshape(-1, 32)
+        values = f4_unpacked_to_f32(unpack_uint4(p.data)) if p.kind == "mxfp4" else p.data.float()
         scales = p.scale.view(torch.float8_e8m0fnu).to(torch.float32).reshape(-1, 1)
-        return (values * scales).reshape(p.shape).to(dtype)
+        return (values.reshape(-1, 32) * scales).reshape(p.shape).to(dtype)
+    if p.kind == "nvfp4":
+        from torchao.prototype.mx_formats.kernels import f4_unpacked_to_f32, unpack_uint4
+
+        count = 1
+        for n in p.shape:
+            count *= n
+        values = f4_unpacked_to_f32(unpack_uint4(p.data)).reshape(-1)[:count].reshape(p.shape)
+        scale = p.scale.float() * p.global_scale if p.global_scale is not None else p.scale.float()
+        full = _expand(torch.where(scale > 0, scale, torch.ones_like(scale)), p.block)
+        return (values * full).to(dtype)
     raise FinalizeError(f"unknown packed kind {p.kind!r}")  # pragma: no cover

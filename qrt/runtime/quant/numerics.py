@@ -219,17 +219,29 @@ def _fp4_round(v: torch.Tensor) -> torch.Tensor:
     return f4_unpacked_to_f32(f32_to_f4_unpacked(v.float().contiguous()))
 
 
-def _nvfp4(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]) -> torch.Tensor:
+def nvfp4_scales(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """NVFP4-style scales of ``x``: the per-element scale values are divided by, the block
+    scales as stored (float8_e4m3fn relative to the global scale, or the spec's scale dtype),
+    and the fp32 global scale (float8 block scales only). Shared by fake quantization and
+    finalize's packing, so the packed codes are exactly the fake-quantized values."""
     lo, hi = group_min_max(x.float(), block)
-    amax = torch.maximum(lo.abs(), hi.abs())
-    scale = amax / _FP4_MAX
+    scale = torch.maximum(lo.abs(), hi.abs()) / _FP4_MAX
+    global_scale = None
     if spec.scale_dtype == "float8_e4m3fn":
         global_scale = (x.detach().abs().amax().float() / (_E4M3_MAX * _FP4_MAX)).clamp(min=1e-12)
-        scale = (scale / global_scale).clamp(max=_E4M3_MAX).to(torch.float8_e4m3fn).float() * global_scale
+        stored = (scale / global_scale).clamp(max=_E4M3_MAX).to(torch.float8_e4m3fn)
+        scale = stored.float() * global_scale
     elif spec.scale_dtype in ("float16", "bfloat16"):
-        scale = scale.to(getattr(torch, spec.scale_dtype)).float()
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    full = _expand(scale, block)
+        stored = scale.to(getattr(torch, spec.scale_dtype))
+        scale = stored.float()
+    else:
+        stored = scale
+    return _expand(torch.where(scale > 0, scale, torch.ones_like(scale)), block), stored, global_scale
+
+
+def _nvfp4(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]) -> torch.Tensor:
+    full, _, _ = nvfp4_scales(spec, x, block)
     return (_fp4_round(x.float() / full) * full).to(x.dtype)
 
 
