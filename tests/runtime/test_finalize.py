@@ -94,7 +94,7 @@ def test_a_format_without_packed_form_is_named() -> None:
     with pytest.raises(FinalizeError, match="model.layers.0.self_attn.q_proj.weight_quantizer: float4_e2m1fn_x2 MX blocks along axis 0"):
         q.finalize()
     assert model.get_submodule("model.layers.0.mlp.up_proj").weight.numel() > 0  # nothing was changed
-    with pytest.raises(RuntimeError, match="not been prepared"):
+    with pytest.raises(FinalizeError, match="not been prepared"):
         Quantizer(example.build().eval()).finalize()
 
 

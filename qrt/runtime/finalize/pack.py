@@ -27,7 +27,7 @@ from qrt.errors import QrtError
 from qrt.ir.spec import QuantizationSpec
 from qrt.runtime.quant.numerics import Format, _expand, _grouped, group_min_max, nvfp4_scales, qparams
 
-__all__ = ["FinalizeError", "Packed", "dequantize", "quantize_packed"]
+__all__ = ["FinalizeError", "Packed", "check_packable", "dequantize", "quantize_packed"]
 
 
 class FinalizeError(QrtError):
@@ -101,16 +101,30 @@ def _unpack_bits(data: torch.Tensor, bits: int, count: int) -> torch.Tensor:
     return torch.stack(parts, dim=1).reshape(-1)[:count]
 
 
-def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block: tuple[int, ...],
-                    scale: torch.Tensor | None, zero_point: torch.Tensor | None) -> Packed:
-    """The packed form of ``x`` under its quantizer's spec and qparams (computed from ``x``
-    when the quantizer has none: static weight qparams)."""
-    x = x.detach()
+def check_packable(spec: QuantizationSpec, fmt: Format, block: tuple[int, ...], rank: int) -> None:
+    """Raise :class:`FinalizeError` (saying why, and what would pack) when a tensor of rank
+    ``rank`` under ``spec`` has no packed form — checked for every weight before any is
+    packed, so a finalize that cannot finish changes nothing."""
     if spec.then:
         raise FinalizeError(
             f"{spec.dtype} followed by {len(spec.then)} further stage(s) (then=…) has no single packed form",
             hint="finalize weights whose spec has one stage; a sequential quantizer stays fake-quantized",
         )
+    if fmt.kind == "mx":
+        axis = next((d for d, b in enumerate(block) if b > 1), rank - 1)
+        if axis != rank - 1:
+            raise FinalizeError(
+                f"{spec.dtype} MX blocks along axis {axis} of a rank-{rank} tensor have no packed form",
+                hint="MX weights pack with their blocks along the last axis (per_block(32, axis=-1))",
+            )
+
+
+def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block: tuple[int, ...],
+                    scale: torch.Tensor | None, zero_point: torch.Tensor | None) -> Packed:
+    """The packed form of ``x`` under its quantizer's spec and qparams (computed from ``x``
+    when the quantizer has none: static weight qparams)."""
+    x = x.detach()
+    check_packable(spec, fmt, block, x.dim())
     if fmt.kind in ("int", "float8") and (scale is None or scale.numel() == 0):
         lo, hi = group_min_max(x.float(), block)
         scale, zero_point = qparams(spec, fmt, lo, hi, block)
@@ -135,12 +149,6 @@ def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block:
     if fmt.kind == "mx":
         from torchao.prototype.mx_formats.mx_tensor import MXTensor
 
-        axis = next(d for d, b in enumerate(block) if b > 1)
-        if axis != x.dim() - 1:
-            raise FinalizeError(
-                f"{spec.dtype} MX blocks along axis {axis} of a rank-{x.dim()} tensor have no packed form",
-                hint="MX weights pack with their blocks along the last axis (per_block(32, axis=-1))",
-            )
         flat = x.float().reshape(-1, x.shape[-1]).contiguous()
         mx = MXTensor.to_mx(flat, fmt.float_dtype, 32)
         scale = mx.scale.view(torch.float8_e8m0fnu).contiguous().reshape(_groups(x.shape, block))

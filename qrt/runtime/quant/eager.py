@@ -75,6 +75,8 @@ class EagerState:
     signatures: dict[type, list[str]] = field(default_factory=dict)
     inventory: Any = None
     """the inventory the plan was resolved on (set_quantizer_by_cfg resolves against it)"""
+    plan: Any = None
+    """the plan the quantizers were placed from (saving a quantized model records it)"""
     runner: Any = None
 
 

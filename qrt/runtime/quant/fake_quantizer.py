@@ -187,7 +187,10 @@ class FakeQuantizer(nn.Module):
         return quantize_packed(self.spec, self.fmt, tensor, block, scale, zero_point)
 
     def use_packed(self, packed: Any, dtype: torch.dtype) -> None:
-        """From now on forward returns ``packed``'s values, whatever it is given (finalized)."""
+        """From now on forward returns ``packed``'s values, whatever it is given (finalized).
+        The observer's buffers go: the packed form carries the scales."""
+        for name in ("min_val", "max_val", "scale", "zero_point"):
+            self._buffers[name] = _EMPTY
         self.__dict__["packed"] = packed
         self.__dict__["packed_dtype"] = dtype
         self.__dict__["_cache"] = None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -119,7 +120,11 @@ class Quantizer:
         if not isinstance(example_inputs, tuple):
             example_inputs = (example_inputs,)
         inventory = trace_model(self.model, example_inputs, example_kwargs, as_export=False, progress=progress)
-        plan = resolve(self.source, inventory)
+        self._install_plan(resolve(self.source, inventory), inventory)
+        return self.model
+
+    def _install_plan(self, plan: Any, inventory: Any) -> None:
+        """Place a quantizer at every site ``plan`` quantizes (or configures and leaves off)."""
         sites = []
         by_tensor: dict[str, FakeQuantizer] = {}
         for decision in plan.decisions:
@@ -137,7 +142,7 @@ class Quantizer:
                         f"{site.quantizer_path} reads the same parameter as {shared.path}, which "
                         f"keeps its quantizer ({shared.spec.dtype}); the second decision "
                         f"({spec.dtype}) is not applied",
-                        stacklevel=2,
+                        stacklevel=3,
                     )
                 sites.append((site, shared))
                 continue
@@ -158,7 +163,7 @@ class Quantizer:
         self.state.inventory = inventory
         self.plan, self.inventory = plan, inventory
         self._schedules = self._qat_schedules(plan, inventory, sites)
-        return self.model
+        self.state.plan = plan
 
     def _prepare_graph(self, args: tuple[Any, ...], kwargs: dict[str, Any] | None, dynamic_shapes: Any, no_grad: bool) -> nn.Module:
         """Graph mode: export, name the call sites like the eager inventory, annotate them from
@@ -370,49 +375,51 @@ class Quantizer:
         inventory = trace_model(model, tuple(example_inputs), as_export=False)
         return {s.op_name for s in inventory.sites if s.op_name is not None}
 
-    def finalize(self, model: nn.Module | None = None) -> nn.Module:
-        """Make every quantized weight real (eager mode): packed low-bit codes and scales kept
-        by its quantizer, the dense parameter freed; the model still runs in torch, computing
-        with the dequantized weights, so its outputs equal the prepared model's. Activation
-        quantizers keep their calibrated scales. Returns the model; ``finalize_report`` has the
-        bytes before and after."""
+    def finalize(self, model: nn.Module | None = None, *, backend: str = "torch",
+                 mmap_dir: str | Path | None = None) -> nn.Module:
+        """Make every quantized weight real: packed low-bit codes and scales kept by its
+        quantizer (``qrt.runtime.finalize.pack``), the dense parameter freed (unless something
+        reads it unquantized: a tied embedding). The model still runs in torch, dequantizing
+        each weight on the fly, so its outputs equal the prepared model's; activation
+        quantizers keep their calibrated scales. Everything is checked before anything changes.
+
+        ``backend``: ``"torch"`` (the only one yet). ``mmap_dir``: also write the model there
+        (safetensors shards + manifest, as ``qrt.save_quantized`` does) one shard at a time and
+        point the model at the memory-mapped files — the files must then stay in place while
+        the model is used; ``qrt.load_quantized(mmap_dir, model)`` loads it again later.
+
+        Graph-mode models are converted with torchao's ``convert_pt2e`` (real quantize /
+        dequantize ops; ``mmap_dir`` is not available there). Returns the finalized model;
+        ``finalize_report`` has the weights, bytes before and after, and weights kept dense."""
         from qrt.runtime.finalize.pack import FinalizeError
 
-        state = self._require()
-        if isinstance(state, _GraphState):
+        if backend != "torch":
+            raise FinalizeError(f"backend {backend!r} is not available", hint="valid backends: torch")
+        if self.state is None:
             raise FinalizeError(
-                "finalizing a graph-mode model is not available yet",
-                hint="prepare with execution_mode: eager to finalize",
+                "finalize: the model has not been prepared",
+                hint="call quantizer.prepare(example_inputs) (and calibrate) before finalize",
             )
+        if isinstance(self.state, _GraphState):
+            from qrt.runtime.graph.finalize import finalize_graph
+
+            if mmap_dir is not None:
+                raise FinalizeError(
+                    "mmap_dir is not available for graph-mode models",
+                    hint="prepare with execution_mode: eager to write a finalized model to safetensors",
+                )
+            self.model, self.finalize_report = finalize_graph(self.model if model is None else model)
+            return self.model
+        state = self.state
         target = model or self.model
-        params = dict(target.named_parameters(remove_duplicate=False))
-        plan_sites = {d.site.quantizer_path: d.site for d in self.plan.decisions}
-        work = []
-        done: set[int] = set()
-        # first pack every weight (a format without a packed form stops here, nothing changed) …
-        for path, quantizer in state.quantizers.items():
-            site = plan_sites.get(path)
-            if site is None or site.role not in ("state", "module_state") or not quantizer.enabled:
-                continue
-            if id(quantizer) in done or not site.tensor.startswith("param:"):
-                continue
-            param = params.get(site.tensor[len("param:"):])
-            if param is None or param.numel() == 0:
-                continue
-            try:
-                packed = quantizer.pack(param.data)
-            except FinalizeError as exc:
-                raise FinalizeError(f"{path}: {exc.message}", hint=exc.hint) from None
-            work.append((quantizer, param, packed))
-            done.add(id(quantizer))
-        # … then switch to the packed forms and free the dense weights
-        before = after = 0
-        for quantizer, param, packed in work:
-            quantizer.use_packed(packed, param.dtype)
-            before += param.numel() * param.element_size()
-            after += packed.nbytes
-            param.data = torch.empty(0, dtype=param.dtype, device=param.device)
-        self.finalize_report = {"weights": len(work), "dense_bytes": before, "packed_bytes": after}
+        if mmap_dir is not None:
+            from qrt.runtime.finalize.saved import finalize_to_directory
+
+            self.finalize_report = finalize_to_directory(target, state, self.plan, mmap_dir)
+        else:
+            from qrt.runtime.finalize.weights import finalize_weights, weight_targets
+
+            self.finalize_report = finalize_weights(weight_targets(target, state, self.plan))
         return target
 
     def summary(self) -> str:

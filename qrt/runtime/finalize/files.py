@@ -1,0 +1,163 @@
+"""safetensors shards of a finalized model: written one shard at a time, read back memory-mapped.
+
+A finalized model lives in a directory of ``model-NNNNN.safetensors`` shards beside its
+manifest. Writing goes shard by shard so that a model being finalized never holds all of its
+packed tensors twice (:class:`ShardWriter` hands each shard's tensors back memory-mapped as
+soon as the shard is on disk). Reading (:func:`read_shard`) maps the file and returns tensors
+that are views of the mapping — nothing is copied until a page is touched, and pages stay
+file-backed (the kernel can drop them under memory pressure).
+
+Two things safetensors cannot say are kept in each file's metadata: the dtype of tensors
+safetensors has no code for (``float8_e8m0fnu`` MX scales are stored as their ``uint8`` bits)
+— and nothing else: every other tensor is stored as it is.
+
+The files must stay in place while a model reads from them: a deleted file stays readable
+through the open mapping on Linux, but a file truncated or rewritten in place under a
+running model makes the process fail with SIGBUS. :func:`read_shard` checks size and header
+digest (and, with ``verify``, the whole file's sha256) before mapping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from qrt.runtime.finalize.pack import FinalizeError
+
+__all__ = ["ShardWriter", "file_digest", "read_shard", "write_shard"]
+
+_STORED_AS = {torch.float8_e8m0fnu: torch.uint8}
+_BY_NAME = {str(d).removeprefix("torch."): d for d in _STORED_AS}
+DEFAULT_SHARD_BYTES = 1 << 30
+
+
+def _header(path: Path) -> tuple[int, bytes]:
+    with path.open("rb") as fh:
+        raw = fh.read(8)
+        if len(raw) < 8:
+            raise FinalizeError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
+        (length,) = struct.unpack("<Q", raw)
+        return length, fh.read(length)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a whole file, read in 16 MiB pieces."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_shard(path: Path, tensors: dict[str, torch.Tensor], *, digest: bool = True) -> dict[str, Any]:
+    """Write ``tensors`` to ``path``; returns the manifest's record of the file (name, size,
+    header digest and, with ``digest``, the file's sha256)."""
+    from safetensors.torch import save_file
+
+    plain: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, str] = {}
+    for name, t in tensors.items():
+        t = t.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        t = t.contiguous()
+        if t.dtype in _STORED_AS:
+            dtypes[name] = str(t.dtype).removeprefix("torch.")
+            t = t.view(_STORED_AS[t.dtype])
+        plain[name] = t
+    save_file(plain, str(path), metadata={"format": "pt", "qrt_dtypes": json.dumps(dtypes, sort_keys=True)})
+    _, header = _header(path)
+    record: dict[str, Any] = {
+        "name": path.name,
+        "bytes": path.stat().st_size,
+        "header_sha256": hashlib.sha256(header).hexdigest(),
+    }
+    if digest:
+        record["sha256"] = file_digest(path)
+    return record
+
+
+def read_shard(path: Path, record: dict[str, Any] | None = None, *, verify: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of one shard, memory-mapped (views of the file, not copies). ``record`` is
+    the manifest's entry for the file: a missing file, another size or another header is an
+    error naming the file; ``verify`` also compares the whole file's sha256."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise FinalizeError(
+            f"{path}: the file is missing",
+            hint="a finalized model reads its weights from the files it was saved to; they must stay in "
+            "place — save the model again (qrt.save_quantized) or restore the directory",
+        )
+    if record is not None:
+        size = path.stat().st_size
+        _, header = _header(path)
+        changed = size != record["bytes"] or hashlib.sha256(header).hexdigest() != record["header_sha256"]
+        if not changed and verify and "sha256" in record:
+            changed = file_digest(path) != record["sha256"]
+        if changed:
+            raise FinalizeError(
+                f"{path}: the file changed since it was written ({size} bytes, the manifest says {record['bytes']}"
+                + (", contents differ" if size == record["bytes"] else "") + ")",
+                hint="the weights and the manifest no longer belong together; save the model again",
+            )
+    out: dict[str, torch.Tensor] = {}
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        meta = f.metadata() or {}
+        dtypes = json.loads(meta.get("qrt_dtypes", "{}"))
+        for name in f.keys():  # noqa: SIM118  (safe_open is not a mapping)
+            t = f.get_tensor(name)
+            if name in dtypes:
+                t = t.view(_BY_NAME[dtypes[name]])
+            out[name] = t
+    return out
+
+
+class ShardWriter:
+    """Collects tensors and writes a shard whenever ``max_bytes`` are waiting. Each written
+    tensor is handed back, memory-mapped, to the callback given with it, so the in-memory copy
+    can be dropped at once."""
+
+    def __init__(self, directory: Path, *, max_bytes: int = DEFAULT_SHARD_BYTES, digest: bool = True) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.digest = digest
+        self.files: list[dict[str, Any]] = []
+        self.where: dict[str, str] = {}
+        """tensor name → the shard file it is in"""
+        self._pending: dict[str, torch.Tensor] = {}
+        self._callbacks: list[tuple[list[str], Any]] = []
+        self._bytes = 0
+
+    def add(self, tensors: dict[str, torch.Tensor], on_written: Any = None) -> None:
+        """Queue ``tensors`` (names unique across the directory); ``on_written(mapped)`` gets
+        the same names mapped from disk once their shard is written."""
+        for name, t in tensors.items():
+            if name in self._pending or name in self.where:
+                raise FinalizeError(f"two tensors named {name!r} in one finalized model")  # pragma: no cover
+            self._pending[name] = t
+            self._bytes += t.numel() * t.element_size()
+        self._callbacks.append((list(tensors), on_written))
+        if self._bytes >= self.max_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        path = self.directory / f"model-{len(self.files) + 1:05d}.safetensors"
+        record = write_shard(path, self._pending, digest=self.digest)
+        self.files.append(record)
+        for name in self._pending:
+            self.where[name] = path.name
+        self._pending, self._bytes = {}, 0
+        callbacks, self._callbacks = self._callbacks, []
+        if any(cb is not None for _, cb in callbacks):
+            mapped = read_shard(path, record)
+            for names, cb in callbacks:
+                if cb is not None:
+                    cb({n: mapped[n] for n in names})
