@@ -12,6 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from qrt.ir.spec import QuantizationSpec
+from qrt.runtime.finalize import compressed_tensors as ct
+from qrt.runtime.finalize.pack import FinalizeError, Packed, dequantize, quantize_packed
+from qrt.runtime.quant.numerics import format_of, group_shape
+
 pytest.importorskip("compressed_tensors")
 
 from compressed_tensors.compressors import BaseCompressor  # noqa: E402
@@ -19,11 +24,6 @@ from compressed_tensors.compressors.format import infer_module_format  # noqa: E
 from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32 as ct_pack_to_int32  # noqa: E402
 from compressed_tensors.compressors.pack_quantized.helpers import unpack_from_int32  # noqa: E402
 from compressed_tensors.quantization import QuantizationArgs, QuantizationConfig, QuantizationScheme  # noqa: E402
-
-from qrt.ir.spec import QuantizationSpec  # noqa: E402
-from qrt.runtime.finalize import compressed_tensors as ct  # noqa: E402
-from qrt.runtime.finalize.pack import FinalizeError, Packed, dequantize, quantize_packed  # noqa: E402
-from qrt.runtime.quant.numerics import format_of, group_shape  # noqa: E402
 
 OUT, IN = 64, 128
 

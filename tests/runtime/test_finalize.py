@@ -103,3 +103,43 @@ def test_a_sequential_spec_has_no_single_packed_form() -> None:
     w = torch.randn(8, 8)
     with pytest.raises(FinalizeError, match="further stage"):
         quantize_packed(spec, format_of(spec), w, group_shape(spec, (8, 8)), None, None)
+
+
+@pytest.mark.parametrize("rules", [
+    "op linear weight -> int8 per_channel(axis=0)\nop linear input[0] -> int8\n",  # torchao folds it
+    "op linear weight -> int4 per_block(32, axis=-1)\nop linear input[0] -> float8_e4m3fn\n",  # qrt packs it
+    "op linear weight -> float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu\n",
+    "op linear weight -> float4_e2m1fn_x2 per_block(16, axis=-1) scale_dtype=float8_e4m3fn\n",
+])
+def test_graph_mode_finalizes_through_convert_pt2e(rules: str) -> None:
+    from qrt.runtime.graph.finalize import PackedWeight
+
+    example = EXAMPLES["tiny_llama"]
+    torch.manual_seed(0)
+    inputs = example.inputs(None, "cpu")
+    q = Quantizer(example.build().eval(), parse_rules(rules), execution_mode="graph")
+    gm = q.prepare(inputs)
+    with q.calibration_mode():
+        gm(*inputs)
+    with torch.no_grad():
+        prepared = gm(*inputs)
+    converted = q.finalize()
+    with torch.no_grad():
+        torch.testing.assert_close(converted(*inputs), prepared)
+    report = q.finalize_report
+    assert report["weights"] == 15 and report["packed_bytes"] < report["dense_bytes"] / 2
+    # no float copy of a quantized weight is left
+    floats = [n for n, t in converted.named_parameters() if "proj" in n or "lm_head" in n]
+    assert floats == []
+    if "int8" not in rules.split("\n")[0]:
+        assert sum(isinstance(m, PackedWeight) for m in converted.modules()) == 15
+
+
+def test_graph_mode_has_no_mmap_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    example = EXAMPLES["tiny_llama"]
+    q = Quantizer(example.build().eval(), parse_rules("op linear weight -> int8 per_channel(axis=0)\n"), execution_mode="graph")
+    q.prepare(example.inputs(None, "cpu"))
+    with pytest.raises(FinalizeError, match="mmap_dir is not available for graph-mode models"):
+        q.finalize(mmap_dir=tmp_path)
+    with pytest.raises(FinalizeError, match="valid backends: torch"):
+        q.finalize(backend="tensorrt")

@@ -75,8 +75,17 @@ _QUANT_METHOD = "compressed-tensors"
 # What compressed-tensors can express
 
 
+def _dtype_name(packed: Packed) -> str:
+    """The qrt dtype a packed form holds."""
+    if packed.kind == "int":
+        return f"{'int' if packed.signed else 'uint'}{packed.bits}"
+    if packed.kind in ("float8", "mxfp8"):
+        return str(packed.data.dtype).removeprefix("torch.")
+    return "float4_e2m1fn_x2"
+
+
 def _describe(packed: Packed, spec: QuantizationSpec | None) -> str:
-    what = spec.dtype if spec is not None else f"{packed.kind} ({packed.bits}-bit)"
+    what = spec.dtype if spec is not None else _dtype_name(packed)
     return f"{what} weight of shape {tuple(packed.shape)} with groups of {tuple(packed.block)}"
 
 
@@ -95,7 +104,7 @@ def _check(packed: Packed, spec: QuantizationSpec | None = None) -> None:
                             hint="float weights are symmetric (no zero point)")
     if packed.kind in ("float8", "mxfp8") and packed.data.dtype != torch.float8_e4m3fn:
         raise FinalizeError(
-            f"{_describe(packed, spec)}: elements of {packed.data.dtype} — compressed-tensors' float8 formats "
+            f"{_describe(packed, spec)}: compressed-tensors' float8 formats "
             f"store float8_e4m3fn only (QuantizationArgs num_bits=8, type='float' has no exponent width)",
             hint="quantize the weight to float8_e4m3fn",
         )
@@ -115,8 +124,7 @@ def _check(packed: Packed, spec: QuantizationSpec | None = None) -> None:
                      "per_block(32, axis=-1) scale_dtype=float8_e8m0fnu",
             )
     if spec is not None:
-        expected = {"int": f"{'int' if packed.signed else 'uint'}{packed.bits}",
-                    "float8": "float8_e4m3fn", "mxfp8": "float8_e4m3fn"}.get(packed.kind, "float4_e2m1fn_x2")
+        expected = _dtype_name(packed)
         if spec.dtype != expected:
             raise FinalizeError(f"the spec says {spec.dtype} but the packed weight is {expected}",
                                 hint="pass the spec the weight was packed under")
@@ -176,21 +184,28 @@ def pack_to_int32(codes: torch.Tensor, bits: int, packed_dim: int = 1) -> torch.
         raise ValueError("pack_to_int32 packs 2-D tensors along dimension 0 or 1")
     if not 1 <= bits <= 8:
         raise ValueError(f"pack_to_int32 packs 1- to 8-bit codes, not {bits}")
-    value = codes.to(torch.int64) + (1 << (bits - 1))
-    if packed_dim == 0:
-        value = value.t()
-    rows, cols = value.shape
+    rows_of = codes.t() if packed_dim == 0 else codes
+    rows, cols = rows_of.shape
+    out = torch.empty(rows, -(-cols * bits // 32), dtype=torch.int32)
+    step = max(1, (1 << 20) // max(cols, 1))  # rows at a time: int64 temporaries of ~8 MiB
+    for start in range(0, rows, step):
+        out[start:start + step] = _pack_rows(rows_of[start:start + step], bits)
+    return (out.t() if packed_dim == 0 else out).contiguous()
+
+
+def _pack_rows(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    rows, cols = codes.shape
     padded = -(-cols // 32) * 32
+    value = codes.to(torch.int64) + (1 << (bits - 1))
     value = torch.nn.functional.pad(value, (0, padded - cols)).reshape(rows, padded // 32, 32)
     words = torch.zeros(rows, padded // 32, bits + 1, dtype=torch.int64)
     for i in range(32):
         word, offset = divmod(i * bits, 32)
-        part = value[:, :, i] << offset  # below 2**39: the spill past bit 31 goes to the next word
+        part = value[:, :, i] << offset  # below 2**39: what passes bit 31 spills into the next word
         words[:, :, word] |= part & 0xFFFFFFFF
         words[:, :, word + 1] |= part >> 32
     out = words[:, :, :bits].reshape(rows, -1)[:, : -(-cols * bits // 32)]
-    out = torch.where(out >= 1 << 31, out - (1 << 32), out).to(torch.int32)  # the word's bits, as int32
-    return (out.t() if packed_dim == 0 else out).contiguous()
+    return torch.where(out >= 1 << 31, out - (1 << 32), out).to(torch.int32)  # the word's bits, as int32
 
 
 # ---------------------------------------------------------------------------------------------

@@ -139,6 +139,13 @@ def _qrt_fake_quantize() -> type:
         def calculate_qparams(self, **kwargs: Any) -> Any:
             return self.inner.scale, self.inner.zero_point
 
+        def convert(self, model: torch.fx.GraphModule, node: torch.fx.Node) -> None:
+            """``convert_pt2e``'s hook: a weight becomes its packed form (qrt.runtime.graph.finalize);
+            an activation keeps this module, observer off, fake quantization on."""
+            from qrt.runtime.graph.finalize import convert_qrt_node
+
+            convert_qrt_node(model, node, self.inner)
+
     return QrtFakeQuantize
 
 
