@@ -21,6 +21,9 @@ from qrt._version import __version__
 
 _LAZY: dict[str, str] = {
     "Quantizer": "qrt.runtime.quant.quantizer",
+    "FinalizeError": "qrt.runtime.finalize.pack",
+    "load_quantized": "qrt.runtime.finalize.saved",
+    "save_quantized": "qrt.runtime.finalize.saved",
     "set_quantizer_by_cfg": "qrt.runtime.quant.modelopt_cfg",
     "set_quantizer_by_cfg_context": "qrt.runtime.quant.modelopt_cfg",
     "explain": "qrt.api",
@@ -158,6 +161,10 @@ __all__ = [
     "set_quantizer_by_cfg",
     "set_quantizer_by_cfg_context",
     "summary",
+    # finalized models (imports torch when used)
+    "FinalizeError",
+    "save_quantized",
+    "load_quantized",
 ]
 
 

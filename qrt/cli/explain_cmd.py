@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
 from qrt.tools.style import Style, want_color
@@ -20,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ":role[key], or a glob over either): every matching rule in fold order, which one "
         "decided, why each other lost, and which spec fields came from defaults.",
     )
-    p.add_argument("rules", metavar="RULES", help="a rule file: the qrt DSL, or a hierarchical YAML config")
+    p.add_argument("rules", metavar="RULES", help="a rule file: the qrt DSL, or a hierarchical YAML config; or the "
+                   "directory of a saved quantized model (its manifest has the rules and the model: no --model)")
     p.add_argument("queries", metavar="QUERY", nargs="+")
-    add_model_options(p)
+    add_model_options(p, required=False)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument(
         "--mode", choices=("plan", "graph"), default="plan",
@@ -37,7 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from qrt.api import explain, resolve
     from qrt.tools.explain_text import render_explanations
-    plan = resolve(args.rules, inventory_from_args(args))
+
+    if Path(args.rules).is_dir():
+        plan = _saved_plan(Path(args.rules))
+        if args.mode == "graph":
+            print("qrt explain: error: --mode graph needs a rule file and --model, not a saved model", file=sys.stderr)
+            return 2
+    else:
+        plan = resolve(args.rules, inventory_from_args(args))
     explanations = explain(plan, queries=args.queries)
     fates = _graph_fates(args, explanations) if args.mode == "graph" else {}
     if args.format == "json":
@@ -54,6 +64,20 @@ def run(args: argparse.Namespace) -> int:
             text += "".join(f"graph mode, {path}: {fate}\n" for path, fate in fates.items())
         sys.stdout.write(text)
     return 0
+
+
+def _saved_plan(directory: Path) -> Any:
+    """The plan a saved model was quantized with, from its manifest (checked to resolve the
+    same way in this qrt; another qrt version is said on stderr)."""
+    from qrt.runtime.finalize.manifest import plan_from_manifest, read_manifest
+
+    manifest = read_manifest(directory, allow_version_mismatch=True)
+    from qrt._version import __version__
+
+    if manifest["qrt_version"] != __version__:
+        print(f"qrt explain: note: {directory} was saved by qrt {manifest['qrt_version']}; this is {__version__}",
+              file=sys.stderr)
+    return plan_from_manifest(manifest, source=str(directory))
 
 
 def _graph_fates(args: argparse.Namespace, explanations: list) -> dict[str, str]:  # type: ignore[type-arg]

@@ -142,9 +142,9 @@ def _assert_same_values(name: str, got: torch.Tensor, packed: Packed) -> None:
     if packed.kind != "nvfp4":
         assert torch.equal(got, want), f"{name}: max difference {(got - want).abs().max().item()}"
         return
+    assert torch.equal(got, got.to(torch.bfloat16).float())  # computed in bfloat16
     g, w = got.to(torch.bfloat16).view(torch.int16).int(), want.to(torch.bfloat16).view(torch.int16).int()
     assert int((g - w).abs().max()) <= 1
-    assert torch.equal(got.to(torch.bfloat16), got.to(torch.bfloat16).float().to(torch.bfloat16))
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -231,3 +231,34 @@ def test_directories_are_not_overwritten_by_accident(tmp_path: Path) -> None:
         save_quantized(model, tmp_path / "m", overwrite=True)
     with pytest.raises(FinalizeError, match="finalized already"):
         q.finalize()
+
+
+# -- the CLI and the public API ------------------------------------------------------------------
+
+
+def test_qrt_run_finalize_writes_the_model_and_prints_sizes(tmp_path: Path) -> None:
+    from tests.conftest import ROOT, run_qrt
+
+    out = tmp_path / "fin"
+    done = run_qrt("run", str(ROOT / "rules" / "w8a8.qrt"), "--model", "tiny_llama", "--finalize", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "finalized into" in done.stdout and "15 weights packed" in done.stdout
+    assert "finalized vs prepared output: max abs difference 0" in done.stdout
+    assert (out / "qrt-manifest.json").is_file() and (out / "model-00001.safetensors").is_file()
+    as_json = run_qrt("run", str(ROOT / "rules" / "w8a8.qrt"), "--model", "tiny_llama", "--finalize", str(tmp_path / "j"),
+                      "--format", "json")
+    report = json.loads(as_json.stdout)["finalized"]
+    # int8 weights: a quarter of the float32 bytes, plus one float32 scale per output channel
+    assert report["dense_weight_bytes"] / report["packed_weight_bytes"] == pytest.approx(4, rel=0.1)
+    # the saved model explains itself, without --model
+    explained = run_qrt("explain", str(out), "lm_head.weight_quantizer", "--format", "json")
+    assert explained.returncode == 0, explained.stderr
+    site = json.loads(explained.stdout)["sites"][0]
+    assert site["decision"]["dtype"] == "int8" and "w8a8.qrt" in json.dumps(site)
+    # the same directory loads through the public API
+    import qrt
+
+    model = qrt.load_quantized(out, fresh())
+    assert model.get_submodule("lm_head").weight.numel() == 0
+    busy = run_qrt("run", str(ROOT / "rules" / "w8a8.qrt"), "--model", "tiny_llama", "--finalize", str(out))
+    assert busy.returncode != 0 and "exists and is not empty" in busy.stderr

@@ -198,12 +198,11 @@ def _pack_rows(codes: torch.Tensor, bits: int) -> torch.Tensor:
     padded = -(-cols // 32) * 32
     value = codes.to(torch.int64) + (1 << (bits - 1))
     value = torch.nn.functional.pad(value, (0, padded - cols)).reshape(rows, padded // 32, 32)
+    start = torch.arange(32, dtype=torch.int64) * bits
+    word = (start // 32).expand(rows, padded // 32, 32)
+    shifted = value << (start % 32)  # below 2**39: what passes bit 31 spills into the next word
     words = torch.zeros(rows, padded // 32, bits + 1, dtype=torch.int64)
-    for i in range(32):
-        word, offset = divmod(i * bits, 32)
-        part = value[:, :, i] << offset  # below 2**39: what passes bit 31 spills into the next word
-        words[:, :, word] |= part & 0xFFFFFFFF
-        words[:, :, word + 1] |= part >> 32
+    words.scatter_add_(2, word, shifted & 0xFFFFFFFF).scatter_add_(2, word + 1, shifted >> 32)  # no bits overlap
     out = words[:, :, :bits].reshape(rows, -1)[:, : -(-cols * bits // 32)]
     return torch.where(out >= 1 << 31, out - (1 << 32), out).to(torch.int32)  # the word's bits, as int32
 

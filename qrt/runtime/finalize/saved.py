@@ -169,7 +169,10 @@ class ModelWriter:
         }
         import json
 
-        (self.directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        # one top-level field per line, each compact: the inventory and plan of a large model
+        # are megabytes, and `jq` reads them better than any indentation would
+        lines = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in manifest.items()]
+        (self.directory / MANIFEST_NAME).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
         return manifest
 
     def _write_rest(self) -> dict[str, str]:

@@ -27,6 +27,8 @@ class RunReport:
     max_abs_error: float
     cosine: float
     batches: int
+    finalized: dict[str, Any] | None = None
+    """``--finalize DIR``: where, how many weights, bytes of the float weights / packed / on disk"""
 
 
 def _like(t: Any, generator: torch.Generator) -> Any:
@@ -53,9 +55,11 @@ def _first_tensor(out: Any) -> torch.Tensor:
 
 
 def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
-               *, batches: int = 8, seed: int = 0, progress: Any = None) -> RunReport:
+               *, batches: int = 8, seed: int = 0, progress: Any = None,
+               finalize_dir: str | None = None) -> RunReport:
     """Prepare ``model`` (changed in place), calibrate on ``batches`` random batches shaped like
-    the example, and compare with the float model on one more."""
+    the example, and compare with the float model on one more. ``finalize_dir``: then finalize
+    the model into that directory (``Quantizer.finalize(mmap_dir=...)``) and report sizes."""
     kwargs = dict(kwargs or {})
     model.eval()
     reference = copy.deepcopy(model)
@@ -71,6 +75,9 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
         got = _first_tensor(model(*data, **kwargs)).float()
         want = _first_tensor(reference(*data, **kwargs)).float()
     quantizers = quantizer.quantizers()
+    finalized = None
+    if finalize_dir is not None:
+        finalized = _finalize(quantizer, reference, model, data, kwargs, got, finalize_dir)
     return RunReport(
         summary=quantizer.summary(),
         quantizers=len(quantizers),
@@ -78,4 +85,29 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
         max_abs_error=(got - want).abs().max().item(),
         cosine=F.cosine_similarity(got.flatten(), want.flatten(), dim=0).item(),
         batches=batches,
+        finalized=finalized,
     )
+
+
+def _finalize(quantizer: Quantizer, reference: torch.nn.Module, model: torch.nn.Module, data: list[Any],
+              kwargs: dict[str, Any], prepared: torch.Tensor, directory: str) -> dict[str, Any]:
+    """Finalize into ``directory``; the sizes a user wants to see, and a check that the
+    finalized model computes what the prepared one did."""
+    from pathlib import Path
+
+    quantizer.finalize(mmap_dir=directory)
+    report = quantizer.finalize_report
+    with torch.no_grad():
+        again = _first_tensor(model(*data, **kwargs)).float()
+    float_bytes = sum(t.numel() * t.element_size() for t in reference.state_dict().values())
+    return {
+        "directory": str(directory),
+        "weights": report["weights"],
+        "dense_weight_bytes": report["dense_bytes"],
+        "packed_weight_bytes": report["packed_bytes"],
+        "float_checkpoint_bytes": float_bytes,
+        "disk_bytes": sum(f.stat().st_size for f in Path(directory).glob("*.safetensors")),
+        "manifest_bytes": (Path(directory) / "qrt-manifest.json").stat().st_size,
+        "kept_dense": list(report["kept_dense"]),
+        "max_abs_diff_vs_prepared": (again - prepared).abs().max().item(),
+    }
