@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "Quantizer": "qrt.runtime.quant.quantizer",
     "FinalizeError": "qrt.runtime.finalize.pack",
     "load_quantized": "qrt.runtime.finalize.saved",
+    "export_compressed_tensors": "qrt.runtime.finalize.export",
     "save_quantized": "qrt.runtime.finalize.saved",
     "set_quantizer_by_cfg": "qrt.runtime.quant.modelopt_cfg",
     "set_quantizer_by_cfg_context": "qrt.runtime.quant.modelopt_cfg",
@@ -165,6 +166,7 @@ __all__ = [
     "FinalizeError",
     "save_quantized",
     "load_quantized",
+    "export_compressed_tensors",
 ]
 
 

@@ -12,12 +12,22 @@ import traceback
 from collections.abc import Sequence
 
 from qrt._version import __version__
-from qrt.cli import convert_cmd, diff_cmd, explain_cmd, inspect_cmd, lint_cmd, lock_cmd, resolve_cmd, run_cmd
+from qrt.cli import (
+    convert_cmd,
+    diff_cmd,
+    explain_cmd,
+    export_cmd,
+    inspect_cmd,
+    lint_cmd,
+    lock_cmd,
+    resolve_cmd,
+    run_cmd,
+)
 from qrt.errors import QrtError
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (inspect_cmd, resolve_cmd, explain_cmd, convert_cmd, lint_cmd, diff_cmd, lock_cmd, run_cmd)
+SUBCOMMANDS = (inspect_cmd, resolve_cmd, explain_cmd, convert_cmd, lint_cmd, diff_cmd, lock_cmd, run_cmd, export_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

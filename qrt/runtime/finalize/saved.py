@@ -147,7 +147,7 @@ class ModelWriter:
 
     def finish(self, plan: Any) -> dict[str, Any]:
         """Write every other tensor and the manifest; returns the manifest."""
-        aliases = self._write_rest()
+        aliases, non_persistent = self._write_rest()
         self.writer.flush()
         manifest = {
             "format": FORMAT,
@@ -159,6 +159,7 @@ class ModelWriter:
             "files": self.writer.files,
             "packed": self.records,
             "aliases": aliases,
+            "non_persistent": non_persistent,
             "quantizers": {
                 path: {"enabled": q.enabled, "observer": q.observer_enabled, "fake_quant": q.fake_quant_enabled}
                 for path, q in sorted(self.state.quantizers.items())
@@ -175,11 +176,12 @@ class ModelWriter:
         (self.directory / MANIFEST_NAME).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
         return manifest
 
-    def _write_rest(self) -> dict[str, str]:
+    def _write_rest(self) -> tuple[dict[str, str], list[str]]:
         """Parameters and buffers (quantizers' included), each tensor once; tied names become
         aliases of the first. Freed weights are skipped (their packed form is written)."""
         first: dict[int, str] = {}
         aliases: dict[str, str] = {}
+        non_persistent: list[str] = []
         owners: dict[int, list[tuple[nn.Module, str, bool]]] = {}
         for module_name, module in self.model.named_modules(remove_duplicate=False):
             if id(module) in self.packed_quantizers:
@@ -188,6 +190,8 @@ class ModelWriter:
                 if t is None:
                     continue
                 name = f"{module_name}.{attr}" if module_name else attr
+                if attr in module._non_persistent_buffers_set:
+                    non_persistent.append(name)
                 owners.setdefault(id(t), []).append((module, attr, attr in module._parameters))
                 if id(t) in self.freed:
                     continue
@@ -201,7 +205,7 @@ class ModelWriter:
                 if self.remap and tensor.device.type == "cpu":
                     on_written = self._remapper(name, owners, id(t))
                 self.writer.add({name: tensor}, on_written)
-        return dict(sorted(aliases.items()))
+        return dict(sorted(aliases.items())), sorted(set(non_persistent))
 
     def _remapper(self, name: str, owners: dict[int, list[tuple[nn.Module, str, bool]]], key: int) -> Any:
         def remap(mapped: dict[str, torch.Tensor]) -> None:

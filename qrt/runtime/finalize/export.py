@@ -1,0 +1,239 @@
+"""``qrt export``: a saved quantized model in the compressed-tensors format.
+
+compressed-tensors is what llm-compressor writes and vLLM, SGLang and transformers read: a
+Hugging Face checkpoint whose quantized Linear modules store ``weight_packed`` /
+``weight_scale`` / … instead of ``weight``, and whose ``config.json`` has a
+``quantization_config`` (config groups of targets with their quantization args, an ignore list,
+the storage format). This module turns a directory written by ``qrt.save_quantized`` (or
+``Quantizer.finalize(mmap_dir=...)``, ``qrt run --finalize``) into one, without building the
+model: every tensor it needs is in the saved shards, every fact in the manifest. The
+per-weight layouts are :mod:`.compressed_tensors`'s.
+
+What compressed-tensors can say, qrt writes exactly; what it cannot, is an error naming the
+site — never dropped silently:
+
+* weights of ``Linear`` modules only (``weight`` parameters);
+* a Linear's input may carry a static per-tensor int8 or float8_e4m3fn quantizer (its
+  calibrated ``input_scale``, and ``input_zero_point`` when asymmetric);
+* any other activation quantizer (other ops' inputs, outputs, per-token or MX activations)
+  has no place in the format: ``weights_only=True`` (``--weights-only``) exports the weights
+  and leaves activations in float, and the report lists what was left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from qrt.runtime.finalize.compressed_tensors import config_group, quantization_config, weight_tensors
+from qrt.runtime.finalize.files import read_shard
+from qrt.runtime.finalize.manifest import read_manifest
+from qrt.runtime.finalize.pack import FinalizeError, Packed
+
+__all__ = ["export_compressed_tensors"]
+
+_SHARD_BYTES = 5 * (1 << 30)
+
+
+def _linear_modules(inventory: Mapping[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["type"] for m in inventory["modules"] if m["type"].rsplit(".", 1)[-1] == "Linear"}
+
+
+def _input_args(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """compressed-tensors args of a Linear's static per-tensor input quantizer."""
+    dtype = spec["dtype"]
+    per_tensor = spec["granularity"]["type"] == "per_tensor"
+    if per_tensor and dtype == "int8":
+        return {"num_bits": 8, "type": "int", "symmetric": spec["qscheme"] == "symmetric", "strategy": "tensor",
+                "group_size": None, "block_structure": None, "dynamic": False, "actorder": None,
+                "observer": "minmax", "observer_kwargs": {}}
+    if per_tensor and dtype == "float8_e4m3fn":
+        return {"num_bits": 8, "type": "float", "symmetric": True, "strategy": "tensor", "group_size": None,
+                "block_structure": None, "dynamic": False, "actorder": None, "observer": "minmax",
+                "observer_kwargs": {}}
+    raise FinalizeError(
+        f"{where}: a {dtype} {spec['granularity']['type']} input quantizer has no compressed-tensors form",
+        hint="compressed-tensors stores static per_tensor int8 or float8_e4m3fn Linear inputs; pass "
+        "weights_only=True (--weights-only) to export the weights and leave activations in float",
+    )
+
+
+def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: str | Path | None = None,
+                              weights_only: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Write the saved model at ``saved`` to ``out`` in the compressed-tensors format:
+    ``model.safetensors`` (or HF-style shards with an index) and ``config.json`` — the model's
+    own ``config.json`` (``hf_config``: the file or its directory) with a
+    ``quantization_config`` added, or that block alone. Returns a report (modules, groups,
+    what was left out with ``weights_only``)."""
+    saved, out = Path(saved), Path(out)
+    manifest = read_manifest(saved)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FinalizeError(f"{out}: the directory exists and is not empty", hint="pass a new directory, or overwrite=True (--overwrite)")
+    tensors: dict[str, torch.Tensor] = {}
+    for record in manifest["files"]:
+        tensors.update(read_shard(saved / record["name"], record))
+    sites = {s["quantizer_path"]: s for s in manifest["plan"]["sites"]}
+    switches = manifest["quantizers"]
+    linears = _linear_modules(manifest["inventory"])
+    written: dict[str, torch.Tensor] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    members: dict[str, list[str]] = {}
+    quantized_modules: set[str] = set()
+    used_quantizers: set[str] = set()
+    for path, record in manifest["packed"].items():
+        parameter = record["parameter"]
+        module, _, leaf = parameter.rpartition(".")
+        if leaf != "weight" or module not in linears:
+            raise FinalizeError(
+                f"{saved}: {path}: compressed-tensors stores quantized Linear weights only; "
+                f"{parameter} is a {linears.get(module) or _module_type(manifest, module)} {leaf}",
+                hint="leave that weight unquantized in the config (or keep the model in qrt's own format)",
+            )
+        packed = Packed.from_stored(record["layout"], {f: tensors[n] for f, n in record["tensors"].items()})
+        site = sites.get(path)
+        where = f"{saved}: {path}"
+        try:
+            group = config_group([module], packed)
+            written.update(weight_tensors(module, packed))
+        except FinalizeError as exc:
+            raise FinalizeError(f"{where}: {exc.message}", hint=exc.hint) from None
+        del site
+        used_quantizers.add(path)
+        quantized_modules.add(module)
+        input_path = _input_quantizer(manifest, module, switches)
+        if input_path is not None and not weights_only:
+            # with quantized inputs compressed-tensors keeps 8-bit weights unpacked
+            # (int-quantized / float-quantized: what it infers, and reads back, for W8A8)
+            if packed.kind in ("int", "float8") and packed.bits == 8:
+                fmt = "int-quantized" if packed.kind == "int" else "float-quantized"
+                group = config_group([module], packed, format=fmt)
+                for name in [n for n in written if n.startswith(module + ".weight")]:
+                    del written[name]
+                written.update(weight_tensors(module, packed, format=fmt))
+            spec = sites[input_path]["decision"]
+            group["input_activations"] = _input_args(spec, f"{saved}: {input_path}")
+            scale = tensors.get(f"{input_path}.scale")
+            if scale is None or scale.numel() != 1:
+                raise FinalizeError(f"{saved}: {input_path}: not calibrated (no scale)",
+                                    hint="calibrate the model (Quantizer.calibration_mode) before saving it")
+            written[f"{module}.input_scale"] = scale.reshape(1).float().clone()
+            zp = tensors.get(f"{input_path}.zero_point")
+            if spec["qscheme"] != "symmetric" and zp is not None and zp.numel():
+                written[f"{module}.input_zero_point"] = zp.reshape(1).to(torch.int8).clone()
+            used_quantizers.add(input_path)
+        key = json.dumps({k: v for k, v in group.items() if k != "targets"}, sort_keys=True)
+        groups.setdefault(key, group)
+        members.setdefault(key, []).append(module)
+    left_out = _activations_left(manifest, switches, used_quantizers)
+    if left_out and not weights_only:
+        raise FinalizeError(
+            f"{saved}: {len(left_out)} activation quantizer(s) have no compressed-tensors form, e.g. "
+            + ", ".join(left_out[:3]),
+            hint="compressed-tensors keeps static per-tensor Linear input scales only; pass weights_only=True "
+            "(--weights-only) to export the weights and leave activations in float",
+        )
+    if weights_only:
+        left_out = sorted(set(left_out) | {p for p in used_quantizers if p not in manifest["packed"]})
+        for group in groups.values():
+            group["input_activations"] = None
+        written = {n: t for n, t in written.items() if not n.endswith((".input_scale", ".input_zero_point"))}
+        groups = _regroup(groups, members)
+    config_groups: dict[str, dict[str, Any]] = {}
+    for i, (key, group) in enumerate(groups.items()):
+        names = sorted(members[key])
+        group["targets"] = ["Linear"] if len(groups) == 1 else names
+        config_groups[f"group_{i}"] = group
+    ignore = sorted(set(linears) - quantized_modules)
+    qconfig = quantization_config(config_groups, ignore=ignore)
+    # every other tensor of the model, as saved (quantizer state and freed weights excluded)
+    quantizer_prefixes = tuple(p + "." for p in switches)
+    freed = {r["parameter"] for r in manifest["packed"].values()}
+    skip = freed | set(manifest.get("non_persistent", ()))
+    for name, t in tensors.items():
+        if name.startswith(quantizer_prefixes) or name in skip:
+            continue
+        written[name] = t
+    out.mkdir(parents=True, exist_ok=True)
+    files = _write(out, written)
+    config: dict[str, Any] = {}
+    if hf_config is not None:
+        source = Path(hf_config)
+        source = source / "config.json" if source.is_dir() else source
+        if not source.is_file():
+            raise FinalizeError(f"{hf_config}: no config.json there", hint="pass the model's config.json or its directory")
+        config = json.loads(source.read_text(encoding="utf-8"))
+    config["quantization_config"] = qconfig
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return {"modules": len(quantized_modules), "groups": len(config_groups), "ignore": ignore,
+            "activations_left_out": left_out, "files": files, "format": qconfig["format"]}
+
+
+def _module_type(manifest: Mapping[str, Any], module: str) -> str:
+    for m in manifest["inventory"]["modules"]:
+        if m["name"] == module:
+            return str(m["type"])
+    return "module"
+
+
+def _input_quantizer(manifest: Mapping[str, Any], module: str, switches: Mapping[str, Any]) -> str | None:
+    """The quantizer of the Linear ``module``'s input (its linear op's ``input[0]``), if on."""
+    for s in manifest["plan"]["sites"]:
+        if (s["module"] == module and s["op_type"] == "linear" and s["role"] == "input" and str(s["key"]) == "0"
+                and s["decision"] is not None and switches.get(s["quantizer_path"], {}).get("enabled")):
+            return str(s["quantizer_path"])
+    return None
+
+
+def _activations_left(manifest: Mapping[str, Any], switches: Mapping[str, Any], used: set[str]) -> list[str]:
+    """Enabled quantizers that are neither an exported weight nor an exported Linear input."""
+    return sorted(
+        s["quantizer_path"] for s in manifest["plan"]["sites"]
+        if s["decision"] is not None and s["quantizer_path"] not in used and s["quantizer_path"] in switches
+        and switches[s["quantizer_path"]]["enabled"] and s["quantizer_path"] not in manifest["packed"]
+    )
+
+
+def _regroup(groups: dict[str, dict[str, Any]], members: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Merge groups that became equal once their input activations were dropped."""
+    merged: dict[str, dict[str, Any]] = {}
+    merged_members: dict[str, list[str]] = {}
+    for key, group in groups.items():
+        new_key = json.dumps({k: v for k, v in group.items() if k != "targets"}, sort_keys=True)
+        merged.setdefault(new_key, group)
+        merged_members.setdefault(new_key, []).extend(members[key])
+    members.clear()
+    members.update(merged_members)
+    return merged
+
+
+def _write(out: Path, tensors: dict[str, torch.Tensor]) -> list[str]:
+    """``model.safetensors``, or Hugging Face-style shards of at most 5 GiB with their index."""
+    from safetensors.torch import save_file
+
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        n = t.numel() * t.element_size()
+        if size and size + n > _SHARD_BYTES:
+            shards.append({})
+            size = 0
+        shards[-1][name] = t
+        size += n
+    if len(shards) == 1:
+        save_file(shards[0], str(out / "model.safetensors"), metadata={"format": "pt"})
+        return ["model.safetensors"]
+    names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    weight_map = {}
+    for name, shard in zip(names, shards):
+        save_file(shard, str(out / name), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(shard, name))
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    (out / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n", encoding="utf-8"
+    )
+    return names

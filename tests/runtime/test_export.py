@@ -1,0 +1,144 @@
+"""``qrt export --format compressed-tensors``: the export loads in transformers (through the
+compressed-tensors library) and computes what qrt's finalized model computes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from qrt.frontends.dsl import parse_rules
+from qrt.runtime.examples import EXAMPLES
+from qrt.runtime.finalize.export import export_compressed_tensors
+from qrt.runtime.finalize.pack import FinalizeError
+from qrt.runtime.quant.quantizer import Quantizer
+from tests.conftest import ROOT, run_qrt
+
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("compressed_tensors")
+
+
+def hf_llama() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2)
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(cfg).eval(), (torch.randint(0, 128, (2, 8)),)
+
+
+def saved_hf(tmp_path: Path, rules: str) -> tuple[torch.Tensor, tuple[torch.Tensor], Path, Path]:
+    model, inputs = hf_llama()
+    q = Quantizer(model, parse_rules(rules))
+    q.prepare(inputs)
+    with q.calibration_mode():
+        model(*inputs)
+    q.finalize(mmap_dir=tmp_path / "saved")
+    with torch.no_grad():
+        out = model(*inputs).logits
+    model.config.save_pretrained(tmp_path / "hf")
+    return out, inputs, tmp_path / "saved", tmp_path / "hf"
+
+
+CASES = {
+    "int4 weight-only": ("op linear weight -> int4 per_block(32, axis=-1) qparam_calculator=static\n"
+                         'module "lm_head" op linear weight -> off\n', "pack-quantized", 0.0),
+    "uint4 asymmetric": ("op linear weight -> uint4 asymmetric per_block(32, axis=-1) qparam_calculator=static\n",
+                         "pack-quantized", 0.0),
+    "W8A8 int8": ("op linear weight -> int8 per_channel(axis=0) qparam_calculator=static\n"
+                  "op linear input[0] -> int8 per_tensor qparam_calculator=minmax\n", "int-quantized", 0.0),
+    "W8A8 fp8": ("op linear weight -> float8_e4m3fn per_channel(axis=0) qparam_calculator=static\n"
+                 "op linear input[0] -> float8_e4m3fn per_tensor qparam_calculator=minmax\n", "float-quantized", 0.0),
+    "MXFP4": ("op linear weight -> float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu\n",
+              "mxfp4-pack-quantized", 3e-2),
+    "NVFP4": ("op linear weight -> float4_e2m1fn_x2 per_block(16, axis=-1) scale_dtype=float8_e4m3fn\n",
+              "nvfp4-pack-quantized", 3e-2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_export_loads_in_transformers_with_the_same_outputs(tmp_path: Path, case: str) -> None:
+    rules, fmt, tolerance = CASES[case]
+    expected, inputs, saved, hf = saved_hf(tmp_path, rules)
+    report = export_compressed_tensors(saved, tmp_path / "ct", hf_config=hf)
+    config = json.loads((tmp_path / "ct" / "config.json").read_text())
+    assert config["model_type"] == "llama"  # the model's own config, with the block added
+    qc = config["quantization_config"]
+    assert qc["format"] == fmt and qc["quant_method"] == "compressed-tensors"
+    assert report["modules"] == (14 if "lm_head" in rules else 15)
+    assert qc["ignore"] == (["lm_head"] if "lm_head" in rules else [])
+    dtype = torch.bfloat16 if "FP4" in case else torch.float32
+    kwargs = {}
+    if "asymmetric" in case:
+        # transformers' run-compressed modules register zero points unpacked ([out, groups])
+        # while compressed-tensors' own compressor (and vLLM) store them packed into int32
+        # along the output axis, as qrt does; decompressing at load reads them correctly
+        kwargs["quantization_config"] = transformers.CompressedTensorsConfig(dequantize=True)
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ct", dtype=dtype, **kwargs).eval()
+    with torch.no_grad():
+        got = loaded(*inputs).logits.float()
+    # FP4 models run in bfloat16 there (weights decompressed on each call): their logits agree
+    # to bfloat16 precision; the weights themselves are equal exactly
+    # (tests/runtime/test_compressed_tensors_format.py)
+    torch.testing.assert_close(got, expected, atol=tolerance, rtol=tolerance)
+
+
+def test_the_cli_exports_and_names_what_it_cannot_hold(tmp_path: Path) -> None:
+    rules = tmp_path / "r.qrt"
+    rules.write_text("op linear weight -> int4 per_block(32, axis=-1) qparam_calculator=static\n"
+                     "op linear output -> int8\n")
+    done = run_qrt("run", str(rules), "--model", "tiny_llama", "--finalize", str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    refused = run_qrt("export", str(tmp_path / "m"), "--format", "compressed-tensors")
+    assert refused.returncode == 2
+    assert "activation quantizer(s) have no compressed-tensors form" in refused.stderr and "--weights-only" in refused.stderr
+    done = run_qrt("export", str(tmp_path / "m"), "--format", "compressed-tensors", "--weights-only", "-o", str(tmp_path / "ct"))
+    assert done.returncode == 0, done.stderr
+    assert "15 quantized Linear modules" in done.stdout and "left in float (--weights-only): 15" in done.stderr
+    qc = json.loads((tmp_path / "ct" / "config.json").read_text())["quantization_config"]
+    assert qc["config_groups"]["group_0"]["targets"] == ["Linear"] and qc["format"] == "pack-quantized"
+    again = run_qrt("export", str(tmp_path / "m"), "--weights-only", "-o", str(tmp_path / "ct"))
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_mixed_schemes_get_one_group_each(tmp_path: Path) -> None:
+    from compressed_tensors.entrypoints.convert import CompressedTensorsDequantizer, convert_checkpoint
+    from safetensors.torch import load_file
+
+    from qrt.runtime.finalize.pack import dequantize
+
+    rules = ("op linear weight -> int4 per_block(32, axis=-1) qparam_calculator=static\n"
+             'module /.*mlp.*/ op linear weight -> int8 per_channel(axis=0) qparam_calculator=static\n')
+    model, inputs = hf_llama()
+    q = Quantizer(model, parse_rules(rules))
+    q.prepare(inputs)
+    q.finalize(mmap_dir=tmp_path / "saved")
+    model.config.save_pretrained(tmp_path / "hf")
+    export_compressed_tensors(tmp_path / "saved", tmp_path / "ct", hf_config=tmp_path / "hf")
+    qc = json.loads((tmp_path / "ct" / "config.json").read_text())["quantization_config"]
+    assert qc["format"] == "pack-quantized" and len(qc["config_groups"]) == 2  # one format, two schemes
+    targets = sorted(t for g in qc["config_groups"].values() for t in g["targets"])
+    assert len(targets) == 15 and "model.layers.0.mlp.up_proj" in targets
+    # compressed-tensors' own checkpoint dequantizer reads every module exactly. (transformers
+    # 5.23's loader reads the second group's 8-bit weights as 4-bit when both groups share the
+    # pack-quantized format: its issue, not the file's — see the closing note of issue 11)
+    convert_checkpoint(str(tmp_path / "ct"), str(tmp_path / "dense"),
+                       CompressedTensorsDequantizer(str(tmp_path / "ct"), dtype=torch.float32), device="cpu")
+    dense: dict[str, torch.Tensor] = {}
+    for f in (tmp_path / "dense").glob("*.safetensors"):
+        dense.update(load_file(f))
+    for module in targets:
+        want = dequantize(model.get_submodule(f"{module}.weight_quantizer").__dict__["packed"])
+        assert torch.equal(dense[f"{module}.weight"].float(), want), module
+
+
+def test_a_conv_weight_is_refused_by_name(tmp_path: Path) -> None:
+    example = EXAMPLES["cnn"]
+    torch.manual_seed(0)
+    model = example.build().eval()
+    q = Quantizer(model, parse_rules("op conv2d weight -> int8 per_channel(axis=0) qparam_calculator=static\n"))
+    q.prepare(example.inputs(None, "cpu"))
+    q.finalize(mmap_dir=tmp_path / "m")
+    with pytest.raises(FinalizeError, match="stores quantized Linear weights only; .*weight"):
+        export_compressed_tensors(tmp_path / "m", tmp_path / "ct")
+    assert ROOT.is_dir()
