@@ -15,7 +15,7 @@ def readme_commands() -> list[str]:
 def test_readme_has_install_and_test_commands() -> None:
     install, tests = readme_commands()[:2]
     assert "qrt explain rules/w8a8.qrt --model tiny_llama" in install
-    assert install.endswith("&& qrt run rules/w8a8.qrt --model tiny_llama")
+    assert install.endswith("&& qrt run rules/w8a8.qrt --model tiny_llama --finalize out/tiny_llama-w8a8")
     assert "pytest" in tests
     for command in (install, tests):
         assert command.startswith("pip install torch==2.13.0 && ")

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=0, help="seed of the random batches")
     p.add_argument(
         "--finalize", metavar="DIR",
-        help="then finalize the model: real low-bit weights written to DIR (safetensors shards + "
+        help="then finalize the model: real low-bit weights written to DIR (replacing a model qrt saved there before; safetensors shards + "
         "qrt-manifest.json; load with qrt.load_quantized, explain with `qrt explain DIR QUERY`), "
         "and print the sizes before and after",
     )

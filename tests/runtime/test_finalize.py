@@ -143,3 +143,20 @@ def test_graph_mode_has_no_mmap_dir(tmp_path) -> None:  # type: ignore[no-untype
         q.finalize(mmap_dir=tmp_path)
     with pytest.raises(FinalizeError, match="valid backends: torch"):
         q.finalize(backend="tensorrt")
+
+
+@pytest.mark.parametrize("name", ["int4 per block", "uint4 asymmetric", "int8 per channel", "mxfp4", "nvfp4"])
+def test_a_large_weight_is_packed_in_row_chunks_with_the_same_result(name: str) -> None:
+    """Weights over 32 MB of float32 are packed a chunk of rows at a time (bounded temporaries)."""
+    torch.manual_seed(0)
+    w = torch.randn(2056, 4096)  # 33.7 MB: two chunks
+    spec = QuantizationSpec(**FORMATS[name])
+    fmt = format_of(spec)
+    block = group_shape(spec, tuple(w.shape))
+    scale = zero_point = None
+    if fmt.kind in ("int", "float8"):
+        lo, hi = group_min_max(w, block)
+        scale, zero_point = qparams(spec, fmt, lo, hi, block)
+    packed = quantize_packed(spec, fmt, w, block, scale, zero_point)
+    assert torch.equal(dequantize(packed), fake_quantize(spec, fmt, w, block, scale, zero_point))
+    assert packed.data.numel() * packed.data.element_size() * 8 == w.numel() * BITS[name]

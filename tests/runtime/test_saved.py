@@ -260,5 +260,10 @@ def test_qrt_run_finalize_writes_the_model_and_prints_sizes(tmp_path: Path) -> N
 
     model = qrt.load_quantized(out, fresh())
     assert model.get_submodule("lm_head").weight.numel() == 0
-    busy = run_qrt("run", str(ROOT / "rules" / "w8a8.qrt"), "--model", "tiny_llama", "--finalize", str(out))
-    assert busy.returncode != 0 and "exists and is not empty" in busy.stderr
+    again = run_qrt("run", str(ROOT / "rules" / "w8a8.qrt"), "--model", "tiny_llama", "--finalize", str(out))
+    assert again.returncode == 0, again.stderr  # a re-run replaces the model it saved before …
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    busy = run_qrt("run", str(ROOT / "rules" / "w8a8.qrt"), "--model", "tiny_llama", "--finalize", str(tmp_path / "mine"))
+    assert busy.returncode != 0 and "not a saved qrt model" in busy.stderr  # … and nothing else
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"

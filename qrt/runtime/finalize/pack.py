@@ -119,15 +119,46 @@ def check_packable(spec: QuantizationSpec, fmt: Format, block: tuple[int, ...], 
             )
 
 
+_CHUNK_BYTES = 32 << 20
+"""rows of a large weight are packed this many float32 bytes at a time, so packing needs a
+few chunk-sized temporaries instead of a few copies of the whole weight"""
+
+
 def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block: tuple[int, ...],
                     scale: torch.Tensor | None, zero_point: torch.Tensor | None) -> Packed:
     """The packed form of ``x`` under its quantizer's spec and qparams (computed from ``x``
-    when the quantizer has none: static weight qparams)."""
+    when the quantizer has none: static weight qparams). A large 2-D weight whose groups lie
+    within rows is packed a chunk of rows at a time (the same result)."""
     x = x.detach()
     check_packable(spec, fmt, block, x.dim())
     if fmt.kind in ("int", "float8") and (scale is None or scale.numel() == 0):
-        lo, hi = group_min_max(x.float(), block)
+        lo, hi = group_min_max(x if x.dtype == torch.float32 else x.float(), block)
         scale, zero_point = qparams(spec, fmt, lo, hi, block)
+    global_scale = None
+    if fmt.kind == "nvfp4" and spec.scale_dtype == "float8_e4m3fn":
+        from qrt.runtime.quant.numerics import nvfp4_global_scale
+
+        global_scale = nvfp4_global_scale(x)
+    rows = x.shape[0] if x.dim() == 2 else 0
+    step = max(8, (_CHUNK_BYTES // max(1, 4 * x.shape[-1])) // 8 * 8) if rows else 0
+    if not rows or block[0] != 1 or rows <= step:
+        return _pack(spec, fmt, x, block, scale, zero_point, global_scale)
+    parts = [
+        _pack(spec, fmt, x[r:r + step], block, None if scale is None else scale[r:r + step],
+              None if zero_point is None else zero_point[r:r + step], global_scale)
+        for r in range(0, rows, step)
+    ]
+    first = parts[0]
+    joined = torch.cat([p.data for p in parts], dim=0)
+    scales = torch.cat([p.scale for p in parts], dim=0)
+    # symmetric zero points are dropped in every chunk alike, asymmetric ones kept in every chunk
+    zps = torch.cat([p.zero_point for p in parts], dim=0) if first.zero_point is not None else None  # type: ignore[misc]
+    return Packed(joined, scales, zps, tuple(x.shape), block, first.kind, first.bits, first.signed, first.qmin,
+                  first.global_scale)
+
+
+def _pack(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block: tuple[int, ...],
+          scale: torch.Tensor | None, zero_point: torch.Tensor | None, global_scale: torch.Tensor | None) -> Packed:
     if fmt.kind == "int":
         v, s, z = _grouped(x, block, scale, zero_point)
         q = torch.round(v * (1.0 / s))
@@ -158,7 +189,7 @@ def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block:
     if fmt.kind == "nvfp4":
         from torchao.prototype.mx_formats.kernels import f32_to_f4_unpacked, pack_uint4
 
-        full, stored, global_scale = nvfp4_scales(spec, x, block)
+        full, stored, global_scale = nvfp4_scales(spec, x, block, global_scale)
         codes = f32_to_f4_unpacked((x.float() / full).reshape(-1).contiguous())
         if codes.numel() % 2:
             codes = torch.cat([codes, torch.zeros(1, dtype=codes.dtype)])

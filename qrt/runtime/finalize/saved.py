@@ -240,9 +240,10 @@ def save_quantized(model: nn.Module, directory: str | Path, *, overwrite: bool =
 
 
 def finalize_to_directory(model: nn.Module, state: Any, plan: Any, directory: str | Path, *,
-                          max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> dict[str, Any]:
-    """Finalize and write at once, shard by shard, remapping the model onto the files."""
-    directory = _prepare_directory(Path(directory), overwrite=False, state=state)
+                          max_shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False) -> dict[str, Any]:
+    """Finalize and write at once, shard by shard, remapping the model onto the files.
+    ``overwrite`` replaces a model qrt saved there before (never other files)."""
+    directory = _prepare_directory(Path(directory), overwrite=overwrite, state=state)
     targets = weight_targets(model, state, plan)
     out = ModelWriter(directory, model, state, remap=True, max_shard_bytes=max_shard_bytes)
     report = finalize_weights(targets, on_packed=out.add_packed)

@@ -219,17 +219,25 @@ def _fp4_round(v: torch.Tensor) -> torch.Tensor:
     return f4_unpacked_to_f32(f32_to_f4_unpacked(v.float().contiguous()))
 
 
-def nvfp4_scales(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]
+def nvfp4_global_scale(x: torch.Tensor) -> torch.Tensor:
+    """The fp32 per-tensor scale NVFP4-style e4m3 block scales are relative to: amax / (448·6)."""
+    amax = torch.maximum(x.detach().max(), -x.detach().min()).float()  # |x|.max() without a copy of x
+    return (amax / (_E4M3_MAX * _FP4_MAX)).clamp(min=1e-12)
+
+
+def nvfp4_scales(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...],
+                 global_scale: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """NVFP4-style scales of ``x``: the per-element scale values are divided by, the block
     scales as stored (float8_e4m3fn relative to the global scale, or the spec's scale dtype),
     and the fp32 global scale (float8 block scales only). Shared by fake quantization and
-    finalize's packing, so the packed codes are exactly the fake-quantized values."""
+    finalize's packing, so the packed codes are exactly the fake-quantized values.
+    ``global_scale``: the whole tensor's, when ``x`` is a slice of it."""
     lo, hi = group_min_max(x.float(), block)
     scale = torch.maximum(lo.abs(), hi.abs()) / _FP4_MAX
-    global_scale = None
     if spec.scale_dtype == "float8_e4m3fn":
-        global_scale = (x.detach().abs().amax().float() / (_E4M3_MAX * _FP4_MAX)).clamp(min=1e-12)
+        if global_scale is None:
+            global_scale = nvfp4_global_scale(x)
         stored = (scale / global_scale).clamp(max=_E4M3_MAX).to(torch.float8_e4m3fn)
         scale = stored.float() * global_scale
     elif spec.scale_dtype in ("float16", "bfloat16"):
@@ -237,6 +245,8 @@ def nvfp4_scales(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]
         scale = stored.float()
     else:
         stored = scale
+    if spec.scale_dtype != "float8_e4m3fn":
+        global_scale = None
     return _expand(torch.where(scale > 0, scale, torch.ones_like(scale)), block), stored, global_scale
 
 

@@ -375,7 +375,7 @@ class Quantizer:
         return {s.op_name for s in inventory.sites if s.op_name is not None}
 
     def finalize(self, model: nn.Module | None = None, *, backend: str = "torch",
-                 mmap_dir: str | Path | None = None) -> nn.Module:
+                 mmap_dir: str | Path | None = None, overwrite: bool = False) -> nn.Module:
         """Make every quantized weight real: packed low-bit codes and scales kept by its
         quantizer (``qrt.runtime.finalize.pack``), the dense parameter freed (unless something
         reads it unquantized: a tied embedding). The model still runs in torch, dequantizing
@@ -386,6 +386,7 @@ class Quantizer:
         (safetensors shards + manifest, as ``qrt.save_quantized`` does) one shard at a time and
         point the model at the memory-mapped files — the files must then stay in place while
         the model is used; ``qrt.load_quantized(mmap_dir, model)`` loads it again later.
+        ``overwrite`` replaces a model qrt saved in ``mmap_dir`` before (never other files).
 
         Graph-mode models are converted with torchao's ``convert_pt2e`` (real quantize /
         dequantize ops; ``mmap_dir`` is not available there). Returns the finalized model;
@@ -414,7 +415,7 @@ class Quantizer:
         if mmap_dir is not None:
             from qrt.runtime.finalize.saved import finalize_to_directory
 
-            self.finalize_report = finalize_to_directory(target, state, self.plan, mmap_dir)
+            self.finalize_report = finalize_to_directory(target, state, self.plan, mmap_dir, overwrite=overwrite)
         else:
             from qrt.runtime.finalize.weights import finalize_weights, weight_targets
 

@@ -95,7 +95,7 @@ def _finalize(quantizer: Quantizer, reference: torch.nn.Module, model: torch.nn.
     finalized model computes what the prepared one did."""
     from pathlib import Path
 
-    quantizer.finalize(mmap_dir=directory)
+    quantizer.finalize(mmap_dir=directory, overwrite=True)  # a re-run replaces its own output only
     report = quantizer.finalize_report
     with torch.no_grad():
         again = _first_tensor(model(*data, **kwargs)).float()
