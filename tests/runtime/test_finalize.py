@@ -3,6 +3,8 @@ prepared one does."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -32,10 +34,9 @@ BITS = {"int8 per channel": 8, "int4 per block": 4, "uint4 asymmetric": 4, "int2
 SCALE_DTYPE = {"mxfp4": torch.float8_e8m0fnu, "mxfp8": torch.float8_e8m0fnu, "nvfp4": torch.float8_e4m3fn}
 
 
-@pytest.mark.parametrize("name", sorted(FORMATS))
-def test_packed_form_dequantizes_to_the_fake_quantized_values(name: str) -> None:
-    torch.manual_seed(0)
-    w = torch.randn(64, 128)
+def packed_and_checked(name: str, w: torch.Tensor) -> tuple[Packed, tuple[int, ...]]:
+    """``w`` packed under ``FORMATS[name]`` with static qparams, checked to dequantize to
+    exactly the fake-quantized values."""
     spec = QuantizationSpec(**FORMATS[name])
     fmt = format_of(spec)
     block = group_shape(spec, tuple(w.shape))
@@ -45,6 +46,14 @@ def test_packed_form_dequantizes_to_the_fake_quantized_values(name: str) -> None
         scale, zero_point = qparams(spec, fmt, lo, hi, block)
     packed = quantize_packed(spec, fmt, w, block, scale, zero_point)
     assert torch.equal(dequantize(packed), fake_quantize(spec, fmt, w, block, scale, zero_point))
+    return packed, block
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_packed_form_dequantizes_to_the_fake_quantized_values(name: str) -> None:
+    torch.manual_seed(0)
+    w = torch.randn(64, 128)
+    packed, block = packed_and_checked(name, w)
     # the codes take the format's bits per weight, the scales their spec's dtype, one per group
     assert packed.data.numel() * packed.data.element_size() * 8 == w.numel() * BITS[name]
     assert packed.scale.dtype == SCALE_DTYPE.get(name, torch.float32)
@@ -150,13 +159,50 @@ def test_a_large_weight_is_packed_in_row_chunks_with_the_same_result(name: str) 
     """Weights over 32 MB of float32 are packed a chunk of rows at a time (bounded temporaries)."""
     torch.manual_seed(0)
     w = torch.randn(2056, 4096)  # 33.7 MB: two chunks
-    spec = QuantizationSpec(**FORMATS[name])
-    fmt = format_of(spec)
-    block = group_shape(spec, tuple(w.shape))
-    scale = zero_point = None
-    if fmt.kind in ("int", "float8"):
-        lo, hi = group_min_max(w, block)
-        scale, zero_point = qparams(spec, fmt, lo, hi, block)
-    packed = quantize_packed(spec, fmt, w, block, scale, zero_point)
-    assert torch.equal(dequantize(packed), fake_quantize(spec, fmt, w, block, scale, zero_point))
+    packed, block = packed_and_checked(name, w)
     assert packed.data.numel() * packed.data.element_size() * 8 == w.numel() * BITS[name]
+
+
+@pytest.mark.parametrize("spec", [
+    "int8 per_channel(axis=0) qparam_calculator=static",
+    "int4 per_block(32, axis=-1) qparam_calculator=static",
+    "float8_e4m3fn per_channel(axis=0) qparam_calculator=static",
+    "float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu",
+    "float4_e2m1fn_x2 per_block(16, axis=-1) scale_dtype=float8_e4m3fn",
+])
+def test_a_finalized_hf_llama_computes_what_the_prepared_one_does(spec: str) -> None:
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2)
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    inputs = (torch.randint(0, 128, (2, 8)),)
+    q = Quantizer(model, parse_rules(f"op linear weight -> {spec}\nop linear input[0] -> int8 qparam_calculator=minmax\n"))
+    q.prepare(inputs)
+    with q.calibration_mode():
+        model(*inputs)
+    with torch.no_grad():
+        prepared = model(*inputs).logits
+    q.finalize()
+    with torch.no_grad():
+        torch.testing.assert_close(model(*inputs).logits, prepared)
+    assert q.finalize_report["weights"] == 15 and model.lm_head.weight.numel() == 0
+
+
+@pytest.mark.parametrize("name", ["cnn", "mha"])
+def test_other_built_in_models_finalize(name: str) -> None:
+    example = EXAMPLES[name]
+    torch.manual_seed(0)
+    model = example.build().eval()
+    inputs = example.inputs(None, "cpu")
+    q = Quantizer(model, str(Path(__file__).resolve().parents[2] / "rules" / "w8a8.qrt"))
+    q.prepare(inputs)
+    with q.calibration_mode():
+        model(*inputs)
+    with torch.no_grad():
+        prepared = model(*inputs)
+    q.finalize()
+    with torch.no_grad():
+        torch.testing.assert_close(model(*inputs), prepared)
+    assert q.finalize_report["weights"] > 0
+    assert q.finalize_report["packed_bytes"] < q.finalize_report["dense_bytes"] / 3
