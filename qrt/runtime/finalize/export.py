@@ -94,14 +94,12 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
                 hint="leave that weight unquantized in the config (or keep the model in qrt's own format)",
             )
         packed = Packed.from_stored(record["layout"], {f: tensors[n] for f, n in record["tensors"].items()})
-        site = sites.get(path)
         where = f"{saved}: {path}"
         try:
             group = config_group([module], packed)
             written.update(weight_tensors(module, packed))
         except FinalizeError as exc:
             raise FinalizeError(f"{where}: {exc.message}", hint=exc.hint) from None
-        del site
         used_quantizers.add(path)
         quantized_modules.add(module)
         input_path = _input_quantizer(manifest, module, switches)
