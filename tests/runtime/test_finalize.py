@@ -67,6 +67,22 @@ def test_packed_form_dequantizes_to_the_fake_quantized_values(name: str) -> None
     assert torch.equal(dequantize(again), dequantize(packed))
 
 
+def finalized_like_prepared(model: torch.nn.Module, inputs: tuple, config: object,  # type: ignore[type-arg]
+                            output: object = lambda out: out) -> Quantizer:
+    """Prepare and calibrate ``model``, finalize it, and check it computes what the prepared
+    model computed (``output`` picks the tensor from the model's output)."""
+    q = Quantizer(model, config)
+    q.prepare(inputs)
+    with q.calibration_mode():
+        model(*inputs)
+    with torch.no_grad():
+        prepared = output(model(*inputs))  # type: ignore[operator]
+    q.finalize()
+    with torch.no_grad():
+        torch.testing.assert_close(output(model(*inputs)), prepared)  # type: ignore[operator]
+    return q
+
+
 @pytest.mark.parametrize("spec", [
     "int8 per_channel(axis=0) qparam_calculator=static",
     "int4 per_block(32, axis=-1) qparam_calculator=static",
@@ -79,16 +95,8 @@ def test_finalized_model_computes_what_the_prepared_one_does(spec: str) -> None:
     torch.manual_seed(0)
     model = example.build().eval()
     inputs = example.inputs(None, "cpu")
-    q = Quantizer(model, parse_rules(f"op linear weight -> {spec}\nop linear input[0] -> int8 qparam_calculator=minmax\n"))
-    q.prepare(inputs)
-    with q.calibration_mode():
-        model(*inputs)
-    with torch.no_grad():
-        prepared = model(*inputs)
-    q.finalize()
-    with torch.no_grad():
-        finalized = model(*inputs)
-    torch.testing.assert_close(finalized, prepared)
+    rules = parse_rules(f"op linear weight -> {spec}\nop linear input[0] -> int8 qparam_calculator=minmax\n")
+    q = finalized_like_prepared(model, inputs, rules)
     assert model.get_submodule("model.layers.0.mlp.up_proj").weight.numel() == 0  # the dense weight is freed
     report = q.finalize_report
     assert report["weights"] == 15 and report["packed_bytes"] < report["dense_bytes"] / 3
@@ -177,15 +185,8 @@ def test_a_finalized_hf_llama_computes_what_the_prepared_one_does(spec: str) -> 
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg).eval()
     inputs = (torch.randint(0, 128, (2, 8)),)
-    q = Quantizer(model, parse_rules(f"op linear weight -> {spec}\nop linear input[0] -> int8 qparam_calculator=minmax\n"))
-    q.prepare(inputs)
-    with q.calibration_mode():
-        model(*inputs)
-    with torch.no_grad():
-        prepared = model(*inputs).logits
-    q.finalize()
-    with torch.no_grad():
-        torch.testing.assert_close(model(*inputs).logits, prepared)
+    rules = parse_rules(f"op linear weight -> {spec}\nop linear input[0] -> int8 qparam_calculator=minmax\n")
+    q = finalized_like_prepared(model, inputs, rules, output=lambda out: out.logits)
     assert q.finalize_report["weights"] == 15 and model.lm_head.weight.numel() == 0
 
 
@@ -195,14 +196,6 @@ def test_other_built_in_models_finalize(name: str) -> None:
     torch.manual_seed(0)
     model = example.build().eval()
     inputs = example.inputs(None, "cpu")
-    q = Quantizer(model, str(Path(__file__).resolve().parents[2] / "rules" / "w8a8.qrt"))
-    q.prepare(inputs)
-    with q.calibration_mode():
-        model(*inputs)
-    with torch.no_grad():
-        prepared = model(*inputs)
-    q.finalize()
-    with torch.no_grad():
-        torch.testing.assert_close(model(*inputs), prepared)
+    q = finalized_like_prepared(model, inputs, str(Path(__file__).resolve().parents[2] / "rules" / "w8a8.qrt"))
     assert q.finalize_report["weights"] > 0
     assert q.finalize_report["packed_bytes"] < q.finalize_report["dense_bytes"] / 3
