@@ -27,14 +27,17 @@ def digest(inv: Inventory) -> dict[str, object]:
     }
 
 
-def check(name: str, inv: Inventory) -> None:
+def check(name: str, inv: Inventory, **recorded: str) -> None:
+    """Compare with ``golden/<name>.json``; ``recorded`` (e.g. the transformers version) is
+    stored beside the digest when the file is (re)written, and is not part of the comparison."""
     path = GOLDEN / f"{name}.json"
     got = digest(inv)
     if os.environ.get("QRT_REGEN_GOLDEN") or not path.exists():
-        path.write_text(json.dumps(got, indent=1) + "\n", encoding="utf-8")
+        path.write_text(json.dumps({**recorded, **got}, indent=1) + "\n", encoding="utf-8")
         if not os.environ.get("QRT_REGEN_GOLDEN"):
             pytest.fail(f"golden file {path.name} was missing and has been written; review it")
-    assert got == json.loads(path.read_text(encoding="utf-8"))
+    want = json.loads(path.read_text(encoding="utf-8"))
+    assert got == {k: v for k, v in want.items() if k not in recorded}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
@@ -45,8 +48,7 @@ def test_builtin_golden(name: str) -> None:
     check(f"builtin_{name}", inv)
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_hf_llama_golden(attn: str) -> None:
+def _hf_llama(attn: str) -> Inventory:
     transformers = pytest.importorskip("transformers")
     cfg = transformers.LlamaConfig(
         vocab_size=128,
@@ -59,10 +61,45 @@ def test_hf_llama_golden(attn: str) -> None:
     )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg).eval()
-    inv = inspect_model(model, torch.randint(0, 128, (1, 8)), use_cache=False)
-    check(f"hf_llama_{attn}", inv)
-    names = {op.name for op in inv.ops}
-    assert "model.layers.1.self_attn.q_proj.linear" in names
-    assert "lm_head.linear" in names
+    return inspect_model(model, torch.randint(0, 128, (1, 8)), use_cache=False)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_hf_llama_golden(attn: str) -> None:
+    """The whole op sequence, mask ops included, is transformers' code, not qrt's: it moves
+    between transformers releases (5.17 and 5.25 order ``eq``/``le`` differently). So the golden
+    file records the transformers version it was written with, and is compared only under that
+    version (the one ``constraints.txt`` pins); what qrt owns is checked under any version by
+    ``test_hf_llama_names``."""
+    import transformers
+
+    path = GOLDEN / f"hf_llama_{attn}.json"
+    written_with = json.loads(path.read_text(encoding="utf-8")).get("transformers") if path.exists() else None
+    if written_with != transformers.__version__ and not os.environ.get("QRT_REGEN_GOLDEN"):
+        pytest.skip(f"golden written with transformers {written_with}, installed {transformers.__version__}: "
+                    "install constraints.txt's pin, or regenerate with QRT_REGEN_GOLDEN=1 and review")
+    check(f"hf_llama_{attn}", _hf_llama(attn), transformers=transformers.__version__)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_hf_llama_names(attn: str) -> None:
+    """The naming contract on a real HF model, under any transformers version: each decoder
+    layer's projections are the leaf-module ops, the counters are per (module, op type) in
+    execution order, and attention carries ModelOpt's four bmm names."""
+    inv = _hf_llama(attn)
+    names = [op.name for op in inv.ops]
+    assert len(names) == len(set(names))
+    for i in (0, 1):
+        for proj in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                     "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"):
+            assert f"model.layers.{i}.{proj}.linear" in names
+    assert "lm_head.linear" in names and "model.embed_tokens.embedding" in names
+    # per-(module, op type) counters: the n-th op of a type in a module is named `_n-1`
+    seen: dict[tuple[str, str], int] = {}
+    for op in inv.ops:
+        n = seen.get((op.module, op.op_type), 0)
+        prefix = f"{op.module}." if op.module else ""
+        assert op.name == f"{prefix}{op.op_type}" + (f"_{n}" if n else "")
+        seen[(op.module, op.op_type)] = n + 1
     aliases = {a for s in inv.sites for a in s.aliases}
     assert {f"model.layers.{i}.self_attn.{x}_bmm_quantizer" for i in (0, 1) for x in "qkvp"} == aliases
