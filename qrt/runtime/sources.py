@@ -219,19 +219,29 @@ def build_model(
     *,
     input_shapes: Sequence[Sequence[int]] | None = None,
     device: str | None = None,
+    seed: int | None = None,
 ) -> BuiltModel:
     """Build the model a spec names, with example inputs, on ``device``.
 
     Defaults: ``meta`` for Hugging Face configs (no weights are allocated), ``cpu`` else.
+
+    ``seed``: built-in and config-only models start from random weights, and example inputs
+    are random, so without a seed two processes build different models and print different
+    numbers. With one, the random generator is seeded before the model is built (a factory
+    included) and its inputs drawn: the same seed gives the same weights and inputs in every
+    process. The caller's global random state is restored afterwards.
     """
     device = device or ("meta" if spec.kind == "hf" else "cpu")
-    if spec.kind == "builtin":
-        built = _from_builtin(spec, input_shapes, device)
-    elif spec.kind in ("file", "module"):
-        built = _from_factory(spec, input_shapes, device)
-    elif spec.kind == "hf":
-        built = _from_hf(spec, input_shapes, device)
-    else:
+    if spec.kind == "inventory":
         raise ModelSourceError(f"{spec.text} is a saved inventory, not a model", hint=SPEC_FORMS)
+    with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
+        if seed is not None:
+            torch.manual_seed(seed)
+        if spec.kind == "builtin":
+            built = _from_builtin(spec, input_shapes, device)
+        elif spec.kind in ("file", "module"):
+            built = _from_factory(spec, input_shapes, device)
+        else:
+            built = _from_hf(spec, input_shapes, device)
     built.info.setdefault("inputs", _describe_inputs(built.args, built.kwargs))
     return built
