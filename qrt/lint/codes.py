@@ -45,7 +45,12 @@ _ALL = [
         "a class named by its short name",
         "`type Linear` compares with the last part of every class name, so it also matches "
         "`my_lib.Linear` or a class of that name from another library. Name the class fully "
-        "(`torch.nn.modules.linear.Linear`), or ModelOpt's way for torch.nn (`nn.Linear`).",
+        "(`torch.nn.modules.linear.Linear`), or ModelOpt's way for torch.nn (`nn.Linear`). "
+        "With `--model` the resolver's own class matching settles it (SEMANTICS §2): a bare "
+        "name that names exactly one class of the model is accepted, and the finding is info "
+        "naming that class; one that names several is an error listing them (resolving "
+        "refuses it) — also for a bare `module_type_configs` key, which is otherwise "
+        "accepted as seed 001 writes it.",
         "type Linear weight -> int8 per_channel\n",
         "type torch.nn.modules.linear.Linear weight -> int8 per_channel\n",
         column=6,
@@ -97,7 +102,11 @@ _ALL = [
         "replaces its decision (a spec or `off`), so this rule never decides anything: a "
         "leftover, or the two are in the wrong order. In a ModelOpt list a trailing `*` entry "
         "(the legacy `default` last) replaces everything before it; there the finding is "
-        "info, since lists are composed by concatenation (ModelOpt's own presets are).",
+        "info, since lists are composed by concatenation (ModelOpt's own presets are). A rule "
+        "of an included file (`include preset w8a8`, `include \"common.qrt\"`) that a rule "
+        "of another file replaces is not reported: including a preset and overriding some of "
+        "its rules is what includes are for. A rule replaced by a later rule of its own file "
+        "is reported at that file's line.",
         "op linear weight -> int4 per_block(32)\nop linear weight -> int8 per_channel\n",
         "op linear weight -> int4 per_block(32)\nmodule /lm_head/ op linear weight -> int8 per_channel\n",
     ),
@@ -140,9 +149,15 @@ _ALL = [
         "a rule or key that selects no site of the model",
         "The pattern, class or op type names nothing in this model: a typo, a renamed "
         "module, or a config written for another architecture. The message names the closest "
-        "real names.",
-        "module /model\\.layers\\.\\d+\\.mlp\\.down_prj/ -> off\n",
-        "module /model\\.layers\\.\\d+\\.mlp\\.down_proj/ -> off\n",
+        "real names. Info, not a warning, for a rule that only turns sites off (`-> off`, "
+        "`enable: false`, a `null` config value), in every front end: configs carry such "
+        "guards for architectures a model may lack (ModelOpt's presets turn off routers, "
+        "vision towers and BatchNorm for every model), and one that matches nothing leaves "
+        "this model as it would be without it. Use `--fail-on info` to catch a mistyped one. "
+        "Rules of a shipped preset a file includes are not checked (they are not yours to "
+        "edit); linting the preset itself (`modelopt:NAME`) checks them.",
+        "module /model\\.layers\\.\\d+\\.mlp\\.down_prj/ weight -> int4 per_block(32)\n",
+        "module /model\\.layers\\.\\d+\\.mlp\\.down_proj/ weight -> int4 per_block(32)\n",
         column=1, model="tiny_llama", needs_model=True,
     ),
     CodeInfo(
@@ -200,6 +215,19 @@ _ALL = [
         "- quantizer_name: '*weight_quantizer'\n  cfg: {num_bits: 8, axis: 0}\n",
         "- quantizer_name: '*proj.weight_quantizer'\n  cfg: {num_bits: 8, axis: 0}\n",
         file="quant_cfg.yaml", column=20, model="tiny_llama", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT028", "module-never-runs", _W,
+        "a module key or pattern whose module never runs its own forward",
+        "A configuration governs the ops on its module's call stack (SEMANTICS §1, §3). A "
+        "container whose children its parent calls directly (`self.decoder.deconv1(x)` from "
+        "the root, a `ModuleList` of layers) never runs its own forward, so it is on no call "
+        "stack and a `module_name_configs` key (or a `module`/`in name` pattern) naming only "
+        "such modules governs nothing, although the name exists. The message names the "
+        "modules that do run below it: key those (a regex covers a list of layers).",
+        "quantization_config:\n  module_name_configs:\n    decoder: null\n",
+        "quantization_config:\n  module_name_configs:\n    decoder.deconv1: null\n",
+        file="config.yaml", line=3, column=5, model="cnn", needs_model=True,
     ),
     # ---- input that cannot be read ------------------------------------------------------
     CodeInfo(

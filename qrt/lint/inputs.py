@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from qrt.errors import QrtError
 from qrt.lint.diagnostics import Diagnostic, Severity, parse_location
+from qrt.lint.locate import read_lines
 
 __all__ = ["LintInput", "read_input", "error_findings"]
 
@@ -35,10 +36,20 @@ class LintInput:
     wildcard: Any = None
     """a WildcardConfig"""
     errors: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    """lines of the other files its rules came from (includes), read once when first needed"""
 
     @property
     def lines(self) -> list[str]:
         return (self.text or "").splitlines()
+
+    def lines_of(self, file: str | None) -> list[str]:
+        """The lines of ``file``: this input's own, or an included file's (read once)."""
+        if file is None or file == self.path:
+            return self.lines
+        if file not in self.sources:
+            self.sources[file] = read_lines(file)
+        return self.sources[file]
 
     def rule_source(self) -> Any:
         from qrt.frontends.source import DslSource, HierarchicalSource, WildcardSource

@@ -4,8 +4,11 @@ One resolve gives every site's matching rules in fold order; from it, per rule: 
 sites it selects, how many it decides, and whether a later replacing rule takes every one of
 them. Then:
 
-* rules (and hierarchical keys) that select nothing, with the closest real names (QRT020), or
-  a module input/output key the module does not have (QRT025);
+* rules (and hierarchical keys) that select nothing, with the closest real names (QRT020:
+  info where the rule only turns sites off, a guard for another architecture), a module
+  input/output key the module does not have (QRT025), or a module that never runs its own
+  forward, naming the modules that do (QRT028);
+* a bare class name that names several classes of the model (QRT001, an error);
 * rules whose every selected site a later rule replaces, naming that rule (QRT021);
 * decided specs that cannot run on their tensor: an axis beyond the rank (QRT022), a block
   size that does not divide the dimension (QRT023), no axis and no default (QRT024);
@@ -13,6 +16,10 @@ them. Then:
 
 Shadowing is checked for the rules a user wrote (DSL rules, ModelOpt entries); a hierarchical
 config compiles to several rules per setting, so its keys are checked for matching nothing.
+A rule of a shipped preset the input includes is not the user's (:func:`~qrt.lint.static.
+is_users`): what it selects is not reported, but a spec it decides that cannot run on this
+model is (at the preset's own file and line). Every finding names the file its rule was
+written in.
 """
 
 from __future__ import annotations
@@ -28,15 +35,16 @@ from typing import Any
 from qrt.inventory.model import Inventory
 from qrt.ir.effect import Off, Set
 from qrt.ir.rule import Rule
+from qrt.ir.patterns import regex_fullmatch
 from qrt.ir.selector import Selector, type_matches
 from qrt.ir.site import Site
 from qrt.lint.codes import CODES
-from qrt.lint.diagnostics import Diagnostic
+from qrt.lint.diagnostics import Diagnostic, Severity
 from qrt.lint.inputs import LintInput
-from qrt.lint.locate import span_of
-from qrt.lint.static import is_synthetic, user_rules
+from qrt.lint.locate import origin_file, span_of
+from qrt.lint.static import is_synthetic, is_users, overridden_include, user_rules
 
-__all__ = ["RuleUse", "model_findings"]
+__all__ = ["RuleUse", "model_findings", "never_run", "turns_off"]
 
 _MODULE_ROLES = ("module_input", "module_output")
 
@@ -63,15 +71,35 @@ class RuleUse:
         }
 
 
-def _finding(code: str, item: LintInput, span: tuple[Any, Any, Any], message: str, **kw: Any) -> Diagnostic:
+def _finding(code: str, item: LintInput, span: tuple[Any, Any, Any], message: str, *,
+             file: str | None = None, severity: Severity | None = None, **kw: Any) -> Diagnostic:
+    """A finding at ``span`` of ``file`` (default: the linted input)."""
     line, column, end = span
     data = kw.pop("data", {})
-    return Diagnostic(code=code, severity=CODES[code].severity, message=message, file=item.path,
+    return Diagnostic(code=code, severity=severity if severity is not None else CODES[code].severity,
+                      message=message, file=file or item.path,
                       line=line, column=column, end_column=end, data=data, **kw)
 
 
 def _rule_span(rule: Rule) -> tuple[Any, Any, Any]:
     return rule.origin.line, rule.origin.column, None
+
+
+def _rule_file(item: LintInput, rule: Rule) -> str | None:
+    """The file ``rule`` was written in (an included file's own path, not the includer's)."""
+    return origin_file(rule.origin, item.path)
+
+
+def turns_off(effect: Any) -> bool:
+    """Whether an effect only switches sites off (``off``, ``enable: false``, a ``null``
+    config). Such a rule that selects nothing changes nothing: the sites it names are absent
+    here, and the rest of the model is as it would be without it. Configs carry these as
+    guards for architectures a model may lack (ModelOpt's presets turn off routers, vision
+    towers and BatchNorm for every model), so QRT020 on them is info; a rule that switches
+    sites *on* and selects nothing is a warning (a spec that will never be applied)."""
+    if isinstance(effect, Off):
+        return True
+    return getattr(effect, "enable", None) is False
 
 
 def _examples(sites: list[str], n: int = 3) -> str:
@@ -138,9 +166,9 @@ class _Names:
 
 def _nothing_reason(sel: Selector, names: _Names) -> str:
     modules, types = names.modules, names.types
-    if sel.module_name is not None and not any(re.fullmatch(sel.module_name, m) for m in modules):  # noqa: SIM102
+    if sel.module_name is not None and not any(regex_fullmatch(sel.module_name, m) for m in modules):
         return f"module /{sel.module_name}/ matches no module{_closest(_unescape(sel.module_name), modules)}"
-    if sel.scope is not None and sel.scope.name is not None and not any(re.fullmatch(sel.scope.name, m) for m in modules):
+    if sel.scope is not None and sel.scope.name is not None and not any(regex_fullmatch(sel.scope.name, m) for m in modules):
         return f"scope /{sel.scope.name}/ matches no module{_closest(_unescape(sel.scope.name), modules)}"
     for name in (sel.module_type, sel.parent_class, sel.scope.type if sel.scope else None):
         if name is not None and not any(type_matches(name, t) for t in types):
@@ -243,45 +271,169 @@ def _spec_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
             rules[rule.order] = rule
     for (code, order), paths in problems.items():
         rule = rules[order]
+        # reported for a shipped preset's rule too, at the preset's own line: the preset is
+        # fine in general, but on this model the run would fail there
         yield _finding(
             code, item, _rule_span(rule),
             f"{messages[(code, order)]}: {len(paths)} site(s) decided by this rule ({_examples(paths)})",
-            config_path=rule.origin.config_path, data={"sites": len(paths)},
+            config_path=rule.origin.config_path, data={"sites": len(paths)}, file=_rule_file(item, rule),
         )
 
 
-def _hierarchical_keys(item: LintInput, names: _Names) -> Iterator[Diagnostic]:
+def never_run(regex: str, inv: Inventory) -> tuple[list[str], list[str]] | None:
+    """When every module ``regex`` names never runs its own forward (SEMANTICS §1: a container
+    whose children its parent calls directly is on no call stack, so a configuration keyed to
+    it governs nothing): those modules, and the modules that do run below them, outermost first
+    (called from outside them, per the inventory's call stacks). ``None`` when ``regex`` names
+    no module, or one that runs."""
+    matched = [m for m in inv.modules if regex_fullmatch(regex, m.name)]
+    if not matched or any(m.called for m in matched):
+        return None
+    idle = [m.name for m in matched]
+
+    def below(name: str) -> bool:
+        return any(name.startswith(u + ".") for u in idle)
+
+    running = [
+        m.name for m in inv.modules
+        if m.called and below(m.name) and not (len(m.scope) >= 2 and below(m.scope[-2]))
+    ]
+    return idle, running
+
+
+def _never_run_message(what: str, idle: list[str], running: list[str]) -> tuple[str, str]:
+    """QRT028's message and fix: the modules to key instead (a regex where they are the
+    numbered children of one list, ``model\\.layers\\.\\d+``)."""
+    names = _examples([repr(n) for n in idle])
+    if not running:
+        return (
+            f"{what} names {names}, whose forward never runs and below which no module runs, "
+            f"so it governs nothing",
+            "key a module that runs (qrt inspect lists them with their calls)",
+        )
+    numbered = re.compile(re.escape(idle[0]) + r"\.\d+")
+    if len(idle) == 1 and all(numbered.fullmatch(n) for n in running):
+        fix = f"key the modules that run: {numbered.pattern} ({_examples(running, 4)})"
+    else:
+        fix = f"key the modules that run: {_examples(running, 4)}"
+    return (
+        f"{what} names {names}, whose forward never runs (its parent calls its children "
+        f"directly), so it governs nothing; the modules that run below it: "
+        f"{_examples([repr(n) for n in running], 4)}",
+        fix,
+    )
+
+
+def _hierarchical_keys(item: LintInput, names: _Names, inv: Inventory) -> Iterator[Diagnostic]:
+    """Keys that govern nothing on this model: a module name no module has (QRT020), a module
+    that never runs (QRT028), a class or op type the model lacks (QRT020). Classes are matched
+    as the resolver matches them (:func:`type_matches`: a bare name is accepted where it names
+    one class); a bare name naming several is an error (QRT001). A ``null`` value only turns
+    sites off, so its key matching nothing is info (:func:`turns_off`)."""
     cfg = item.config
     modules, types, op_types = names.modules, names.types, names.op_types
-    for key in cfg.module_name_configs:
-        if not any(re.fullmatch(key, m) for m in modules):
-            path = f"module_name_configs[{key!r}]"
-            origin = cfg.origin_of(path)
-            span = span_of(item.lines, origin, key) if origin else (None, None, None)
-            yield _finding("QRT020", item, span, f"module name regex /{key}/ matches no module of the model{_closest(_unescape(key), modules)}", config_path=path)
-    for key in cfg.module_type_configs:
-        if key not in types:
-            path = f"module_type_configs[{key!r}]"
-            origin = cfg.origin_of(path)
-            span = span_of(item.lines, origin, key) if origin else (None, None, None)
-            yield _finding("QRT020", item, span, f"no module of class {key!r} in the model{_closest(key, types)}", config_path=path)
+
+    def at(path: str, text: str) -> tuple[tuple[Any, Any, Any], str | None]:
+        origin = cfg.origin_of(path)
+        if origin is None:
+            return (None, None, None), item.path
+        file = origin_file(origin, item.path)
+        return span_of(item.lines_of(file), origin, text), file
+
+    def severity(value: Any) -> Severity | None:
+        return Severity.INFO if value is None else None
+
+    for key, value in cfg.module_name_configs.items():
+        path = f"module_name_configs[{key!r}]"
+        if not any(regex_fullmatch(key, m) for m in modules):
+            span, file = at(path, key)
+            yield _finding("QRT020", item, span, f"module name regex /{key}/ matches no module of the model{_closest(_unescape(key), modules)}",
+                           config_path=path, file=file, severity=severity(value))
+            continue
+        idle = never_run(key, inv)
+        if idle is not None:
+            span, file = at(path, key)
+            message, fix = _never_run_message(f"module name key /{key}/", *idle)
+            yield _finding("QRT028", item, span, message, fix=fix, config_path=path, file=file,
+                           data={"never_run": idle[0], "running": idle[1]})
+    for key, value in cfg.module_type_configs.items():
+        path = f"module_type_configs[{key!r}]"
+        hits = sorted(t for t in types if type_matches(key, t))
+        if not hits:
+            span, file = at(path, key)
+            yield _finding("QRT020", item, span, f"no module of class {key!r} in the model{_closest(key, types)}",
+                           config_path=path, file=file, severity=severity(value))
+        elif len(hits) > 1:
+            span, file = at(path, key)
+            yield _finding("QRT001", item, span,
+                           f"class {key!r} is ambiguous in this model: it names {len(hits)} classes "
+                           f"({', '.join(hits)}), and resolving refuses it",
+                           fix="key the fully-qualified class name: " + " or ".join(hits),
+                           config_path=path, file=file, severity=Severity.ERROR, data={"classes": hits})
     scopes = [("global_config", cfg.global_config)]
     scopes += [(f"module_type_configs[{k!r}]", v) for k, v in cfg.module_type_configs.items()]
     scopes += [(f"module_name_configs[{k!r}]", v) for k, v in cfg.module_name_configs.items()]
     for path, sub in scopes:
         if sub is None:
             continue
-        for key in sub.op_type_config:
+        for key, value in sub.op_type_config.items():
             if key not in op_types:
                 key_path = f"{path}.op_type_config[{key!r}]"
-                origin = cfg.origin_of(key_path)
-                span = span_of(item.lines, origin, sub.written_op_type(key)) if origin else (None, None, None)
-                yield _finding("QRT020", item, span, f"no op of type {key!r} runs in the model{_closest(key, op_types)}", config_path=key_path)
+                span, file = at(key_path, sub.written_op_type(key))
+                yield _finding("QRT020", item, span, f"no op of type {key!r} runs in the model{_closest(key, op_types)}",
+                               config_path=key_path, file=file, severity=severity(value))
+
+
+def _unused_rule(item: LintInput, rule: Rule, inv: Inventory, names: _Names) -> Diagnostic:
+    """Why a rule of the user's selects no site: a module key past the module's (QRT025), a
+    module that never runs (QRT028), or a name, class or op type the model lacks (QRT020; info
+    for a rule that only turns sites off)."""
+    file, span, path = _rule_file(item, rule), _rule_span(rule), rule.origin.config_path
+    reason = _module_io_reason(rule, inv, inv.sites)
+    if reason is not None:
+        return _finding("QRT025", item, span, f"this rule selects no site: {reason}", config_path=path, file=file)
+    sel = rule.selector
+    for what, regex in (("module", sel.module_name), ("scope", sel.scope.name if sel.scope else None)):
+        idle = never_run(regex, inv) if regex is not None else None
+        if idle is not None:
+            message, fix = _never_run_message(f"{what} /{regex}/", *idle)
+            return _finding("QRT028", item, span, message, fix=fix, config_path=path, file=file,
+                            data={"never_run": idle[0], "running": idle[1]})
+    off = turns_off(rule.effect)
+    return _finding(
+        "QRT020", item, span,
+        f"this rule selects no site of the model: {_nothing_reason(sel, names)}"
+        + (" (it only turns sites off, so it changes nothing here)" if off else ""),
+        config_path=path, file=file, severity=Severity.INFO if off else None,
+    )
+
+
+def _shadowed(item: LintInput, rule: Rule, use: RuleUse, uses: dict[int, RuleUse]) -> Diagnostic | None:
+    """QRT021, unless every rule replacing it is in another file and it came from an include
+    (the include-then-override pattern, :func:`overridden_include`)."""
+    mine = [o for o in use.replacers if not overridden_include(rule, uses[o].rule, item)]
+    if not mine:
+        return None
+    order = max(mine, key=lambda o: use.replacers[o])
+    by = uses[order].rule
+    where = (
+        f"line {by.origin.line}"
+        if by.origin.file == rule.origin.file and by.origin.line is not None
+        else by.origin.position or by.origin.config_path or f"rule {order}"
+    )
+    return _finding(
+        "QRT021", item, _rule_span(rule),
+        f"every one of the {use.selected} site(s) this rule selects is decided by a "
+        f"later rule, mostly the one at {where}",
+        config_path=rule.origin.config_path, file=_rule_file(item, rule),
+        fix="delete the rule, or move it below the rule that replaces it",
+        data={"selected": use.selected, "shadowed_by": where},
+    )
 
 
 def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], list[RuleUse]]:
     """Every model-aware finding, and what each rule the user wrote does on the model."""
-    from qrt.resolver.plan import Plan, check_type_names
+    from qrt.resolver.plan import Plan
 
     source = item.rule_source()
     rules = source.rules_for(inv)
@@ -291,57 +443,25 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
     names = _Names.of(inv)
     if written is not None:
         for rule in written:
-            if is_synthetic(rule) or _shipped(rule):
+            if not is_users(rule, item):
                 continue
             use = uses[rule.order]
             if use.selected == 0:
-                reason = _module_io_reason(rule, inv, inv.sites)
-                if reason is not None:
-                    out.append(_finding("QRT025", item, _rule_span(rule), f"this rule selects no site: {reason}", config_path=rule.origin.config_path))
-                else:
-                    out.append(_finding("QRT020", item, _rule_span(rule), f"this rule selects no site of the model: {_nothing_reason(rule.selector, names)}", config_path=rule.origin.config_path))
+                out.append(_unused_rule(item, rule, inv, names))
             elif use.replaced == use.selected and use.decided == 0:
-                order, _ = use.replacers.most_common(1)[0]
-                by = uses[order].rule
-                where = (
-                    f"line {by.origin.line}"
-                    if by.origin.file == rule.origin.file and by.origin.line is not None
-                    else by.origin.position or by.origin.config_path or f"rule {order}"
-                )
-                out.append(
-                    _finding(
-                        "QRT021", item, _rule_span(rule),
-                        f"every one of the {use.selected} site(s) this rule selects is decided by a "
-                        f"later rule, mostly the one at {where}",
-                        config_path=rule.origin.config_path,
-                        fix="delete the rule, or move it below the rule that replaces it",
-                        data={"selected": use.selected, "shadowed_by": where},
-                    )
-                )
+                found = _shadowed(item, rule, use, uses)
+                if found is not None:
+                    out.append(found)
     else:
-        out.extend(_hierarchical_keys(item, names))
-    try:
-        check_type_names(rules, inv)
-    except Exception:  # noqa: BLE001 - reported as matches-nothing above
-        pass
+        out.extend(_hierarchical_keys(item, names, inv))
+    # an ambiguous bare class name is reported as QRT001 (static checks, given the model's
+    # classes); the resolver's own check would refuse the rules here, so it is not repeated
     plan = Plan(inv, rules, tuple(decisions), source)
     out.extend(_spec_findings(item, plan))
     if item.kind == "wildcard":
         out.extend(_uninstrumented(item, plan))
     shown = [uses[r.order] for r in (written or ()) if not is_synthetic(r)]
     return out, shown
-
-
-def _shipped(rule: Rule) -> bool:
-    """A rule from a preset shipped with qrt (its findings are not the user's to act on:
-    ModelOpt presets guard architectures this model may not have)."""
-    from qrt.resources import data_dir
-
-    file = rule.origin.file
-    if not file:
-        return False
-    root = str(data_dir("rules"))
-    return file.startswith(root)
 
 
 def _uninstrumented(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
@@ -358,12 +478,13 @@ def _uninstrumented(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
             rules[rule.order] = rule
     for order, paths in by_rule.items():
         rule = rules[order]
-        span = span_of(item.lines, rule.origin, rule.selector.quantizer_path or "")
+        file = _rule_file(item, rule)
+        span = span_of(item.lines_of(file), rule.origin, rule.selector.quantizer_path or "")
         yield _finding(
             "QRT026", item, span,
             f"this entry switches on {len(paths)} site(s) ModelOpt has no quantizer for "
             f"({_examples(paths)})",
             config_path=rule.origin.config_path,
             fix="narrow the glob (e.g. '*proj.weight_quantizer') or add parent_class: nn.Linear",
-            data={"sites": len(paths)},
+            data={"sites": len(paths)}, file=file,
         )

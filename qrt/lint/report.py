@@ -24,13 +24,13 @@ LINT_JSON_VERSION = 1
 
 
 def _source_line(result: LintResult, finding: Diagnostic) -> str | None:
+    """The line a finding names, from the file it names (an input, or a file one includes)."""
     if finding.line is None:
         return None
     for item in result.inputs.values():
-        if item.path == finding.file and item.text is not None:
-            lines = item.lines
-            if 0 < finding.line <= len(lines):
-                return lines[finding.line - 1]
+        if item.text is not None and (item.path == finding.file or finding.file in item.sources):
+            lines = item.lines_of(finding.file)
+            return lines[finding.line - 1] if 0 < finding.line <= len(lines) else None
     return None
 
 

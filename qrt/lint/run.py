@@ -73,9 +73,11 @@ def _selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
 
 
 def _suppressed(finding: Diagnostic, item: LintInput) -> bool:
+    """A ``# qrt: noqa`` on the finding's line, in the file the finding names (an included
+    file's own comment suppresses its own findings)."""
     if finding.line is None or item.text is None:
         return False
-    lines = item.lines
+    lines = item.lines_of(finding.file)
     if not 0 < finding.line <= len(lines):
         return False
     codes = suppressed_codes(lines[finding.line - 1])
@@ -91,6 +93,8 @@ def lint(
 ) -> LintResult:
     """Lint every input in ``paths`` (files or ``modelopt:NAME``), against ``inventory`` if given."""
     result = LintResult()
+    types = frozenset(m.type for m in inventory.modules) if inventory is not None else None
+    seen: set[Diagnostic] = set()
     for label in _expand(paths):
         item = read_input(label)
         result.inputs[label] = item
@@ -98,14 +102,16 @@ def lint(
         if item.errors:
             result.unreadable.append(label)
         else:
-            found.extend(static_findings(item))
+            found.extend(static_findings(item, types))
             if inventory is not None:
                 more, uses = model_findings(item, inventory)
                 found.extend(more)
                 result.uses[label] = uses
-        unique = list(dict.fromkeys(found))
-        result.findings.extend(
-            f for f in unique if _selected(f.code, select, ignore) and not _suppressed(f, item)
-        )
+        # once per run: a file included by two inputs (or linted and included) has its
+        # findings reported once, at its own lines
+        for f in found:
+            if f not in seen and _selected(f.code, select, ignore) and not _suppressed(f, item):
+                seen.add(f)
+                result.findings.append(f)
     result.findings.sort(key=lambda f: (f.file or "", f.line or 0, f.column or 0, f.code))
     return result

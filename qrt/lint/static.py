@@ -20,27 +20,38 @@ from typing import Any
 
 from qrt.ir.effect import Off, Set
 from qrt.ir.rule import Rule, RuleSet
-from qrt.ir.selector import Selector
+from qrt.ir.origin import Origin
+from qrt.ir.selector import Selector, type_matches
 from qrt.ir.spec import PerBlock, QuantizationSpec
 from qrt.lint.codes import CODES
 from qrt.lint.diagnostics import Diagnostic, Severity
 from qrt.lint.inputs import LintInput
-from qrt.lint.locate import span_of
+from qrt.lint.locate import origin_file, shipped_file, span_of
 from qrt.lint.patterns import glob_in_regex, nested_quantifier, regex_in_glob, unescaped_dots
 
-__all__ = ["covers", "spec_problem", "static_findings", "user_rules"]
+__all__ = ["covers", "is_users", "overridden_include", "spec_problem", "static_findings", "user_rules"]
 
 _GRAPH_NODE = re.compile(r"[a-z][a-z0-9_]*_[0-9]+")
 _GLOB_META = re.compile(r"[*?\[]")
 
 
 def _finding(code: str, item: LintInput, span: tuple[Any, Any, Any], message: str, *,
-             fix: str | None = None, config_path: str | None = None, **data: Any) -> Diagnostic:
+             fix: str | None = None, config_path: str | None = None, file: str | None = None,
+             severity: Severity | None = None, **data: Any) -> Diagnostic:
+    """A finding at ``span`` of ``file`` (default: the linted input; a rule from an included
+    file passes that file, so the line exists in the file named)."""
     line, column, end = span
     return Diagnostic(
-        code=code, severity=CODES[code].severity, message=message, file=item.path,
-        line=line, column=column, end_column=end, config_path=config_path, fix=fix, data=data,
+        code=code, severity=severity if severity is not None else CODES[code].severity,
+        message=message, file=file or item.path, line=line, column=column, end_column=end,
+        config_path=config_path, fix=fix, data=data,
     )
+
+
+def _where(item: LintInput, origin: Origin) -> tuple[str | None, list[str]]:
+    """The file a rule or key was written in, and its lines."""
+    file = origin_file(origin, item.path)
+    return file, item.lines_of(file)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,17 +75,38 @@ def is_synthetic(rule: Rule) -> bool:
     return (rule.origin.file or "").startswith("<")
 
 
+def is_users(rule: Rule, item: LintInput) -> bool:
+    """Whether the user answers for ``rule``: written in the linted input or in a file of theirs
+    it includes. Not a front end's synthetic default, and not a rule of a preset shipped with
+    qrt that the input includes: the preset's text is qrt's (its own tests lint it clean), and
+    that a general preset names sites this model lacks is no mistake of the user's. Linting the
+    shipped file itself (``modelopt:NAME``) makes its rules the subject, so they count."""
+    if is_synthetic(rule):
+        return False
+    file = rule.origin.file
+    return file == item.path or not shipped_file(file)
+
+
+def overridden_include(rule: Rule, by: Rule, item: LintInput) -> bool:
+    """``rule`` comes from an included file and ``by`` (which replaces it) from another file:
+    the "include a preset, then override it" pattern (README), which is the intended use of an
+    include, not a mistake. A rule replaced by a later rule of its own file is still reported,
+    and so is a rule of the linted input itself."""
+    return rule.origin.file != item.path and by.origin.file != rule.origin.file
+
+
 # ---------------------------------------------------------------------------------------------
 # Patterns
 
 
 def _regex_findings(item: LintInput, origin: Any, regex: str, *, root_op_name: bool = False,
                     config_path: str | None = None) -> Iterator[Diagnostic]:
-    span = span_of(item.lines, origin, f"/{regex}/", regex, regex.replace("\\", "\\\\"))
+    file, lines = _where(item, origin)
+    span = span_of(lines, origin, f"/{regex}/", regex, regex.replace("\\", "\\\\"))
     for code, check in (("QRT002", unescaped_dots), ("QRT003", nested_quantifier), ("QRT004", glob_in_regex)):
         found = check(regex)
         if found:
-            yield _finding(code, item, span, found[0], fix=found[1], config_path=config_path)
+            yield _finding(code, item, span, found[0], fix=found[1], config_path=config_path, file=file)
     if root_op_name and _GRAPH_NODE.fullmatch(regex):
         yield _finding(
             "QRT008", item, span,
@@ -82,35 +114,60 @@ def _regex_findings(item: LintInput, origin: Any, regex: str, *, root_op_name: b
             f"so it matches only an op of the root module",
             fix="name the module: /model\\.layers\\.3\\.mlp\\.down_proj\\.linear/, or "
             "`in name /…/ opname relative /linear/`",
-            config_path=config_path,
+            config_path=config_path, file=file,
         )
 
 
 def _glob_findings(item: LintInput, origin: Any, glob: str, config_path: str | None = None) -> Iterator[Diagnostic]:
     found = regex_in_glob(glob)
     if found:
-        span = span_of(item.lines, origin, f'"{glob}"', f"'{glob}'", glob)
-        yield _finding("QRT005", item, span, found[0], fix=found[1], config_path=config_path)
+        file, lines = _where(item, origin)
+        span = span_of(lines, origin, f'"{glob}"', f"'{glob}'", glob)
+        yield _finding("QRT005", item, span, found[0], fix=found[1], config_path=config_path, file=file)
 
 
-def _class_finding(item: LintInput, origin: Any, name: str, keyword: str) -> Iterator[Diagnostic]:
+def _class_finding(item: LintInput, origin: Any, name: str, keyword: str,
+                   types: frozenset[str] | None) -> Iterator[Diagnostic]:
+    """QRT001 for a bare class name. Without a model: a warning (it may name several classes).
+    With one, the resolver's own matching (:func:`~qrt.ir.selector.type_matches`) decides:
+    several classes → an error (resolving refuses it, SEMANTICS §2); exactly one → info naming
+    it (accepted, and the fix is that class's full name); none → the warning stays (and QRT020
+    says the rule selects nothing)."""
     if "." in name:
         return
     from qrt.ops.torch_nn import TORCH_NN_CLASSES
 
-    fqn = TORCH_NN_CLASSES.get(name)
+    hits = sorted(t for t in types if type_matches(name, t)) if types is not None else []
+    fqn = hits[0] if hits else TORCH_NN_CLASSES.get(name)
     fix = f"{keyword} {fqn}" if fqn else f"{keyword} <module>.{name} (the fully-qualified name)"
-    span = span_of(item.lines, origin, f"{keyword} {name}", name)
-    if span[1] is not None and span[2] is not None and item.lines[span[0] - 1][span[1] - 1:].startswith(keyword + " "):
+    file, lines = _where(item, origin)
+    span = span_of(lines, origin, f"{keyword} {name}", name)
+    if span[1] is not None and span[2] is not None and lines[span[0] - 1][span[1] - 1:].startswith(keyword + " "):
         span = (span[0], span[1] + len(keyword) + 1, span[2])
-    yield _finding(
-        "QRT001", item, span,
-        f"class {name!r} is a short name: it matches every class named {name}, from any module",
-        fix=fix,
-    )
+    if len(hits) > 1:
+        yield _finding(
+            "QRT001", item, span,
+            f"class {name!r} is ambiguous in this model: it names {len(hits)} classes "
+            f"({', '.join(hits)}), and resolving refuses it",
+            fix=" or ".join(f"{keyword} {h}" for h in hits), file=file, severity=Severity.ERROR,
+            classes=hits,
+        )
+    elif hits:
+        yield _finding(
+            "QRT001", item, span,
+            f"class {name!r} is a short name; in this model it names one class, {hits[0]} "
+            f"(accepted, but a second class of that name would make it ambiguous)",
+            fix=fix, file=file, severity=Severity.INFO, classes=hits,
+        )
+    else:
+        yield _finding(
+            "QRT001", item, span,
+            f"class {name!r} is a short name: it matches every class named {name}, from any module",
+            fix=fix, file=file,
+        )
 
 
-def _selector_findings(item: LintInput, rule: Rule) -> Iterator[Diagnostic]:
+def _selector_findings(item: LintInput, rule: Rule, types: frozenset[str] | None) -> Iterator[Diagnostic]:
     sel, origin = rule.selector, rule.origin
     if sel.module_name is not None:
         yield from _regex_findings(item, origin, sel.module_name)
@@ -122,9 +179,9 @@ def _selector_findings(item: LintInput, rule: Rule) -> Iterator[Diagnostic]:
         yield from _glob_findings(item, origin, sel.quantizer_path, origin.config_path)
     for name, keyword in ((sel.module_type, "type"), (sel.parent_class, "parent")):
         if name is not None and item.kind == "dsl":
-            yield from _class_finding(item, origin, name, keyword)
+            yield from _class_finding(item, origin, name, keyword, types)
     if sel.scope is not None and sel.scope.type is not None and item.kind == "dsl":
-        yield from _class_finding(item, origin, sel.scope.type, "type")
+        yield from _class_finding(item, origin, sel.scope.type, "type", types)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,18 +217,19 @@ def _spec_fix(spec: QuantizationSpec) -> str:
 def _spec_findings(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
     seen: set[tuple[Any, ...]] = set()
     for rule in rules:
-        if not isinstance(rule.effect, Set) or is_synthetic(rule):
+        if not isinstance(rule.effect, Set) or not is_users(rule, item):
             continue
         problem = spec_problem(rule.effect.spec)
         key = (rule.origin.file, rule.origin.line, problem)
         if problem is None or key in seen:
             continue
         seen.add(key)
-        span = span_of(item.lines, rule.origin, "-> ", "cfg")
-        if span[1] is not None and span[2] is not None and item.lines[span[0] - 1][span[1] - 1:].startswith("-> "):
+        file, lines = _where(item, rule.origin)
+        span = span_of(lines, rule.origin, "-> ", "cfg")
+        if span[1] is not None and span[2] is not None and lines[span[0] - 1][span[1] - 1:].startswith("-> "):
             span = (span[0], span[1] + 3, None)
         yield _finding("QRT007", item, span, problem, fix=_spec_fix(rule.effect.spec),
-                       config_path=rule.origin.config_path)
+                       config_path=rule.origin.config_path, file=file)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,32 +260,43 @@ def covers(outer: Selector, inner: Selector) -> bool:
 
 
 def _never_wins(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
+    """QRT006 for each rule of the user's that a later rule always replaces. The finding is
+    about the rule's own file; a rule of an included file that a rule of another file replaces
+    is the include-then-override pattern and no finding (:func:`overridden_include`)."""
     ordered = sorted(rules, key=lambda r: r.sort_key)
     for i, rule in enumerate(ordered):
-        if is_synthetic(rule):
+        if not is_users(rule, item):
             continue
-        for later in ordered[i + 1:]:
-            if isinstance(later.effect, (Set, Off)) and not is_synthetic(later) and covers(later.selector, rule.selector):
-                where = (
-                    f"line {later.origin.line}"
-                    if later.origin.file == rule.origin.file and later.origin.line is not None
-                    else later.origin.position or later.origin.config_path or f"rule {later.order}"
-                )
-                finding = _finding(
-                    "QRT006", item, (rule.origin.line, rule.origin.column, None),
-                    f"this rule never decides a site: the rule at {where} selects everything it "
-                    f"selects and replaces its decision",
-                    fix="delete it, or move it below that rule (or raise its priority) if it was "
-                    "meant to win",
-                    config_path=rule.origin.config_path, shadowed_by=where,
-                )
-                if item.kind == "wildcard":
-                    # ModelOpt composes lists by concatenation (its own presets do), so an
-                    # entry a later one replaces is expected there: reported, not a failure
-                    finding = replace(finding, severity=Severity.INFO,
-                                      message=finding.message + " (common when lists are concatenated)")
-                yield finding
-                break
+        later = next(
+            (
+                other for other in ordered[i + 1:]
+                if isinstance(other.effect, (Set, Off)) and not is_synthetic(other)
+                and not overridden_include(rule, other, item) and covers(other.selector, rule.selector)
+            ),
+            None,
+        )
+        if later is None:
+            continue
+        where = (
+            f"line {later.origin.line}"
+            if later.origin.file == rule.origin.file and later.origin.line is not None
+            else later.origin.position or later.origin.config_path or f"rule {later.order}"
+        )
+        finding = _finding(
+            "QRT006", item, (rule.origin.line, rule.origin.column, None),
+            f"this rule never decides a site: the rule at {where} selects everything it "
+            f"selects and replaces its decision",
+            fix="delete it, or move it below that rule (or raise its priority) if it was "
+            "meant to win",
+            config_path=rule.origin.config_path, file=origin_file(rule.origin, item.path),
+            shadowed_by=where,
+        )
+        if item.kind == "wildcard":
+            # ModelOpt composes lists by concatenation (its own presets do), so an
+            # entry a later one replaces is expected there: reported, not a failure
+            finding = replace(finding, severity=Severity.INFO,
+                              message=finding.message + " (common when lists are concatenated)")
+        yield finding
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +335,7 @@ def _hierarchical_findings(item: LintInput) -> Iterator[Diagnostic]:
             key_path = f"{path}.op_type_config[{key!r}]"
             written = sub.written_op_type(key)
             origin = cfg.origin_of(key_path)
-            span = span_of(item.lines, origin, str(written)) if origin is not None else (None, None, None)
+            span = span_of(item.lines_of(origin_file(origin, item.path)), origin, str(written)) if origin is not None else (None, None, None)
             hint = did_you_mean(key, default_registry.names())
             yield _finding(
                 "QRT009", item, span,
@@ -279,16 +348,17 @@ def _hierarchical_findings(item: LintInput) -> Iterator[Diagnostic]:
     yield from _spec_findings(item, compile_config(cfg, None).rules)
 
 
-def static_findings(item: LintInput) -> list[Diagnostic]:
-    """Every static finding of a readable input."""
+def static_findings(item: LintInput, types: frozenset[str] | None = None) -> list[Diagnostic]:
+    """Every static finding of a readable input. ``types``, the class names of a model when
+    lint has one (plain strings: no torch), settle whether a bare class name is ambiguous."""
     if item.kind == "hierarchical":
         return list(_hierarchical_findings(item))
     rules = user_rules(item)
     assert rules is not None
     out: list[Diagnostic] = []
     for rule in rules:
-        if not is_synthetic(rule):
-            out.extend(_selector_findings(item, rule))
+        if is_users(rule, item):
+            out.extend(_selector_findings(item, rule, types))
     out.extend(_spec_findings(item, rules))
     out.extend(_never_wins(item, rules))
     return out
