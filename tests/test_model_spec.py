@@ -165,3 +165,87 @@ def test_inventory_spec_needs_no_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "18"
+
+
+def _types(inv_json: str) -> set[str]:
+    data = json.loads(inv_json)
+    return {m["type"] for m in data["modules"]}
+
+
+def test_a_file_factory_names_its_classes_after_the_file_in_every_process(factory_file: Path) -> None:
+    """SEMANTICS §1: ``path/to/mymodels.py:factory`` is imported as module ``mymodels``, so a
+    rule can say ``type mymodels.Net`` and two processes write the same inventory."""
+    runs = [run_qrt("inspect", "--model", f"{factory_file}:with_inputs", "--format", "json", fresh=True)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout
+    assert "mymodels.Net" in _types(runs[0].stdout)
+    rules = factory_file.parent / "rules.qrt"
+    rules.write_text("type mymodels.Net op linear weight -> int8 per_channel(axis=0)\n")
+    result = run_qrt("resolve", str(rules), "--model", f"{factory_file}:with_inputs", "--summary")
+    assert result.returncode == 0, result.stderr
+    assert "fc.weight_quantizer" in run_qrt("resolve", str(rules), "--model", f"{factory_file}:with_inputs").stdout
+
+
+def test_a_file_named_like_an_imported_module_is_refused(tmp_path: Path) -> None:
+    clash = tmp_path / "json.py"
+    clash.write_text(FACTORY)
+    with pytest.raises(ModelSourceError, match="already the module") as err:
+        load_model_inventory(f"{clash}:with_inputs")
+    assert "rename the file" in (err.value.hint or "")
+    odd = tmp_path / "my-models.py"
+    odd.write_text(FACTORY)
+    with pytest.raises(ModelSourceError, match="not a Python module name"):
+        load_model_inventory(f"{odd}:with_inputs")
+
+
+def test_a_changed_file_is_loaded_again(tmp_path: Path) -> None:
+    path = tmp_path / "reloaded.py"
+    path.write_text(FACTORY)
+    assert [op.name for op in load_model_inventory(f"{path}:with_inputs").ops] == ["fc.linear"]
+    path.write_text(FACTORY.replace("y = self.fc(x)", "y = self.fc(x).relu()"))
+    assert [op.name for op in load_model_inventory(f"{path}:with_inputs").ops] == ["fc.linear", "relu"]
+
+
+TINY_HF = {
+    "t5": {"model_type": "t5", "vocab_size": 64, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 1, "num_heads": 2},
+    "vit": {"model_type": "vit", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 64, "image_size": 32, "patch_size": 8},
+    "bert": {"model_type": "bert", "vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "intermediate_size": 64},
+    "whisper": {"model_type": "whisper", "vocab_size": 64, "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
+                "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                "decoder_ffn_dim": 64, "num_mel_bins": 16, "max_source_positions": 16, "max_target_positions": 16,
+                "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "inputs"),
+    [
+        ("t5", "T5ForConditionalGeneration", [[0, [1, 8], "int64"], ["decoder_input_ids", [1, 4], "int64"]]),
+        ("vit", "ViTForImageClassification", [[0, [1, 3, 32, 32], "float32"]]),
+        ("bert", "BertForMaskedLM", [[0, [1, 8], "int64"]]),
+        ("whisper", "WhisperForConditionalGeneration", [[0, [1, 16, 32], "float32"], ["decoder_input_ids", [1, 4], "int64"]]),
+    ],
+)
+def test_hf_configs_of_every_shape_get_the_inputs_their_forward_takes(
+    tmp_path: Path, name: str, cls: str, inputs: list[list[object]]
+) -> None:
+    """Encoder-decoder, vision and speech configs (no ``architectures``) build with their head
+    and example inputs read from the forward signature and the config."""
+    pytest.importorskip("transformers")
+    (tmp_path / "config.json").write_text(json.dumps(TINY_HF[name]))
+    inv = load_model_inventory(str(tmp_path))
+    assert inv.model["class"].endswith("." + cls)
+    assert [[i["key"], i["shape"], i["dtype"]] for i in inv.model["inputs"]] == inputs
+    assert any(s.quantizer_path.endswith("weight_quantizer") for s in inv.sites)
+
+
+@pytest.mark.parametrize("name", ["t5", "vit"])
+def test_qrt_run_on_an_encoder_decoder_and_a_vision_config(tmp_path: Path, name: str) -> None:
+    pytest.importorskip("transformers")
+    (tmp_path / "config.json").write_text(json.dumps(TINY_HF[name]))
+    done = run_qrt("run", "rules/w8a8.qrt", "--model", str(tmp_path), "--batches", "2", cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert "cosine" in done.stdout

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import inspect
 import sys
 import traceback
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import torch
 
 from qrt.errors import ModelSourceError
 from qrt.model_spec import SPEC_FORMS, ModelSpec
+from qrt.runtime.hf_inputs import hf_example_inputs
 
 __all__ = ["BuiltModel", "build_model"]
 
@@ -69,24 +69,62 @@ def _split_inputs(value: Any, where: str) -> tuple[tuple[Any, ...], dict[str, An
     )
 
 
+_FILE_MODULE = "__qrt_model_file__"
+"""Marks a module qrt imported from a ``file.py:factory`` spec, so a later load of the same
+stem may replace it, and a module Python imported by that name (``json``) never is."""
+
+
+def _import_file(path: Path, spec: ModelSpec) -> Any:
+    """Import ``path/to/file.py`` as module ``file`` (SEMANTICS §1), so its classes are
+    ``file.Net`` in every process, and rules, lint suggestions, lock files and diffs that name
+    them stay valid. The file is executed afresh on each load (it may have changed); a module
+    of the same name that did not come from such a file is never shadowed."""
+    name = path.stem
+    if not name.isidentifier():
+        raise ModelSourceError(
+            f"cannot import {spec.target}: {name!r} is not a Python module name",
+            location=spec.target,
+            hint="rename the file to a valid module name (letters, digits, underscores), e.g. "
+            f"{''.join(c if c.isalnum() else '_' for c in name)}.py: its classes are named after it",
+        )
+    existing = sys.modules.get(name)
+    if existing is not None and not getattr(existing, _FILE_MODULE, None):
+        origin = getattr(existing, "__file__", None) or "built in"
+        if origin != "built in" and Path(origin).resolve() == path:
+            return existing  # the caller imported this very file already: use their module
+        raise ModelSourceError(
+            f"cannot import {spec.target} as module {name!r}: that name is already the module "
+            f"{origin}",
+            location=spec.target,
+            hint="rename the file (its classes are named <file stem>.<class>), or make it "
+            "importable and use the package.module:factory form",
+        )
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise ModelSourceError(f"cannot import {spec.target}", hint=SPEC_FORMS)
+    module = importlib.util.module_from_spec(loader_spec)
+    setattr(module, _FILE_MODULE, str(path))
+    sys.modules[name] = module  # dataclasses and pickling look classes up by module name
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as exc:
+        if existing is None:
+            del sys.modules[name]
+        else:
+            sys.modules[name] = existing
+        raise ModelSourceError(
+            f"importing {spec.target} failed: {type(exc).__name__}: {exc}",
+            location=_user_frame(exc, str(path)) or spec.target,
+            hint="fix the file so that `python " + spec.target + "` runs; --debug shows the traceback",
+        ) from exc
+    return module
+
+
 def _load_callable(spec: ModelSpec) -> tuple[Any, str | None]:
     assert spec.attr is not None
     if spec.kind == "file":
         path = Path(spec.target).resolve()
-        mod_name = f"_qrt_model_{abs(hash(str(path)))}"
-        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
-        if loader_spec is None or loader_spec.loader is None:
-            raise ModelSourceError(f"cannot import {spec.target}", hint=SPEC_FORMS)
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[mod_name] = module
-        try:
-            loader_spec.loader.exec_module(module)
-        except Exception as exc:
-            raise ModelSourceError(
-                f"importing {spec.target} failed: {type(exc).__name__}: {exc}",
-                location=_user_frame(exc, str(path)) or spec.target,
-                hint="fix the file so that `python " + spec.target + "` runs; --debug shows the traceback",
-            ) from exc
+        module = _import_file(path, spec)
         filename: str | None = str(path)
     else:
         try:
@@ -192,26 +230,39 @@ def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: st
         ) from exc
     arch = (getattr(config, "architectures", None) or [None])[0]
     cls = getattr(transformers, arch, None) if arch else None
-    ctx = torch.device(device)
     try:
-        with ctx:
-            if cls is not None:
-                model = cls(config)
-            else:
-                model = transformers.AutoModelForCausalLM.from_config(config)
+        with torch.device(device):
+            model = cls(config) if cls is not None else _auto_model(transformers, config)
+    except ModelSourceError:
+        raise
     except Exception as exc:
         raise ModelSourceError(
             f"transformers could not build {arch or config.model_type}: {type(exc).__name__}: {exc}",
             location=spec.target,
         ) from exc
     model.eval()
-    shape = tuple(shapes[0]) if shapes else (1, 8)
-    vocab = int(getattr(config, "vocab_size", 32) or 32)
-    ids = torch.randint(0, vocab, shape, device=device)
-    kwargs: dict[str, Any] = {}
-    if "use_cache" in inspect.signature(model.forward).parameters:
-        kwargs["use_cache"] = False  # no KV-cache ops in the inventory
-    return BuiltModel(model, (ids,), kwargs, {"spec": spec.text, "device": device, "hf_architecture": arch})
+    args, kwargs = hf_example_inputs(model, config, shapes, device, spec.target)
+    return BuiltModel(model, args, kwargs, {"spec": spec.text, "device": device,
+                                            "hf_architecture": arch or type(model).__name__})
+
+
+_AUTO_CLASSES = ("AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModel")
+"""A config without ``architectures`` is built as the first of these that knows its type (an
+encoder-decoder as a text or speech sequence-to-sequence model first): the model with its head, since the head is
+part of what gets quantized, and an encoder (BERT) as the masked LM it was trained as, not as
+a decoder it was not."""
+
+
+def _auto_model(transformers: Any, config: Any) -> torch.nn.Module:
+    seq2seq = ("AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq") if getattr(config, "is_encoder_decoder", False) else ()
+    for name in (*seq2seq, *_AUTO_CLASSES):
+        auto = getattr(transformers, name)
+        if type(config) in auto._model_mapping:
+            return auto.from_config(config)  # type: ignore[no-any-return]
+    raise ModelSourceError(
+        f"transformers has no model class for config type {type(config).__name__}",
+        hint='add "architectures": ["<ModelClass>"] to the config',
+    )
 
 
 def build_model(
