@@ -28,16 +28,47 @@ if str(ROOT) not in sys.path:  # tests run from the tree even without an install
     sys.path.insert(0, str(ROOT))
 
 
-def run_qrt(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
-    """Run the CLI in a fresh interpreter, exactly as a user's shell would."""
+def run_qrt(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, fresh: bool = False):
+    """Run the CLI as a user's shell would: ``main(argv)`` with its exit status, stdout and
+    stderr. In-process by default (a fresh interpreter adds seconds of imports and nothing a
+    test checks); ``fresh=True`` starts a new interpreter, for what only a separate process
+    shows (import side effects, stderr noise, names stable across processes)."""
     import subprocess
 
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "qrt", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=300,
-    )
+    full_env = {"PYTHONPATH": str(ROOT), "NO_COLOR": "1", **(env or {})}
+    if fresh:
+        return subprocess.run(
+            [sys.executable, "-m", "qrt", *args],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env={**os.environ, **full_env},
+            timeout=300,
+        )
+    import contextlib
+    import io
+
+    from qrt.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.get(k) for k in full_env}
+    saved_cwd = os.getcwd()
+    os.environ.update(full_env)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse's usage errors and --help
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+                if isinstance(exit_.code, str):
+                    err.write(exit_.code)
+    finally:
+        os.chdir(saved_cwd)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(["qrt", *args], code, out.getvalue(), err.getvalue())

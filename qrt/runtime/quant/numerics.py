@@ -27,10 +27,7 @@ backward. Anything a spec says that these numerics cannot honour raises
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -48,25 +45,6 @@ __all__ = [
     "qparams",
     "ste",
 ]
-
-
-@contextlib.contextmanager
-def _quiet_torchao_import() -> Iterator[None]:
-    """torchao logs a warning per optional CUDA kernel it cannot load on a CPU machine, and
-    torch one per enum it registers; neither concerns a user of the runtime."""
-    loggers = [logging.getLogger("torchao"), logging.getLogger("torch.utils._pytree")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-with _quiet_torchao_import():
-    import torchao.quantization.quant_primitives  # noqa: F401  (first import: its logs silenced)
 
 
 class NumericsError(QrtError):
