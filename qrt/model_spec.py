@@ -114,7 +114,13 @@ def parse_model_spec(text: str) -> ModelSpec:
             return ModelSpec("module", target, attr, text=spec)
     if path.suffix == ".json":
         raise ModelSourceError(f"no such file: {spec}", hint=SPEC_FORMS)
-    raise ModelSourceError(f"cannot tell what model {spec!r} names", hint=SPEC_FORMS)
+    from qrt.errors import did_you_mean
+
+    close = did_you_mean(spec, BUILTIN_NAMES)  # a mistyped built-in name (tiny_lama)
+    raise ModelSourceError(
+        f"cannot tell what model {spec!r} names" + (": no built-in model has that name" if close else ""),
+        hint=(close + "\n" if close else "") + SPEC_FORMS,
+    )
 
 
 def load_model_inventory(
@@ -123,8 +129,10 @@ def load_model_inventory(
     input_shapes: Sequence[Sequence[int]] | None = None,
     device: str | None = None,
     progress: Callable[[TraceProgress], None] | None = None,
+    seed: int | None = None,
 ) -> Inventory:
-    """The inventory for a ``--model`` spec: read a saved one, or build and trace the model."""
+    """The inventory for a ``--model`` spec: read a saved one, or build and trace the model
+    (its random weights and inputs seeded by ``seed``, ``build_model``'s)."""
     spec = parse_model_spec(text)
     if spec.kind == "inventory":
         from qrt.inventory.io import load_inventory_file
@@ -133,7 +141,7 @@ def load_model_inventory(
     from qrt.runtime.sources import build_model
     from qrt.runtime.trace import trace_model
 
-    built = build_model(spec, input_shapes=input_shapes, device=device)
+    built = build_model(spec, input_shapes=input_shapes, device=device, seed=seed)
     return trace_model(
         built.model, built.args, built.kwargs, progress=progress, model_info=built.info
     )

@@ -1,15 +1,33 @@
-"""Options every model-reading subcommand shares: ``--model``, ``--input-shape``, ``--device``."""
+"""Options every model-reading subcommand shares: ``--model``, ``--input-shape``, ``--device``,
+``--seed``; and the one way each command turns them into a model or an inventory."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from typing import TYPE_CHECKING, Any
+
 from qrt.errors import ModelSourceError
 from qrt.inventory.model import Inventory
 from qrt.model_spec import SPEC_FORMS, load_model_inventory
 
-__all__ = ["add_model_options", "add_debug_option", "inventory_from_args", "parse_shape", "progress_printer"]
+if TYPE_CHECKING:
+    from qrt.runtime.sources import BuiltModel
+
+__all__ = [
+    "add_model_options",
+    "add_debug_option",
+    "inventory_from_args",
+    "model_from_args",
+    "config_from_args",
+    "parse_shape",
+    "progress_printer",
+]
+
+DEFAULT_SEED = 0
+"""Every command seeds the random weights and inputs of the models it builds (``--seed``), so
+that two runs of one command print the same numbers."""
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -39,6 +57,14 @@ def add_model_options(parser: argparse.ArgumentParser, *, required: bool = True)
         choices=("cpu", "meta", "cuda"),
         help="where to build the model: meta allocates no weights (default: meta for Hugging "
         "Face configs, cpu otherwise)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the random weights of built-in and config-only models, of their example "
+        f"inputs and of qrt run's calibration batches: the same seed gives the same model and the "
+        f"same numbers in every process (default {DEFAULT_SEED})",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not show tracing progress")
 
@@ -75,7 +101,36 @@ def inventory_from_args(args: argparse.Namespace) -> Inventory:
         input_shapes=args.input_shape,
         device=args.device,
         progress=progress if show else None,
+        seed=getattr(args, "seed", DEFAULT_SEED),
     )
     if show:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     return inv
+
+
+def model_from_args(args: argparse.Namespace) -> BuiltModel:
+    """The model ``--model`` names, built with weights (on ``--device``, cpu by default) and
+    seeded by ``--seed``: what ``qrt run``, ``inspect --prepared`` and ``explain --mode graph``
+    prepare. A saved inventory has no weights: that is said here, with what would do."""
+    from qrt.model_spec import parse_model_spec
+    from qrt.runtime.sources import build_model
+
+    if args.model is None:
+        raise ModelSourceError("no model given", hint="pass --model SPEC; " + SPEC_FORMS)
+    spec = parse_model_spec(args.model)
+    if spec.kind == "inventory":
+        raise ModelSourceError(
+            f"{args.model} is a saved inventory: it has no weights to run",
+            hint="pass the model itself: a built-in name, path/to/file.py:factory, "
+            "package.module:factory or a Hugging Face config",
+        )
+    return build_model(spec, input_shapes=args.input_shape, device=args.device or "cpu",
+                       seed=getattr(args, "seed", DEFAULT_SEED))
+
+
+def config_from_args(config: str) -> Any:
+    """Read and check CONFIG before any model is built: a rule file's syntax error or a bad
+    key is reported at once, not after a model build and trace that can take seconds."""
+    from qrt.frontends.source import load_rule_source
+
+    return load_rule_source(config)

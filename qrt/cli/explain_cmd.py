@@ -47,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
             print("qrt explain: error: --mode graph needs a rule file and --model, not a saved model", file=sys.stderr)
             return 2
     else:
-        plan = resolve(args.rules, inventory_from_args(args))
+        from qrt.cli.common import config_from_args
+
+        source = config_from_args(args.rules)  # a bad rule file fails before the model is built
+        plan = resolve(source, inventory_from_args(args))
     explanations = explain(plan, queries=args.queries)
     fates = _graph_fates(args, explanations) if args.mode == "graph" else {}
     if args.format == "json":
@@ -82,12 +85,11 @@ def _saved_plan(directory: Path) -> Any:
 
 def _graph_fates(args: argparse.Namespace, explanations: list) -> dict[str, str]:  # type: ignore[type-arg]
     """What graph mode does with each explained site: placed, or the report's line on it."""
+    from qrt.cli.common import model_from_args
     from qrt.frontends.source import load_rule_source
-    from qrt.model_spec import parse_model_spec
     from qrt.runtime.quant.quantizer import Quantizer
-    from qrt.runtime.sources import build_model
 
-    built = build_model(parse_model_spec(args.model), input_shapes=args.input_shape, device=args.device or "cpu")
+    built = model_from_args(args)
     quantizer = Quantizer(built.model, load_rule_source(args.rules), execution_mode="graph")
     quantizer.prepare(built.args, example_kwargs=built.kwargs)
     placed = set(quantizer.graph_placed)

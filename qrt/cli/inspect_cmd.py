@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--list-models", action="store_true", help="list the built-in example models")
     p.add_argument(
         "--prepared", metavar="CONFIG",
-        help="prepare the model under CONFIG (eager runtime) and list its quantizers with their "
-        "specs and state, like ModelOpt's quant summary",
+        help="prepare the model under CONFIG (eager runtime, whatever the config's execution_mode) "
+        "and list its quantizers with their specs and state, like ModelOpt's quant summary",
     )
     add_debug_option(p)
     p.set_defaults(run=run)
@@ -77,18 +77,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _prepared(args: argparse.Namespace) -> int:
-    from qrt.cli.common import progress_printer
-    from qrt.model_spec import parse_model_spec
-    from qrt.runtime.quant.quantizer import Quantizer
-    from qrt.runtime.sources import build_model
+    from qrt.cli.common import config_from_args, model_from_args, progress_printer
 
     if not args.model:
         print("qrt inspect: error: --prepared needs --model SPEC", file=sys.stderr)
         return 2
-    built = build_model(parse_model_spec(args.model), input_shapes=args.input_shape, device=args.device or "cpu")
-    quantizer = Quantizer(built.model, args.prepared)
+    source = config_from_args(args.prepared)  # a bad config fails before the model is built
+    built = model_from_args(args)
+    from qrt.runtime.quant.quantizer import Quantizer
+    from qrt.runtime.quant.summary import LEGEND
+
+    quantizer = Quantizer(built.model, source, execution_mode="eager")
     quantizer.prepare(built.args, example_kwargs=built.kwargs, progress=progress_printer(args))
-    text = quantizer.summary()
+    text = quantizer.summary() + "\n" + LEGEND
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

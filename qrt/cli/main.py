@@ -44,8 +44,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The error for a mistyped subcommand (``qrt resolv``), with the closest command names;
+    argparse alone lists all of them and suggests none. ``None`` when the command is known."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    commands: list[str] = []
+    for action in parser._subparsers._group_actions if parser._subparsers else ():  # noqa: SLF001
+        commands.extend(getattr(action, "choices", None) or ())
+    if argv[0] in commands:
+        return None
+    from qrt.errors import did_you_mean
+
+    close = did_you_mean(argv[0], commands)
+    return (f"qrt: error: unknown command {argv[0]!r}" + (f"; {close}" if close else "")
+            + f"\n  commands: {', '.join(commands)} (qrt --help says what each does)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    unknown = _unknown_command(parser, argv)
+    if unknown is not None:
+        print(unknown, file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     try:

@@ -34,7 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from qrt.api import resolve
     from qrt.tools.explain_text import render_plan_text
-    plan = resolve(args.rules, inventory_from_args(args))
+    from qrt.cli.common import config_from_args
+
+    source = config_from_args(args.rules)  # a bad rule file fails before the model is built
+    plan = resolve(source, inventory_from_args(args))
     fmt = args.format or ("json" if args.output else "text")
     if args.summary:
         from qrt.tools.summary import render_summary

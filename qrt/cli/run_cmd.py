@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from qrt.cli.common import add_debug_option, add_model_options
 
@@ -16,13 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "run",
         help="prepare a model under a config, calibrate it, and compare with the float model",
         description="Prepare the model for quantization under CONFIG (eager mode), calibrate on "
-        "the example inputs and random batches like them, then print every quantizer and the "
-        "output error against the float model (largest absolute error, cosine similarity).",
+        "the example inputs and random batches like them, then print what was run, every "
+        "quantizer and the output error against the float model (largest absolute error, "
+        "cosine similarity). --seed fixes the random weights, inputs and batches: the same "
+        "seed prints the same numbers.",
     )
     p.add_argument("config", metavar="CONFIG", help="a rule file, YAML config, quant_cfg list or modelopt:NAME")
     add_model_options(p)
-    p.add_argument("--batches", type=int, default=8, help="calibration batches (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random batches")
+    p.add_argument("--batches", type=_positive, default=8,
+                   help="calibration batches: the example, then random ones like it (default 8)")
     p.add_argument(
         "--finalize", metavar="DIR",
         help="then finalize the model: real low-bit weights written to DIR (replacing a model qrt saved there before; safetensors shards + "
@@ -34,21 +37,63 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from qrt.model_spec import parse_model_spec
-    from qrt.runtime.quant.run import run_config
-    from qrt.runtime.sources import build_model
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: give a whole number of at least 1")
+    return value
 
-    spec = parse_model_spec(args.model)
-    device = args.device or "cpu"
-    if device == "meta":
+
+_KINDS = {"DslSource": "qrt rules", "HierarchicalSource": "hierarchical config",
+          "WildcardSource": "ModelOpt quant_cfg list"}
+
+
+def _heading(args: argparse.Namespace, source: Any, built: Any, report: Any) -> str:
+    """What was run: the model (and how its weights came to be), the config and the runtime,
+    and the calibration data, so that the table below it can be read and the run repeated."""
+    from qrt.model_spec import parse_model_spec
+
+    kind = parse_model_spec(args.model).kind
+    origin = {"builtin": "built-in, random weights", "hf": "Hugging Face config, random weights"}.get(
+        kind, "from its factory")
+    model = f"{args.model} ({type(built.model).__name__}, {origin}, seed {args.seed}, {built.info.get('device', 'cpu')})"
+    mode = f"{report.mode} mode"
+    if report.config_mode is not None and report.config_mode != report.mode:
+        mode += f" (the config says {report.config_mode}; qrt run runs the eager runtime)"
+    config = f"{args.config} ({_KINDS.get(type(source).__name__, 'config')}), {mode}"
+    inputs = ", ".join(
+        f"{i['key']}: {i['dtype']}[{', '.join(str(d) for d in i['shape'])}]" if isinstance(i["key"], str)
+        else f"{i['dtype']}[{', '.join(str(d) for d in i['shape'])}]"
+        for i in built.info.get("inputs", [])
+    ) or "no tensors"
+    rest = report.batches - 1
+    calibration = f"{report.batches} batch{'es' if report.batches != 1 else ''} of {inputs}: the example input"
+    if rest:
+        calibration += f", then {rest} random batch{'es' if rest != 1 else ''} like it (seed {args.seed})"
+    return (
+        f"model:        {model}\n"
+        f"config:       {config}: {report.quantizers} quantizers, {report.enabled} enabled\n"
+        f"calibration:  {calibration}\n"
+        f"comparison:   one more random batch through the quantized and the float model\n\n"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from qrt.cli.common import config_from_args, model_from_args, progress_printer
+
+    if args.device == "meta":
         print("qrt run: error: --device meta has no weights to run; use cpu or cuda", file=sys.stderr)
         return 2
-    built = build_model(spec, input_shapes=args.input_shape, device=device)
-    from qrt.cli.common import progress_printer
+    source = config_from_args(args.config)  # a bad config fails before the model is built
+    built = model_from_args(args)
+    from qrt.runtime.quant.run import run_config
+    from qrt.runtime.quant.summary import LEGEND
 
     progress = progress_printer(args)
-    report = run_config(args.config, built.model, built.args, built.kwargs, batches=args.batches, seed=args.seed,
+    report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches, seed=args.seed,
                         progress=progress, finalize_dir=args.finalize)
     if progress is not None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
@@ -56,10 +101,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({
             "quantizers": report.quantizers, "enabled": report.enabled, "batches": report.batches,
             "max_abs_error": report.max_abs_error, "cosine": report.cosine,
+            "model": args.model, "config": args.config, "mode": report.mode, "seed": args.seed,
+            "inputs": built.info.get("inputs", []),
             **({"finalized": report.finalized} if report.finalized is not None else {}),
         }, indent=1))
     else:
+        sys.stdout.write(_heading(args, source, built, report))
         sys.stdout.write(report.summary)
+        sys.stdout.write("\n" + LEGEND)
         print(f"\noutput vs float model after {report.batches} calibration batches: "
               f"max abs error {report.max_abs_error:.4g}, cosine {report.cosine:.6f}")
         if report.finalized is not None:

@@ -29,15 +29,23 @@ class RunReport:
     batches: int
     finalized: dict[str, Any] | None = None
     """``--finalize DIR``: where, how many weights, bytes of the float weights / packed / on disk"""
+    mode: str = "eager"
+    """the runtime the model was prepared with"""
+    config_mode: str | None = None
+    """the config's own ``execution_mode`` where it names one (hierarchical configs)"""
 
 
 def _like(t: Any, generator: torch.Generator) -> Any:
+    """A random tensor like ``t`` (normal floats; integers below ``t``'s largest, as token ids
+    are); a constant integer tensor (an all-ones attention mask) is kept as it is."""
     if not isinstance(t, torch.Tensor):
         return t
     if t.is_floating_point():
-        return torch.randn(t.shape, generator=generator, dtype=t.dtype)
+        return torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device)
+    if t.numel() > 1 and bool((t == t.flatten()[0]).all()):
+        return t
     high = int(t.max().item()) + 1 if t.numel() else 2
-    return torch.randint(0, max(high, 2), t.shape, generator=generator, dtype=t.dtype)
+    return torch.randint(0, max(high, 2), t.shape, generator=generator, dtype=t.dtype).to(t.device)
 
 
 def _first_tensor(out: Any) -> torch.Tensor:
@@ -56,36 +64,46 @@ def _first_tensor(out: Any) -> torch.Tensor:
 
 def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
                *, batches: int = 8, seed: int = 0, progress: Any = None,
-               finalize_dir: str | None = None) -> RunReport:
-    """Prepare ``model`` (changed in place), calibrate on ``batches`` random batches shaped like
-    the example, and compare with the float model on one more. ``finalize_dir``: then finalize
-    the model into that directory (``Quantizer.finalize(mmap_dir=...)``) and report sizes."""
+               finalize_dir: str | None = None, execution_mode: str = "eager") -> RunReport:
+    """Prepare ``model`` (changed in place), calibrate on ``batches`` batches — the example,
+    then random batches shaped like it, drawn from ``seed`` — and compare with the float model
+    on one more. ``finalize_dir``: then finalize the model into that directory
+    (``Quantizer.finalize(mmap_dir=...)``) and report sizes.
+
+    ``execution_mode`` is eager by default whatever the config says: ``qrt run`` measures the
+    eager runtime (its summary and ``--finalize`` are eager-only), and a hierarchical config's
+    default, graph, needs a model ``torch.export`` can capture."""
     kwargs = dict(kwargs or {})
     model.eval()
     reference = copy.deepcopy(model)
-    quantizer = Quantizer(model, config)
+    quantizer = Quantizer(model, config, execution_mode=execution_mode)
+    configured = getattr(getattr(quantizer.source, "config", None), "execution_mode", None)
     quantizer.prepare(args, example_kwargs=kwargs, progress=progress)
+    model = quantizer.model
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         with quantizer.calibration_mode():
             model(*args, **kwargs)
             for _ in range(max(batches - 1, 0)):
-                model(*[_like(a, generator) for a in args], **kwargs)
+                model(*[_like(a, generator) for a in args], **{k: _like(v, generator) for k, v in kwargs.items()})
         data = [_like(a, generator) for a in args]
-        got = _first_tensor(model(*data, **kwargs)).float()
-        want = _first_tensor(reference(*data, **kwargs)).float()
+        data_kwargs = {k: _like(v, generator) for k, v in kwargs.items()}
+        got = _first_tensor(model(*data, **data_kwargs)).float()
+        want = _first_tensor(reference(*data, **data_kwargs)).float()
     quantizers = quantizer.quantizers()
     finalized = None
     if finalize_dir is not None:
-        finalized = _finalize(quantizer, reference, model, data, kwargs, got, finalize_dir)
+        finalized = _finalize(quantizer, reference, model, data, data_kwargs, got, finalize_dir)
     return RunReport(
         summary=quantizer.summary(),
         quantizers=len(quantizers),
-        enabled=sum(1 for q in quantizers if q.enabled),
+        enabled=sum(1 for q in quantizers if getattr(q, "enabled", True)),
         max_abs_error=(got - want).abs().max().item(),
         cosine=F.cosine_similarity(got.flatten(), want.flatten(), dim=0).item(),
         batches=batches,
         finalized=finalized,
+        mode=execution_mode,
+        config_mode=None if configured is None else str(getattr(configured, "value", configured)),
     )
 
 

@@ -1,0 +1,118 @@
+"""``qrt run`` as a new user meets it (issue 16, items 2 and 6): reproducible numbers, a heading
+that says what was run, columns that explain themselves, config errors before the model build,
+and did-you-mean for mistyped commands and built-in model names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_qrt
+
+W8A8 = str(ROOT / "rules" / "w8a8.qrt")
+
+
+def test_the_same_seed_prints_the_same_numbers_in_two_processes() -> None:
+    """Built-in models start from random weights: ``--seed`` seeds them, the example input and
+    the calibration batches, so two separate processes print the same numbers."""
+    args = ("run", W8A8, "--model", "mha", "--batches", "2", "--format", "json", "--seed", "3")
+    first = run_qrt(*args, fresh=True)
+    second = run_qrt(*args, fresh=True)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    other = run_qrt("run", W8A8, "--model", "mha", "--batches", "2", "--format", "json", "--seed", "4")
+    assert json.loads(other.stdout)["cosine"] != json.loads(first.stdout)["cosine"]
+
+
+def test_build_model_seeds_weights_and_inputs_and_restores_the_callers_random_state() -> None:
+    import torch
+
+    from qrt.model_spec import parse_model_spec
+    from qrt.runtime.sources import build_model
+
+    spec = parse_model_spec("cnn")
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_model(spec, seed=7)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's generator is untouched
+    b = build_model(spec, seed=7)
+    c = build_model(spec, seed=8)
+    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+    assert torch.equal(a.args[0], b.args[0])
+    assert not torch.equal(a.model.fc.weight, c.model.fc.weight)
+
+
+def test_run_says_what_was_prepared_from_what_and_calibrated_on_what() -> None:
+    done = run_qrt("run", "modelopt:INT8_DEFAULT_CFG", "--model", "cnn", "--batches", "3", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("model:        cnn (SmallCNN, built-in, random weights, seed 5, cpu)\n")
+    assert "config:       modelopt:INT8_DEFAULT_CFG (ModelOpt quant_cfg list), eager mode: 14 quantizers, 12 enabled" in out
+    assert ("calibration:  3 batches of float32[1, 3, 16, 16]: the example input, then 2 random batches like it "
+            "(seed 5)") in out
+    assert "obs: observer" in out and "fq: fake quantization" in out  # the columns are explained
+
+
+def test_qparams_column_tells_the_truth_after_calibration() -> None:
+    """Weights are quantized from the weight itself, not from calibration data; an off
+    quantizer has no qparams to wait for."""
+    done = run_qrt("run", "modelopt:INT8_DEFAULT_CFG", "--model", "cnn", "--batches", "2")
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if "_quantizer" in line and "obs=" in line}
+    assert "from weight" in rows["fc.weight_quantizer"]
+    assert "calibrated" in rows["fc.input_quantizer"]
+    assert not [r for r in rows.values() if "not calibrated" in r]
+    off = [r for r in rows.values() if "  off  " in r]
+    assert off and all(" -  " in r for r in off)
+    prepared = run_qrt("inspect", "--model", "cnn", "--prepared", W8A8)
+    weight = next(line for line in prepared.stdout.splitlines() if line.startswith("fc.weight_quantizer"))
+    assert "from weight" in weight  # right after prepare: computed from the weight at first use
+
+
+def test_a_hierarchical_yaml_config_runs_in_eager_mode() -> None:
+    """A hierarchical config defaults to graph mode; ``qrt run`` measures the eager runtime."""
+    done = run_qrt("run", str(ROOT / "rules" / "presets" / "w8a8.yaml"), "--model", "two_add", "--batches", "2")
+    assert done.returncode == 0, done.stderr
+    assert "eager mode (the config says graph; qrt run runs the eager runtime)" in done.stdout
+
+
+@pytest.mark.parametrize("command", [
+    ("run", "{bad}"), ("resolve", "{bad}"), ("explain", "{bad}", "fc.weight_quantizer"), ("lock", "{bad}"),
+    ("inspect", "--prepared", "{bad}"),
+])
+def test_a_broken_rule_file_is_reported_before_the_model_is_built(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """The factory leaves a mark when it runs: a config error must come first."""
+    bad = tmp_path / "bad.qrt"
+    bad.write_text("op linear weight -> int4 per_blok(32)\n")
+    mark = tmp_path / "built"
+    factory = tmp_path / "marking_models.py"
+    factory.write_text(
+        "import pathlib\nimport torch\n\n"
+        "def make():\n"
+        f"    pathlib.Path({str(mark)!r}).write_text('built')\n"
+        "    return torch.nn.Linear(4, 4), torch.randn(2, 4)\n"
+    )
+    argv = [a.format(bad=bad) for a in command]
+    done = run_qrt(*argv, "--model", f"{factory}:make")
+    assert done.returncode == 2
+    assert f"{bad}:1:26: unknown granularity 'per_blok'" in done.stderr and "Traceback" not in done.stderr
+    assert not mark.exists()
+
+
+def test_did_you_mean_for_a_mistyped_command_and_built_in_model() -> None:
+    command = run_qrt("resolv", W8A8, "--model", "two_add")
+    assert command.returncode == 2
+    assert "unknown command 'resolv'; did you mean 'resolve'?" in command.stderr
+    model = run_qrt("run", W8A8, "--model", "tiny_lama")
+    assert model.returncode == 2 and "did you mean 'tiny_llama'?" in model.stderr
+
+
+def test_run_refuses_zero_batches_and_a_saved_inventory(tmp_path: Path) -> None:
+    zero = run_qrt("run", W8A8, "--model", "two_add", "--batches", "0")
+    assert zero.returncode == 2 and "at least 1" in zero.stderr
+    inv = tmp_path / "inv.json"
+    assert run_qrt("inspect", "--model", "two_add", "--format", "json", "-o", str(inv)).returncode == 0
+    saved = run_qrt("run", W8A8, "--model", str(inv))
+    assert saved.returncode == 2 and "no weights to run" in saved.stderr and "Traceback" not in saved.stderr
