@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_qrt
 from tests.docs_blocks import Block, DocsTestError, doc_blocks, shell_commands
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -122,15 +121,8 @@ class Outcome:
 
 
 def run_qrt_in_process(argv: list[str]) -> tuple[int, str, str]:
-    from qrt.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main(argv)
-        except SystemExit as exc:  # argparse: --help, usage errors
-            status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    return status, out.getvalue(), err.getvalue()
+    done = run_qrt(*argv)  # in-process: qrt.cli.main.main(argv), output captured
+    return done.returncode, done.stdout, done.stderr
 
 
 def _tail(text: str, limit: int = 4000) -> str:
@@ -345,9 +337,8 @@ def test_pre_commit_hook_checks_rule_files_not_every_yaml() -> None:
     matched = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and files.search(
         str(p.relative_to(ROOT))) and ".git" not in p.parts and "tests" not in p.parts)
     assert matched, "the repository has rule files to check"
-    with contextlib.chdir(ROOT):
-        status, out, err = run_qrt_in_process(["lint", *matched])
-    assert status == 0, out + err
+    done = run_qrt("lint", *matched, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(("doc", "index"), RUNNABLE)
