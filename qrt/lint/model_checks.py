@@ -139,6 +139,19 @@ def _closest(word: str, names: frozenset[str]) -> str:
     return " (did you mean " + " or ".join(repr(example[c]) for c in close) + "?)"
 
 
+def _closest_class(name: str, types: frozenset[str]) -> str:
+    """The model's classes whose own name is close to ``name``'s: compared without their
+    modules, which all start ``torch.nn.modules.`` and would make ``BatchNorm1d`` look like
+    ``Embedding``."""
+    by_bare: dict[str, list[str]] = {}
+    for t in sorted(types):
+        by_bare.setdefault(t.rpartition(".")[2], []).append(t)
+    close = difflib.get_close_matches(name.rpartition(".")[2], list(by_bare), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(t) for c in close for t in by_bare[c]) + "?)"
+
+
 def _unescape(regex: str) -> str:
     return re.sub(r"\\(.)", r"\1", regex).replace(".*", "").replace("\\d+", "0")
 
@@ -172,7 +185,7 @@ def _nothing_reason(sel: Selector, names: _Names) -> str:
         return f"scope /{sel.scope.name}/ matches no module{_closest(_unescape(sel.scope.name), modules)}"
     for name in (sel.module_type, sel.parent_class, sel.scope.type if sel.scope else None):
         if name is not None and not any(type_matches(name, t) for t in types):
-            return f"no module of class {name!r}{_closest(name, types)}"
+            return f"no module of class {name!r}{_closest_class(name, types)}"
     op_types = names.op_types
     if sel.op_type is not None and sel.op_type not in op_types:
         return f"no op of type {sel.op_type!r} runs in the model{_closest(sel.op_type, op_types)}"
@@ -361,7 +374,7 @@ def _hierarchical_keys(item: LintInput, names: _Names, inv: Inventory) -> Iterat
         hits = sorted(t for t in types if type_matches(key, t))
         if not hits:
             span, file = at(path, key)
-            yield _finding("QRT020", item, span, f"no module of class {key!r} in the model{_closest(key, types)}",
+            yield _finding("QRT020", item, span, f"no module of class {key!r} in the model{_closest_class(key, types)}",
                            config_path=path, file=file, severity=severity(value))
         elif len(hits) > 1:
             span, file = at(path, key)

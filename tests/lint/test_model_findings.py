@@ -187,3 +187,15 @@ def test_a_layer_list_key_suggests_a_regex_for_the_layers(tmp_path: Path) -> Non
     (hit,) = lint([config], builtin("tiny_llama")).findings
     assert hit.code == "QRT028" and hit.data["running"] == ["model.layers.0", "model.layers.1"]
     assert hit.fix is not None and "model\\.layers\\.\\d+" in hit.fix
+
+
+def test_a_missing_class_suggests_classes_by_their_own_name(tmp_path: Path) -> None:
+    """Classes are compared without their module: a typo finds its class, and BatchNorm1d is
+    not offered Embedding because both live under torch.nn.modules."""
+    rules = write(tmp_path, "rules.qrt", (
+        "type torch.nn.modules.linear.Linaer weight -> int8 per_channel\n"
+        "type torch.nn.modules.batchnorm.BatchNorm1d -> off\n"
+    ))
+    first, second = lint([rules], builtin("tiny_llama")).findings
+    assert first.code == "QRT020" and "did you mean 'torch.nn.modules.linear.Linear'?" in first.message
+    assert second.code == "QRT020" and "did you mean" not in second.message
