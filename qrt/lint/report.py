@@ -15,6 +15,7 @@ from typing import Any
 from qrt._version import __version__
 from qrt.lint.codes import CODES
 from qrt.lint.diagnostics import Diagnostic, Severity
+from qrt.lint.locate import read_lines
 from qrt.lint.run import LintResult
 
 __all__ = ["FORMATS", "render"]
@@ -27,11 +28,16 @@ def _source_line(result: LintResult, finding: Diagnostic) -> str | None:
     """The line a finding names, from the file it names (an input, or a file one includes)."""
     if finding.line is None:
         return None
-    for item in result.inputs.values():
-        if item.text is not None and (item.path == finding.file or finding.file in item.sources):
-            lines = item.lines_of(finding.file)
-            return lines[finding.line - 1] if 0 < finding.line <= len(lines) else None
-    return None
+    lines = next(
+        (
+            item.lines_of(finding.file) for item in result.inputs.values()
+            if item.text is not None and (item.path == finding.file or finding.file in item.sources)
+        ),
+        None,
+    )
+    if lines is None:  # an included file that only an error names (its syntax error, say)
+        lines = read_lines(finding.file)
+    return lines[finding.line - 1] if 0 < finding.line <= len(lines) else None
 
 
 def _text(result: LintResult, color: bool) -> str:

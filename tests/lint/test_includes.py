@@ -130,3 +130,15 @@ def test_including_a_shipped_preset_alone_is_clean(tmp_path: Path, preset: str) 
     rules = write(tmp_path, "rules.qrt", f"include preset {preset}\n")
     result = lint([str(rules)], tiny_llama())
     assert not [f for f in result.findings if f.severity >= Severity.WARNING], result.findings
+
+
+def test_an_error_inside_an_included_file_points_into_that_file(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.qrt", "# one\n# two\n# three\nop linear weight -> int8 scale_dtyp=float16\n")
+    main = write(tmp_path, "main.qrt", 'include "bad.qrt"\n')
+    result = lint([str(main)])
+    (hit,) = result.findings
+    assert (hit.code, hit.file, hit.line, hit.column) == ("QRT202", str(bad), 4, 26)
+    assert result.unreadable == [str(main)]
+    assert_locations_exist(result)
+    text = render(result, "text")
+    assert "    op linear weight -> int8 scale_dtyp=float16\n" + " " * 29 + "^" in text, text
