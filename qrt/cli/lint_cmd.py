@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Check DSL rule files, hierarchical YAML configs and ModelOpt quant_cfg "
         "lists (or modelopt:NAME) for mistakes: unknown keys, suspicious patterns, rules that "
         "never win, spec combinations no backend runs; with --model also patterns that match "
-        "nothing, shadowed rules, axes and block sizes that do not fit the tensors. Exit 0 "
+        "nothing, keys for modules that never run, ambiguous class names, shadowed rules, axes "
+        "and block sizes that do not fit the tensors. A finding about an included file's rule "
+        "names that file and its line. Exit 0 "
         "clean, 1 findings at or above --fail-on, 2 unreadable input. Suppress one line's "
         "finding with a comment `# qrt: noqa QRT012`. docs/lint.md lists every code.",
     )
