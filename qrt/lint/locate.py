@@ -48,7 +48,8 @@ def shipped_file(file: str | None) -> bool:
 
     if not file:
         return False
-    return file.startswith(str(data_dir("rules")))
+    root = str(data_dir("rules")).rstrip("/\\")
+    return file.startswith((root + "/", root + "\\"))
 
 
 def span_of(lines: Sequence[str], origin: Origin, *needles: str, reach: int = 6) -> Span:
