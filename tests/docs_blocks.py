@@ -151,6 +151,20 @@ def _parse_marker(body: str, doc: str, line: int) -> Marker:
     return Marker(kind, args, reason, line)  # type: ignore[arg-type]
 
 
+def _check(block: Block) -> None:
+    """Markers that fit the block: ``exit`` and ``installed`` on shell blocks, ``skip`` and
+    ``xfail`` on blocks that run; a shell block splits and its statuses count right."""
+    for marker in block.markers:
+        if marker.kind in ("exit", "installed") and block.kind != "shell":
+            raise DocsTestError(f"{block.doc}:{marker.line}: '{marker.kind}' is for shell blocks")
+        if marker.kind in ("skip", "xfail") and block.kind == "data":
+            raise DocsTestError(f"{block.doc}:{marker.line}: '{marker.kind}' on a block that does not run")
+    if block.marker("skip") and len(block.markers) > 1:
+        raise DocsTestError(f"{block.doc}:{block.line}: a skipped block takes no other marker")
+    if block.kind == "shell" and not block.marker("skip"):
+        block.expected_statuses(shell_commands(block))
+
+
 def doc_blocks(path: Path, root: Path) -> list[Block]:
     """Every fenced block of one Markdown file, with the markers above it."""
     doc = path.relative_to(root).as_posix()
@@ -177,7 +191,9 @@ def doc_blocks(path: Path, root: Path) -> list[Block]:
             kinds = [m.kind for m in pending]
             if len(set(kinds)) != len(kinds):
                 raise DocsTestError(f"{doc}:{i + 1}: two markers of one kind above one block")
-            blocks.append(Block(doc, i + 1, lang, "\n".join(lines[i + 1 : end]) + "\n", tuple(pending)))
+            block = Block(doc, i + 1, lang, "\n".join(lines[i + 1 : end]) + "\n", tuple(pending))
+            _check(block)
+            blocks.append(block)
             pending = []
             i = end
         elif text.strip() and pending:

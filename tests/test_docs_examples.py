@@ -189,7 +189,7 @@ class DocRun:
         return self._run_shell(block)
 
     def _run_python(self, block: Block) -> tuple[bool, str]:
-        code = compile(block.text, f"{block.doc}:{block.line + 1}", "exec")
+        code = compile("\n" * block.line + block.text, block.doc, "exec")  # tracebacks give the doc's lines
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
@@ -265,8 +265,16 @@ def doc_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Doc
     for name, module in list(sys.modules.items()):
         if any(str(getattr(module, "__file__", "") or "").startswith(f) for f in folders):
             del sys.modules[name]
-    total = sum(o.seconds for run in runs.values() for o in run.outcomes.values())
-    print(f"\ndocs examples: {sum(len(r.outcomes) for r in runs.values())} blocks in {total:.1f} s")
+    ran = [(run.blocks[i], o) for run in runs.values() for i, o in run.outcomes.items()]
+    executed = [(b, o) for b, o in ran if b.kind != "data" and not b.marker("skip")]
+    skipped = [b for run in runs.values() for b in run.blocks if b.kind != "data" and b.marker("skip")]
+    print(
+        f"\ndocs examples: {len(executed)} blocks run "
+        f"({sum(b.kind == 'shell' for b, _ in executed)} shell, {sum(b.kind == 'python' for b, _ in executed)} python; "
+        f"{sum(not o.ok for _, o in executed)} failed), {len(skipped)} skipped, "
+        f"{sum(1 for b, _ in ran if b.marker('file'))} files written, "
+        f"in {sum(o.seconds for _, o in ran):.1f} s"
+    )
 
 
 def test_docs_and_markers_are_readable() -> None:
@@ -283,6 +291,15 @@ def test_actions_snippets_are_shell_blocks() -> None:
 
 def test_markers_are_checked(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
+    page.write_text("<!-- docs-test: exit 1 -->\n```python\nprint(1)\n```\n")
+    with pytest.raises(DocsTestError, match="for shell blocks"):
+        doc_blocks(page, tmp_path)
+    page.write_text("<!-- docs-test: skip — data -->\n```yaml\na: 1\n```\n")
+    with pytest.raises(DocsTestError, match="does not run"):
+        doc_blocks(page, tmp_path)
+    page.write_text("<!-- docs-test: exit 0 1 -->\n```sh\nqrt --version\n```\n")
+    with pytest.raises(DocsTestError, match="2 statuses for 1 commands"):
+        doc_blocks(page, tmp_path)
     for marker, message in (
         ("<!-- docs-test: skip -->", "needs a reason"),
         ("<!-- docs-test: xfail — -->", "needs a reason"),
@@ -305,7 +322,7 @@ def test_shell_blocks_split_as_a_shell_would(tmp_path: Path) -> None:
         "<!-- docs-test: exit 0 1 0 -->\n```sh\n"
         "qrt inspect --model two_add \\\n    --format json   # a comment && not a command\n"
         "qrt lint 'a b.qrt' && qrt lint --explain QRT001; \n```\n"
-        "```sh\nqrt inspect --model two_add | head\n```\n"
+        "<!-- docs-test: skip — a pipe -->\n```sh\nqrt inspect --model two_add | head\n```\n"
     )
     first, second = doc_blocks(page, tmp_path)
     commands = shell_commands(first)
@@ -318,6 +335,9 @@ def test_shell_blocks_split_as_a_shell_would(tmp_path: Path) -> None:
     assert first.expected_statuses(commands) == [0, 1, 0]
     with pytest.raises(DocsTestError, match="needs a real shell"):
         shell_commands(second)
+    page.write_text("```sh\nqrt inspect --model two_add > tree.txt\n```\n")
+    with pytest.raises(DocsTestError, match="needs a real shell"):
+        doc_blocks(page, tmp_path)
 
 
 def test_pre_commit_hook_checks_rule_files_not_every_yaml() -> None:
