@@ -71,7 +71,7 @@ quantization_config:
 """
 W4_AFTER = W4_BEFORE + """\
   module_name_configs:
-    lm_head: {}
+    lm_head:
 """
 
 
