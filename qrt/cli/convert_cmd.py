@@ -30,21 +30,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_model_options(p, required=False)
     p.add_argument(
         "-o", "--output", metavar="FILE",
-        help="write here instead of stdout (a quant-cfg FILE ending in .json is written as JSON)",
+        help="write here instead of stdout (a quant-cfg FILE ending in .json is written as JSON); "
+        "an existing FILE is kept unless --overwrite",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace FILE (-o) if it exists")
     add_debug_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from qrt.frontends.source import load_rule_source
-    from qrt.tools.convert import convert
+    from qrt.tools.convert import ConvertError, convert
+
+    if args.output and Path(args.output).exists() and not args.overwrite:
+        # checked first: a converted config over the source (-o config.yaml) or over
+        # another config loses the user's file, and nothing before this point costs anything
+        raise ConvertError(
+            f"{args.output} exists; qrt convert does not replace a file unless asked",
+            location=args.output,
+            hint="pass --overwrite to replace it, or write to another file with -o",
+        )
     source = load_rule_source(args.src)
     inv = inventory_from_args(args) if args.model else None
     fmt = "json" if args.output and args.output.lower().endswith(".json") else "yaml"
     text = convert(source, args.to, inv, fmt=fmt)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConvertError(f"cannot write {args.output}: {exc.strerror}", location=args.output) from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -106,9 +106,14 @@ def _quant_cfg(source: RuleSource, inv: Inventory | None, fmt: str) -> _Written:
             elif isinstance(source, DslSource):
                 entries = to_quant_cfg.entries_from_rules(source.rules)
             else:
-                from qrt.frontends.hierarchical.compile import compile_config
-
-                entries = to_quant_cfg.entries_from_rules(compile_config(source.config, None).rules)
+                raise ConvertError(
+                    "a hierarchical config has a quant_cfg form only on a given model:\n"
+                    "  it selects tensors by module, op and role (op_input_spec, op_state_spec …),\n"
+                    "  a quant_cfg entry only by ModelOpt quantizer name and parent_class",
+                    location=source.label,
+                    hint="pass --model SPEC to write its decisions on that model, or --to dsl "
+                    "(exact for every model)",
+                )
         except ConvertError:
             raise
         except QrtError as exc:

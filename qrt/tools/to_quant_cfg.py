@@ -95,14 +95,17 @@ def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
         except NoModelOptEquivalent as exc:
             problems[spec] = ([site.quantizer_path], exc)
     if problems:
-        lines = []
-        for spec, (paths, exc) in problems.items():
-            shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-            lines.append(f"{len(paths)} site(s) ({shown}): {'; '.join(exc.reasons)}")
+        # grouped by reason, whatever spec it came from: a preset's 150 activation sites and
+        # 20 weight sites share two reasons, and a reader needs each reason once
+        groups: dict[tuple[str, str], list[str]] = {}
+        for paths, exc in problems.values():
+            for reason in exc.reasons:
+                groups.setdefault(_what_why(reason), []).extend(paths)
+        total = sum(len(paths) for paths, _ in problems.values())
         raise QrtError(
-            "ModelOpt cannot express the decisions of " + " | ".join(lines),
-            hint="change those specs to ones ModelOpt has (e.g. qparam_calculator=minmax "
-            "range_calculator=minmax for its max calibration), or convert to the DSL, which "
+            f"{total} quantized site(s) have no ModelOpt form; nothing was written:"
+            + _render(groups, "site"),
+            hint="write those specs as ModelOpt has them (see why), or convert --to dsl, which "
             "holds every decision",
         )
     entries: list[dict[str, Any]] = [dict(SWITCH_OFF)]
@@ -112,7 +115,7 @@ def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
     return entries
 
 
-def _selector_problem(selector: Selector) -> str | None:
+def _selector_problem(selector: Selector) -> tuple[str, str] | None:
     used = [
         name
         for name in ("module_name", "module_type", "scope", "op_type", "op_name", "role", "tensor")
@@ -121,38 +124,71 @@ def _selector_problem(selector: Selector) -> str | None:
     if selector.key is not None and selector.key != "*":
         used.append("key")
     if used:
-        return (
-            f"it selects by {', '.join(used)}; a quant_cfg entry selects by quantizer name and "
-            f"parent_class only (convert with --model to write the sites it selects by name)"
-        )
+        return f"it selects by {', '.join(used)}", "a quant_cfg entry selects by quantizer name and parent_class only"
     parent = selector.parent_class
     if parent is not None and "." not in parent:
-        return (
-            f"parent {parent!r} is a bare class name; ModelOpt needs 'nn.{parent}' or a "
-            f"fully-qualified name"
-        )
+        return f"parent {parent!r} is a bare class name", f"ModelOpt needs 'nn.{parent}' or a fully-qualified name"
     return None
 
 
+_WIDTH = 100
+"""Error lines are wrapped here: a refusal is read in a terminal, not scrolled sideways."""
+
+
+def _few(items: list[str], noun: str, shown: int = 3) -> str:
+    """``"153 sites: a, b, c and 150 more"`` — a count and the first few, never all."""
+    head = ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+    return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}: {head}"
+
+
+def _what_why(reason: str) -> tuple[str, str]:
+    """A spec-map reason (``"qscheme asymmetric: ModelOpt quantizers have no zero point"``)
+    as what is refused and why."""
+    what, _, why = reason.partition(": ")
+    return (what, why) if why else (reason, "")
+
+
+def _render(groups: dict[tuple[str, str], list[str]], noun: str) -> str:
+    """One bullet per refused thing with a count and a few names; each reason once, under the
+    bullets it explains."""
+    import textwrap
+
+    by_why: dict[str, list[tuple[str, list[str]]]] = {}
+    for (what, why), items in groups.items():
+        by_why.setdefault(why, []).append((what, items))
+    lines: list[str] = []
+    for why, whats in by_why.items():
+        lines += [
+            textwrap.fill(f"{what} — {_few(items, noun)}", _WIDTH, initial_indent="  - ", subsequent_indent="    ",
+                          break_on_hyphens=False)
+            for what, items in whats
+        ]
+        if why:
+            lines.append(textwrap.fill(f"why: {why}", _WIDTH, initial_indent="    ", subsequent_indent="    ",
+                                       break_on_hyphens=False))
+    return "".join("\n" + line for line in lines)
+
+
 def _rule_label(rule: Rule) -> str:
-    return f"rule {rule.order} ({rule.origin})"
+    return str(rule.origin)
 
 
 def entries_from_rules(rules: RuleSet) -> list[dict[str, Any]]:
     """Entries equal to ``rules`` on every model, or a :class:`QrtError` naming each rule that
     has no equivalent and why."""
     entries: list[dict[str, Any]] = [dict(SWITCH_OFF)]
-    refused: list[str] = []
+    refused: dict[tuple[str, str], list[str]] = {}  # (what, why) → the rules it refuses
     for rule in sorted(rules, key=lambda r: r.sort_key):
+        problems: list[tuple[str, str]] = []
         problem = _selector_problem(rule.selector)
         effect = rule.effect
         if problem is None and isinstance(effect, Patch):
             if effect.fields:
-                problem = "a patch of spec fields has no ModelOpt form (a cfg replaces every attribute)"
+                problem = ("a patch of spec fields", "a cfg replaces every attribute, so ModelOpt has no patch")
             elif effect.enable:
                 problem = (
-                    "`enable` on a site no earlier rule set gives qrt's role default spec, which "
-                    "ModelOpt cannot express; write the spec instead"
+                    "`enable` on a site no earlier rule set",
+                    "it gives qrt's role default spec, which ModelOpt cannot express; write the spec instead",
                 )
         entry: dict[str, Any] = {}
         if problem is None:
@@ -162,16 +198,20 @@ def entries_from_rules(rules: RuleSet) -> list[dict[str, Any]]:
                 try:
                     entry = _set_entry(name, effect, parent)
                 except NoModelOptEquivalent as exc:
-                    problem = "its spec has no ModelOpt form: " + "; ".join(exc.reasons)
+                    problems = [_what_why(r) for r in exc.reasons]
             else:  # Off, or Patch(enable=False)
                 entry = {"quantizer_name": name, **({"parent_class": parent} if parent else {}), "enable": False}
-        if problem is not None:
-            refused.append(f"{_rule_label(rule)}: {problem}")
         else:
+            problems = [problem]
+        for p in problems:
+            refused.setdefault(p, []).append(_rule_label(rule))
+        if not problems:
             entries.append(entry)
     if refused:
+        count = len({label for labels in refused.values() for label in labels})
         raise QrtError(
-            f"{len(refused)} rule(s) have no quant_cfg equivalent:\n  " + "\n  ".join(refused),
-            hint="pass --model SPEC to convert the decisions for one model instead",
+            f"{count} rule(s) have no quant_cfg equivalent; nothing was written:" + _render(refused, "rule"),
+            hint="pass --model SPEC to write the decisions on that model, or --to dsl (exact "
+            "for every model)",
         )
     return entries
