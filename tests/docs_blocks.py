@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -84,7 +84,7 @@ class Block:
     line: int  # the opening fence's line, 1-based
     lang: str
     text: str
-    markers: tuple[Marker, ...] = field(default=())
+    markers: tuple[Marker, ...] = ()
 
     @property
     def where(self) -> str:
