@@ -112,7 +112,10 @@ class Quantizer:
         if mode is not None and str(getattr(mode, "value", mode)) == "graph":
             if not isinstance(example_inputs, tuple):
                 example_inputs = (example_inputs,)
-            return self._prepare_graph(example_inputs, example_kwargs, dynamic_shapes, export_with_no_grad)
+            try:
+                return self._prepare_graph(example_inputs, example_kwargs, dynamic_shapes, export_with_no_grad)
+            except Exception as exc:  # noqa: BLE001 - every graph-mode failure becomes one clean error
+                raise self._graph_failure(exc, example_kwargs) from None
         from qrt.api import resolve
         from qrt.runtime.trace import trace_model
 
@@ -121,6 +124,39 @@ class Quantizer:
         inventory = trace_model(self.model, example_inputs, example_kwargs, as_export=False, progress=progress)
         self._install_plan(resolve(self.source, inventory), inventory)
         return self.model
+
+    def _graph_failure(self, exc: Exception, example_kwargs: dict[str, Any] | None) -> QrtError:
+        """The one error a failed graph-mode prepare raises: what failed, in a line, and the
+        way out — eager mode, which runs any model that runs. Graph mode is the default of
+        hierarchical configs, so a user who never asked for it (``Quantizer(model,
+        "config.yaml")``) must learn here that it was chosen and how to choose otherwise.
+        The chain of torch.export's internal exceptions (nearly a hundred lines) is dropped;
+        the original stays on ``graph_error`` for debugging. Config errors pass unchanged."""
+        from qrt.runtime.graph.export import ExportError
+
+        if isinstance(exc, QrtError) and not isinstance(exc, ExportError):
+            return exc
+        original = exc.__cause__ if isinstance(exc, ExportError) and exc.__cause__ is not None else exc
+        lines = str(original).strip().splitlines()
+        first = lines[0] if lines else ""
+        if len(first) > 120:  # torch's messages go on to advice for torch developers
+            first = first.split(". ", 1)[0].rstrip(".") + "."
+        if len(first) > 200:
+            first = first[:197] + "..."
+        stage = "torch.export could not capture the model" if isinstance(exc, ExportError) else "preparing the exported graph failed"
+        chosen = ("graph mode was asked for (execution_mode=\"graph\")" if self.execution_mode == "graph"
+                  else "graph mode is this config's execution_mode (the default of hierarchical configs)")
+        hint = [
+            f"{chosen}; quantize the model in eager mode instead: "
+            "qrt.Quantizer(model, config, execution_mode=\"eager\"), or `execution_mode: eager` in the config",
+        ]
+        if "Cache" in first and "use_cache" not in (example_kwargs or {}):
+            hint.append("a Hugging Face model returns its KV cache, which torch.export cannot capture: "
+                        "prepare(..., example_kwargs={\"use_cache\": False}) keeps graph mode")
+        cls = ExportError if isinstance(exc, ExportError) else PrepareError
+        err = cls(f"graph mode: {stage}: {type(original).__name__}: {first}", hint="\n".join(hint))
+        err.graph_error = original  # type: ignore[attr-defined]
+        return err
 
     def _install_plan(self, plan: Any, inventory: Any) -> None:
         """Place a quantizer at every site ``plan`` quantizes (or configures and leaves off)."""
