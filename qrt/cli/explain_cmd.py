@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
         source = config_from_args(args.rules)  # a bad rule file fails before the model is built
         plan = resolve(source, inventory_from_args(args))
-    explanations = explain(plan, queries=args.queries)
+    queries, modules = _module_queries(plan, args.queries)
+    explanations = explain(plan, queries=queries)
     fates = _graph_fates(args, explanations) if args.mode == "graph" else {}
     if args.format == "json":
         sites = []
@@ -62,11 +63,34 @@ def run(args: argparse.Namespace) -> int:
             sites.append(data)
         sys.stdout.write(json.dumps({"qrt_explain": 1, "sites": sites}, indent=1) + "\n")
     else:
-        text = render_explanations(explanations, Style(want_color(args.color, sys.stdout)))
+        text = "".join(modules) + render_explanations(explanations, Style(want_color(args.color, sys.stdout)))
         if fates:
             text += "".join(f"graph mode, {path}: {fate}\n" for path, fate in fates.items())
         sys.stdout.write(text)
     return 0
+
+
+def _module_queries(plan: Any, queries: list[str]) -> tuple[list[str], list[str]]:
+    """Queries with each module name replaced by the quantizer paths of its sites
+    (:func:`~qrt.resolver.explain.module_query_sites`), and a line per such module saying so
+    and how many of its sites are quantized."""
+    from qrt.resolver.explain import module_query_sites
+
+    out: list[str] = []
+    notes: list[str] = []
+    for query in queries:
+        sites = module_query_sites(plan.inventory, query)
+        if sites is None:
+            out.append(query)
+            continue
+        quantized = sum(1 for s in sites if plan.spec(plan.decision(s.quantizer_path)) is not None)
+        kind = plan.inventory.module_types.get(query, "").rsplit(".", 1)[-1]
+        children = any(m.name.startswith(query + ".") for m in plan.inventory.modules)
+        notes.append(f"{query} is a module{f' ({kind})' if kind else ''}: {len(sites)} site(s) of its own ops "
+                     f"and boundary, {quantized} quantized\n"
+                     + (f"  (its submodules' sites: query '{query}.*')\n" if children else "") + "\n")
+        out.extend(s.quantizer_path for s in sites)
+    return out, notes
 
 
 def _saved_plan(directory: Path) -> Any:

@@ -30,7 +30,7 @@ from qrt.resolver.axes import resolve_axes
 from qrt.resolver.decision import Decision
 from qrt.resolver.plan import owner_type, plan_spec_json, site_json
 
-__all__ = ["Step", "Explanation", "explain_decision", "describe_effect"]
+__all__ = ["Step", "Explanation", "explain_decision", "describe_effect", "module_query_sites"]
 
 Status = Literal["decided", "replaced", "patched", "applied", "overridden"]
 
@@ -203,3 +203,19 @@ def explain_decision(decision: Decision, inv: Inventory | None = None, notes: tu
             axis_note = "axis left open: no default-axis table applies to this tensor"
         final_spec = resolved
     return Explanation(site, tuple(steps), final_spec, explicit, defaults, axis_note, notes)
+
+
+def module_query_sites(inv: Inventory, query: str) -> list[Site] | None:
+    """The sites a query means when it names a module (``model.layers.0.self_attn.q_proj``),
+    or ``None`` when it names none.
+
+    Read as a site query, a module's name matches only its module-boundary sites, which most
+    configs leave off, so a user asking about a Linear whose weight is int8 was told "not
+    quantized" three times. A module name means what the module runs: the sites of the ops
+    its own forward calls (a Linear's input, weight and output), then its boundary sites.
+    Submodules' sites are not included; a glob (``name.*``) reaches them."""
+    if query not in {m.name for m in inv.modules}:
+        return None
+    own = [s for s in inv.sites if s.module == query]
+    return [s for s in own if s.op_name is not None] + [s for s in own if s.op_name is None]
+
