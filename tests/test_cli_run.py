@@ -80,7 +80,7 @@ def test_a_hierarchical_yaml_config_runs_in_eager_mode() -> None:
 
 @pytest.mark.parametrize("command", [
     ("run", "{bad}"), ("resolve", "{bad}"), ("explain", "{bad}", "fc.weight_quantizer"), ("lock", "{bad}"),
-    ("inspect", "--prepared", "{bad}"),
+    ("inspect", "--prepared", "{bad}"), ("diff", W8A8, "{bad}"),
 ])
 def test_a_broken_rule_file_is_reported_before_the_model_is_built(tmp_path: Path, command: tuple[str, ...]) -> None:
     """The factory leaves a mark when it runs: a config error must come first."""

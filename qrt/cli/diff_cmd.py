@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from qrt.tools.diff_inputs import check_same_model, load_side
     from qrt.tools.plan_diff import diff_views, render_diff
 
+    if args.model:
+        _check_configs(args.a, args.b)
     inventory = inventory_from_args(args) if args.model else None
     a = load_side(args.a, inventory)
     b = load_side(args.b, inventory)
@@ -51,3 +53,27 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0 if result.equal else 1
+
+
+def _check_configs(*sides: str) -> None:
+    """Read the sides that are configs in the working tree before the model is built, so a
+    syntax error is reported at once, not after a model build and trace. Plan and lock files
+    and ``REV:path`` sides are read by ``load_side`` as before."""
+    from qrt.cli.common import config_from_args
+    from qrt.tools.diff_inputs import _as_plan_file
+    from qrt.tools.revisions import parse_revision
+
+    for side in sides:
+        if side.startswith("modelopt:"):
+            config_from_args(side)
+            continue
+        path = Path(side)
+        if parse_revision(side) is not None or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            continue  # load_side says why it cannot be read
+        if not _as_plan_file(text, path.suffix):
+            config_from_args(side)
+
