@@ -20,7 +20,7 @@ __all__ = [
     "add_debug_option",
     "inventory_from_args",
     "model_from_args",
-    "config_from_args",
+    "read_config",
     "parse_shape",
     "progress_printer",
 ]
@@ -128,7 +128,7 @@ def model_from_args(args: argparse.Namespace) -> BuiltModel:
                        seed=getattr(args, "seed", DEFAULT_SEED))
 
 
-def config_from_args(config: str) -> Any:
+def read_config(config: str) -> Any:
     """Read and check CONFIG before any model is built: a rule file's syntax error or a bad
     key is reported at once, not after a model build and trace that can take seconds."""
     from qrt.frontends.source import load_rule_source

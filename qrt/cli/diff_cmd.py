@@ -59,13 +59,13 @@ def _check_configs(*sides: str) -> None:
     """Read the sides that are configs in the working tree before the model is built, so a
     syntax error is reported at once, not after a model build and trace. Plan and lock files
     and ``REV:path`` sides are read by ``load_side`` as before."""
-    from qrt.cli.common import config_from_args
+    from qrt.cli.common import read_config
     from qrt.tools.diff_inputs import _as_plan_file
     from qrt.tools.revisions import parse_revision
 
     for side in sides:
         if side.startswith("modelopt:"):
-            config_from_args(side)
+            read_config(side)
             continue
         path = Path(side)
         if parse_revision(side) is not None or not path.is_file():
@@ -75,5 +75,5 @@ def _check_configs(*sides: str) -> None:
         except (OSError, UnicodeDecodeError):
             continue  # load_side says why it cannot be read
         if not _as_plan_file(text, path.suffix):
-            config_from_args(side)
+            read_config(side)
 

@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
             print("qrt explain: error: --mode graph needs a rule file and --model, not a saved model", file=sys.stderr)
             return 2
     else:
-        from qrt.cli.common import config_from_args
+        from qrt.cli.common import read_config
 
-        source = config_from_args(args.rules)  # a bad rule file fails before the model is built
+        source = read_config(args.rules)  # a bad rule file fails before the model is built
         plan = resolve(source, inventory_from_args(args))
     queries, modules = _module_queries(plan, args.queries)
     explanations = explain(plan, queries=queries)

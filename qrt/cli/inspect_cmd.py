@@ -77,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _prepared(args: argparse.Namespace) -> int:
-    from qrt.cli.common import config_from_args, model_from_args, progress_printer
+    from qrt.cli.common import model_from_args, progress_printer, read_config
 
     if not args.model:
         print("qrt inspect: error: --prepared needs --model SPEC", file=sys.stderr)
         return 2
-    source = config_from_args(args.prepared)  # a bad config fails before the model is built
+    source = read_config(args.prepared)  # a bad config fails before the model is built
     built = model_from_args(args)
     from qrt.runtime.quant.quantizer import Quantizer
     from qrt.runtime.quant.summary import LEGEND

@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from qrt.api import resolve
     from qrt.tools.lock import check_lock, lock_text
 
-    from qrt.cli.common import config_from_args
+    from qrt.cli.common import read_config
 
-    source = config_from_args(args.config)  # a bad config fails before the model is built
+    source = read_config(args.config)  # a bad config fails before the model is built
     plan = resolve(source, inventory_from_args(args))
     if args.check is None:
         text = lock_text(plan, args.config)

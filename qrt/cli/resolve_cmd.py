@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from qrt.api import resolve
     from qrt.tools.explain_text import render_plan_text
-    from qrt.cli.common import config_from_args
+    from qrt.cli.common import read_config
 
-    source = config_from_args(args.rules)  # a bad rule file fails before the model is built
+    source = read_config(args.rules)  # a bad rule file fails before the model is built
     plan = resolve(source, inventory_from_args(args))
     fmt = args.format or ("json" if args.output else "text")
     if args.summary:

@@ -82,12 +82,12 @@ def _heading(args: argparse.Namespace, source: Any, built: Any, report: Any) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    from qrt.cli.common import config_from_args, model_from_args, progress_printer
+    from qrt.cli.common import model_from_args, progress_printer, read_config
 
     if args.device == "meta":
         print("qrt run: error: --device meta has no weights to run; use cpu or cuda", file=sys.stderr)
         return 2
-    source = config_from_args(args.config)  # a bad config fails before the model is built
+    source = read_config(args.config)  # a bad config fails before the model is built
     built = model_from_args(args)
     from qrt.runtime.quant.run import run_config
     from qrt.runtime.quant.summary import LEGEND
