@@ -10,7 +10,10 @@ what it means on ModelOpt:
 * on a module of a registry class (exactly that class: :data:`REGISTRY`), the input quantizer
   of its op is on, 8-bit per tensor, and (for classes with weights) the weight quantizer is
   on, 8-bit, axis 0 — per tensor for ``Embedding``; output quantizers stay off;
-* attention's ``q_bmm``/``k_bmm``/``v_bmm`` quantizers are on, 8-bit per tensor.
+* attention's ``q_bmm``/``k_bmm``/``v_bmm``/``p_bmm`` quantizers are on, 8-bit per tensor
+  (ModelOpt 0.47's ``_QuantAttention`` creates all four enabled, ``p_bmm`` included: an
+  earlier reading started ``p_bmm`` off, which left FP8-attention presets' softmax output
+  unquantized wherever they did not name it).
 
 The rules select by owning class (``parent_class``: exact, as the entries' own does), role,
 key and quantizer path, so they need no inventory. ModelOpt converts subclasses of a registry
@@ -84,8 +87,8 @@ REGISTRY: dict[str, RoleKind] = {
 }
 """ModelOpt 0.47's quantized-module registry (the classes qrt has sites for), by exact class."""
 
-BMM_QUANTIZERS = ("q_bmm_quantizer", "k_bmm_quantizer", "v_bmm_quantizer")
-"""Attention quantizers on by default (``p_bmm_quantizer`` starts off)."""
+BMM_QUANTIZERS = ("q_bmm_quantizer", "k_bmm_quantizer", "v_bmm_quantizer", "p_bmm_quantizer")
+"""Attention quantizers, all four on by default (SEMANTICS §4, measured on ModelOpt 0.47)."""
 
 _INPUT_GLOB = "*input_quantizer"
 _WEIGHT_GLOB = "*weight_quantizer"

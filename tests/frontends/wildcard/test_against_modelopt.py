@@ -18,11 +18,14 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import pytest
 
-from qrt.api import resolve
+from qrt.api import as_inventory, resolve
+from qrt.inventory.model import Inventory
 from qrt.frontends.wildcard import wildcard_from_data
 from qrt.frontends.wildcard.spec_map import attributes_from_spec
 from tests.frontends.wildcard.test_entries import presets
@@ -123,3 +126,83 @@ def test_legacy_dict_on_a_traced_model_equals_modelopt(modelopt: Any) -> None:  
 @pytest.mark.parametrize("name", sorted(presets()))
 def test_every_preset_on_a_traced_model_equals_modelopt(modelopt: Any, name: str) -> None:  # noqa: F811
     _compare(modelopt, presets()[name]["quant_cfg"], name)
+
+
+# =============================================================================================
+# Hugging Face architectures (tiny random configs, built locally)
+
+_TINY = dict(
+    vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+    num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32,
+)
+
+
+def _hf_llama() -> tuple[Any, tuple[Any, ...]]:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**_TINY)).eval()
+    return model, (torch.randint(0, 64, (1, 6)),)
+
+
+HF_MODELS: dict[str, Callable[[], tuple[Any, tuple[Any, ...]]]] = {"llama": _hf_llama}
+"""Tiny Hugging Face models by architecture: a fresh model (same seed, same weights) and its
+example inputs."""
+
+
+@cache
+def _hf_inventory(arch: str) -> Inventory:
+    model, inputs = HF_MODELS[arch]()
+    return as_inventory(model, *inputs)
+
+
+def _modelopt_hf(modelopt: Any, arch: str, quant_cfg: Any) -> dict[str, Any]:  # noqa: F811
+    """Every quantizer ModelOpt 0.47's conversion puts on a fresh ``arch`` model (its HF
+    plugins included: ``replace_quant_module`` registers the attention classes on the fly),
+    with its state after ``set_quantizer_by_cfg``."""
+    _, conversion, nn_modules, _ = modelopt
+    model, _ = HF_MODELS[arch]()
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conversion.replace_quant_module(model)
+        conversion.set_quantizer_by_cfg(model, _for_modelopt(quant_cfg))
+    names = _quantizer_names(model, nn_modules)
+    return _modelopt_states(model, dict.fromkeys(names), nn_modules)
+
+
+def _compare_hf(modelopt: Any, arch: str, quant_cfg: Any, label: str) -> int:  # noqa: F811
+    """ModelOpt → qrt: every quantizer ModelOpt creates has a qrt site answering to its name
+    (its quantizer path or a ModelOpt alias such as ``p_bmm_quantizer``) that agrees on
+    enable and every attribute. Returns how many were compared."""
+    theirs = _modelopt_hf(modelopt, arch, quant_cfg)
+    plan = resolve(wildcard_from_data(quant_cfg), _hf_inventory(arch))
+    by_name = {n: d for d in plan.decisions for n in (d.site.quantizer_path, *d.site.aliases)}
+    compared = 0
+    for name, state in theirs.items():
+        if name.endswith("embed_tokens.input_quantizer"):
+            # the token ids are integers: no site (SEMANTICS §1); ModelOpt keeps it off
+            assert name not in by_name and state[0] is False, f"{label}: {name}"
+            continue
+        assert name in by_name, f"{label}: ModelOpt's {name} has no qrt site"
+        decision = by_name[name]
+        assert decision.state.spec is not None
+        ours = {"enable": decision.state.enabled, "attributes": attributes_from_spec(decision.state.spec)}
+        assert _comparable(ours) == state, f"{label}: {name}"
+        compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("arch", sorted(HF_MODELS))
+def test_role_defaults_on_hf_models_equal_modelopts(modelopt: Any, arch: str) -> None:  # noqa: F811
+    """No entries: what ModelOpt's conversion creates, and how it starts (``p_bmm`` on)."""
+    theirs = _modelopt_hf(modelopt, arch, [])
+    bmm = {n: s for n, s in theirs.items() if n.endswith("_bmm_quantizer")}
+    assert len(bmm) == 4 and all(s[0] for s in bmm.values()), bmm
+    assert _compare_hf(modelopt, arch, [], "no entries") >= 20
+
+
+@pytest.mark.parametrize("name", sorted(presets()))
+@pytest.mark.parametrize("arch", sorted(HF_MODELS))
+def test_every_preset_on_hf_models_equals_modelopt(modelopt: Any, arch: str, name: str) -> None:  # noqa: F811
+    _compare_hf(modelopt, arch, presets()[name]["quant_cfg"], f"{arch} {name}")
