@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qrt.cli.common import add_debug_option, add_model_options
+
+if TYPE_CHECKING:
+    from qrt.frontends.source import RuleSource
+    from qrt.runtime.quant.run import RunReport
+    from qrt.runtime.sources import BuiltModel
 
 __all__ = ["register", "run"]
 
@@ -51,7 +56,7 @@ _KINDS = {"DslSource": "qrt rules", "HierarchicalSource": "hierarchical config",
           "WildcardSource": "ModelOpt quant_cfg list"}
 
 
-def _heading(args: argparse.Namespace, source: Any, built: Any, report: Any) -> str:
+def _heading(args: argparse.Namespace, source: RuleSource, built: BuiltModel, report: RunReport) -> str:
     """What was run: the model (and how its weights came to be), the config and the runtime,
     and the calibration data, so that the table below it can be read and the run repeated."""
     from qrt.model_spec import parse_model_spec
