@@ -43,16 +43,31 @@ def test_a_preset_on_a_model_names_each_reason_once(preset: str) -> None:
     assert "submodule_a.add.input_quantizer_0" in done.stderr
 
 
-def test_the_same_config_with_modelopt_calibration_converts(tmp_path: Path) -> None:
-    text = (ROOT / "rules" / "presets" / "w8a8.yaml").read_text()
-    text = text.replace("qparam_calculator: moving_average", "qparam_calculator: minmax\n    range_calculator: minmax")
-    text = text.replace("qparam_calculator: static", "qparam_calculator: static\n    range_calculator: minmax")
-    config = tmp_path / "w8a8_max.yaml"
-    config.write_text(text)
-    out = tmp_path / "w8a8_max.quant_cfg.yaml"
-    done = run_qrt("convert", str(config), "--to", "quant-cfg", "--model", "two_add", "-o", str(out))
+LINEAR_MAX = """\
+quantization_spec:
+  act: &act {dtype: int8, qscheme: symmetric, granularity: {type: per_tensor},
+             qparam_calculator: minmax, range_calculator: minmax}
+  weight: &weight {dtype: int8, qscheme: symmetric, granularity: {type: per_channel},
+                   qparam_calculator: static, range_calculator: minmax}
+quantization_config:
+  global_config: null
+  module_type_configs:
+    torch.nn.modules.linear.Linear:
+      op_input_spec: {"*": *act}
+      op_state_spec: {weight: *weight}
+      op_output_spec: {}
+"""
+
+
+def test_a_hierarchical_config_with_modelopt_calibration_converts_on_a_model(tmp_path: Path) -> None:
+    """What ModelOpt can say converts: Linear inputs and weights with its max calibration."""
+    config = tmp_path / "linear_max.yaml"
+    config.write_text(LINEAR_MAX)
+    out = tmp_path / "linear_max.quant_cfg.yaml"
+    done = run_qrt("convert", str(config), "--to", "quant-cfg", "--model", "tiny_llama", "-o", str(out))
     assert done.returncode == 0, done.stderr
-    assert "quant_cfg:" in out.read_text()
+    text = out.read_text()
+    assert "quant_cfg:" in text and "input_quantizer" in text and "weight_quantizer" in text
 
 
 def test_output_file_is_not_replaced_without_overwrite(tmp_path: Path) -> None:
