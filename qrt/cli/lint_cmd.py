@@ -79,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         from qrt.cli.common import inventory_from_args
 
-        inventory = inventory_from_args(args)
+        inventory = lambda: inventory_from_args(args)  # noqa: E731  (built once the inputs read)
     result = lint(args.paths, inventory, select=args.select, ignore=args.ignore)
+    if result.model_skipped:
+        print(f"qrt lint: {args.model} was not built: an input cannot be read (fix it first, then "
+              "lint again for the model's checks)", file=sys.stderr)
     color = args.format == "text" and not args.output and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = render(result, args.format, color=color)
     if args.output:

@@ -7,7 +7,7 @@ severity, is what makes ``qrt lint`` exit 2.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from dataclasses import dataclass, field
 
@@ -30,6 +30,8 @@ class LintResult:
     uses: dict[str, list[RuleUse]] = field(default_factory=dict)
     """per input, what each rule does on the model (with a model only)"""
     inputs: dict[str, LintInput] = field(default_factory=dict)
+    model_skipped: bool = False
+    """the model was to be built lazily, and was not: an input could not be read"""
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -86,17 +88,26 @@ def _suppressed(finding: Diagnostic, item: LintInput) -> bool:
 
 def lint(
     paths: Sequence[str],
-    inventory: Inventory | None = None,
+    inventory: Inventory | Callable[[], Inventory] | None = None,
     *,
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
 ) -> LintResult:
-    """Lint every input in ``paths`` (files or ``modelopt:NAME``), against ``inventory`` if given."""
+    """Lint every input in ``paths`` (files or ``modelopt:NAME``), against ``inventory`` if given.
+
+    ``inventory`` may be a function that builds it: it is then called only after every input
+    was read, and not at all when one cannot be (a syntax error is reported at once, not after
+    a model build that can take seconds; ``model_skipped`` says so)."""
     result = LintResult()
+    items = [(label, read_input(label)) for label in _expand(paths)]
+    if callable(inventory):
+        if any(item.errors for _, item in items):
+            inventory, result.model_skipped = None, True
+        else:
+            inventory = inventory()
     types = frozenset(m.type for m in inventory.modules) if inventory is not None else None
     seen: set[Diagnostic] = set()
-    for label in _expand(paths):
-        item = read_input(label)
+    for label, item in items:
         result.inputs[label] = item
         found: list[Diagnostic] = list(item.errors)
         if item.errors:

@@ -193,3 +193,27 @@ def test_a_folder_lints_its_rule_files_and_yaml(tmp_path: Path, mixed: Path) -> 
     result = lint([str(sub)])
     assert sorted(result.inputs) == [str(sub / "a.qrt"), str(sub / "b.yaml")]
     assert [f.code for f in result.findings] == ["QRT001"]
+
+
+def test_an_unreadable_input_is_reported_before_the_model_is_built(tmp_path: Path) -> None:
+    """The factory leaves a mark when it runs: lint reads every input first, and a syntax
+    error stops it before a model build that can take seconds; a readable input builds it."""
+    bad = tmp_path / "bad.qrt"
+    bad.write_text("op linear weight -> int4 per_blok(32)\n")
+    mark = tmp_path / "built"
+    factory = tmp_path / "marking_lint_models.py"
+    factory.write_text(
+        "import pathlib\nimport torch\n\n"
+        "def make():\n"
+        f"    pathlib.Path({str(mark)!r}).write_text('built')\n"
+        "    return torch.nn.Linear(4, 4), torch.randn(2, 4)\n"
+    )
+    done = run_qrt("lint", str(bad), "--model", f"{factory}:make")
+    assert done.returncode == 2 and f"{bad}:1:26" in done.stdout
+    assert "was not built: an input cannot be read" in done.stderr
+    assert not mark.exists()
+    good = tmp_path / "good.qrt"
+    good.write_text("op linear weight -> int8 per_channel\n")
+    done = run_qrt("lint", str(good), "--model", f"{factory}:make")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert mark.exists()
