@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Union
 from qrt.frontends.source import RuleSource, load_rule_source
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
-from qrt.resolver.explain import Explanation, explain_decision
+from qrt.resolver.explain import Explanation, explain_decision, module_query_sites
 from qrt.resolver.plan import Plan, resolve_inventory
 
 if TYPE_CHECKING:
@@ -75,14 +75,16 @@ def explain(
     model: ModelLike | None = None,
     queries: Sequence[str] | str = (),
 ) -> list[Explanation]:
-    """Explain the sites named by ``queries`` (quantizer paths, ``op_name[:role[key]]``, globs)."""
+    """Explain the sites named by ``queries`` (quantizer paths, ``op_name[:role[key]]``, globs,
+    or a module's name: the sites of the ops it runs, then its boundary)."""
     plan = rules if isinstance(rules, Plan) else resolve(rules, model)  # type: ignore[arg-type]
     if isinstance(queries, str):
         queries = [queries]
     inv = plan.inventory
     wanted: dict[str, None] = {}
     for q in queries:
-        for site in inv.find(q):
+        module_sites = module_query_sites(inv, q)  # a module's name means the sites it runs
+        for site in module_sites if module_sites is not None else inv.find(q):
             wanted[site.quantizer_path] = None
     out = []
     for path in wanted:

@@ -31,3 +31,13 @@ def test_a_container_module_points_to_its_submodules_and_globs_still_work() -> N
     assert "(its submodules' sites: query 'model.layers.0.self_attn.*')" in done.stdout
     glob = run_qrt("explain", W8A8, "--model", "tiny_llama", f"{Q_PROJ}.*_quantizer")
     assert glob.returncode == 0 and "is a module" not in glob.stdout and f"{Q_PROJ}.weight_quantizer" in glob.stdout
+
+
+def test_the_python_api_reads_a_module_name_as_the_command_does() -> None:
+    import qrt
+
+    explained = qrt.explain(qrt.load_rules(W8A8), "tiny_llama", queries=[Q_PROJ])
+    paths = [ex.site.quantizer_path for ex in explained]
+    assert paths[:3] == [f"{Q_PROJ}.input_quantizer", f"{Q_PROJ}.weight_quantizer", f"{Q_PROJ}.output_quantizer"]
+    assert len(paths) == 6
+    assert explained[1].final is not None
