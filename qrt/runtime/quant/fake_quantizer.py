@@ -164,9 +164,12 @@ class FakeQuantizer(nn.Module):
         self.zero_point = zero_point if zero_point is not None else torch.empty(0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.enabled or not x.is_floating_point() or x.numel() == 0:
+        if not self.enabled or not x.is_floating_point():
+            return x
+        if x.numel() == 0 and "packed" not in self.__dict__:
             # an empty tensor (a Hugging Face KV cache before its first update, concatenated
-            # with the new keys) has no range to observe and no values to round
+            # with the new keys) has no range to observe and no values to round; a finalized
+            # weight's quantizer is given an empty placeholder and returns its packed values
             return x
         cached = self._cache
         if cached is not None and cached[0] is x and cached[1] == x._version and not self.observer_enabled and self.fake_quant_enabled:
