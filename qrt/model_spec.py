@@ -130,9 +130,10 @@ def load_model_inventory(
     device: str | None = None,
     progress: Callable[[TraceProgress], None] | None = None,
     seed: int | None = None,
+    dtype: str | None = None,
 ) -> Inventory:
     """The inventory for a ``--model`` spec: read a saved one, or build and trace the model
-    (its random weights and inputs seeded by ``seed``, ``build_model``'s)."""
+    (its random weights and inputs seeded by ``seed``, in ``dtype``: ``build_model``'s)."""
     spec = parse_model_spec(text)
     if spec.kind == "inventory":
         from qrt.inventory.io import load_inventory_file
@@ -141,7 +142,7 @@ def load_model_inventory(
     from qrt.runtime.sources import build_model
     from qrt.runtime.trace import trace_model
 
-    built = build_model(spec, input_shapes=input_shapes, device=device, seed=seed)
+    built = build_model(spec, input_shapes=input_shapes, device=device, seed=seed, dtype=dtype)
     return trace_model(
         built.model, built.args, built.kwargs, progress=progress, model_info=built.info
     )

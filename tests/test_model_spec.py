@@ -246,6 +246,7 @@ def test_hf_configs_of_every_shape_get_the_inputs_their_forward_takes(
 def test_qrt_run_on_an_encoder_decoder_and_a_vision_config(tmp_path: Path, name: str) -> None:
     pytest.importorskip("transformers")
     (tmp_path / "config.json").write_text(json.dumps(TINY_HF[name]))
-    done = run_qrt("run", "rules/w8a8.qrt", "--model", str(tmp_path), "--batches", "2", cwd=Path(__file__).parent.parent)
+    done = run_qrt("run", "rules/w8a8.qrt", "--model", str(tmp_path), "--batches", "2", "--random-weights",
+                   cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr
     assert "cosine" in done.stdout

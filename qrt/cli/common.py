@@ -66,6 +66,13 @@ def add_model_options(parser: argparse.ArgumentParser, *, required: bool = True)
         f"inputs and of qrt run's calibration batches: the same seed gives the same model and the "
         f"same numbers in every process (default {DEFAULT_SEED})",
     )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="the model's dtype: auto keeps a checkpoint's own (its config's dtype) and builds "
+        "everything else in float32; another choice casts the model and its example inputs",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show tracing progress")
 
 
@@ -102,6 +109,7 @@ def inventory_from_args(args: argparse.Namespace) -> Inventory:
         device=args.device,
         progress=progress if show else None,
         seed=getattr(args, "seed", DEFAULT_SEED),
+        dtype=getattr(args, "dtype", None),
     )
     if show:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
@@ -125,7 +133,8 @@ def model_from_args(args: argparse.Namespace) -> BuiltModel:
             "package.module:factory or a Hugging Face config",
         )
     return build_model(spec, input_shapes=args.input_shape, device=args.device or "cpu",
-                       seed=getattr(args, "seed", DEFAULT_SEED))
+                       seed=getattr(args, "seed", DEFAULT_SEED), dtype=getattr(args, "dtype", None),
+                       require_weights=not getattr(args, "random_weights", True))
 
 
 def read_config(config: str) -> Any:

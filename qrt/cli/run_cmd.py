@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "qrt-manifest.json; load with qrt.load_quantized, explain with `qrt explain DIR QUERY`), "
         "and print the sizes before and after",
     )
+    p.add_argument(
+        "--random-weights", action="store_true",
+        help="run a Hugging Face config that has no weights beside it on random weights, on "
+        "purpose (without this, such a folder is an error: a model folder's run uses its "
+        "safetensors checkpoint)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     add_debug_option(p)
     p.set_defaults(run=run)
@@ -62,9 +68,13 @@ def _heading(args: argparse.Namespace, source: RuleSource, built: BuiltModel, re
     from qrt.model_spec import parse_model_spec
 
     kind = parse_model_spec(args.model).kind
-    origin = {"builtin": "built-in, random weights", "hf": "Hugging Face config, random weights"}.get(
-        kind, "from its factory")
-    model = f"{args.model} ({type(built.model).__name__}, {origin}, seed {args.seed}, {built.info.get('device', 'cpu')})"
+    source_kind = {"builtin": "built-in", "hf": "Hugging Face"}.get(kind, "factory")
+    weights = str(built.info.get("weights", "random"))
+    origin = f"{source_kind}, " + (f"random weights, seed {args.seed}" if weights == "random"
+                                   else f"weights {weights}" if weights.startswith("from") else f"weights from its {weights}")
+    dtype = built.info.get("dtype")
+    model = (f"{args.model} ({type(built.model).__name__}, {origin}, {built.info.get('device', 'cpu')}"
+             + (f", {dtype}" if dtype else "") + ")")
     mode = f"{report.mode} mode"
     if report.config_mode is not None and report.config_mode != report.mode:
         mode += f" (the config says {report.config_mode}; qrt run runs the eager runtime)"
@@ -106,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({
             "quantizers": report.quantizers, "enabled": report.enabled, "batches": report.batches,
             "max_abs_error": report.max_abs_error, "cosine": report.cosine,
-            "model": args.model, "config": args.config, "mode": report.mode, "seed": args.seed,
+            "model": args.model, "weights": built.info.get("weights"), "config": args.config,
+            "mode": report.mode, "seed": args.seed,
             "inputs": built.info.get("inputs", []),
             **({"finalized": report.finalized} if report.finalized is not None else {}),
         }, indent=1))

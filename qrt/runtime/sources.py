@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import torch
 
 from qrt.errors import ModelSourceError
 from qrt.model_spec import SPEC_FORMS, ModelSpec
+from qrt.runtime.checkpoint import checkpoint_files, resolve_dtype
 from qrt.runtime.hf_inputs import hf_example_inputs
 
 __all__ = ["BuiltModel", "build_model"]
@@ -200,7 +201,11 @@ def _from_builtin(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, devic
     return BuiltModel(model, args, {}, {"spec": spec.text, "device": device})
 
 
-def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: str) -> BuiltModel:
+def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: str,
+             dtype: str | None = None, require_weights: bool = False) -> BuiltModel:
+    """A Hugging Face model: on ``meta`` its structure only; elsewhere the folder's
+    safetensors weights when it has them (every parameter from the checkpoint, or an error),
+    random weights when it has none, unless ``require_weights``."""
     try:
         import transformers
     except ImportError as exc:
@@ -228,37 +233,106 @@ def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: st
             location=spec.target,
             hint="the file must be a transformers config.json with a known model_type",
         ) from exc
+    quantized = getattr(config, "quantization_config", None)
+    if quantized is not None:
+        method = quantized.get("quant_method") if isinstance(quantized, dict) else getattr(quantized, "quant_method", "?")
+        raise ModelSourceError(
+            f"{spec.target} is already quantized ({method}): qrt quantizes a float model",
+            location=spec.target,
+            hint="pass the float checkpoint it was made from; `qrt explain DIR` reads a model qrt saved",
+        )
+    files = checkpoint_files(path)
+    if files is None and require_weights and device != "meta":
+        raise ModelSourceError(
+            "this Hugging Face config has no weights beside it (no *.safetensors): the run would "
+            "calibrate, compare and save a randomly initialised model",
+            location=spec.target,
+            hint="pass the checkpoint folder (config.json + model.safetensors), or --random-weights "
+            "to run on random weights of this architecture on purpose",
+        )
+    torch_dtype = getattr(torch, resolve_dtype(dtype, config, files is not None))
     arch = (getattr(config, "architectures", None) or [None])[0]
     cls = getattr(transformers, arch, None) if arch else None
+    load = files is not None and device != "meta"
     try:
-        with torch.device(device):
-            model = cls(config) if cls is not None else _auto_model(transformers, config)
+        model_cls = cls if cls is not None else _auto_class(transformers, config)
+        if load:
+            with _no_progress_bars(transformers):  # qrt's output only, on stderr too
+                model, info = model_cls.from_pretrained(
+                    str(path), config=config, local_files_only=True, use_safetensors=True,
+                    dtype=torch_dtype, output_loading_info=True,
+                )
+            _check_loaded(spec, info)
+            model = model.to(device)
+        else:
+            with torch.device(device):
+                model = model_cls(config) if cls is not None else model_cls.from_config(config)
+            model = model.to(torch_dtype)
     except ModelSourceError:
         raise
     except Exception as exc:
         raise ModelSourceError(
-            f"transformers could not build {arch or config.model_type}: {type(exc).__name__}: {exc}",
+            f"transformers could not {'load' if load else 'build'} {arch or config.model_type}: "
+            f"{type(exc).__name__}: {exc}",
             location=spec.target,
         ) from exc
     model.eval()
     args, kwargs = hf_example_inputs(model, config, shapes, device, spec.target)
-    return BuiltModel(model, args, kwargs, {"spec": spec.text, "device": device,
-                                            "hf_architecture": arch or type(model).__name__})
+    return BuiltModel(model, args, kwargs, {
+        "spec": spec.text, "device": device, "hf_architecture": arch or type(model).__name__,
+        "weights": f"checkpoint ({len(files)} safetensors file{'s' if len(files) != 1 else ''})" if load
+        else "none (meta)" if device == "meta" else "random",
+        "dtype": str(torch_dtype).removeprefix("torch."),
+    })
+
+
+@contextlib.contextmanager
+def _no_progress_bars(transformers: Any) -> Iterator[None]:
+    """transformers draws a "Loading weights" bar on stderr; a checkpoint of a few files loads
+    in a blink, and a user should see only qrt's output."""
+    hf_logging = transformers.utils.logging
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+def _check_loaded(spec: ModelSpec, info: dict[str, Any]) -> None:
+    """Every parameter comes from the checkpoint, and every checkpoint tensor is used: a
+    missing key would silently stay random, an unexpected one be silently dropped."""
+    problems = [
+        (what, sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get(key) or ()))
+        for key, what in (("missing_keys", "not in the checkpoint (would stay random)"),
+                          ("unexpected_keys", "in the checkpoint but not in the model"),
+                          ("mismatched_keys", "of another shape in the checkpoint"))
+    ]
+    problems = [(what, keys) for what, keys in problems if keys]
+    if problems:
+        detail = "; ".join(f"{len(keys)} tensor(s) {what}: {', '.join(keys[:4])}" + (" …" if len(keys) > 4 else "")
+                           for what, keys in problems)
+        raise ModelSourceError(
+            f"the checkpoint in {spec.target} does not match its config: {detail}",
+            location=spec.target,
+            hint="the weights and config.json must come from the same save_pretrained",
+        )
 
 
 _AUTO_CLASSES = ("AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForImageClassification", "AutoModel")
 """A config without ``architectures`` is built as the first of these that knows its type (an
-encoder-decoder as a text or speech sequence-to-sequence model first): the model with its head, since the head is
-part of what gets quantized, and an encoder (BERT) as the masked LM it was trained as, not as
-a decoder it was not."""
+encoder-decoder as a text or speech sequence-to-sequence model first): the model with its
+head, since the head is part of what gets quantized, and an encoder (BERT) as the masked LM
+it was trained as, not as a decoder it was not."""
 
 
-def _auto_model(transformers: Any, config: Any) -> torch.nn.Module:
+def _auto_class(transformers: Any, config: Any) -> Any:
     seq2seq = ("AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq") if getattr(config, "is_encoder_decoder", False) else ()
     for name in (*seq2seq, *_AUTO_CLASSES):
         auto = getattr(transformers, name)
         if type(config) in auto._model_mapping:
-            return auto.from_config(config)  # type: ignore[no-any-return]
+            return auto
     raise ModelSourceError(
         f"transformers has no model class for config type {type(config).__name__}",
         hint='add "architectures": ["<ModelClass>"] to the config',
@@ -271,6 +345,8 @@ def build_model(
     input_shapes: Sequence[Sequence[int]] | None = None,
     device: str | None = None,
     seed: int | None = None,
+    dtype: str | None = None,
+    require_weights: bool = False,
 ) -> BuiltModel:
     """Build the model a spec names, with example inputs, on ``device``.
 
@@ -281,6 +357,12 @@ def build_model(
     numbers. With one, the random generator is seeded before the model is built (a factory
     included) and its inputs drawn: the same seed gives the same weights and inputs in every
     process. The caller's global random state is restored afterwards.
+
+    ``dtype``: ``auto`` (or ``None``) keeps a checkpoint's own dtype and builds everything else
+    in float32; ``float32``/``bfloat16``/``float16`` casts the model and its floating-point
+    example inputs. ``require_weights``: a Hugging Face config without a checkpoint beside it
+    is an error (runs that compute from the weights ask for it), not random weights.
+    ``info["weights"]`` says where the weights came from.
     """
     device = device or ("meta" if spec.kind == "hf" else "cpu")
     if spec.kind == "inventory":
@@ -293,6 +375,18 @@ def build_model(
         elif spec.kind in ("file", "module"):
             built = _from_factory(spec, input_shapes, device)
         else:
-            built = _from_hf(spec, input_shapes, device)
+            built = _from_hf(spec, input_shapes, device, dtype, require_weights)
+    if spec.kind != "hf":
+        built.info.setdefault("weights", "random" if spec.kind == "builtin" else "from its factory")
+        if dtype not in (None, "auto"):
+            target = getattr(torch, resolve_dtype(dtype, None, False))
+            built.model = built.model.to(target)
+            built.args = tuple(_cast(a, target) for a in built.args)
+            built.kwargs = {k: _cast(v, target) for k, v in built.kwargs.items()}
+            built.info["dtype"] = str(target).removeprefix("torch.")
     built.info.setdefault("inputs", _describe_inputs(built.args, built.kwargs))
     return built
+
+
+def _cast(value: Any, dtype: torch.dtype) -> Any:
+    return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
