@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from qrt.frontends.wildcard import reference_states  # noqa: E402
+from qrt.frontends.wildcard import reference_site_states  # noqa: E402
 from qrt.frontends.wildcard.compile import compile_wildcard  # noqa: E402
-from qrt.frontends.wildcard.instrumented import role_default_state  # noqa: E402
 from qrt.frontends.wildcard.presets import available_modelopt_presets, load_modelopt_preset  # noqa: E402
 from qrt.frontends.wildcard.spec_map import attributes_from_spec  # noqa: E402
 from qrt.resolver.plan import resolve_inventory  # noqa: E402
@@ -67,7 +66,6 @@ def main() -> None:
         model = TinyLlama(_config(args.layers)).eval()
     inv = trace_model(model, (torch.randint(0, 128256, (1, 16), device="meta"),))
     peer = None if args.no_modelopt else _modelopt(args.layers)
-    by_path = {s.quantizer_path: s for s in inv.sites}
     header = f"{'preset':<38} {'entries':>7} {'load ms':>8} {'compile ms':>10} {'resolve ms':>10} {'oracle s':>8} {'quantized':>9}"
     if peer:
         header += f" {'modelopt ms':>11}"
@@ -87,12 +85,7 @@ def main() -> None:
         oracle = "-"
         if not args.no_oracle:
             t0 = time.perf_counter()
-            want = reference_states(
-                config,
-                [(s.quantizer_path, s.module_type) for s in inv.sites],
-                role_default=lambda n: role_default_state(by_path[n]),
-                aliases={s.quantizer_path: s.aliases for s in inv.sites},
-            )
+            want = reference_site_states(config, inv.sites)
             oracle = f"{time.perf_counter() - t0:.2f}"
             for d in plan.decisions:
                 got = {"enable": d.state.enabled, "attributes": attributes_from_spec(d.state.spec)}

@@ -123,7 +123,7 @@ def test_legacy_dict_converts_to_the_list_form(tmp_path: Path) -> None:
 
 def test_rules_without_a_model_convert_what_has_an_equivalent() -> None:
     rules = parse_rules(
-        'quantizer "*weight_quantizer" -> float8_e4m3fn per_channel(axis=0) qparam_calculator=minmax range_calculator=minmax\n'
+        'modelopt_name "*weight_quantizer" -> float8_e4m3fn per_channel(axis=0) qparam_calculator=minmax range_calculator=minmax\n'
         'parent nn.Linear quantizer "*lm_head*" -> off\n'
         'quantizer "*input_quantizer" -> int8 qparam_calculator=static range_calculator=minmax disabled\n'
     )
@@ -140,9 +140,9 @@ def test_rules_without_a_model_convert_what_has_an_equivalent() -> None:
 
 def test_rules_without_a_model_name_each_rule_that_has_no_equivalent() -> None:
     rules = parse_rules(
-        'quantizer "*weight_quantizer" -> float8_e4m3fn qparam_calculator=minmax range_calculator=minmax\n'
+        'modelopt_name "*weight_quantizer" -> float8_e4m3fn qparam_calculator=minmax range_calculator=minmax\n'
         "op linear input[0] -> int8\n"
-        'quantizer "*x" -> int8 asymmetric qparam_calculator=minmax range_calculator=minmax\n'
+        'modelopt_name "*x" -> int8 asymmetric qparam_calculator=minmax range_calculator=minmax\n'
         'quantizer "*y" -> enable\n',
         file="mine.qrt",
     )
@@ -153,6 +153,21 @@ def test_rules_without_a_model_name_each_rule_that_has_no_equivalent() -> None:
     assert "mine.qrt:2:1" in message and "selects by op_type, role, key" in message
     assert "mine.qrt:3:1" in message and "zero point" in message
     assert "mine.qrt:4:1" in message and "role default spec" in message
+
+
+def test_rules_without_a_model_that_quantize_by_qrt_paths_are_refused() -> None:
+    """A glob over qrt's paths also reaches sites no entry can (a norm's weight), so a rule
+    that switches sites on by it has no quant_cfg equivalent; by ModelOpt's names it has."""
+    rules = parse_rules('quantizer "*weight_quantizer" -> int8 qparam_calculator=minmax range_calculator=minmax\n', file="q.qrt")
+    with pytest.raises(ConvertError) as info:
+        convert(load_rule_source(rules), "quant-cfg")
+    assert "q.qrt:1:1" in str(info.value) and "modelopt" in str(info.value)
+    inv = inventory("tiny_llama")
+    norm = next(s for s in inv.sites if s.quantizer_path.endswith("input_layernorm.mul_1.weight_quantizer"))
+    assert norm.modelopt_name is None and resolve(rules, inv).decision(norm.quantizer_path).spec is not None
+    with pytest.raises(ConvertError) as info:  # with the model: the plan quantizes norm weights
+        convert(load_rule_source(rules), "quant-cfg", inv)
+    assert "ModelOpt creates no quantizer" in str(info.value) and "input_layernorm.mul_1.weight_quantizer" in str(info.value)
 
 
 def test_a_model_decision_modelopt_cannot_say_is_named() -> None:

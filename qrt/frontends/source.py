@@ -121,9 +121,17 @@ class WildcardSource:
     def notes(self, site: Site, inv: Inventory) -> list[str]:
         from qrt.frontends.wildcard.instrumented import role_default_state
 
-        if role_default_state(site) is not None:
-            return ["ModelOpt creates this quantizer enabled (a role default rule sets it first)"]
-        return ["ModelOpt has no quantizer enabled here by default: the site starts off"]
+        if site.modelopt_name is None:
+            return [
+                "ModelOpt 0.47 creates no quantizer on this tensor (its module is of no class "
+                "ModelOpt converts, or the tensor is none of the module's input/weight/output), "
+                "so no entry of a list reaches it, however broad: it stays off (SEMANTICS §4)"
+            ]
+        start = "enabled" if role_default_state(site) is not None else "disabled"
+        return [
+            f"ModelOpt's quantizer {site.modelopt_name}, created {start} (a role default rule "
+            "sets it first); entries match this name"
+        ]
 
 
 def _read_structured(path: Path) -> Any:

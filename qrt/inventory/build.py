@@ -14,14 +14,15 @@ module, as a module-swapping runtime names it (``q_proj.input_quantizer``,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qrt.errors import TraceError
 from qrt.inventory.attention import attention_aliases
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo
+from qrt.inventory.modelopt import modelopt_name
 from qrt.ir.site import Key, Role, ScopeEntry, Site
 
-__all__ = ["RawSite", "assemble", "quantizer_path"]
+__all__ = ["RawSite", "assemble", "quantizer_path", "with_modelopt_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,13 @@ def _wrapped_ops(modules: Sequence[ModuleInfo], raw_sites: Sequence[RawSite]) ->
         if raw.op_name is not None and raw.scope and raw.scope[-1][0] in leaves:
             per_module.setdefault(raw.scope[-1][0], set()).add(raw.op_name)
     return {next(iter(ops)): m for m, ops in per_module.items() if len(ops) == 1}
+
+
+def with_modelopt_names(modules: Sequence[ModuleInfo], sites: Sequence[Site]) -> list[Site]:
+    """``sites`` with :attr:`~qrt.ir.site.Site.modelopt_name` filled in from the module table:
+    the one place the ModelOpt universe is attached, for traced and for loaded inventories."""
+    owners = {m.name: m.forward_classes for m in modules}
+    return [replace(s, modelopt_name=modelopt_name(s, owners.get(s.module))) for s in sites]
 
 
 def assemble(
@@ -124,6 +132,6 @@ def assemble(
         modules=tuple(modules),
         ops=tuple(ops),
         tensors=tuple(tensors),
-        sites=tuple(sites),
+        sites=tuple(with_modelopt_names(modules, sites)),
         model=model_info,
     )

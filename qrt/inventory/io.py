@@ -14,6 +14,7 @@ from typing import Any
 
 from qrt.errors import InventoryFileError
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
+from qrt.inventory.build import with_modelopt_names
 from qrt.ir.site import Site
 from qrt.resources import schema
 from qrt.sealed_json import digest, dumps_rows, dumps_sealed, is_sealed
@@ -35,6 +36,8 @@ def inventory_to_json(inv: Inventory) -> dict[str, Any]:
                 "called": m.called,
                 "forward_args": list(m.forward_args),
                 "scope": list(m.scope),
+                # only where a class inherits forward: most modules define their own
+                **({"forward_bases": list(m.forward_bases)} if m.forward_bases else {}),
             }
             for m in inv.modules
         ],
@@ -134,6 +137,7 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
             called=m["called"],
             forward_args=tuple(m.get("forward_args", ())),
             scope=tuple(m.get("scope", ())),
+            forward_bases=tuple(m.get("forward_bases", ())),
         )
         for m in data["modules"]
     )
@@ -167,7 +171,7 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
         )
         for t in data["tensors"]
     )
-    sites = tuple(
+    sites = with_modelopt_names(modules, [
         Site(
             quantizer_path=s["quantizer_path"],
             scope=tuple((n, types[n]) for n in s["scope"]),
@@ -183,8 +187,8 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
             aliases=tuple(s.get("aliases", ())),
         )
         for s in data["sites"]
-    )
-    return Inventory(modules=modules, ops=ops, tensors=tensors, sites=sites, model=data["model"])
+    ])
+    return Inventory(modules=modules, ops=ops, tensors=tensors, sites=tuple(sites), model=data["model"])
 
 
 def _schema_error(data: Any) -> Any:

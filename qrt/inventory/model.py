@@ -35,6 +35,17 @@ class ModuleInfo:
     forward_args: tuple[str, ...] = ()
     scope: tuple[str, ...] = ()
     """Names of the module call stack at its first call, root first, itself last."""
+    forward_bases: tuple[str, ...] = ()
+    """The fully-qualified base classes (in MRO order) whose ``forward`` is the very one its
+    class runs: empty when its class defines ``forward`` itself, ``("torch.nn.modules.linear.
+    Linear",)`` for a subclass of ``nn.Linear`` that inherits it. Recorded by the trace, where
+    the classes are at hand; it decides whether ModelOpt converts the module
+    (:func:`qrt.inventory.modelopt.converted_as`)."""
+
+    @property
+    def forward_classes(self) -> tuple[str, ...]:
+        """Its own class, then :attr:`forward_bases`: every class whose ``forward`` it runs."""
+        return (self.type, *self.forward_bases)
 
 
 @dataclass(frozen=True, slots=True)

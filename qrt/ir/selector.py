@@ -18,11 +18,16 @@ Two predicates need care:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Literal
 
 from qrt.ir.patterns import PatternError, check_regex, glob_match, regex_fullmatch
 from qrt.ir.site import ROLES, Key, Site
 
-__all__ = ["Selector", "ScopeMatch", "type_matches"]
+__all__ = ["QuantizerNames", "Selector", "ScopeMatch", "type_matches"]
+
+QuantizerNames = Literal["qrt", "modelopt"]
+"""Which names a selector's ``quantizer_path`` glob reads: qrt's quantizer path and aliases,
+or only the site's ModelOpt name (a site without one never matches)."""
 
 
 def type_matches(pattern: str, fqn: str) -> bool:
@@ -92,6 +97,11 @@ class Selector:
     key: Key | None = None
     """an int position, a name, or ``"*"`` (any key; the same as ``None``)"""
     quantizer_path: str | None = None
+    quantizer_names: QuantizerNames = "qrt"
+    """``"qrt"``: the glob matches the site's quantizer path or any of its aliases (the DSL's
+    ``quantizer "…"``); ``"modelopt"``: only the site's ModelOpt name, so sites ModelOpt would
+    put no quantizer on are out of reach (a wildcard list's entries, SEMANTICS §4; the DSL's
+    ``modelopt_name "…"``)."""
     parent_class: str | None = None
     """ModelOpt's ``parent_class``: the owning module's class exactly (no subclasses)"""
     tensor: str | None = None
@@ -110,11 +120,26 @@ class Selector:
             )
         if self.op_name_relative and self.op_name is None:
             raise PatternError("op_name_relative needs an op_name pattern")
+        if self.quantizer_names not in ("qrt", "modelopt"):
+            raise PatternError(
+                f"unknown quantizer_names {self.quantizer_names!r}", hint="valid: 'qrt', 'modelopt'"
+            )
+        if self.quantizer_names == "modelopt" and self.quantizer_path is None:
+            raise PatternError(
+                "quantizer_names='modelopt' needs a quantizer_path glob (the ModelOpt names to match)",
+                hint="'*' matches every site ModelOpt would put a quantizer on",
+            )
 
     def is_empty(self) -> bool:
         return all(
-            getattr(self, f.name) in (None, False) for f in fields(self)
+            getattr(self, f.name) in (None, False) for f in fields(self) if f.name != "quantizer_names"
         )
+
+    def quantizer_names_of(self, site: Site) -> tuple[str, ...]:
+        """The names of ``site`` this selector's ``quantizer_path`` glob is matched against."""
+        if self.quantizer_names == "modelopt":
+            return () if site.modelopt_name is None else (site.modelopt_name,)
+        return (site.quantizer_path, *site.aliases)
 
     def matches(self, site: Site) -> bool:
         if self.role is not None and site.role != self.role:
@@ -132,7 +157,7 @@ class Selector:
         if self.module_name is not None and not regex_fullmatch(self.module_name, site.module):
             return False
         if self.quantizer_path is not None and not any(
-            glob_match(self.quantizer_path, p) for p in (site.quantizer_path, *site.aliases)
+            glob_match(self.quantizer_path, p) for p in self.quantizer_names_of(site)
         ):
             return False
         entries: list[str] | None = None

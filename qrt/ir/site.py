@@ -54,6 +54,12 @@ class Site:
     """``file:line`` of the user code that made the call, where known."""
     aliases: tuple[str, ...] = field(default=())
     """Other quantizer paths naming this site (ModelOpt's ``q_bmm_quantizer`` … , §4)."""
+    modelopt_name: str | None = None
+    """The name of the quantizer ModelOpt 0.47's conversion would create on this tensor
+    (``q_proj.weight_quantizer``, ``self_attn.p_bmm_quantizer``), or ``None`` where it would
+    create none (norm weights, activation-function inputs, modules of classes outside its
+    registry). SEMANTICS §4: a wildcard list reaches exactly the sites that have one, by this
+    name. An inventory fact (:mod:`qrt.inventory.modelopt`), not something a rule decides."""
 
     @property
     def module(self) -> str:

@@ -122,8 +122,14 @@ class FastResolver:
         self._op_name_free = without(lambda s: s.op_name is not None)
         self._opname_memo: dict[tuple, int] = {}
 
+        # a quantizer_path glob reads qrt's names (path and aliases) or only the ModelOpt name
         self._paths = _PatternSet(
-            [(i, glob_to_regex(s.quantizer_path)) for i, s in enumerate(sel) if s.quantizer_path is not None]
+            [(i, glob_to_regex(s.quantizer_path)) for i, s in enumerate(sel)
+             if s.quantizer_path is not None and s.quantizer_names == "qrt"]
+        )
+        self._modelopt_paths = _PatternSet(
+            [(i, glob_to_regex(s.quantizer_path)) for i, s in enumerate(sel)
+             if s.quantizer_path is not None and s.quantizer_names == "modelopt"]
         )
         self._path_free = without(lambda s: s.quantizer_path is not None)
 
@@ -213,11 +219,15 @@ class FastResolver:
         return mask
 
     def _path_mask(self, site: Site) -> int:
-        if not self._paths:
+        if not self._paths and not self._modelopt_paths:
             return self.all
-        mask = self._path_free | self._paths.mask(site.quantizer_path)
-        for alias in site.aliases:
-            mask |= self._paths.mask(alias)
+        mask = self._path_free
+        if self._paths:
+            mask |= self._paths.mask(site.quantizer_path)
+            for alias in site.aliases:
+                mask |= self._paths.mask(alias)
+        if self._modelopt_paths and site.modelopt_name is not None:
+            mask |= self._modelopt_paths.mask(site.modelopt_name)
         return mask
 
     # --- resolution ------------------------------------------------------------------------

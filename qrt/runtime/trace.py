@@ -57,6 +57,16 @@ def type_name(obj_or_cls: object) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def forward_bases(cls: type) -> tuple[str, ...]:
+    """The base classes of ``cls`` (MRO order) whose ``forward`` is the very function ``cls``
+    runs: ModelOpt converts a subclass of a registered class only when it inherits that
+    class's forward (``cls.forward is R.forward``, ``_DMRegistryCls._get_registered_nn_class``
+    in ``modelopt/torch/opt/dynamic.py``), so the inventory records it
+    (:attr:`qrt.inventory.model.ModuleInfo.forward_bases`)."""
+    runs = getattr(cls, "forward", None)
+    return tuple(type_name(base) for base in cls.__mro__[1:] if getattr(base, "forward", None) is runs)
+
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -398,6 +408,7 @@ class _Tracer(TorchFunctionMode):
                     called=self.module_calls.get(name, 0),
                     forward_args=tuple(p.name for p in params),
                     scope=tuple(n for n, _ in self.module_scopes.get(name, ())),
+                    forward_bases=forward_bases(type(module)),
                 )
             )
         return infos

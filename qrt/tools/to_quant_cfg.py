@@ -5,13 +5,17 @@ Three routes, each exact or refused:
 * **a wildcard list** is written in list form (a legacy dict becomes the list, ``default``
   where it stood), ``algorithm`` kept;
 * **with a model**, the source's plan is written: ``{"*": enable: false}`` first, then one
-  entry per group of sites with the same decision, under globs chosen so each matches only
-  its group (:mod:`qrt.tools.compaction`); every decision must map to ModelOpt attributes
-  (:mod:`qrt.frontends.wildcard.spec_map`), or the sites that cannot are named with why;
+  entry per group of sites with the same decision, under globs of ModelOpt's names chosen so
+  each matches only its group (:mod:`qrt.tools.compaction`); every quantized site must be a
+  quantizer ModelOpt would create (a list reaches nothing else, SEMANTICS §4) and its decision
+  must map to ModelOpt attributes (:mod:`qrt.frontends.wildcard.spec_map`), or the sites that
+  cannot are named with why;
 * **without a model**, rules are translated one by one, in fold order, after the same
-  ``"*"`` switch-off: a rule selecting by quantizer path (and ``parent`` class) with a set,
-  ``off`` or ``disable`` effect has an entry; any other rule is named with the reason it has
-  none (a module regex, an op type, a role … need a model to become names).
+  ``"*"`` switch-off: a rule selecting by quantizer name (and ``parent`` class) with a set,
+  ``off`` or ``disable`` effect has an entry — a rule that switches sites on must select them
+  by ModelOpt's names (``modelopt_name "…"``), since a glob over qrt's paths also reaches sites no
+  entry can (norm weights, activation-function inputs); any other rule is named with the
+  reason it has none (a module regex, an op type, a role … need a model to become names).
 
 The caller verifies the result by resolving it beside the source.
 """
@@ -79,13 +83,18 @@ def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
     names: dict[str, tuple[str, ...]] = {}
     problems: dict[QuantizationSpec, tuple[list[str], NoModelOptEquivalent]] = {}
     cfgs: dict[QuantizationSpec, Any] = {}
+    unreachable: list[str] = []
     for decision in plan.decisions:
         site = decision.site
-        names[site.quantizer_path] = (site.quantizer_path, *site.aliases)
         spec = plan.spec(decision)
+        if spec is not None and site.modelopt_name is None:  # no entry can match it
+            unreachable.append(site.quantizer_path)
+        if site.modelopt_name is not None:
+            names[site.modelopt_name] = (site.modelopt_name,)
         if spec is None:
             continue
-        group_of[site.quantizer_path] = spec
+        if site.modelopt_name is not None:
+            group_of[site.modelopt_name] = spec
         if spec in cfgs or spec in problems:
             if spec in problems:
                 problems[spec][0].append(site.quantizer_path)
@@ -94,14 +103,19 @@ def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
             cfgs[spec] = yaml_form(cfg_of_spec(spec))
         except NoModelOptEquivalent as exc:
             problems[spec] = ([site.quantizer_path], exc)
-    if problems:
+    if problems or unreachable:
         # grouped by reason, whatever spec it came from: a preset's 150 activation sites and
         # 20 weight sites share two reasons, and a reader needs each reason once
+        # a spec ModelOpt cannot say is reported first: fixing it changes the specs, not the
+        # sites; then the sites no entry can reach
         groups: dict[tuple[str, str], list[str]] = {}
         for paths, exc in problems.values():
             for reason in exc.reasons:
                 groups.setdefault(_what_why(reason), []).extend(paths)
-        total = sum(len(paths) for paths, _ in problems.values())
+        if not problems:
+            groups[("quantized where ModelOpt creates no quantizer", "a quant_cfg entry reaches "
+                    "only ModelOpt's quantizers (no norm weights, no activation-function inputs)")] = unreachable
+        total = sum(len(paths) for paths, _ in problems.values()) if problems else len(unreachable)
         raise QrtError(
             f"{total} quantized site(s) have no ModelOpt form; nothing was written:"
             + _render(groups, "site"),
@@ -113,6 +127,13 @@ def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
         for glob in globs:
             entries.append({"quantizer_name": glob, "cfg": cfgs[spec]})
     return entries
+
+
+def _switches_on(rule: Rule) -> bool:
+    """Whether the rule sets an enabled spec (sites outside ModelOpt's reach stay off under
+    any list, so a rule that only switches off means the same on them; a patch that enables
+    is refused for its own reason)."""
+    return isinstance(rule.effect, Set) and rule.effect.enable
 
 
 def _selector_problem(selector: Selector) -> tuple[str, str] | None:
@@ -182,6 +203,12 @@ def entries_from_rules(rules: RuleSet) -> list[dict[str, Any]]:
         problems: list[tuple[str, str]] = []
         problem = _selector_problem(rule.selector)
         effect = rule.effect
+        if problem is None and _switches_on(rule) and rule.selector.quantizer_names != "modelopt":
+            problem = (
+                "sites switched on by qrt's quantizer paths",
+                "an entry reaches only ModelOpt's quantizers, by ModelOpt's names; select them "
+                'with modelopt_name "…" instead of quantizer "…"',
+            )
         if problem is None and isinstance(effect, Patch):
             if effect.fields:
                 problem = ("a patch of spec fields", "a cfg replaces every attribute, so ModelOpt has no patch")

@@ -1,9 +1,11 @@
 """SEMANTICS §5.5: compiled wildcard rules equal the literal loop over entries and quantizers.
 
 Models are generated as ModelOpt-shaped site lists: modules of registry classes (and of a
-subclass, a norm, an attention with ``q/k/v/p_bmm`` aliases) whose op is named after the
-module (``q_proj.input_quantizer``), ops that are not (``blk.add.input_quantizer_0``), and
-module-level sites. Lists are drawn from globs that hit, miss, cross dots, use ``?`` and
+subclass that inherits or overrides ``forward``, a norm, an attention with ``q/k/v/p_bmm``
+aliases) whose op is named after the module (``q_proj.input_quantizer``), ops that are not
+(``blk.add.input_quantizer_0``), and module-level sites; each site's ModelOpt name comes from
+the inventory's own rule (:func:`qrt.inventory.modelopt.modelopt_name`), so the universe a list
+may reach varies with the classes drawn. Lists are drawn from globs that hit, miss, cross dots, use ``?`` and
 ``[kv]``, differ only in case, with ``parent_class`` by registry name or full name, full
 replacement ``cfg``s (dicts and stages), ``enable: false`` beside a ``cfg``, and toggles.
 
@@ -14,6 +16,7 @@ are checked the same way with generated lists.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -21,11 +24,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qrt.frontends.wildcard import WildcardConfig, reference_states, wildcard_from_data
+from qrt.frontends.wildcard import WildcardConfig, reference_site_states, wildcard_from_data
 from qrt.frontends.wildcard.compile import compile_wildcard
-from qrt.frontends.wildcard.instrumented import role_default_state
 from qrt.frontends.wildcard.spec_map import attributes_from_spec
 from qrt.inventory.model import Inventory
+from qrt.inventory.modelopt import modelopt_name
 from qrt.ir.site import Site
 from qrt.resolver.fast import FastResolver
 from qrt.resolver.reference import resolve_reference
@@ -53,6 +56,9 @@ def modelopt_sites(draw: st.DrawFn) -> list[Site]:
         for name in draw(st.lists(st.sampled_from(MODULE_NAMES), min_size=1, max_size=4, unique=True)):
             module = f"{parent}.{name}" if parent else name
             cls = CLASSES[draw(st.sampled_from(sorted(CLASSES)))]
+            inherits = cls == CLASSES["MyLinear"] and draw(st.booleans())  # Linear's forward
+            forward_classes = (cls, LINEAR) if inherits else (cls,)
+            first = len(out)
             scope = (("", "my.models.Model"), (module, cls)) if module else (("", cls),)
             prefix = f"{module}."
             if cls.endswith("Attention"):
@@ -75,6 +81,7 @@ def modelopt_sites(draw: st.DrawFn) -> list[Site]:
                     out.append(Site(f"{prefix}{op}.weight_quantizer", scope, "state", "weight", op.split("_")[0], f"{prefix}{op}", tensor=f"t{len(out)}"))
             if draw(st.booleans()):
                 out.append(Site(f"{prefix}module_input_quantizer_0", scope, "module_input", 0, tensor=f"t{len(out)}"))
+            out[first:] = [replace(s, modelopt_name=modelopt_name(s, forward_classes)) for s in out[first:]]
     seen: set[str] = set()
     unique = []
     for site in out:
@@ -136,13 +143,7 @@ def compiled_states(config: WildcardConfig, sites: list[Site]) -> dict[str, dict
 
 
 def literal_states(config: WildcardConfig, sites: list[Site]) -> dict[str, dict[str, Any]]:
-    by_path = {s.quantizer_path: s for s in sites}
-    return reference_states(
-        config,
-        [(s.quantizer_path, s.module_type) for s in sites],
-        role_default=lambda name: role_default_state(by_path[name]),
-        aliases={s.quantizer_path: s.aliases for s in sites},
-    )
+    return reference_site_states(config, sites)
 
 
 @settings(max_examples=300, deadline=None)

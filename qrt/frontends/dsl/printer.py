@@ -147,7 +147,8 @@ def selector_text(selector: Selector) -> str:
     elif selector.key is not None:
         parts.append(f"key {_key(selector.key)}")
     if selector.quantizer_path is not None:
-        parts.append(f"quantizer {_string(selector.quantizer_path)}")
+        keyword = "modelopt_name" if selector.quantizer_names == "modelopt" else "quantizer"
+        parts.append(f"{keyword} {_string(selector.quantizer_path)}")
     if selector.tensor is not None:
         parts.append(f"tensor {_string(selector.tensor)}")
     return " ".join(parts) if parts else "*"

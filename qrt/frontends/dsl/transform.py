@@ -52,7 +52,7 @@ _PREDICATE_NAMES: dict[str, str] = {
     "op_name": "opname",
     "role": "a role (input, output, state, ...)",
     "key": "a key",
-    "quantizer_path": "quantizer",
+    "quantizer_path": "quantizer (or modelopt_name)",
     "tensor": "tensor",
 }
 """A selector field as the user wrote it, for "given twice" errors."""
@@ -206,6 +206,13 @@ class ToStatements(Transformer[Token, list[Statement]]):
     def quantizer(self, meta: Any, children: list[Token]) -> list[tuple[str, Any, Token]]:
         (tok,) = children
         return [("quantizer_path", decode_string(self.src, tok), tok)]
+
+    def modelopt_quantizer(self, meta: Any, children: list[Token]) -> list[tuple[str, Any, Token]]:
+        """``modelopt_name "glob"``: the glob over ModelOpt's quantizer names, reaching only the
+        sites ModelOpt would put a quantizer on (what a wildcard list's entry selects,
+        SEMANTICS §4); ``quantizer`` and ``modelopt_name`` exclude each other."""
+        (tok,) = children
+        return [("quantizer_path", decode_string(self.src, tok), tok), ("quantizer_names", "modelopt", tok)]
 
     def tensor_id(self, meta: Any, children: list[Token]) -> list[tuple[str, Any, Token]]:
         (tok,) = children

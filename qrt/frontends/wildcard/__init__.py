@@ -42,6 +42,7 @@ from qrt.frontends.wildcard.reference import (
     full_attributes,
     name_matches,
     owner_matches,
+    reference_site_states,
     reference_states,
     stage_base,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "name_matches",
     "owner_matches",
     "qualified_parent_class",
+    "reference_site_states",
     "reference_states",
     "stage_base",
     "validate_attributes",

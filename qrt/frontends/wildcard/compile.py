@@ -9,11 +9,15 @@ attributes, then on for the quantizers ModelOpt creates on. Each entry becomes:
   says ``enable: false`` — a full replacement, as ``cfg`` is;
 * ``enable`` alone (or an empty ``cfg`` with ``enable: false``) → a patch of the toggle only,
   which keeps the spec the site has (the leading rules give every site one);
-* its selector is the quantizer-path glob (``fnmatch``, also matching the site's ModelOpt
-  aliases such as ``q_bmm_quantizer``) and, with ``parent_class``, the owning module's exact
-  class, fully qualified.
+* its selector is the glob over the site's ModelOpt name (``quantizer_names="modelopt"``:
+  ``fnmatch``; a site ModelOpt would put no quantizer on has none, so no entry reaches it,
+  however broad) and, with ``parent_class``, the owning module's exact class, fully qualified
+  (ModelOpt 0.47 tests ``isinstance`` against the class its registry generated for exactly
+  that class, so a forward-inheriting subclass, converted to a class of its own, does not
+  match — measured, see ``tests/frontends/wildcard/test_against_modelopt.py``).
 
-The rules depend on nothing but the list, so one compiled rule set serves every model;
+The rules depend on nothing but the list (the universe is a fact each site carries), so one
+compiled rule set serves every model;
 :func:`~qrt.frontends.wildcard.reference.reference_states` is the literal loop they are
 checked against.
 """
@@ -33,7 +37,7 @@ __all__ = ["compile_wildcard", "entry_rule"]
 def entry_rule(entry: Entry) -> Rule:
     """The rule of one entry (its origin is the entry's ``file:line:col`` and ``quant_cfg[i]``)."""
     parent = qualified_parent_class(entry.parent_class) if entry.parent_class is not None else None
-    selector = Selector(quantizer_path=entry.pattern, parent_class=parent)
+    selector = Selector(quantizer_path=entry.pattern, quantizer_names="modelopt", parent_class=parent)
     effect: Effect
     if entry.is_toggle:
         assert entry.enable is not None  # an entry with neither is refused when read

@@ -3,7 +3,10 @@
 This is the oracle the wildcard compiler is checked against (SEMANTICS §5.5), so it does the
 obvious thing and nothing clever: every quantizer starts from its role default; then, for each
 entry in order and each quantizer name, if the entry's glob matches the name (and its
-``parent_class``, if any, is exactly the owning module's class), the entry is applied:
+``parent_class``, if any, is exactly the owning module's class), the entry is applied.
+The quantizers are ModelOpt's: on a model, the sites that carry a ModelOpt name, by that name
+(:func:`reference_site_states`); every other site keeps its start, off — a list cannot reach
+it (SEMANTICS §4). What an entry does:
 
 * an entry with a ``cfg`` **replaces** all attributes — unset ones revert to the 0.47 defaults
   (``num_bits`` 8, ``axis`` None, …), earlier entries leave no trace — and enables the
@@ -41,6 +44,7 @@ from typing import Any
 
 from qrt.frontends.wildcard.attributes import attribute_defaults, validate_attributes
 from qrt.frontends.wildcard.entries import Entry, WildcardConfig, qualified_parent_class
+from qrt.ir.site import Site
 
 __all__ = [
     "State",
@@ -48,6 +52,7 @@ __all__ = [
     "full_attributes",
     "name_matches",
     "owner_matches",
+    "reference_site_states",
     "reference_states",
     "stage_base",
 ]
@@ -175,3 +180,26 @@ def reference_states(
                     "attributes": copy.deepcopy(replacement),
                 }
     return states
+
+
+def reference_site_states(entries: WildcardConfig | Iterable[Entry], sites: Sequence[Site]) -> dict[str, State]:
+    """The literal reading of a list on a model's sites: ``{quantizer path: state}``.
+
+    The quantizers of the loop are the sites that carry a ModelOpt name, under that name and
+    owned by the site's module class, starting from SEMANTICS §4's role defaults
+    (:func:`~qrt.frontends.wildcard.instrumented.role_default_state`); every other site is
+    outside the list's reach and keeps its start (off, default attributes).
+    """
+    from qrt.frontends.wildcard.instrumented import role_default_state
+
+    universe = {s.modelopt_name: s for s in sites if s.modelopt_name is not None}
+    states = reference_states(
+        entries,
+        [(name, site.module_type) for name, site in universe.items()],
+        role_default=lambda name: role_default_state(universe[name]),
+    )
+    by_path = {site.quantizer_path: states[name] for name, site in universe.items()}
+    return {
+        s.quantizer_path: by_path.get(s.quantizer_path) or _start(s.quantizer_path, role_default_state(s))
+        for s in sites
+    }

@@ -73,16 +73,21 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
     sites = state.__dict__.get("quantized_sites")
     if sites is None:
         sites = state.__dict__["quantized_sites"] = [s for s in inventory.sites if s.quantizer_path in by_path]
+    # entries match ModelOpt's names only (SEMANTICS §4): a quantizer ModelOpt would not
+    # create (a norm weight a hierarchical config quantized) is out of a list's reach
+    names = {s.modelopt_name for s in sites if s.modelopt_name is not None}
     for entry in config:
-        if not any(c in entry.pattern for c in "*?[") and entry.pattern not in by_path:
-            names = {n for s in sites for n in (s.quantizer_path, *s.aliases)}
-            if entry.pattern not in names:
-                raise QuantizerCfgError(
-                    f"{entry.origin}: no quantizer {entry.pattern!r} in this prepared model"
-                    + (f" ({did_you_mean(entry.pattern, sorted(names))})" if did_you_mean(entry.pattern, sorted(names)) else ""),
-                    hint="a pattern without * ? [ ] names one quantizer exactly; "
-                    "qrt.summary(model) lists them",
-                )
+        if not any(c in entry.pattern for c in "*?[") and entry.pattern not in names:
+            outside = entry.pattern in by_path
+            close = did_you_mean(entry.pattern, sorted(names))
+            raise QuantizerCfgError(
+                f"{entry.origin}: "
+                + (f"{entry.pattern!r} is a quantizer ModelOpt 0.47 would not create, so a list "
+                   "cannot reach it" if outside else f"no quantizer {entry.pattern!r} in this prepared model")
+                + (f" ({close})" if close else ""),
+                hint="a pattern without * ? [ ] names one quantizer exactly, by ModelOpt's name; "
+                "qrt.summary(model) lists them",
+            )
     from qrt.resolver.axes import resolve_axes
     from qrt.resolver.plan import owner_type
     from qrt.runtime.quant.numerics import NumericsError, format_of, group_shape

@@ -1,0 +1,149 @@
+"""Where ModelOpt 0.47 would put quantizers, and under which names (SEMANTICS §4).
+
+A wildcard list (ModelOpt's ``quant_cfg``) configures the quantizers ModelOpt's conversion
+creates, and nothing else: the list's universe is a fact of the model, computed here once per
+inventory and carried by each site as :attr:`~qrt.ir.site.Site.modelopt_name`. Torch-free: the
+trace records, per module, which classes of its MRO share the forward that runs
+(:attr:`~qrt.inventory.model.ModuleInfo.forward_bases`); the rest is a table lookup.
+
+**Which modules ModelOpt converts.** ``replace_quant_module``
+(``modelopt/torch/quantization/conversion.py``) converts a module when
+``type(module) in QuantModuleRegistry``, and the registry's ``__contains__``
+(``modelopt/torch/opt/dynamic.py``, ``_DMRegistryCls._get_registered_nn_class``) accepts a
+class when, for some registered class ``R`` (tried in registration order),
+``issubclass(cls, R) and cls.forward is R.forward``: the registered class itself, or a subclass
+that inherits its ``forward``. A subclass that overrides ``forward`` — Gemma's scaled word
+embedding, OPT's learned positional embedding — is *not* converted and carries no quantizer.
+:func:`converted_as` is that test on the recorded ``forward_classes``.
+
+**What each converted module carries.** ``input_quantizer``, ``weight_quantizer`` and
+``output_quantizer`` for the Linear-like classes (``_QuantLinear``, ``_QuantConv*``,
+``_QuantEmbedding``, transformers' ``Conv1D``); ``input_quantizer`` and ``output_quantizer``
+only for the registry's norm, pooling and activation classes (``QuantInputBase``: no weight
+quantizer, so a LayerNorm weight is out of reach). Hugging Face attention modules get
+``q/k/v/p_bmm_quantizer`` (``plugins/huggingface.py``, ``_QuantAttention._setup``); qrt finds
+those tensors from the dataflow (:mod:`qrt.inventory.attention`) and their alias is their
+ModelOpt name.
+
+qrt's sites map onto those quantizers where the module's forward runs one registered op (the
+op qrt names after the module, :func:`qrt.inventory.build.quantizer_path`): its input 0 is the
+module's ``input_quantizer``, its ``weight`` state the ``weight_quantizer``, its output 0 the
+``output_quantizer``. Every other site has no ModelOpt name.
+
+transformers' ``Conv1D`` runs ``addmm(bias, x, weight)``: its ``input_quantizer`` is the
+activation, operand 1 (qrt's ``c_attn.input_quantizer_1``), whatever its position in the op.
+
+Not covered yet (issue 17): fused-expert quantizers, the RNN classes (per-gate quantizers);
+and ``Conv1D``'s weight is stored ``(in, out)`` while ModelOpt applies ``axis``/``block_sizes``
+to the transposed view — translating those is the wildcard front end's job, not done yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qrt.ir.site import Site
+
+__all__ = ["REGISTRY", "QuantizedClass", "converted_as", "modelopt_name"]
+
+
+@dataclass(frozen=True)
+class QuantizedClass:
+    """What ModelOpt's quantized version of one registry class carries."""
+
+    weight: bool
+    """whether it has a ``weight_quantizer`` (all have input and output quantizers)"""
+    activation: int = 0
+    """the operand of the module's op that its ``input_quantizer`` quantizes: ModelOpt
+    quantizes the forward's input, which is operand 0 of ``linear``/``conv``/``embedding``,
+    but operand 1 of the ``addmm(bias, x, weight)`` transformers' ``Conv1D`` runs"""
+
+
+_WEIGHTED = QuantizedClass(weight=True)
+_INPUT_ONLY = QuantizedClass(weight=False)
+
+
+def _family(module: str, names: str, kind: QuantizedClass) -> dict[str, QuantizedClass]:
+    return {f"{module}.{n}": kind for n in names.split()}
+
+
+REGISTRY: dict[str, QuantizedClass] = {
+    # in ModelOpt 0.47's registration order, which decides between two registered bases
+    "torch.nn.modules.activation.LeakyReLU": _INPUT_ONLY,
+    **_family("torch.nn.modules.batchnorm", "BatchNorm1d BatchNorm2d BatchNorm3d", _INPUT_ONLY),
+    **_family(
+        "torch.nn.modules.conv",
+        "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d",
+        _WEIGHTED,
+    ),
+    "torch.nn.modules.sparse.Embedding": _WEIGHTED,
+    **_family("torch.nn.modules.instancenorm", "InstanceNorm1d InstanceNorm2d InstanceNorm3d", _INPUT_ONLY),
+    "torch.nn.modules.normalization.LayerNorm": _INPUT_ONLY,
+    "torch.nn.modules.linear.Linear": _WEIGHTED,
+    **_family(
+        "torch.nn.modules.pooling",
+        "MaxPool1d MaxPool2d MaxPool3d AvgPool1d AvgPool2d AvgPool3d "
+        "AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d",
+        _INPUT_ONLY,
+    ),
+    # Hugging Face classes ModelOpt's plugins register as linear layers
+    "transformers.pytorch_utils.Conv1D": QuantizedClass(weight=True, activation=1),
+    "transformers.models.falcon.modeling_falcon.FalconLinear": _WEIGHTED,
+}
+"""ModelOpt 0.47's quantized-module registry (the classes qrt has sites for), by
+fully-qualified class. The RNN classes (``RNN``, ``LSTM``, ``GRU``) keep per-gate quantizers
+that have no site of their own in qrt and are left out, as are the fused-expert classes."""
+
+
+def converted_as(forward_classes: Sequence[str]) -> str | None:
+    """The registry class ModelOpt converts a module as, or ``None`` if it leaves it alone.
+
+    ``forward_classes`` are the classes of the module's MRO whose ``forward`` is the one its
+    class runs, the class itself first (:attr:`~qrt.inventory.model.ModuleInfo.forward_classes`).
+    ModelOpt's test (``_DMRegistryCls._get_registered_nn_class``) is ``issubclass(cls, R) and
+    cls.forward is R.forward`` for the registered ``R``, tried in registration order: exactly
+    membership of ``R`` in ``forward_classes``.
+    """
+    shared = set(forward_classes)
+    for registered in REGISTRY:
+        if registered in shared:
+            return registered
+    return None
+
+
+_ROLE_NAMES = {"input": "input_quantizer", "output": "output_quantizer", "state": "weight_quantizer"}
+_QRT_SUFFIX = {"input": "input_quantizer", "output": "output_quantizer"}
+
+
+def modelopt_name(site: Site, forward_classes: Sequence[str] | None) -> str | None:
+    """The name of the quantizer ModelOpt would create on ``site``, or ``None``.
+
+    ``forward_classes`` describe the module that runs the site's op (``None`` when the
+    inventory does not list it: then only the attention names apply). See the module
+    docstring for the mapping; module-level sites never have a ModelOpt name.
+    """
+    bmm = [a for a in site.aliases if a.endswith("_bmm_quantizer")]
+    if bmm:
+        return bmm[0]
+    if site.op_name is None or forward_classes is None:
+        return None
+    registered = converted_as(forward_classes)
+    if registered is None:
+        return None
+    kind = REGISTRY[registered]
+    wanted = {"input": kind.activation, "output": 0, "state": "weight" if kind.weight else None}
+    if site.role not in wanted or site.key != wanted[site.role]:
+        return None
+    prefix = f"{site.module}." if site.module else ""
+    # only the one op the module's forward runs is named after the module (qrt's path
+    # ``<m>.input_quantizer``, ``<m>.input_quantizer_1`` for operand 1 …); any other op of a
+    # converted module is not where ModelOpt's quantizer sits
+    if site.role == "state":
+        qrt_name = f"{prefix}weight_quantizer"
+    else:
+        base = _QRT_SUFFIX[site.role]
+        qrt_name = f"{prefix}{base}" if site.key == 0 else f"{prefix}{base}_{site.key}"
+    if site.quantizer_path != qrt_name:
+        return None
+    return f"{prefix}{_ROLE_NAMES[site.role]}"
