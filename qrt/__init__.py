@@ -21,6 +21,7 @@ from qrt._version import __version__
 
 _LAZY: dict[str, str] = {
     "Quantizer": "qrt.runtime.quant.quantizer",
+    "quantize": "qrt.runtime.quant.quantize",
     "FinalizeError": "qrt.runtime.finalize.pack",
     "load_quantized": "qrt.runtime.finalize.saved",
     "export_compressed_tensors": "qrt.runtime.finalize.export",
@@ -159,6 +160,7 @@ __all__ = [
     "canonical_op_type",
     # the eager runtime (imports torch when used)
     "Quantizer",
+    "quantize",
     "set_quantizer_by_cfg",
     "set_quantizer_by_cfg_context",
     "summary",

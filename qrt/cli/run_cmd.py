@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qrt.cli.common import add_debug_option, add_model_options
 
 if TYPE_CHECKING:
     from qrt.frontends.source import RuleSource
+    from qrt.runtime.calibration import CalibrationData
     from qrt.runtime.quant.run import RunReport
     from qrt.runtime.sources import BuiltModel
 
@@ -29,8 +31,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("config", metavar="CONFIG", help="a rule file, YAML config, quant_cfg list or modelopt:NAME")
     add_model_options(p)
-    p.add_argument("--batches", type=_positive, default=8,
-                   help="calibration batches: the example, then random ones like it (default 8)")
+    p.add_argument("--batches", type=_positive, default=None,
+                   help="calibration batches: the example, then random ones like it (default 8; "
+                   "with --calib, use --calib-samples)")
+    p.add_argument(
+        "--calib", metavar="FILE",
+        help="calibrate on real samples instead of random batches: text (.txt, one sample per "
+        "line; .jsonl, a text field per line) tokenized by the model folder's own tokenizer, or "
+        "token ids (.safetensors, an integer tensor (samples, tokens)); the last sample is kept "
+        "out of calibration for the comparison",
+    )
+    p.add_argument("--calib-samples", type=_positive, default=32, metavar="N",
+                   help="samples drawn from --calib (with --seed; all when it holds fewer; default 32)")
+    p.add_argument("--seq-len", type=_positive, default=512, metavar="N",
+                   help="tokens per --calib sample at most (default 512)")
     p.add_argument(
         "--finalize", metavar="DIR",
         help="then finalize the model: real low-bit weights written to DIR (replacing a model qrt saved there before; safetensors shards + "
@@ -62,7 +76,8 @@ _KINDS = {"DslSource": "qrt rules", "HierarchicalSource": "hierarchical config",
           "WildcardSource": "ModelOpt quant_cfg list"}
 
 
-def _heading(args: argparse.Namespace, source: RuleSource, built: BuiltModel, report: RunReport) -> str:
+def _heading(args: argparse.Namespace, source: RuleSource, built: BuiltModel, report: RunReport,
+             calib: str | None = None) -> str:
     """What was run: the model (and how its weights came to be), the config and the runtime,
     and the calibration data, so that the table below it can be read and the run repeated."""
     from qrt.model_spec import parse_model_spec
@@ -88,11 +103,15 @@ def _heading(args: argparse.Namespace, source: RuleSource, built: BuiltModel, re
     calibration = f"{report.batches} batch{'es' if report.batches != 1 else ''} of {inputs}: the example input"
     if rest:
         calibration += f", then {rest} random batch{'es' if rest != 1 else ''} like it (seed {args.seed})"
+    comparison = "one more random batch"
+    if calib is not None:
+        calibration = calib
+        comparison = "the last sample, kept out of calibration," if report.held_out else "the one sample"
     return (
         f"model:        {model}\n"
         f"config:       {config}: {report.quantizers} quantizers, {report.enabled} enabled\n"
         f"calibration:  {calibration}\n"
-        f"comparison:   one more random batch through the quantized and the float model\n\n"
+        f"comparison:   {comparison} through the quantized and the float model\n\n"
     )
 
 
@@ -102,14 +121,24 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "meta":
         print("qrt run: error: --device meta has no weights to run; use cpu or cuda", file=sys.stderr)
         return 2
+    if args.calib is not None and args.batches is not None:
+        print("qrt run: error: --batches counts random batches; with --calib, say how many samples "
+              "with --calib-samples", file=sys.stderr)
+        return 2
+    if args.calib is not None and not Path(args.calib).is_file():
+        print(f"qrt run: error: --calib {args.calib}: no such file (a .txt, .jsonl or .safetensors "
+              "file of samples)", file=sys.stderr)
+        return 2
     source = read_config(args.config)  # a bad config fails before the model is built
     built = model_from_args(args)
     from qrt.runtime.quant.run import run_config
     from qrt.runtime.quant.summary import LEGEND
 
+    calib = _calibration(args, built) if args.calib is not None else None
     progress = progress_printer(args)
-    report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches, seed=args.seed,
-                        progress=progress, finalize_dir=args.finalize)
+    report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches or 8, seed=args.seed,
+                        progress=progress, finalize_dir=args.finalize,
+                        calibration=calib.samples if calib is not None else None)
     if progress is not None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     if args.format == "json":
@@ -118,11 +147,12 @@ def run(args: argparse.Namespace) -> int:
             "max_abs_error": report.max_abs_error, "cosine": report.cosine,
             "model": args.model, "weights": built.info.get("weights"), "config": args.config,
             "mode": report.mode, "seed": args.seed,
+            **({"calibration": calib.description} if calib is not None else {}),
             "inputs": built.info.get("inputs", []),
             **({"finalized": report.finalized} if report.finalized is not None else {}),
         }, indent=1))
     else:
-        sys.stdout.write(_heading(args, source, built, report))
+        sys.stdout.write(_heading(args, source, built, report, calib.description if calib is not None else None))
         sys.stdout.write(report.summary)
         sys.stdout.write("\n" + LEGEND)
         print(f"\noutput vs float model after {report.batches} calibration batches: "
@@ -130,6 +160,21 @@ def run(args: argparse.Namespace) -> int:
         if report.finalized is not None:
             print(_finalized_text(report.finalized))
     return 0
+
+
+def _calibration(args: argparse.Namespace, built: BuiltModel) -> CalibrationData:
+    """``--calib``'s samples, tokenized by the model folder's tokenizer (a Hugging Face
+    folder, or the folder of its config.json)."""
+    from qrt.model_spec import parse_model_spec
+    from qrt.runtime.calibration import load_calibration
+
+    spec = parse_model_spec(args.model)
+    folder = None
+    if spec.kind == "hf":
+        folder = Path(spec.target) if Path(spec.target).is_dir() else Path(spec.target).parent
+    vocab = getattr(getattr(built.model, "config", None), "vocab_size", None)
+    return load_calibration(args.calib, samples=args.calib_samples, seq_len=args.seq_len, seed=args.seed,
+                            tokenizer_dir=folder, vocab_size=vocab if isinstance(vocab, int) else None)
 
 
 def _size(n: int) -> str:

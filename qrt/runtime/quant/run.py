@@ -8,6 +8,7 @@ error and cosine similarity of the flattened outputs.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ class RunReport:
     """the runtime the model was prepared with"""
     config_mode: str | None = None
     """the config's own ``execution_mode`` where it names one (hierarchical configs)"""
+    held_out: bool = False
+    """calibrated on given samples, and compared on one more of them kept out of calibration"""
 
 
 def _like(t: Any, generator: torch.Generator) -> Any:
@@ -64,7 +67,8 @@ def _first_tensor(out: Any) -> torch.Tensor:
 
 def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
                *, batches: int = 8, seed: int = 0, progress: Any = None,
-               finalize_dir: str | None = None, execution_mode: str = "eager") -> RunReport:
+               finalize_dir: str | None = None, execution_mode: str = "eager",
+               calibration: Sequence[torch.Tensor] | None = None) -> RunReport:
     """Prepare ``model`` (changed in place), calibrate on ``batches`` batches — the example,
     then random batches shaped like it, drawn from ``seed`` — and compare with the float model
     on one more. ``finalize_dir``: then finalize the model into that directory
@@ -72,7 +76,11 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
 
     ``execution_mode`` is eager by default whatever the config says: ``qrt run`` measures the
     eager runtime (its summary and ``--finalize`` are eager-only), and a hierarchical config's
-    default, graph, needs a model ``torch.export`` can capture."""
+    default, graph, needs a model ``torch.export`` can capture.
+
+    ``calibration``: real samples of the model's main input (token ids from ``--calib``)
+    instead of random batches: the last is kept out of calibration and used for the
+    comparison (a single sample does both)."""
     kwargs = dict(kwargs or {})
     model.eval()
     reference = copy.deepcopy(model)
@@ -81,13 +89,23 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
     quantizer.prepare(args, example_kwargs=kwargs, progress=progress)
     model = quantizer.model
     generator = torch.Generator().manual_seed(seed)
+    samples = [s.to(args[0].device) for s in calibration] if calibration is not None else None
+    held_out = samples.pop() if samples is not None and len(samples) > 1 else None
     with torch.no_grad():
         with quantizer.calibration_mode():
-            model(*args, **kwargs)
-            for _ in range(max(batches - 1, 0)):
-                model(*[_like(a, generator) for a in args], **{k: _like(v, generator) for k, v in kwargs.items()})
-        data = [_like(a, generator) for a in args]
-        data_kwargs = {k: _like(v, generator) for k, v in kwargs.items()}
+            if samples is not None:
+                for sample in samples:
+                    model(sample, *args[1:], **kwargs)
+            else:
+                model(*args, **kwargs)
+                for _ in range(max(batches - 1, 0)):
+                    model(*[_like(a, generator) for a in args], **{k: _like(v, generator) for k, v in kwargs.items()})
+        if samples is not None:
+            data, data_kwargs = [held_out if held_out is not None else samples[0], *args[1:]], kwargs
+            batches = len(samples)
+        else:
+            data = [_like(a, generator) for a in args]
+            data_kwargs = {k: _like(v, generator) for k, v in kwargs.items()}
         got = _first_tensor(model(*data, **data_kwargs)).float()
         want = _first_tensor(reference(*data, **data_kwargs)).float()
     quantizers = quantizer.quantizers()
@@ -104,6 +122,7 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
         finalized=finalized,
         mode=execution_mode,
         config_mode=None if configured is None else str(getattr(configured, "value", configured)),
+        held_out=held_out is not None,
     )
 
 
