@@ -24,7 +24,7 @@ from qrt.model_spec import SPEC_FORMS, ModelSpec
 from qrt.runtime.checkpoint import checkpoint_files, resolve_dtype
 from qrt.runtime.hf_inputs import hf_example_inputs
 
-__all__ = ["BuiltModel", "build_model"]
+__all__ = ["BuiltModel", "build_model", "hf_config_from_dict", "hf_model_class"]
 
 
 @dataclass
@@ -220,11 +220,7 @@ def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: st
         else:
             import json
 
-            data = json.loads(path.read_text(encoding="utf-8"))
-            model_type = data.pop("model_type", None)
-            if model_type is None:
-                raise ModelSourceError(f"{path} has no 'model_type'", location=str(path))
-            config = transformers.AutoConfig.for_model(model_type, **data)
+            config = hf_config_from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
     except ModelSourceError:
         raise
     except Exception as exc:
@@ -255,7 +251,7 @@ def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: st
     cls = getattr(transformers, arch, None) if arch else None
     load = files is not None and device != "meta"
     try:
-        model_cls = cls if cls is not None else _auto_class(transformers, config)
+        model_cls = hf_model_class(config)
         if load:
             with _no_progress_bars(transformers):  # qrt's output only, on stderr too
                 model, info = model_cls.from_pretrained(
@@ -325,6 +321,27 @@ _AUTO_CLASSES = ("AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForIm
 encoder-decoder as a text or speech sequence-to-sequence model first): the model with its
 head, since the head is part of what gets quantized, and an encoder (BERT) as the masked LM
 it was trained as, not as a decoder it was not."""
+
+
+def hf_config_from_dict(data: dict[str, Any], where: str) -> Any:
+    """A transformers config from the contents of a ``config.json``."""
+    import transformers
+
+    data = dict(data)
+    model_type = data.pop("model_type", None)
+    if model_type is None:
+        raise ModelSourceError(f"{where} has no 'model_type'", location=where)
+    return transformers.AutoConfig.for_model(model_type, **data)
+
+
+def hf_model_class(config: Any) -> Any:
+    """The class a config builds: its ``architectures`` entry, else the first auto class
+    that knows its type (``_AUTO_CLASSES``; build with ``from_config``)."""
+    import transformers
+
+    arch = (getattr(config, "architectures", None) or [None])[0]
+    cls = getattr(transformers, arch, None) if arch else None
+    return cls if cls is not None else _auto_class(transformers, config)
 
 
 def _auto_class(transformers: Any, config: Any) -> Any:

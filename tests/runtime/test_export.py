@@ -154,3 +154,25 @@ def test_a_conv_weight_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(FinalizeError, match="stores quantized Linear weights only; .*weight"):
         export_compressed_tensors(tmp_path / "m", tmp_path / "ct")
     assert ROOT.is_dir()
+
+
+def test_the_export_carries_the_tokenizer_and_generation_config(tmp_path: Path) -> None:
+    _, _, saved, hf = saved_hf(tmp_path, CASES["int4 weight-only"][0])
+    transformers = pytest.importorskip("transformers")
+    transformers.GenerationConfig(max_new_tokens=3).save_pretrained(hf)
+    (hf / "tokenizer_config.json").write_text('{"model_max_length": 64}\n')
+    report = export_compressed_tensors(saved, tmp_path / "ct", hf_config=hf)
+    assert {"generation_config.json", "tokenizer_config.json"} <= set(report["files"])
+    assert (tmp_path / "ct" / "tokenizer_config.json").read_text() == '{"model_max_length": 64}\n'
+
+
+def test_a_config_of_another_model_size_is_refused(tmp_path: Path) -> None:
+    _, _, saved, hf = saved_hf(tmp_path, CASES["int4 weight-only"][0])
+    config = json.loads((hf / "config.json").read_text())
+    config["intermediate_size"] *= 2
+    other = tmp_path / "other" / "config.json"
+    other.parent.mkdir()
+    other.write_text(json.dumps(config))
+    with pytest.raises(FinalizeError, match=r"describes another model: .*mlp\.(gate|up|down)_proj\.weight: saved"):
+        export_compressed_tensors(saved, tmp_path / "ct", hf_config=other)
+    assert not (tmp_path / "ct").exists()  # refused before anything was written

@@ -155,19 +155,67 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
         if name.startswith(quantizer_prefixes) or name in skip:
             continue
         written[name] = t
-    out.mkdir(parents=True, exist_ok=True)
-    files = _write(out, written)
     config: dict[str, Any] = {}
-    if hf_config is not None:
+    folder = None
+    if hf_config is not None:  # checked before anything is written
         source = Path(hf_config)
+        folder = source if source.is_dir() else None
         source = source / "config.json" if source.is_dir() else source
         if not source.is_file():
             raise FinalizeError(f"{hf_config}: no config.json there", hint="pass the model's config.json or its directory")
         config = json.loads(source.read_text(encoding="utf-8"))
+        _check_config_fits(config, manifest, source)
+    out.mkdir(parents=True, exist_ok=True)
+    files = _write(out, written)
+    if folder is not None:
+        files += _copy_companions(folder, out)
     config["quantization_config"] = qconfig
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return {"modules": len(quantized_modules), "groups": len(config_groups), "ignore": ignore,
             "activations_left_out": left_out, "files": files, "format": qconfig["format"]}
+
+
+_COMPANIONS = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+               "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt", "added_tokens.json",
+               "chat_template.jinja", "chat_template.json", "preprocessor_config.json")
+"""Files beside a Hugging Face config that a deployment loads with the weights (tokenizer,
+generation defaults, processor): an export without them cannot ``generate``."""
+
+
+def _copy_companions(folder: Path, out: Path) -> list[str]:
+    import shutil
+
+    copied = []
+    for name in _COMPANIONS:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, out / name)
+            copied.append(name)
+    return copied
+
+
+def _check_config_fits(config: dict[str, Any], manifest: Mapping[str, Any], where: Path) -> None:
+    """The config must describe the saved model: a config of another size writes an export
+    that fails to load (or, worse, loads other shapes). Built on the meta device from the
+    config, every parameter the saved model also has must have its shape."""
+    from qrt.runtime.sources import hf_config_from_dict, hf_model_class
+
+    try:
+        hf = hf_config_from_dict({k: v for k, v in config.items() if k != "quantization_config"}, str(where))
+        cls = hf_model_class(hf)
+        with torch.device("meta"):
+            model = cls.from_config(hf) if hasattr(cls, "_model_mapping") else cls(hf)  # an auto class, or the class
+    except Exception:  # noqa: BLE001 - a config transformers cannot build is refused by whoever loads it
+        return
+    saved = {t["id"][len("param:"):]: tuple(t["shape"]) for t in manifest["inventory"]["tensors"]
+             if t["id"].startswith("param:") and t.get("shape") is not None}
+    wrong = [(name, saved[name], tuple(p.shape)) for name, p in model.named_parameters()
+             if name in saved and saved[name] != tuple(p.shape)]
+    if wrong:
+        shown = "; ".join(f"{n}: saved {list(a)}, config {list(b)}" for n, a, b in wrong[:3])
+        raise FinalizeError(
+            f"{where} describes another model: {len(wrong)} parameter(s) of other shapes ({shown})",
+            hint="pass the config.json of the model that was quantized",
+        )
 
 
 def _module_type(manifest: Mapping[str, Any], module: str) -> str:
