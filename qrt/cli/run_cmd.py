@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -51,6 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "qrt-manifest.json; load with qrt.load_quantized, explain with `qrt explain DIR QUERY`), "
         "and print the sizes before and after",
     )
+    p.add_argument(
+        "--export", metavar="OUT",
+        help="then write a deployable checkpoint to OUT (compressed-tensors: transformers and vLLM "
+        "load it without qrt): the finalized weights, the model folder's config.json with its "
+        "quantization_config, its tokenizer and generation config (like qrt export --hf-config)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="with --export: write into a non-empty OUT")
     p.add_argument(
         "--random-weights", action="store_true",
         help="run a Hugging Face config that has no weights beside it on random weights, on "
@@ -129,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"qrt run: error: --calib {args.calib}: no such file (a .txt, .jsonl or .safetensors "
               "file of samples)", file=sys.stderr)
         return 2
+    if args.export is not None and Path(args.export).exists() and any(Path(args.export).iterdir()) \
+            and not args.overwrite:
+        print(f"qrt run: error: --export {args.export}: the directory exists and is not empty (pass "
+              "--overwrite, or a new directory)", file=sys.stderr)
+        return 2
     source = read_config(args.config)  # a bad config fails before the model is built
     built = model_from_args(args)
     from qrt.runtime.quant.run import run_config
@@ -136,9 +149,18 @@ def run(args: argparse.Namespace) -> int:
 
     calib = _calibration(args, built) if args.calib is not None else None
     progress = progress_printer(args)
-    report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches or 8, seed=args.seed,
-                        progress=progress, finalize_dir=args.finalize,
-                        calibration=calib.samples if calib is not None else None)
+    with contextlib.ExitStack() as stack:
+        finalize_dir = args.finalize
+        if args.export is not None and finalize_dir is None:  # export reads a finalized model
+            import tempfile
+
+            finalize_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="qrt-finalized-"))
+        report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches or 8,
+                            seed=args.seed, progress=progress, finalize_dir=finalize_dir,
+                            calibration=calib.samples if calib is not None else None)
+        exported = _export(args, finalize_dir) if args.export is not None else None
+    if args.finalize is None and report.finalized is not None:
+        report.finalized = None  # a scratch directory for --export, gone now
     if progress is not None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     if args.format == "json":
@@ -150,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             **({"calibration": calib.description} if calib is not None else {}),
             "inputs": built.info.get("inputs", []),
             **({"finalized": report.finalized} if report.finalized is not None else {}),
+            **({"exported": exported} if exported is not None else {}),
         }, indent=1))
     else:
         sys.stdout.write(_heading(args, source, built, report, calib.description if calib is not None else None))
@@ -159,7 +182,23 @@ def run(args: argparse.Namespace) -> int:
               f"max abs error {report.max_abs_error:.4g}, cosine {report.cosine:.6f}")
         if report.finalized is not None:
             print(_finalized_text(report.finalized))
+        if exported is not None:
+            print(f"exported to {args.export} ({exported['format']}): {exported['modules']} quantized Linear "
+                  f"modules, files: {', '.join(exported['files'])}")
     return 0
+
+
+def _export(args: argparse.Namespace, finalized: str) -> dict[str, object]:
+    """``--export OUT``: the finalized model as compressed-tensors, with the model folder's
+    config, tokenizer and generation config when the model is a Hugging Face one."""
+    from qrt.model_spec import parse_model_spec
+    from qrt.runtime.finalize.export import export_compressed_tensors
+
+    spec = parse_model_spec(args.model)
+    hf_config = spec.target if spec.kind == "hf" else None
+    if hf_config is not None and not Path(hf_config).is_dir():
+        hf_config = str(Path(hf_config).parent) if Path(hf_config).name == "config.json" else hf_config
+    return export_compressed_tensors(finalized, args.export, hf_config=hf_config, overwrite=args.overwrite)
 
 
 def _calibration(args: argparse.Namespace, built: BuiltModel) -> CalibrationData:

@@ -128,3 +128,41 @@ def test_quantize_takes_a_forward_loop_or_batches_as_modelopt_does() -> None:
         qrt.quantize(build(), W8A8, lambda model: None)
     with pytest.raises(QrtError, match="example inputs or a forward_loop"):
         qrt.quantize(build(), W8A8)
+
+
+@pytest.mark.slow
+def test_checkpoint_and_text_to_a_deployable_export_loaded_without_qrt(checkpoint: Path, tmp_path: Path) -> None:
+    """Issue 20's path: a checkpoint with its tokenizer + a text file -> qrt run --calib
+    --export OUT -> transformers loads OUT in a process that never imports qrt, its logits
+    follow the float model's, its untouched tensors are the checkpoint's, and generate runs."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "calib.txt"
+    data.write_text("\n".join(TEXT) + "\n")
+    out = tmp_path / "export"
+    done = run_qrt("run", W8A8, "--model", str(checkpoint), "--calib", str(data), "--export", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"exported to {out} (int-quantized)" in done.stdout
+    assert {"config.json", "tokenizer.json", "generation_config.json"} <= {p.name for p in out.iterdir()}
+    code = f"""
+import sys, torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained({str(out)!r})
+ids = tok("the quick brown fox", return_tensors="pt")["input_ids"]
+quantized = AutoModelForCausalLM.from_pretrained({str(out)!r}).eval()
+dense = AutoModelForCausalLM.from_pretrained({str(checkpoint)!r}).eval()
+with torch.no_grad():
+    a, b = quantized(ids).logits.flatten(), dense(ids).logits.flatten()
+    print("cosine", torch.nn.functional.cosine_similarity(a, b, dim=0).item())
+    print("generated", quantized.generate(ids, max_new_tokens=3, do_sample=False).shape[1] - ids.shape[1])
+saved, exported = load_file({str(checkpoint / "model.safetensors")!r}), load_file({str(out / "model.safetensors")!r})
+print("same norm", torch.equal(saved["model.norm.weight"], exported["model.norm.weight"]))
+print("qrt imported", any(m == "qrt" or m.startswith("qrt.") for m in sys.modules))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    assert float(lines["cosine"]) > 0.99
+    assert lines["generated"] == "3" and lines["same"] == "norm True" and lines["qrt"] == "imported False"
