@@ -176,7 +176,9 @@ class FakeQuantizer(nn.Module):
             # a weight unchanged since it was last quantized (inference): reuse the result
             return ste(x, cached[2])
         out = self._forward(x)
-        if self.role in ("state", "module_state") and not self.observer_enabled and self.fake_quant_enabled and out is not x:
+        finalized = "packed" in self.__dict__  # keeps its packed form only: a dense copy per weight
+        if (self.role in ("state", "module_state") and not self.observer_enabled and self.fake_quant_enabled
+                and out is not x and not finalized):  # would undo what finalize saved in memory
             self._cache = (x, x._version, out.detach())
         else:
             self._cache = None
