@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from qrt.errors import TraceError
 from qrt.inventory.attention import attention_aliases
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo
-from qrt.inventory.modelopt import modelopt_name
+from qrt.inventory.modelopt import modelopt_class, modelopt_name
 from qrt.ir.site import Key, Role, ScopeEntry, Site
 
 __all__ = ["RawSite", "assemble", "quantizer_path", "with_modelopt_names"]
@@ -78,7 +78,13 @@ def with_modelopt_names(modules: Sequence[ModuleInfo], sites: Sequence[Site]) ->
     """``sites`` with :attr:`~qrt.ir.site.Site.modelopt_name` filled in from the module table:
     the one place the ModelOpt universe is attached, for traced and for loaded inventories."""
     owners = {m.name: m.forward_classes for m in modules}
-    return [replace(s, modelopt_name=modelopt_name(s, owners.get(s.module))) for s in sites]
+    out = []
+    for s in sites:
+        forward = owners.get(s.module)
+        name = modelopt_name(s, forward)
+        cls = modelopt_class(s.module_type, forward) if name is not None else None
+        out.append(replace(s, modelopt_name=name, modelopt_class=cls))
+    return out
 
 
 def assemble(

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from qrt.ir.site import Site
 
-__all__ = ["REGISTRY", "QuantizedClass", "converted_as", "modelopt_name"]
+__all__ = ["REGISTRY", "QuantizedClass", "converted_as", "modelopt_class", "modelopt_name"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class QuantizedClass:
 
     weight: bool
     """whether it has a ``weight_quantizer`` (all have input and output quantizers)"""
+    instance_of: str | None = None
+    """the class ModelOpt's converted module is an instance of, where it is not the module's
+    own: ``_QuantConv1D.convert`` transposes a ``Conv1D``'s weight and converts the module with
+    ``nn.Linear``'s class, so ``parent_class: nn.Linear`` reaches it there"""
     activation: int = 0
     """the operand of the module's op that its ``input_quantizer`` quantizes: ModelOpt
     quantizes the forward's input, which is operand 0 of ``linear``/``conv``/``embedding``,
@@ -88,7 +92,9 @@ REGISTRY: dict[str, QuantizedClass] = {
         _INPUT_ONLY,
     ),
     # Hugging Face classes ModelOpt's plugins register as linear layers
-    "transformers.pytorch_utils.Conv1D": QuantizedClass(weight=True, activation=1),
+    "transformers.pytorch_utils.Conv1D": QuantizedClass(
+        weight=True, activation=1, instance_of="torch.nn.modules.linear.Linear"
+    ),
     "transformers.models.falcon.modeling_falcon.FalconLinear": _WEIGHTED,
 }
 """ModelOpt 0.47's quantized-module registry (the classes qrt has sites for), by
@@ -147,3 +153,15 @@ def modelopt_name(site: Site, forward_classes: Sequence[str] | None) -> str | No
     if site.quantizer_path != qrt_name:
         return None
     return f"{prefix}{_ROLE_NAMES[site.role]}"
+
+
+def modelopt_class(module_type: str, forward_classes: Sequence[str] | None) -> str:
+    """The class a ``parent_class`` is compared with for a quantizer of this module: the class
+    ModelOpt's converted module is an instance of, where that is another registry class
+    (``Conv1D`` becomes ``nn.Linear``'s), else the module's own class — exact, as ModelOpt's
+    ``isinstance`` against ``QuantModuleRegistry[name]`` (the class generated for exactly that
+    class; a forward-inheriting subclass gets one of its own) is."""
+    registered = converted_as(forward_classes) if forward_classes is not None else None
+    if registered is not None and REGISTRY[registered].instance_of is not None:
+        return REGISTRY[registered].instance_of
+    return module_type

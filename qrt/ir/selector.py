@@ -103,7 +103,9 @@ class Selector:
     put no quantizer on are out of reach (a wildcard list's entries, SEMANTICS §4; the DSL's
     ``modelopt_name "…"``)."""
     parent_class: str | None = None
-    """ModelOpt's ``parent_class``: the owning module's class exactly (no subclasses)"""
+    """ModelOpt's ``parent_class``: the owning module's class exactly (no subclasses); with
+    ``quantizer_names="modelopt"``, the class ModelOpt's converted module is an instance of
+    (:attr:`~qrt.ir.site.Site.modelopt_class`)"""
     tensor: str | None = None
     """the site's tensor identity exactly (``op:<op>:<k>``, ``param:<fqn>``, ``input:<key>``):
     every site on one tensor, e.g. a module-level quantizer overriding the op-level sites on
@@ -135,6 +137,12 @@ class Selector:
             getattr(self, f.name) in (None, False) for f in fields(self) if f.name != "quantizer_names"
         )
 
+    def owner_class_of(self, site: Site) -> str:
+        """The class this selector's ``parent_class`` is compared with on ``site``."""
+        if self.quantizer_names == "modelopt" and site.modelopt_class is not None:
+            return site.modelopt_class
+        return site.module_type
+
     def quantizer_names_of(self, site: Site) -> tuple[str, ...]:
         """The names of ``site`` this selector's ``quantizer_path`` glob is matched against."""
         if self.quantizer_names == "modelopt":
@@ -152,7 +160,7 @@ class Selector:
             return False
         if self.module_type is not None and not type_matches(self.module_type, site.module_type):
             return False
-        if self.parent_class is not None and not type_matches(self.parent_class, site.module_type):
+        if self.parent_class is not None and not type_matches(self.parent_class, self.owner_class_of(site)):
             return False
         if self.module_name is not None and not regex_fullmatch(self.module_name, site.module):
             return False

@@ -60,6 +60,10 @@ class Site:
     create none (norm weights, activation-function inputs, modules of classes outside its
     registry). SEMANTICS §4: a wildcard list reaches exactly the sites that have one, by this
     name. An inventory fact (:mod:`qrt.inventory.modelopt`), not something a rule decides."""
+    modelopt_class: str | None = None
+    """Where :attr:`modelopt_name` is set: the class a list entry's ``parent_class`` is
+    compared with — the module's own class, except where ModelOpt converts it into another
+    registry class's (transformers' ``Conv1D`` becomes ``nn.Linear``'s)."""
 
     @property
     def module(self) -> str:

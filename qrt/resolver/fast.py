@@ -96,9 +96,16 @@ class FastResolver:
                 k = (type(s.key), s.key)
                 self._key[k] = self._key.get(k, 0) | 1 << i
 
-        self._typed = [(i, s) for i, s in enumerate(sel) if s.module_type or s.parent_class]
+        # parent_class reads the module's class, or (ModelOpt names) the class ModelOpt's
+        # converted module is an instance of: two memos, keyed by the class each one reads
+        qrt_parent = lambda s: s.parent_class is not None and s.quantizer_names == "qrt"  # noqa: E731
+        mo_parent = lambda s: s.parent_class is not None and s.quantizer_names == "modelopt"  # noqa: E731
+        self._typed = [(i, s) for i, s in enumerate(sel) if s.module_type or qrt_parent(s)]
         self._type_free = self.all & ~_bits(i for i, _ in self._typed)
         self._type_memo: dict[str, int] = {}
+        self._mo_typed = [(i, s) for i, s in enumerate(sel) if mo_parent(s)]
+        self._mo_type_free = self.all & ~_bits(i for i, _ in self._mo_typed)
+        self._mo_type_memo: dict[str, int] = {}
 
         self._mname = _PatternSet([(i, s.module_name) for i, s in enumerate(sel) if s.module_name is not None])
         self._mname_free = without(lambda s: s.module_name is not None)
@@ -145,10 +152,21 @@ class FastResolver:
             mask = self._type_free
             for i, s in self._typed:
                 if (s.module_type is None or type_matches(s.module_type, module_type)) and (
-                    s.parent_class is None or type_matches(s.parent_class, module_type)
+                    s.parent_class is None or s.quantizer_names == "modelopt"
+                    or type_matches(s.parent_class, module_type)
                 ):
                     mask |= 1 << i
             self._type_memo[module_type] = mask
+        return mask
+
+    def _mo_type_mask(self, owner_class: str) -> int:
+        mask = self._mo_type_memo.get(owner_class)
+        if mask is None:
+            mask = self._mo_type_free
+            for i, s in self._mo_typed:
+                if type_matches(s.parent_class, owner_class):  # type: ignore[arg-type]
+                    mask |= 1 << i
+            self._mo_type_memo[owner_class] = mask
         return mask
 
     def _mname_mask(self, module: str) -> int:
@@ -237,6 +255,8 @@ class FastResolver:
             & (self._op_free | self._op.get(site.op_type, 0) if site.op_type is not None else self._op_free)
             & self._type_mask(site.module_type)
         )
+        if self._mo_typed:
+            mask &= self._mo_type_mask(site.modelopt_class or site.module_type)
         if self._tensor:
             mask &= self._tensor_free | self._tensor.get(site.tensor, 0)
         if self._key:

@@ -4,7 +4,7 @@ Models are generated as ModelOpt-shaped site lists: modules of registry classes 
 subclass that inherits or overrides ``forward``, a norm, an attention with ``q/k/v/p_bmm``
 aliases) whose op is named after the module (``q_proj.input_quantizer``), ops that are not
 (``blk.add.input_quantizer_0``), and module-level sites; each site's ModelOpt name comes from
-the inventory's own rule (:func:`qrt.inventory.modelopt.modelopt_name`), so the universe a list
+the inventory's own rule (:func:`qrt.inventory.build.with_modelopt_names`), so the universe a list
 may reach varies with the classes drawn. Lists are drawn from globs that hit, miss, cross dots, use ``?`` and
 ``[kv]``, differ only in case, with ``parent_class`` by registry name or full name, full
 replacement ``cfg``s (dicts and stages), ``enable: false`` beside a ``cfg``, and toggles.
@@ -16,7 +16,6 @@ are checked the same way with generated lists.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -27,8 +26,8 @@ from hypothesis import strategies as st
 from qrt.frontends.wildcard import WildcardConfig, reference_site_states, wildcard_from_data
 from qrt.frontends.wildcard.compile import compile_wildcard
 from qrt.frontends.wildcard.spec_map import attributes_from_spec
-from qrt.inventory.model import Inventory
-from qrt.inventory.modelopt import modelopt_name
+from qrt.inventory.build import with_modelopt_names
+from qrt.inventory.model import Inventory, ModuleInfo
 from qrt.ir.site import Site
 from qrt.resolver.fast import FastResolver
 from qrt.resolver.reference import resolve_reference
@@ -44,6 +43,7 @@ CLASSES = {
     "RMSNorm": "my.models.RMSNorm",
     "Attention": "my.models.Attention",
     "Block": "my.models.Block",
+    "Conv1D": "transformers.pytorch_utils.Conv1D",  # ModelOpt converts it into nn.Linear's class
 }
 MODULE_NAMES = ["q_proj", "k_proj", "fc1", "lm_head", "norm", "embed", "attn", "blk", "Q_proj"]
 
@@ -81,7 +81,8 @@ def modelopt_sites(draw: st.DrawFn) -> list[Site]:
                     out.append(Site(f"{prefix}{op}.weight_quantizer", scope, "state", "weight", op.split("_")[0], f"{prefix}{op}", tensor=f"t{len(out)}"))
             if draw(st.booleans()):
                 out.append(Site(f"{prefix}module_input_quantizer_0", scope, "module_input", 0, tensor=f"t{len(out)}"))
-            out[first:] = [replace(s, modelopt_name=modelopt_name(s, forward_classes)) for s in out[first:]]
+            info = ModuleInfo(module, cls, leaf=True, forward_bases=forward_classes[1:])
+            out[first:] = with_modelopt_names([info], out[first:])
     seen: set[str] = set()
     unique = []
     for site in out:
@@ -100,7 +101,8 @@ PATTERNS = st.sampled_from(
     ]
 )
 PARENTS = st.none() | st.sampled_from(
-    ["nn.Linear", "nn.Conv2d", "nn.Embedding", "nn.LayerNorm", "my.models.MyLinear", LINEAR]
+    ["nn.Linear", "nn.Conv2d", "nn.Embedding", "nn.LayerNorm", "my.models.MyLinear", LINEAR,
+     "transformers.pytorch_utils.Conv1D"]
 )
 
 

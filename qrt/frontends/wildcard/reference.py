@@ -186,7 +186,7 @@ def reference_site_states(entries: WildcardConfig | Iterable[Entry], sites: Sequ
     """The literal reading of a list on a model's sites: ``{quantizer path: state}``.
 
     The quantizers of the loop are the sites that carry a ModelOpt name, under that name and
-    owned by the site's module class, starting from SEMANTICS §4's role defaults
+    owned by the class ModelOpt's module is an instance of (``modelopt_class``), starting from SEMANTICS §4's role defaults
     (:func:`~qrt.frontends.wildcard.instrumented.role_default_state`); every other site is
     outside the list's reach and keeps its start (off, default attributes).
     """
@@ -195,7 +195,7 @@ def reference_site_states(entries: WildcardConfig | Iterable[Entry], sites: Sequ
     universe = {s.modelopt_name: s for s in sites if s.modelopt_name is not None}
     states = reference_states(
         entries,
-        [(name, site.module_type) for name, site in universe.items()],
+        [(name, site.modelopt_class or site.module_type) for name, site in universe.items()],
         role_default=lambda name: role_default_state(universe[name]),
     )
     by_path = {site.quantizer_path: states[name] for name, site in universe.items()}

@@ -338,17 +338,18 @@ def test_parent_class_is_exact_in_modelopt_too(modelopt: Any) -> None:  # noqa: 
             assert _comparable(ours) == theirs[d.site.modelopt_name], f"{quant_cfg}: {d.site.modelopt_name}"
 
 
-def test_conv1d_is_a_linear_for_parent_class_in_modelopt_known_difference(modelopt: Any) -> None:  # noqa: F811
+def test_conv1d_is_a_linear_for_parent_class(modelopt: Any) -> None:  # noqa: F811
     """ModelOpt 0.47 converts transformers' ``Conv1D`` into its ``nn.Linear`` class
-    (``_QuantConv1D.convert`` transposes the weight to ``(out, in)`` and calls the
-    ``nn.Linear`` dynamic class's ``convert``), so ``parent_class: nn.Linear`` reaches GPT-2's
-    ``c_attn``; qrt's ``parent_class`` compares the module's own class and does not. Not yet
-    reproduced (with the ``(in, out)`` axis translation, issue 17's ``Conv1D`` part); if this
-    fails, one side changed."""
-    entry = [{"quantizer_name": "*", "parent_class": "nn.Linear", "enable": False}]
-    theirs, _ = _modelopt_hf(modelopt, "gpt2", entry)
-    assert _is_on(theirs["transformer.h.0.attn.c_attn.weight_quantizer"]) is False
-    plan = resolve(wildcard_from_data(entry), _hf_inventory("gpt2"))
-    ours = {d.site.modelopt_name: d.state.enabled for d in plan.decisions if d.site.modelopt_name}
-    assert ours["transformer.h.0.attn.c_attn.weight_quantizer"] is True
-    assert ours["lm_head.weight_quantizer"] is False and _is_on(theirs["lm_head.weight_quantizer"]) is False
+    (``_QuantConv1D.convert`` transposes the weight to ``(out, in)`` and calls the ``nn.Linear``
+    dynamic class's ``convert``), so ``parent_class: nn.Linear`` reaches GPT-2's ``c_attn``
+    and ``Conv1D`` itself (registry key ``Conv1D``) reaches nothing; qrt's plan says the same."""
+    for entry in (
+        [{"quantizer_name": "*", "parent_class": "nn.Linear", "enable": False}],
+        [{"quantizer_name": "*", "parent_class": "nn.Linear", "cfg": {"num_bits": 4, "axis": 0}}],
+    ):
+        theirs, _ = _modelopt_hf(modelopt, "gpt2", entry)
+        assert _is_on(theirs["transformer.h.0.attn.c_attn.weight_quantizer"]) is entry[0].get("enable", True)
+        _compare_hf(modelopt, "gpt2", entry, f"gpt2 {entry}")
+    plan = resolve(wildcard_from_data([{"quantizer_name": "*", "parent_class": "transformers.pytorch_utils.Conv1D",
+                                        "enable": False}]), _hf_inventory("gpt2"))
+    assert all(d.state.enabled for d in plan.decisions if (d.site.modelopt_name or "").endswith("c_attn.weight_quantizer"))

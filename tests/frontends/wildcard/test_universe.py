@@ -194,3 +194,32 @@ def test_explain_says_why_a_list_cannot_reach_a_site() -> None:
     assert any("no entry of a list reaches it" in n for n in norm.notes), norm.notes
     (fc,) = explain(plan, queries="fc.weight_quantizer")
     assert any("ModelOpt's quantizer fc.weight_quantizer" in n for n in fc.notes), fc.notes
+
+
+def test_conv1d_activation_and_class_as_modelopt_sees_them() -> None:
+    """transformers' ``Conv1D`` runs ``addmm(bias, x, weight)``: ModelOpt's ``input_quantizer``
+    is the activation, operand 1; and ModelOpt converts the module into ``nn.Linear``'s class,
+    so ``parent_class: nn.Linear`` reaches it."""
+    conv1d = pytest.importorskip("transformers.pytorch_utils").Conv1D
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c_fc = conv1d(16, 8)  # nf=16 outputs, nx=8 inputs
+
+        def forward(self, x: Any) -> Any:
+            return self.c_fc(x)
+
+    torch.manual_seed(0)
+    inv = as_inventory(Block().eval(), torch.randn(2, 3, 8))
+    names = {s.quantizer_path: (s.modelopt_name, s.modelopt_class) for s in inv.sites if s.modelopt_name}
+    linear = "torch.nn.modules.linear.Linear"
+    assert names == {
+        "c_fc.input_quantizer_1": ("c_fc.input_quantizer", linear),
+        "c_fc.weight_quantizer": ("c_fc.weight_quantizer", linear),
+        "c_fc.output_quantizer": ("c_fc.output_quantizer", linear),
+    }
+    plan = resolve(wildcard_from_data([{"quantizer_name": "*", "parent_class": "nn.Linear", "enable": False}]), inv)
+    assert not any(d.state.enabled for d in plan.decisions)
+    plan = resolve(wildcard_from_data([]), inv)
+    assert plan.decision("c_fc.input_quantizer_1").state.enabled
