@@ -20,15 +20,15 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("compressed_tensors")
 
 
-def hf_llama() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
+def hf_llama(tied: bool = False) -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
     cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2)
+                                   num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied)
     torch.manual_seed(0)
     return transformers.LlamaForCausalLM(cfg).eval(), (torch.randint(0, 128, (2, 8)),)
 
 
-def saved_hf(tmp_path: Path, rules: str) -> tuple[torch.Tensor, tuple[torch.Tensor], Path, Path]:
-    model, inputs = hf_llama()
+def saved_hf(tmp_path: Path, rules: str, tied: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor], Path, Path]:
+    model, inputs = hf_llama(tied)
     q = Quantizer(model, parse_rules(rules))
     q.prepare(inputs)
     with q.calibration_mode():
@@ -176,3 +176,19 @@ def test_a_config_of_another_model_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FinalizeError, match=r"describes another model: .*mlp\.(gate|up|down)_proj\.weight: saved"):
         export_compressed_tensors(saved, tmp_path / "ct", hf_config=other)
     assert not (tmp_path / "ct").exists()  # refused before anything was written
+
+
+def test_a_tied_head_that_is_quantized_exports_untied(tmp_path: Path) -> None:
+    """Issue 20: the shipped w4a16/w8a8 quantize lm_head, and on a tied model (the embedding
+    reads the same tensor, float) the export failed. The head is stored quantized, the
+    embedding float, and the config says they are no longer tied."""
+    rules = "op linear weight -> int4 per_block(32, axis=-1) qparam_calculator=static\n"
+    expected, inputs, saved, hf = saved_hf(tmp_path, rules, tied=True)
+    report = export_compressed_tensors(saved, tmp_path / "ct", hf_config=hf)
+    assert report["modules"] == 15
+    config = json.loads((tmp_path / "ct" / "config.json").read_text())
+    assert config["tie_word_embeddings"] is False and config["quantization_config"]["ignore"] == []
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ct").eval()
+    with torch.no_grad():
+        got = loaded(*inputs).logits.float()
+    torch.testing.assert_close(got, expected, atol=0.0, rtol=0.0)

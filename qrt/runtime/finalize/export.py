@@ -84,9 +84,12 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
     members: dict[str, list[str]] = {}
     quantized_modules: set[str] = set()
     used_quantizers: set[str] = set()
+    untied: list[str] = []
     for path, record in manifest["packed"].items():
-        parameter = record["parameter"]
+        parameter = _linear_weight(manifest, path, record["parameter"], linears)
         module, _, leaf = parameter.rpartition(".")
+        if parameter != record["parameter"]:
+            untied.append(parameter)  # a tied head quantized, its embedding kept float
         if leaf != "weight" or module not in linears:
             raise FinalizeError(
                 f"{saved}: {path}: compressed-tensors stores quantized Linear weights only; "
@@ -149,7 +152,7 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
     qconfig = quantization_config(config_groups, ignore=ignore)
     # every other tensor of the model, as saved (quantizer state and freed weights excluded)
     quantizer_prefixes = tuple(p + "." for p in switches)
-    freed = {r["parameter"] for r in manifest["packed"].values()}
+    freed = {r["parameter"] for r in manifest["packed"].values() if not r.get("dense")}
     skip = freed | set(manifest.get("non_persistent", ()))
     for name, t in tensors.items():
         if name.startswith(quantizer_prefixes) or name in skip:
@@ -170,6 +173,10 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
     if folder is not None:
         files += _copy_companions(folder, out)
     config["quantization_config"] = qconfig
+    if untied:
+        # the head is stored quantized and the embedding float: tied, a loader would give one
+        # of them the other's tensor
+        config["tie_word_embeddings"] = False
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return {"modules": len(quantized_modules), "groups": len(config_groups), "ignore": ignore,
             "activations_left_out": left_out, "files": files, "format": qconfig["format"]}
@@ -216,6 +223,16 @@ def _check_config_fits(config: dict[str, Any], manifest: Mapping[str, Any], wher
             f"{where} describes another model: {len(wrong)} parameter(s) of other shapes ({shown})",
             hint="pass the config.json of the model that was quantized",
         )
+
+
+def _linear_weight(manifest: Mapping[str, Any], path: str, parameter: str, linears: Mapping[str, str]) -> str:
+    """The name of the Linear weight the quantizer at ``path`` quantizes. A tied weight is
+    saved once, under its first name (``model.embed_tokens.weight``), while the quantizer is
+    the head's (``lm_head.weight_quantizer``): the export stores the head's weight."""
+    module = next((s["module"] for s in manifest["plan"]["sites"] if s["quantizer_path"] == path), None)
+    if module in linears and manifest.get("aliases", {}).get(f"{module}.weight") == parameter:
+        return f"{module}.weight"
+    return parameter
 
 
 def _module_type(manifest: Mapping[str, Any], module: str) -> str:
