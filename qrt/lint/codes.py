@@ -208,10 +208,11 @@ _ALL = [
     ),
     CodeInfo(
         "QRT026", "uninstrumented-site", _I,
-        "a ModelOpt list entry that switches on sites ModelOpt has no quantizer for",
-        "qrt lets an entry turn on any site its glob matches (SEMANTICS §4): "
-        "`*weight_quantizer` also reaches norm weights, which ModelOpt does not quantize. "
-        "Narrow the glob or add `parent_class` if that was not meant.",
+        "a ModelOpt list entry whose glob also matches sites ModelOpt has no quantizer for",
+        "A list reaches only the quantizers ModelOpt would create (SEMANTICS §4): "
+        "`*weight_quantizer` read over qrt's paths also names norm weights, which ModelOpt does "
+        "not quantize, so they stay off. Narrow the glob if they were not meant; use a DSL rule "
+        "or a hierarchical config to quantize them.",
         "- quantizer_name: '*weight_quantizer'\n  cfg: {num_bits: 8, axis: 0}\n",
         "- quantizer_name: '*proj.weight_quantizer'\n  cfg: {num_bits: 8, axis: 0}\n",
         file="quant_cfg.yaml", column=20, model="tiny_llama", needs_model=True,

@@ -478,26 +478,30 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
 
 
 def _uninstrumented(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
-    from qrt.frontends.wildcard.instrumented import role_default_state
+    """QRT026: an entry whose glob, read over qrt's quantizer paths, also matches sites ModelOpt
+    has no quantizer for: those carry no ModelOpt name, so the entry does not reach them and
+    they stay off (SEMANTICS §4). Only entries that switch on (a cfg, or enable: true)."""
+    from dataclasses import replace
 
-    by_rule: dict[int, list[str]] = defaultdict(list)
-    rules: dict[int, Rule] = {}
-    for d in plan.decisions:
-        rule = d.decided_by
-        if d.spec is None or rule is None or is_synthetic(rule) or not isinstance(rule.effect, Set):
+    from qrt.ir.effect import Patch
+
+    for rule in user_rules(item) or ():
+        effect = rule.effect
+        switches_on = (isinstance(effect, Set) and effect.enable) or (isinstance(effect, Patch) and effect.enable is True)
+        if is_synthetic(rule) or not switches_on or rule.selector.quantizer_names != "modelopt":
             continue
-        if role_default_state(d.site) is None:
-            by_rule[rule.order].append(d.site.quantizer_path)
-            rules[rule.order] = rule
-    for order, paths in by_rule.items():
-        rule = rules[order]
+        wide = replace(rule.selector, quantizer_names="qrt")
+        paths = [s.quantizer_path for s in plan.inventory.sites if s.modelopt_name is None and wide.matches(s)]
+        if not paths:
+            continue
         file = _rule_file(item, rule)
         span = span_of(item.lines_of(file), rule.origin, rule.selector.quantizer_path or "")
         yield _finding(
             "QRT026", item, span,
-            f"this entry switches on {len(paths)} site(s) ModelOpt has no quantizer for "
-            f"({_examples(paths)})",
+            f"this entry's glob also matches {len(paths)} site(s) ModelOpt has no quantizer for "
+            f"({_examples(paths)}); a list cannot reach them, so they stay off",
             config_path=rule.origin.config_path,
-            fix="narrow the glob (e.g. '*proj.weight_quantizer') or add parent_class: nn.Linear",
+            fix="narrow the glob (e.g. '*proj.weight_quantizer') if those were not meant; "
+            "quantize them with a DSL rule or a hierarchical config if they were",
             data={"sites": len(paths)}, file=file,
         )
