@@ -72,3 +72,17 @@ def run_qrt(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
             else:
                 os.environ[k] = v
     return subprocess.CompletedProcess(["qrt", *args], code, out.getvalue(), err.getvalue())
+
+
+def marking_factory(folder: Path, stem: str = "marking_models") -> tuple[Path, Path]:
+    """``folder/<stem>.py`` with a factory ``make`` that writes ``folder/built`` when it runs,
+    and that mark's path: a test that the model was (or was not) built."""
+    mark = folder / "built"
+    factory = folder / f"{stem}.py"
+    factory.write_text(
+        "import pathlib\nimport torch\n\n"
+        "def make():\n"
+        f"    pathlib.Path({str(mark)!r}).write_text('built')\n"
+        "    return torch.nn.Linear(4, 4), torch.randn(2, 4)\n"
+    )
+    return factory, mark

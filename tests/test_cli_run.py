@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_qrt
+from tests.conftest import ROOT, marking_factory, run_qrt
 
 W8A8 = str(ROOT / "rules" / "w8a8.qrt")
 
@@ -90,14 +90,7 @@ def test_a_broken_rule_file_is_reported_before_the_model_is_built(tmp_path: Path
     """The factory leaves a mark when it runs: a config error must come first."""
     bad = tmp_path / "bad.qrt"
     bad.write_text("op linear weight -> int4 per_blok(32)\n")
-    mark = tmp_path / "built"
-    factory = tmp_path / "marking_models.py"
-    factory.write_text(
-        "import pathlib\nimport torch\n\n"
-        "def make():\n"
-        f"    pathlib.Path({str(mark)!r}).write_text('built')\n"
-        "    return torch.nn.Linear(4, 4), torch.randn(2, 4)\n"
-    )
+    factory, mark = marking_factory(tmp_path, "marking_models")
     argv = [a.format(bad=bad) for a in command]
     done = run_qrt(*argv, "--model", f"{factory}:make")
     assert done.returncode == 2

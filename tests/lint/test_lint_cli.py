@@ -14,7 +14,7 @@ import pytest
 
 from qrt.lint import Severity, lint
 from qrt.resources import schema
-from tests.conftest import run_qrt
+from tests.conftest import marking_factory, run_qrt
 
 ROOT = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
@@ -200,14 +200,7 @@ def test_an_unreadable_input_is_reported_before_the_model_is_built(tmp_path: Pat
     error stops it before a model build that can take seconds; a readable input builds it."""
     bad = tmp_path / "bad.qrt"
     bad.write_text("op linear weight -> int4 per_blok(32)\n")
-    mark = tmp_path / "built"
-    factory = tmp_path / "marking_lint_models.py"
-    factory.write_text(
-        "import pathlib\nimport torch\n\n"
-        "def make():\n"
-        f"    pathlib.Path({str(mark)!r}).write_text('built')\n"
-        "    return torch.nn.Linear(4, 4), torch.randn(2, 4)\n"
-    )
+    factory, mark = marking_factory(tmp_path, "marking_lint_models")
     done = run_qrt("lint", str(bad), "--model", f"{factory}:make")
     assert done.returncode == 2 and f"{bad}:1:26" in done.stdout
     assert "was not built: an input cannot be read" in done.stderr
