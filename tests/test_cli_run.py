@@ -113,3 +113,38 @@ def test_run_refuses_zero_batches_and_a_saved_inventory(tmp_path: Path) -> None:
     assert run_qrt("inspect", "--model", "two_add", "--format", "json", "-o", str(inv)).returncode == 0
     saved = run_qrt("run", W8A8, "--model", str(inv))
     assert saved.returncode == 2 and "no weights to run" in saved.stderr and "Traceback" not in saved.stderr
+
+
+def test_no_compare_keeps_no_float_copy_and_reports_no_error_figures(tmp_path: Path) -> None:
+    """Issue 20: the comparison needs a float copy of the whole model; --no-compare skips both
+    (the finalize report still checks the finalized model against the prepared one)."""
+    import gc
+
+    import torch
+
+    from qrt.runtime.examples import EXAMPLES
+    from qrt.runtime.quant.run import run_config
+
+    def linears_alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o) is torch.nn.Linear)
+
+    example = EXAMPLES["tiny_llama"]
+    model = example.build().eval()
+    before = linears_alive()
+    seen: list[int] = []
+
+    def progress(_update: object) -> None:  # the trace's first report: the copy exists by then
+        if not seen:
+            seen.append(linears_alive())
+
+    report = run_config(W8A8, model, example.inputs(None, "cpu"), batches=2, compare=False, progress=progress)
+    assert report.cosine is None and report.max_abs_error is None
+    assert seen and max(seen) == before  # no second set of Linear modules was made
+    seen.clear()
+    run_config(W8A8, example.build().eval(), example.inputs(None, "cpu"), batches=2, progress=progress)
+    assert max(seen) > before  # the comparison's float copy
+    done = run_qrt("run", W8A8, "--model", "tiny_llama", "--no-compare", "--finalize", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "comparison:   none (--no-compare" in done.stdout and "output vs float model" not in done.stdout
+    assert "finalized vs prepared output: max abs difference 0" in done.stdout

@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "quantization_config, its tokenizer and generation config (like qrt export --hf-config)",
     )
     p.add_argument("--overwrite", action="store_true", help="with --export: write into a non-empty OUT")
+    p.add_argument("--no-compare", action="store_true",
+                   help="skip the comparison with the float model, and the float copy of the model it "
+                   "needs (the model's size again in memory)")
     p.add_argument(
         "--random-weights", action="store_true",
         help="run a Hugging Face config that has no weights beside it on random weights, on "
@@ -111,15 +114,18 @@ def _heading(args: argparse.Namespace, source: RuleSource, built: BuiltModel, re
     calibration = f"{report.batches} batch{'es' if report.batches != 1 else ''} of {inputs}: the example input"
     if rest:
         calibration += f", then {rest} random batch{'es' if rest != 1 else ''} like it (seed {args.seed})"
-    comparison = "one more random batch"
+    comparison = "one more random batch through the quantized and the float model"
     if calib is not None:
         calibration = calib
-        comparison = "the last sample, kept out of calibration," if report.held_out else "the one sample"
+        comparison = ("the last sample, kept out of calibration," if report.held_out else "the one sample") \
+            + " through the quantized and the float model"
+    if report.cosine is None:
+        comparison = "none (--no-compare: no float copy of the model was kept)"
     return (
         f"model:        {model}\n"
         f"config:       {config}: {report.quantizers} quantizers, {report.enabled} enabled\n"
         f"calibration:  {calibration}\n"
-        f"comparison:   {comparison} through the quantized and the float model\n\n"
+        f"comparison:   {comparison}\n\n"
     )
 
 
@@ -157,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
             finalize_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="qrt-finalized-"))
         report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches or 8,
                             seed=args.seed, progress=progress, finalize_dir=finalize_dir,
-                            calibration=calib.samples if calib is not None else None)
+                            calibration=calib.samples if calib is not None else None,
+                            compare=not args.no_compare)
         exported = _export(args, finalize_dir) if args.export is not None else None
     if args.finalize is None and report.finalized is not None:
         report.finalized = None  # a scratch directory for --export, gone now
@@ -178,8 +185,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(_heading(args, source, built, report, calib.description if calib is not None else None))
         sys.stdout.write(report.summary)
         sys.stdout.write("\n" + LEGEND)
-        print(f"\noutput vs float model after {report.batches} calibration batches: "
-              f"max abs error {report.max_abs_error:.4g}, cosine {report.cosine:.6f}")
+        if report.cosine is not None and report.max_abs_error is not None:
+            print(f"\noutput vs float model after {report.batches} calibration batches: "
+                  f"max abs error {report.max_abs_error:.4g}, cosine {report.cosine:.6f}")
         if report.finalized is not None:
             print(_finalized_text(report.finalized))
         if exported is not None:

@@ -25,8 +25,9 @@ class RunReport:
     summary: str
     quantizers: int
     enabled: int
-    max_abs_error: float
-    cosine: float
+    max_abs_error: float | None
+    """``None`` when no comparison was asked for (``compare=False``)"""
+    cosine: float | None
     batches: int
     finalized: dict[str, Any] | None = None
     """``--finalize DIR``: where, how many weights, bytes of the float weights / packed / on disk"""
@@ -68,7 +69,7 @@ def _first_tensor(out: Any) -> torch.Tensor:
 def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
                *, batches: int = 8, seed: int = 0, progress: Any = None,
                finalize_dir: str | None = None, execution_mode: str = "eager",
-               calibration: Sequence[torch.Tensor] | None = None) -> RunReport:
+               calibration: Sequence[torch.Tensor] | None = None, compare: bool = True) -> RunReport:
     """Prepare ``model`` (changed in place), calibrate on ``batches`` batches — the example,
     then random batches shaped like it, drawn from ``seed`` — and compare with the float model
     on one more. ``finalize_dir``: then finalize the model into that directory
@@ -80,10 +81,14 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
 
     ``calibration``: real samples of the model's main input (token ids from ``--calib``)
     instead of random batches: the last is kept out of calibration and used for the
-    comparison (a single sample does both)."""
+    comparison (a single sample does both).
+
+    ``compare=False`` keeps no float copy of the model (on a large model, that copy is the
+    model's size again) and reports no error figures."""
     kwargs = dict(kwargs or {})
     model.eval()
-    reference = copy.deepcopy(model)
+    float_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    reference = copy.deepcopy(model) if compare else None
     quantizer = Quantizer(model, config, execution_mode=execution_mode)
     configured = getattr(getattr(quantizer.source, "config", None), "execution_mode", None)
     quantizer.prepare(args, example_kwargs=kwargs, progress=progress)
@@ -107,17 +112,17 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
             data = [_like(a, generator) for a in args]
             data_kwargs = {k: _like(v, generator) for k, v in kwargs.items()}
         got = _first_tensor(model(*data, **data_kwargs)).float()
-        want = _first_tensor(reference(*data, **data_kwargs)).float()
+        want = _first_tensor(reference(*data, **data_kwargs)).float() if reference is not None else None
     quantizers = quantizer.quantizers()
     finalized = None
     if finalize_dir is not None:
-        finalized = _finalize(quantizer, reference, model, data, data_kwargs, got, finalize_dir)
+        finalized = _finalize(quantizer, float_bytes, model, data, data_kwargs, got, finalize_dir)
     return RunReport(
         summary=quantizer.summary(),
         quantizers=len(quantizers),
         enabled=sum(1 for q in quantizers if getattr(q, "enabled", True)),
-        max_abs_error=(got - want).abs().max().item(),
-        cosine=F.cosine_similarity(got.flatten(), want.flatten(), dim=0).item(),
+        max_abs_error=(got - want).abs().max().item() if want is not None else None,
+        cosine=F.cosine_similarity(got.flatten(), want.flatten(), dim=0).item() if want is not None else None,
         batches=batches,
         finalized=finalized,
         mode=execution_mode,
@@ -126,7 +131,7 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
     )
 
 
-def _finalize(quantizer: Quantizer, reference: torch.nn.Module, model: torch.nn.Module, data: list[Any],
+def _finalize(quantizer: Quantizer, float_bytes: int, model: torch.nn.Module, data: list[Any],
               kwargs: dict[str, Any], prepared: torch.Tensor, directory: str) -> dict[str, Any]:
     """Finalize into ``directory``; the sizes a user wants to see, and a check that the
     finalized model computes what the prepared one did."""
@@ -136,7 +141,6 @@ def _finalize(quantizer: Quantizer, reference: torch.nn.Module, model: torch.nn.
     report = quantizer.finalize_report
     with torch.no_grad():
         again = _first_tensor(model(*data, **kwargs)).float()
-    float_bytes = sum(t.numel() * t.element_size() for t in reference.state_dict().values())
     return {
         "directory": str(directory),
         "weights": report["weights"],
