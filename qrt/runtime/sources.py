@@ -24,7 +24,7 @@ from qrt.model_spec import SPEC_FORMS, ModelSpec
 from qrt.runtime.checkpoint import checkpoint_files, resolve_dtype
 from qrt.runtime.hf_inputs import hf_example_inputs
 
-__all__ = ["BuiltModel", "build_model", "hf_config_from_dict", "hf_model_class"]
+__all__ = ["BuiltModel", "build_model", "hf_config_from_dict", "hf_model", "hf_model_class"]
 
 
 @dataclass
@@ -248,7 +248,6 @@ def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: st
         )
     torch_dtype = getattr(torch, resolve_dtype(dtype, config, files is not None))
     arch = (getattr(config, "architectures", None) or [None])[0]
-    cls = getattr(transformers, arch, None) if arch else None
     load = files is not None and device != "meta"
     try:
         model_cls = hf_model_class(config)
@@ -262,7 +261,7 @@ def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: st
             model = model.to(device)
         else:
             with torch.device(device):
-                model = model_cls(config) if cls is not None else model_cls.from_config(config)
+                model = hf_model(config)
             model = model.to(torch_dtype)
     except ModelSourceError:
         raise
@@ -342,6 +341,12 @@ def hf_model_class(config: Any) -> Any:
     arch = (getattr(config, "architectures", None) or [None])[0]
     cls = getattr(transformers, arch, None) if arch else None
     return cls if cls is not None else _auto_class(transformers, config)
+
+
+def hf_model(config: Any) -> torch.nn.Module:
+    """A randomly initialised model of ``config`` (under the caller's device context)."""
+    cls = hf_model_class(config)
+    return cls.from_config(config) if hasattr(cls, "_model_mapping") else cls(config)  # an auto class, or the class
 
 
 def _auto_class(transformers: Any, config: Any) -> Any:

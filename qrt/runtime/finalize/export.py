@@ -204,13 +204,12 @@ def _check_config_fits(config: dict[str, Any], manifest: Mapping[str, Any], wher
     """The config must describe the saved model: a config of another size writes an export
     that fails to load (or, worse, loads other shapes). Built on the meta device from the
     config, every parameter the saved model also has must have its shape."""
-    from qrt.runtime.sources import hf_config_from_dict, hf_model_class
+    from qrt.runtime.sources import hf_config_from_dict, hf_model
 
     try:
         hf = hf_config_from_dict({k: v for k, v in config.items() if k != "quantization_config"}, str(where))
-        cls = hf_model_class(hf)
         with torch.device("meta"):
-            model = cls.from_config(hf) if hasattr(cls, "_model_mapping") else cls(hf)  # an auto class, or the class
+            model = hf_model(hf)
     except Exception:  # noqa: BLE001 - a config transformers cannot build is refused by whoever loads it
         return
     saved = {t["id"][len("param:"):]: tuple(t["shape"]) for t in manifest["inventory"]["tensors"]
