@@ -9,6 +9,7 @@ traceback and exits with status 2; anything else escaping is a bug in qrt.
     ├── ModelSourceError      --model SPEC could not give a model and example inputs
     ├── TraceError            the model's forward failed while qrt traced it
     ├── InventoryFileError    an inventory file is unreadable or of the wrong schema/version
+    ├── InputFileError        a file that is no regular file, too large, not UTF-8, too deep
     ├── RegistryError         a bad op-type registration
     ├── QueryError            a name or glob that matches nothing (lists the closest names)
     ├── PatternError          a regex/glob/priority a rule cannot use (qrt.ir.patterns)
@@ -28,6 +29,7 @@ __all__ = [
     "ModelSourceError",
     "TraceError",
     "InventoryFileError",
+    "InputFileError",
     "RegistryError",
     "QueryError",
     "SpecError",
@@ -83,6 +85,13 @@ class TraceError(QrtError):
 
 class InventoryFileError(QrtError):
     code = "QRT102"
+
+
+class InputFileError(QrtError):
+    """A file qrt cannot read as input (qrt.files): a device, FIFO or directory, over the size
+    limit, binary or not UTF-8, nested too deep. Front ends raise their own class instead."""
+
+    code = "QRT105"
 
 
 class RegistryError(QrtError):

@@ -20,7 +20,6 @@ model is left to ``qrt.runtime.sources``, imported only when a model must really
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from qrt.errors import ModelSourceError
+from qrt.files import DATA_LIMIT, read_json
 
 if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
@@ -57,13 +57,12 @@ class ModelSpec:
 
 def _peek_json(path: Path) -> dict | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelSourceError(
-            f"cannot read {path} as JSON: {exc}",
-            location=str(path),
-            hint="a .json model spec must be a qrt inventory or a Hugging Face config.json",
-        ) from exc
+        _, data = read_json(path, what="model spec", limit=DATA_LIMIT, error=ModelSourceError)
+    except ModelSourceError as exc:
+        extra = "a .json model spec must be a qrt inventory or a Hugging Face config.json"
+        exc.hint = f"{exc.hint}\n{extra}" if exc.hint else extra
+        exc.args = (exc.render(),)
+        raise
     return data if isinstance(data, dict) else None
 
 
@@ -83,16 +82,21 @@ def parse_model_spec(text: str) -> ModelSpec:
             )
         return ModelSpec("builtin", name, text=spec)
     if spec.startswith("hf:"):
+        target = Path(spec[3:])
+        config = target / "config.json" if target.is_dir() else target
+        if config.exists():
+            _peek_json(config)  # bounded: a config.json that is /dev/zero fails here, not in transformers
         return ModelSpec("hf", spec[3:], text=spec)
     path = Path(spec)
     if path.is_dir():
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").exists():
             raise ModelSourceError(
                 f"directory {spec} has no config.json",
                 hint="a model directory spec must be a Hugging Face model folder; " + SPEC_FORMS,
             )
+        _peek_json(path / "config.json")
         return ModelSpec("hf", spec, text=spec)
-    if path.is_file() and path.suffix == ".json":
+    if path.suffix == ".json" and path.exists():  # a device or FIFO too: _peek_json refuses it
         data = _peek_json(path)
         if data is not None and "qrt_inventory" in data:
             return ModelSpec("inventory", spec, text=spec)

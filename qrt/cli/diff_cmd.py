@@ -60,6 +60,8 @@ def _check_configs(*sides: str) -> None:
     syntax error is reported at once, not after a model build and trace. Plan and lock files
     and ``REV:path`` sides are read by ``load_side`` as before."""
     from qrt.cli.common import read_config
+    from qrt.errors import QrtError
+    from qrt.files import DATA_LIMIT, read_text
     from qrt.tools.diff_inputs import _as_plan_file
     from qrt.tools.revisions import parse_revision
 
@@ -71,8 +73,8 @@ def _check_configs(*sides: str) -> None:
         if parse_revision(side) is not None or not path.is_file():
             continue
         try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError):
+            text = read_text(path, limit=DATA_LIMIT)
+        except QrtError:
             continue  # load_side says why it cannot be read
         if not _as_plan_file(text, path.suffix):
             read_config(side)

@@ -51,13 +51,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
-    from qrt.errors import QrtError
     from qrt.tools.plan_diff import render_diff
 
-    try:
-        locked = Path(args.check).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise QrtError(f"cannot read lock file {args.check}: {exc.strerror}", location=args.check) from None
+    from qrt.files import DATA_LIMIT, read_text
+    from qrt.tools.plan_view import PlanFileError
+
+    locked = read_text(args.check, what="lock file", limit=DATA_LIMIT, error=PlanFileError)
     result = check_lock(args.check, locked, plan, args.config)
     if args.format == "json":
         import json

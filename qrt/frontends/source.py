@@ -135,44 +135,42 @@ class WildcardSource:
 
 
 def _read_structured(path: Path) -> Any:
-    """A ``.yaml``/``.yml``/``.json`` rule file as a rule source, detected by content."""
+    """A ``.yaml``/``.yml``/``.json`` rule file as a rule source, detected by content; the file
+    is read once, through the bounded reader (:func:`qrt.files.read_text`)."""
     if path.suffix.lower() not in (".yaml", ".yml", ".json"):
         return None
-    import yaml
+    from qrt.files import read_text
+    from qrt.frontends.hierarchical.errors import ConfigError
 
-    from qrt.frontends.wildcard import is_wildcard_document, load_wildcard
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        data = None
-    if is_wildcard_document(data):
-        return WildcardSource(load_wildcard(path), label=str(path))
-    config = _is_hierarchical(path)
-    return HierarchicalSource(config, label=str(path)) if config is not None else None
+    text = read_text(path, what="config file", error=ConfigError)
+    return _structured_from_text(text, label=str(path))
 
 
-def _is_hierarchical(path: Path) -> Any:
-    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
-        return None
+def _structured_from_text(text: str, *, label: str) -> RuleSource:
+    """A YAML/JSON document's rule source: a ModelOpt list by its shape, else a hierarchical
+    config (whose reader reports a syntax error, or a missing ``quantization_config``, located)."""
     import yaml
 
     from qrt.errors import RuleSyntaxError
-    from qrt.frontends.hierarchical import is_hierarchical_document, load_config
+    from qrt.frontends.hierarchical import config_from_yaml_text, is_hierarchical_document
+    from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_text
+    from qrt.frontends.yaml_load import safe_load
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return load_config(path)  # reports the file or syntax problem with its position
-    if is_hierarchical_document(data):
-        return load_config(path)
-    raise RuleSyntaxError(
-        f"{path} is not a rule file qrt reads: no 'quantization_config' key",
-        location=str(path),
-        hint="a hierarchical config has a top-level 'quantization_config' key; rule files in "
-        "the selector DSL are plain text (docs/dsl.md); a ModelOpt wildcard config is a list "
-        "of entries or has a 'quant_cfg' key",
-    )
+        data = safe_load(text)
+    except yaml.YAMLError:
+        data = None  # the reader chosen below reports it with its position
+    if is_wildcard_document(data):
+        return WildcardSource(wildcard_from_text(text, file=label), label=label)
+    if data is not None and not is_hierarchical_document(data):
+        raise RuleSyntaxError(
+            f"{label} is not a rule file qrt reads: no 'quantization_config' key",
+            location=label,
+            hint="a hierarchical config has a top-level 'quantization_config' key; rule files in "
+            "the selector DSL are plain text (docs/dsl.md); a ModelOpt wildcard config is a list "
+            "of entries or has a 'quant_cfg' key",
+        )
+    return HierarchicalSource(config_from_yaml_text(text, file=label), label=label)
 
 
 def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
@@ -211,18 +209,7 @@ def rule_source_from_text(text: str, *, label: str, suffix: str, base_dir: Path 
     vs the DSL as for a path, ``label`` names it in origins and errors, and a DSL ``include``
     resolves against ``base_dir``."""
     if suffix.lower() in (".yaml", ".yml", ".json"):
-        import yaml
-
-        from qrt.frontends.hierarchical import config_from_yaml_text
-        from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_text
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            data = None
-        if is_wildcard_document(data):
-            return WildcardSource(wildcard_from_text(text, file=label), label=label)
-        return HierarchicalSource(config_from_yaml_text(text, file=label), label=label)
+        return _structured_from_text(text, label=label)
     from qrt.frontends.dsl import parse_rules
 
     return DslSource(parse_rules(text, file=label, base_dir=base_dir), label=label)

@@ -8,11 +8,12 @@ with its own error: valid JSON (line:col), the ``qrt_inventory`` version, then t
 
 from __future__ import annotations
 
-import json
+
 from pathlib import Path
 from typing import Any
 
 from qrt.errors import InventoryFileError
+from qrt.files import DATA_LIMIT, read_json
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
 from qrt.inventory.build import with_modelopt_names
 from qrt.ir.site import Site
@@ -199,15 +200,7 @@ def _schema_error(data: Any) -> Any:
 
 
 def load_inventory_file(path: str | Path) -> Inventory:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryFileError(f"cannot read inventory: {exc.strerror}", location=str(path)) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InventoryFileError(
-            f"not valid JSON: {exc.msg}", location=f"{path}:{exc.lineno}:{exc.colno}"
-        ) from exc
+    """An inventory file, read through the bounded reader (:func:`qrt.files.read_json`: a
+    regular file of at most 1 GiB, UTF-8, JSON nested at most 100 deep)."""
+    text, data = read_json(path, what="inventory", limit=DATA_LIMIT, error=InventoryFileError)
     return inventory_from_json(data, source=str(path), trusted=is_sealed(text))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from qrt.errors import QrtError
+from qrt.errors import QrtError, RuleSyntaxError
+from qrt.files import read_text
 from qrt.lint.diagnostics import Diagnostic, Severity, parse_location
 from qrt.lint.locate import read_lines
 
@@ -105,8 +106,10 @@ def _kind_of(path: Path, text: str) -> Kind:
     from qrt.frontends.hierarchical import is_hierarchical_document
     from qrt.frontends.wildcard import is_wildcard_document
 
+    from qrt.frontends.yaml_load import safe_load
+
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError:
         return "wildcard" if text.lstrip().startswith(("-", "[")) else "hierarchical"
     if is_wildcard_document(data):
@@ -135,11 +138,9 @@ def read_input(label: str) -> LintInput:
         path = str(_folder() / f"{name}.yaml")
     item = LintInput(label, path)
     try:
-        item.text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        item.errors.append(
-            Diagnostic("QRT203", Severity.ERROR, f"cannot read {path}: {exc.strerror}", file=path)
-        )
+        item.text = read_text(path, what="rule file", error=RuleSyntaxError)
+    except QrtError as exc:  # missing, a device or FIFO, too large, not UTF-8: located
+        item.errors.extend(error_findings(exc, path))
         return item
     item.kind = _kind_of(Path(path), item.text)
     try:

@@ -14,7 +14,6 @@ down at most (a YAML entry spans lines); when it is not found the start is used.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from qrt.ir.origin import Origin
 
@@ -35,9 +34,12 @@ def read_lines(file: str | None) -> list[str]:
     """The lines of ``file``; none when it cannot be read (a finding then has no source line)."""
     if not file or file.startswith("<"):
         return []
+    from qrt.errors import QrtError
+    from qrt.files import read_text
+
     try:
-        return Path(file).read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError):
+        return read_text(file).splitlines()
+    except QrtError:
         return []
 
 

@@ -8,10 +8,10 @@ apart (and refused unless asked for).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qrt.errors import QrtError
+from qrt.files import DATA_LIMIT, parse_json, read_text
 from qrt.inventory.model import Inventory
 from qrt.tools.plan_view import PlanView, plan_kind, view_of_json, view_of_plan
 from qrt.tools.revisions import parse_revision, read_revision
@@ -27,8 +27,8 @@ def _as_plan_file(text: str, suffix: str) -> bool:
     if suffix.lower() not in (".json", ".lock"):
         return False
     try:
-        head = json.loads(text)
-    except json.JSONDecodeError:
+        head = parse_json(text, file="<sniffed>")
+    except QrtError:  # not JSON, too deep …: a .lock is still read as one, and refused located
         return suffix.lower() == ".lock"
     return plan_kind(head) is not None
 
@@ -43,10 +43,7 @@ def load_side(arg: str, inventory: Inventory | None) -> PlanView:
         text, label, suffix, base = None, arg, "", None
     else:
         path = Path(arg)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise DiffInputError(f"cannot read {arg}: {exc.strerror}", location=arg) from None
+        text = read_text(path, what="diff input", limit=DATA_LIMIT, error=DiffInputError)
         label, suffix, base = arg, path.suffix, path.parent
     if text is not None and _as_plan_file(text, suffix):
         return view_of_json(text, label)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qrt._version import __version__
+from qrt.files import read_text
 from qrt.sealed_json import digest, dumps_sealed
 from qrt.tools.plan_diff import PlanDiff, diff_views
 from qrt.tools.plan_view import PlanView, view_of_json, view_of_plan
@@ -36,7 +37,7 @@ def config_digest(label: str) -> str | None:
             shipped = _folder() / f"{label.split(':', 1)[1]}.yaml"
             return digest(shipped.read_text(encoding="utf-8")) if shipped.is_file() else None
         return None
-    return digest(path.read_text(encoding="utf-8"))
+    return digest(read_text(path, what="config file"))
 
 
 def lock_text(plan: Any, config: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrt.errors import QrtError
+from qrt.files import parse_json
 from qrt.resources import schema
 from qrt.sealed_json import is_sealed
 
@@ -85,10 +86,7 @@ _VERSIONS = {"plan": 1, "lock": 1}
 
 def view_of_json(text: str, label: str) -> PlanView:
     """A plan or lock file's rows; :class:`PlanFileError` for anything else."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlanFileError(f"not valid JSON: {exc.msg}", location=f"{label}:{exc.lineno}:{exc.colno}") from None
+    data = parse_json(text, file=label, error=PlanFileError)
     kind = plan_kind(data)
     if kind is None:
         raise PlanFileError(

@@ -38,6 +38,19 @@ def decode_string(src: Source, tok: Token) -> str:
             offending=str(tok),
         ) from None
     assert isinstance(value, str)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # "\ud800": JSON accepts a lone surrogate, nothing after does
+        raise at_token(
+            RuleSyntaxError,
+            src,
+            tok,
+            f"invalid escape in string: \\u{ord(value[exc.start]):04x} is half of a UTF-16 "
+            "surrogate pair, not a character",
+            hint="write the character itself, or both halves of the pair "
+            "(\\ud83d\\ude00 for U+1F600)",
+            offending=str(tok),
+        ) from None
     return value
 
 

@@ -19,12 +19,14 @@ Why it is built this way:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Union
 
-from qrt.errors import IncludeError, QrtError, SpecError, did_you_mean
+from qrt.errors import IncludeError, QrtError, RuleSyntaxError, SpecError, did_you_mean
+from qrt.files import INT_DIGITS, position_of, read_text
 from qrt.frontends.dsl.source import (
     STRING_SOURCE,
     Source,
@@ -42,7 +44,15 @@ from qrt.ir.origin import Origin
 from qrt.ir.rule import Rule, RuleSet
 from qrt.resources import data_dir
 
-__all__ = ["parse_rules", "load_rules", "available_presets"]
+__all__ = ["MAX_INCLUDES", "MAX_INCLUDE_DEPTH", "parse_rules", "load_rules", "available_presets"]
+
+MAX_INCLUDE_DEPTH = 32
+"""Files an ``include`` chain may nest. Each level is a few Python frames deep, so a chain of
+1,200 files would crash with ``RecursionError``; real rule sets nest two or three."""
+
+MAX_INCLUDES = 1000
+"""Files read through ``include`` for one rule file, repeats counted. 25 files each including
+the next twice would read 2^25 files (and hold 2^25 rules); a real rule set reads a few dozen."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,14 +74,7 @@ def parse_rules(text: str, *, file: str = STRING_SOURCE, base_dir: Path | None =
 def load_rules(path: str | Path) -> RuleSet:
     """Rules from a ``.qrt`` file; its includes are resolved relative to it."""
     target = Path(path)
-    try:
-        text = _read(target)
-    except FileNotFoundError:
-        raise IncludeError(
-            f"rule file {str(path)!r} not found", location=str(path), offending=str(path)
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IncludeError(f"cannot read rule file: {exc}", location=str(path)) from None
+    text = read_text(target, what="rule file", error=IncludeError)
     return parse_rules(text, file=str(path), base_dir=target.parent)
 
 
@@ -93,8 +96,11 @@ class _Loader:
     rules: list[Rule] = field(default_factory=list)
     stack: list[tuple[str | None, str]] = field(default_factory=list)
     """``(key, label)`` of each file being read, outermost first, for the cycle check"""
+    included: int = 0
+    """files read through ``include`` so far, repeats counted (capped at :data:`MAX_INCLUDES`)"""
 
     def load(self, src: Source) -> None:
+        _refuse_long_numbers(src)
         self.stack.append((src.key, src.file))
         try:
             for stmt in read_statements(src):
@@ -110,6 +116,23 @@ class _Loader:
     # -- include -------------------------------------------------------------------------
 
     def _include(self, src: Source, stmt: Include) -> None:
+        if len(self.stack) > MAX_INCLUDE_DEPTH:
+            raise located(
+                IncludeError, src, stmt.line, stmt.column,
+                f"includes nested more than {MAX_INCLUDE_DEPTH} files deep "
+                f"({self.stack[0][1]} -> {self.stack[1][1]} -> … -> {src.file})",
+                hint=f"qrt follows includes at most {MAX_INCLUDE_DEPTH} files deep; include the "
+                "shared files from one top-level file instead of chaining them",
+            )
+        self.included += 1
+        if self.included > MAX_INCLUDES:
+            raise located(
+                IncludeError, src, stmt.line, stmt.column,
+                f"more than {MAX_INCLUDES} files included in all (a file included twice counts "
+                "twice: files that each include the next more than once multiply)",
+                hint=f"qrt reads at most {MAX_INCLUDES} included files for one rule file; include "
+                "each shared file once",
+            )
         child = _open_include(src, stmt)
         active = [k for k, _ in self.stack]
         if child.key is not None and child.key in active:
@@ -178,11 +201,32 @@ class _Loader:
         )
 
 
+def _refuse_long_numbers(src: Source) -> None:
+    """Refuse a run of more than 4,300 digits before parsing: Python's ``int()`` raises
+    ``ValueError`` past that (every number in the DSL is read with it), and no priority, depth,
+    bit count or block size needs one."""
+    found = _LONG_NUMBER.search(src.text)
+    if found is not None:
+        line, column = position_of(src.text, found.start())
+        raise located(
+            RuleSyntaxError, src, line, column,
+            f"a number of {len(found.group())} digits: qrt reads numbers of at most "
+            f"{INT_DIGITS} digits (Python's integer-parsing limit)",
+            offending=found.group()[:20] + "…",
+        )
+
+
+_LONG_NUMBER = re.compile(r"\d{%d,}" % (INT_DIGITS + 1))
+
+
 # ---------------------------------------------------------------------------------------------
 # Finding files
 
 
 def _read(target: Union[Path, Traversable]) -> str:
+    """A rule file's text: a user's through the bounded reader, a shipped preset as a resource."""
+    if isinstance(target, Path):
+        return read_text(target, what="rule file", error=IncludeError)
     return target.read_text(encoding="utf-8-sig")
 
 
@@ -211,7 +255,7 @@ def _open_include(src: Source, stmt: Include) -> Source:
             label = os.path.normpath(str(target)) if isinstance(target, Path) else str(target)
             if isinstance(target, Path):
                 target = Path(label)
-        if not target.is_file():
+        if not (target.exists() if isinstance(target, Path) else target.is_file()):
             raise at_token(
                 IncludeError, src, stmt.token, f"cannot include {raw!r}: no such file",
                 hint=f"tried {label} (a path is relative to the including file's folder)",
@@ -221,6 +265,11 @@ def _open_include(src: Source, stmt: Include) -> Source:
         key = _key_of(target)
     try:
         text = _read(target)
+    except QrtError as exc:
+        raise at_token(
+            IncludeError, src, stmt.token, f"cannot include {label}: {exc.message}",
+            hint=join_hints(exc.hint, f"the bad byte is at {exc.location}" if exc.location != label else None),
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise at_token(IncludeError, src, stmt.token, f"cannot read {label}: {exc}") from None
     return Source(text=text, file=label, base=base, key=key)

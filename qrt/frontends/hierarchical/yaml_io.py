@@ -30,6 +30,7 @@ from yaml.constructor import ConstructorError
 from yaml.error import Mark
 
 from qrt.errors import QrtError
+from qrt.files import read_text
 from qrt.frontends.dsl.source import caret_context
 from qrt.frontends.hierarchical.config import QuantizerConfig, _ConfigBase
 from qrt.frontends.hierarchical.document import (
@@ -39,6 +40,7 @@ from qrt.frontends.hierarchical.document import (
 )
 from qrt.frontends.hierarchical.errors import ConfigError
 from qrt.frontends.hierarchical.keys import MISSING, raw_child
+from qrt.frontends.yaml_load import BoundedLoader
 from qrt.ir.origin import Origin
 from qrt.ir.spec import QuantizationSpec
 
@@ -76,8 +78,9 @@ def _origin(file: str, mark: Mark) -> Origin:
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loading, mappings as :class:`YamlMapping`, duplicate keys refused."""
+class _Loader(BoundedLoader):
+    """Safe loading with qrt's limits (:mod:`qrt.frontends.yaml_load`), mappings as
+    :class:`YamlMapping`, duplicate keys refused."""
 
     def __init__(self, stream: str, file: str) -> None:
         super().__init__(stream)
@@ -154,15 +157,17 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> ConfigErro
 
 def load_yaml_document(text: str, *, file: str = STRING_FILE) -> Any:
     """Parse YAML text safely; mappings become :class:`YamlMapping` (keys with positions)."""
-    loader = _Loader(text, file)
-    try:
+    loader: _Loader | None = None
+    try:  # building the loader reads the text: a NUL or ESC fails here, located
+        loader = _Loader(text, file)
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file, text) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", location=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def is_hierarchical_document(data: object) -> bool:
@@ -265,14 +270,7 @@ def config_from_yaml_text(text: str, *, file: str = STRING_FILE) -> QuantizerCon
 def load_config(path: str | os.PathLike[str]) -> QuantizerConfig:
     """Load a hierarchical config from a YAML file (``QuantizerConfig.from_yaml``)."""
     file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {file!r} not found", location=file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file: {exc}", location=file) from None
-    return config_from_yaml_text(text, file=file)
+    return config_from_yaml_text(read_text(file, what="config file", error=ConfigError), file=file)
 
 
 # =============================================================================================

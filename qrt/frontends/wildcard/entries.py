@@ -34,7 +34,6 @@ duplicate keys in one mapping are an error (YAML would silently keep the last).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,8 @@ import yaml
 from yaml.error import Mark
 
 from qrt.errors import QrtError, did_you_mean
+from qrt.files import parse_json, read_text
+from qrt.frontends.yaml_load import BoundedLoader
 from qrt.ops.torch_nn import TORCH_NN_CLASSES
 from qrt.frontends.wildcard.attributes import ATTRIBUTE_FIELDS, validate_attributes
 from qrt.ir.origin import Origin
@@ -326,8 +327,9 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 def _parse_yaml(text: str, file: str) -> tuple[Any, Mark | None]:
     """Safe-load YAML text into plain data whose mappings and sequences carry positions; also
     the position of the document's root (for a document that is a bare scalar)."""
-    loader = yaml.SafeLoader(text)
-    try:
+    loader: BoundedLoader | None = None
+    try:  # building the loader reads the text: a NUL or ESC fails here, located
+        loader = BoundedLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None, None
@@ -344,7 +346,8 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, Mark | None]:
     except yaml.YAMLError as exc:
         raise WildcardConfigError(f"invalid YAML: {exc}", location=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, file: str, active: set[int]) -> Any:
@@ -422,12 +425,7 @@ def _parse_json(text: str, file: str) -> Any:
             out[key] = value
         return out
 
-    try:
-        return json.loads(text, object_pairs_hook=pairs)
-    except json.JSONDecodeError as exc:
-        raise WildcardConfigError(
-            f"invalid JSON: {exc.msg}", location=f"{file}:{exc.lineno}:{exc.colno}"
-        ) from None
+    return parse_json(text, file=file, error=WildcardConfigError, object_pairs_hook=pairs)
 
 
 # =============================================================================================
@@ -870,15 +868,7 @@ def wildcard_from_text(text: str, *, file: str = STRING_FILE) -> WildcardConfig:
 def load_wildcard(path: str | os.PathLike[str]) -> WildcardConfig:
     """Read a wildcard config file: YAML or JSON holding a list, ``quant_cfg``, or a full config."""
     file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        message = f"wildcard config file {file!r} not found"
-        raise WildcardConfigError(message, location=file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        message = f"cannot read wildcard config file: {exc}"
-        raise WildcardConfigError(message, location=file) from None
+    text = read_text(file, what="wildcard config file", error=WildcardConfigError)
     return wildcard_from_text(text, file=file)
 
 

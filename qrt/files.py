@@ -1,0 +1,242 @@
+"""Reading the files a user names: bounded, regular files only, UTF-8, JSON with limits.
+
+Every file qrt reads on a user's behalf (rule files and their includes, hierarchical YAML
+configs, ModelOpt lists, inventories, plans, lock files, ``--model`` config.json files) comes
+through :func:`read_text`, and every JSON document through :func:`parse_json`. Why one door:
+
+* **Bounded.** A path can name ``/dev/zero``, a FIFO or a directory, or a symlink to one of
+  them; ``Path.read_text`` on ``/dev/zero`` reads until the kernel kills the process. Only
+  regular files are read, and at most a documented number of bytes: :data:`CONFIG_LIMIT`
+  (64 MiB) for configs and rule files, a hundred times what a 20,000-rule file takes, and
+  :data:`DATA_LIMIT` (1 GiB) for the files qrt writes itself (an inventory of a 70B model is
+  about 60 MiB).
+* **Text, or a located refusal.** A binary or non-UTF-8 file is refused with the byte offset
+  (and line) of its first bad byte, not a ``UnicodeDecodeError``. A NUL byte marks a binary
+  file: no format qrt reads allows one. A UTF-8 BOM is allowed (editors on Windows write one).
+* **JSON without crashes.** Python's ``json`` raises ``RecursionError`` past ~1,000 nested
+  brackets and ``ValueError`` for an integer of more than 4,300 digits; every code path that
+  walks the data afterwards would crash further on. :func:`parse_json` turns both into a
+  located error and refuses nesting deeper than :data:`MAX_DEPTH`, which no qrt file needs.
+
+The error class is the caller's (``ConfigError``, ``IncludeError``, ``InventoryFileError`` …),
+so a refusal carries the code of the door it came through; :class:`InputFileError` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qrt.errors import InputFileError, QrtError
+
+__all__ = [
+    "CONFIG_LIMIT",
+    "DATA_LIMIT",
+    "MAX_DEPTH",
+    "read_text",
+    "parse_json",
+    "check_depth",
+    "position_of",
+]
+
+CONFIG_LIMIT = 64 * 1024 * 1024
+"""Bytes read at most from a config or rule file (and each included file)."""
+
+DATA_LIMIT = 1024 * 1024 * 1024
+"""Bytes read at most from an inventory, plan or lock file (files qrt writes: one row per site)."""
+
+MAX_DEPTH = 100
+"""Nesting depth allowed in a JSON or YAML document. qrt's own files nest 5 deep, a
+hierarchical config about 8; 100 leaves room and stays far below Python's recursion limit."""
+
+INT_DIGITS = 4300
+"""Python parses integers of at most this many digits (``sys.get_int_max_str_digits``)."""
+
+ErrorType = type[QrtError]
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
+
+
+def read_text(
+    path: str | os.PathLike[str],
+    *,
+    what: str = "file",
+    limit: int = CONFIG_LIMIT,
+    error: ErrorType = InputFileError,
+) -> str:
+    """The text of a regular file of at most ``limit`` bytes, decoded as UTF-8 (BOM dropped).
+
+    ``what`` names the file in messages (``"rule file"``, ``"inventory"``). A missing file,
+    a directory, a device, a FIFO (also behind a symlink), a file over the limit, and bytes
+    that are not UTF-8 text raise ``error`` located at the file (and the bad byte's line).
+    """
+    file = os.fspath(path)
+    try:
+        info = os.stat(file)  # follows symlinks: a link to /dev/zero is /dev/zero
+    except FileNotFoundError:
+        raise error(f"{what} {file!r} not found", location=file, offending=file) from None
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror or exc}", location=file) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise error(
+            f"cannot read {what} {file!r}: it is {_kind(info.st_mode)}",
+            location=file,
+            hint="qrt reads only regular files; pass the path of the file itself",
+        )
+    if info.st_size > limit:
+        raise error(_too_large(what, info.st_size, limit), location=file)
+    try:
+        # O_NONBLOCK: should the path have become a FIFO since the stat, opening does not hang
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror or exc}", location=file) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"cannot read {what} {file!r}: not a regular file", location=file)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror or exc}", location=file) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise error(_too_large(what, len(data), limit), location=file)
+    return decode_text(data, file=file, what=what, error=error)
+
+
+def _too_large(what: str, size: int, limit: int) -> str:
+    return (
+        f"{what} is too large: {size} bytes or more, and qrt reads at most {limit} bytes "
+        f"({_mib(limit)}) from one {what}"
+    )
+
+
+def decode_text(data: bytes, *, file: str, what: str = "file", error: ErrorType = InputFileError) -> str:
+    """``data`` as UTF-8 text (a BOM dropped); a NUL byte or invalid UTF-8 raises ``error``
+    with the byte offset and line of the first bad byte."""
+    nul = data.find(b"\0")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        if 0 <= nul < bad:
+            bad = nul
+        else:
+            raise _bad_byte(data, bad, file, what, error, f"not UTF-8 text: byte 0x{data[bad]:02x}") from None
+    else:
+        if nul < 0:
+            return text
+        bad = nul
+    raise _bad_byte(data, bad, file, what, error, "a binary file: a NUL byte")
+
+
+def _bad_byte(data: bytes, offset: int, file: str, what: str, error: ErrorType, problem: str) -> QrtError:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return error(
+        f"{what} is not text qrt can read: {problem} at byte offset {offset} (line {line})",
+        location=f"{file}:{line}:{column}",
+        hint=f"qrt reads {what}s as UTF-8 text; save it as UTF-8, or pass the right file",
+    )
+
+
+def position_of(text: str, index: int) -> tuple[int, int]:
+    """1-based ``(line, column)`` of character ``index`` of ``text``."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+_LONG_INT = re.compile(r"\d{%d,}" % (INT_DIGITS + 1))
+
+
+def parse_json(
+    text: str,
+    *,
+    file: str,
+    error: ErrorType = InputFileError,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+    max_depth: int = MAX_DEPTH,
+) -> Any:
+    """``json.loads(text)`` whose every failure is ``error`` at ``file:line:col``: invalid JSON,
+    nesting deeper than ``max_depth`` (``RecursionError`` in ``json``, or later in whoever walks
+    the data) and integers over Python's 4,300-digit limit (``ValueError``)."""
+    try:
+        data = json.loads(text, object_pairs_hook=object_pairs_hook)
+    except json.JSONDecodeError as exc:
+        raise error(f"not valid JSON: {exc.msg}", location=f"{file}:{exc.lineno}:{exc.colno}") from None
+    except RecursionError:
+        raise error(_too_deep(max_depth), location=file) from None
+    except ValueError as exc:  # int('9' * 5000): Python's integer-parsing limit
+        raise _long_int(text, file, error, exc) from None
+    check_depth(data, file=file, error=error, max_depth=max_depth)
+    return data
+
+
+def _too_deep(max_depth: int) -> str:
+    return (
+        f"nested more than {max_depth} levels deep: qrt reads documents nested at most "
+        f"{max_depth} deep (its own files nest fewer than 10)"
+    )
+
+
+def _long_int(text: str, file: str, error: ErrorType, exc: ValueError) -> QrtError:
+    found = _LONG_INT.search(text)
+    if found is None:
+        return error(f"cannot read JSON: {exc}", location=file)
+    line, column = position_of(text, found.start())
+    return error(
+        f"an integer of {len(found.group())} digits: numbers of more than {INT_DIGITS} digits "
+        "are not read (Python's integer-parsing limit); no qrt setting needs one",
+        location=f"{file}:{line}:{column}",
+        offending=found.group()[:20] + "…",
+    )
+
+
+def check_depth(data: Any, *, file: str, error: ErrorType = InputFileError, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse ``data`` nested deeper than ``max_depth`` lists/dicts (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            raise error(_too_deep(max_depth), location=file)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def read_json(
+    path: str | Path,
+    *,
+    what: str,
+    limit: int = DATA_LIMIT,
+    error: ErrorType = InputFileError,
+) -> tuple[str, Any]:
+    """The text of a JSON file and its data, through :func:`read_text` and :func:`parse_json`."""
+    text = read_text(path, what=what, limit=limit, error=error)
+    return text, parse_json(text, file=os.fspath(path), error=error)

@@ -1,0 +1,260 @@
+"""Hostile input (issue 19): every reader bounded, every failure a clean, located error.
+
+Each hostile file is tried through every door that reads its kind: ``qrt lint``, ``qrt
+resolve``, ``qrt explain`` and the Python API for rule files; ``--model`` for inventories and
+config.json files; ``qrt lock --check`` and ``qrt diff`` for lock and plan files. A door passes
+when it exits 2 with one message naming the file (and the line where there is one), without
+"Traceback" or "internal error". No test has a timeout: a hostile input that would hang
+(``/dev/zero``, a FIFO, an alias bomb, an include chain that doubles) must be stopped by a
+cap in qrt, and the suite's running time is the check that it is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import qrt
+from qrt.errors import QrtError
+from qrt.inventory.io import load_inventory_file, save_inventory
+from tests.conftest import run_qrt
+
+Make = Callable[[Path], Path]
+"""Writes a hostile file into a folder; returns the path to give qrt."""
+
+RULE = "op linear weight -> int8\n"
+LAUGHS = '["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+
+
+def _text(name: str, text: str) -> Make:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
+
+
+def _bytes(name: str, data: bytes) -> Make:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+def _link_to(name: str, target: str) -> Make:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.symlink_to(target)
+        return path
+
+    return make
+
+
+def _fifo(name: str) -> Make:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        os.mkfifo(path)
+        return path
+
+    return make
+
+
+def _includes(main: Make, files: dict[str, str], *, link: str | None = None) -> Make:
+    def make(folder: Path) -> Path:
+        if link is not None:
+            (folder / link).symlink_to("/dev/zero")
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        return main(folder)
+
+    return make
+
+
+def _bomb(list_form: bool) -> str:
+    """A "billion laughs": nine anchors of nine aliases each, 10^9 nodes expanded, < 1 KB."""
+    lead = "- " if list_form else ""
+    lines, previous = [f"{lead}{'' if list_form else 'a: '}&a {LAUGHS}"], "a"
+    for name in "bcdefghi":
+        key = "" if list_form else f"{name}: "
+        lines.append(f"{lead}{key}&{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return "\n".join(lines) + "\n"
+
+
+CHAIN = {f"c{i}.qrt": f'include "c{i + 1}.qrt"\n' for i in range(1200)}
+DOUBLING = {f"d{i}.qrt": f'include "d{i + 1}.qrt"\ninclude "d{i + 1}.qrt"\n' for i in range(24)}
+DOUBLING["d24.qrt"] = RULE
+DEEP = 10_000
+
+# (id, file maker, a phrase the message must hold, the line named or None)
+RULE_FILES: list[tuple[str, Make, str, int | None]] = [
+    # -- unbounded reads: only regular files are read --------------------------------------
+    ("dsl-dev-zero", _link_to("rules.qrt", "/dev/zero"), "character device", None),
+    ("yaml-dev-zero", _link_to("rules.yaml", "/dev/zero"), "character device", None),
+    ("dsl-fifo", _fifo("rules.qrt"), "named pipe", None),
+    ("yaml-fifo", _fifo("rules.yaml"), "named pipe", None),
+    ("include-dev-zero", _includes(_text("main.qrt", 'include "zero.qrt"\n'), {}, link="zero.qrt"), "character device", 1),
+    # -- binary and non-UTF-8 files: refused at the byte ------------------------------------
+    ("dsl-latin1", _bytes("rules.qrt", b"op linear weight -> int8\n# caf\xe9\n"), "byte offset 30", 2),
+    ("yaml-binary", _bytes("rules.yaml", b"quantization_config: {}\nPNG\x00\x00"), "NUL byte", 2),
+    ("json-utf16", _bytes("rules.json", '[{"quantizer_name": "*"}]'.encode("utf-16")), "byte 0xff", 1),
+    # -- include chains: capped in depth and in count ----------------------------------------
+    ("include-chain-1200", _includes(lambda f: f / "c0.qrt", CHAIN), "nested more than 32 files deep", 1),
+    ("include-doubling-2^24", _includes(lambda f: f / "d0.qrt", DOUBLING), "more than 1000 files included", 1),
+    # -- YAML and JSON bombs, depth, control characters, huge numbers ------------------------
+    ("yaml-alias-bomb", _text("rules.yaml", "quantization_config: {}\n" + _bomb(False)), "alias 'bomb'", 8),
+    ("modelopt-alias-bomb", _text("quant_cfg.yaml", _bomb(True)), "alias 'bomb'", 7),
+    ("yaml-10000-deep", _text("rules.yaml", "quantization_config: " + "[" * DEEP + "]" * DEEP + "\n"), "nested more than 100", 1),
+    ("modelopt-10000-deep", _text("quant_cfg.yaml", "- " + "[" * DEEP + "]" * DEEP + "\n"), "nested more than 100", 1),
+    ("modelopt-json-1200-deep", _text("quant_cfg.json", "[" * 1200 + "]" * 1200), "nested more than 100", None),
+    ("yaml-nul", _text("rules.yaml", "quantization_config:\n  global_config: \0\n"), "NUL byte", 2),
+    ("yaml-esc", _text("rules.yaml", "quantization_config:\n  global_config: \x1b\n"), "control character #x1b", 2),
+    ("modelopt-esc", _text("quant_cfg.yaml", "- quantizer_name: '*'\n  cfg: \x1b\n"), "control character #x1b", 2),
+    ("yaml-5000-digits", _text("rules.yaml", "quantization_config:\n  x: " + "9" * 5000 + "\n"), "4300 digits", 2),
+    ("modelopt-5000-digits", _text("quant_cfg.yaml", "- quantizer_name: '*'\n  cfg: {num_bits: " + "7" * 5000 + "}\n"), "4300 digits", 2),
+    ("modelopt-json-5000-digits", _text("quant_cfg.json", '[{"quantizer_name": "*", "cfg": {"num_bits": ' + "7" * 5000 + "}}]"), "4300 digits", 1),
+    ("dsl-5000-digits", _text("rules.qrt", "op linear weight -> int8 priority " + "9" * 5000 + "\n"), "5000 digits", 1),
+    ("dsl-lone-surrogate", _text("rules.qrt", 'quantizer "*\\ud800*" -> int8\n'), "surrogate", 1),
+]
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved inventory of the built-in two_add model: lint, resolve and explain read it
+    without building a model."""
+    from qrt.model_spec import load_model_inventory
+
+    path = tmp_path_factory.mktemp("inv") / "two_add.json"
+    save_inventory(load_model_inventory("two_add"), path)
+    return path
+
+
+def _assert_clean(done, path: Path, phrase: str, line: int | None) -> None:  # type: ignore[no-untyped-def]
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert "Traceback" not in said and "internal error" not in said, said
+    assert path.name in said, said
+    assert phrase in said, said
+    if line is not None:
+        assert f":{line}:" in said, said
+
+
+DOORS = ["lint", "resolve", "explain", "api"]
+
+
+@pytest.mark.parametrize("door", DOORS)
+@pytest.mark.parametrize(("make", "phrase", "line"), [c[1:] for c in RULE_FILES], ids=[c[0] for c in RULE_FILES])
+def test_a_hostile_rule_file_is_a_clean_error_at_every_door(
+    tmp_path: Path, inventory: Path, make: Make, phrase: str, line: int | None, door: str
+) -> None:
+    path = make(tmp_path)
+    if door == "api":
+        with pytest.raises(QrtError) as caught:
+            qrt.resolve(str(path), load_inventory_file(inventory))
+        said = str(caught.value)
+        assert path.name in said and phrase in said, said
+        if line is not None:
+            assert f":{line}:" in said, said
+        return
+    args = {
+        "lint": ["lint", str(path), "--model", str(inventory)],
+        "resolve": ["resolve", str(path), "--model", str(inventory)],
+        "explain": ["explain", str(path), "--model", str(inventory), "linear"],
+    }[door]
+    _assert_clean(run_qrt(*args, cwd=tmp_path), path, phrase, line)
+
+
+def test_load_rules_refuses_a_dev_zero_include_and_a_surrogate(tmp_path: Path) -> None:
+    """``qrt.load_rules`` (the DSL's own door) goes through the same reader and checks."""
+    (tmp_path / "zero.qrt").symlink_to("/dev/zero")
+    (tmp_path / "main.qrt").write_text('include "zero.qrt"\n')
+    with pytest.raises(QrtError, match="character device"):
+        qrt.load_rules(tmp_path / "main.qrt")
+    with pytest.raises(QrtError, match="surrogate"):
+        qrt.parse_rules('quantizer "\\udc00" -> int8\n')
+
+
+def _inventory_with(inventory: Path, key: str, value: str) -> Make:
+    """The saved inventory, unsealed, with ``"key": value`` added to its model record."""
+
+    def make(folder: Path) -> Path:
+        lines = inventory.read_text(encoding="utf-8").splitlines()
+        body = [line for line in lines if not line.startswith(' "sha256"')]
+        text = "\n".join(body).replace('"model": {', f'"model": {{"{key}": {value}, ', 1)
+        path = folder / "inventory.json"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
+
+
+def _model_files(inventory: Path) -> list[tuple[str, Make, str, int | None]]:
+    return [
+        ("dev-zero", _link_to("model.json", "/dev/zero"), "character device", None),
+        ("fifo", _fifo("model.json"), "named pipe", None),
+        ("hf-dev-zero", _link_to("config.json", "/dev/zero"), "character device", None),
+        ("latin1", _bytes("model.json", b'{"model_type": "caf\xe9"}'), "byte offset 19", 1),
+        ("1200-deep", _text("model.json", "[" * 1200 + "]" * 1200), "nested more than 100", None),
+        ("inventory-150-deep", _inventory_with(inventory, "x", "[" * 150 + "]" * 150), "nested more than 100", None),
+        ("inventory-5000-digits", _inventory_with(inventory, "x", "9" * 5000), "4300 digits", 3),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7), ids=["dev-zero", "fifo", "hf-dev-zero", "latin1", "1200-deep", "inventory-150-deep", "inventory-5000-digits"])
+@pytest.mark.parametrize("door", ["resolve", "lint"])
+def test_a_hostile_model_file_is_a_clean_error(tmp_path: Path, inventory: Path, case: int, door: str) -> None:
+    _, make, phrase, line = _model_files(inventory)[case]
+    path = make(tmp_path)
+    rules = tmp_path / "rules.qrt"
+    rules.write_text(RULE)
+    spec = f"hf:{path}" if path.name == "config.json" else str(path)
+    _assert_clean(run_qrt(door, str(rules), "--model", spec, cwd=tmp_path), path, phrase, line)
+
+
+LOCKS: list[tuple[str, Make, str, int | None]] = [
+    ("dev-zero", _link_to("plan.lock", "/dev/zero"), "character device", None),
+    ("fifo", _fifo("plan.lock"), "named pipe", None),
+    ("binary", _bytes("plan.lock", b'{"qrt_lock": 1,\n\x00'), "NUL byte", 2),
+    ("1200-deep", _text("plan.lock", "[" * 1200 + "]" * 1200), "nested more than 100", None),
+    ("5000-digits", _text("plan.lock", '{"qrt_lock": ' + "1" * 5000 + "}"), "4300 digits", 1),
+]
+
+
+@pytest.mark.parametrize(("make", "phrase", "line"), [c[1:] for c in LOCKS], ids=[c[0] for c in LOCKS])
+@pytest.mark.parametrize("door", ["lock", "diff"])
+def test_a_hostile_lock_or_plan_file_is_a_clean_error(
+    tmp_path: Path, inventory: Path, make: Make, phrase: str, line: int | None, door: str
+) -> None:
+    path = make(tmp_path)
+    rules = tmp_path / "rules.qrt"
+    rules.write_text(RULE)
+    if door == "lock":
+        args = ["lock", "--check", str(path), str(rules), "--model", str(inventory)]
+    else:
+        args = ["diff", str(path), str(rules), "--model", str(inventory)]
+    _assert_clean(run_qrt(*args, cwd=tmp_path), path, phrase, line)
+
+
+def test_valid_files_with_a_bom_and_with_aliases_still_read(tmp_path: Path, inventory: Path) -> None:
+    """Nothing valid is refused: a UTF-8 BOM, a config sharing one spec by alias on many keys,
+    a chain of a few includes, and a file included twice."""
+    (tmp_path / "rules.qrt").write_bytes(b"\xef\xbb\xbf" + RULE.encode())
+    assert run_qrt("resolve", str(tmp_path / "rules.qrt"), "--model", str(inventory)).returncode == 0
+    keys = "".join(f"    layer{i}: {{op_type_config: {{linear: {{weight: *w}}}}}}\n" for i in range(300))
+    (tmp_path / "many.yaml").write_text(
+        "quantization_spec:\n  w: &w {dtype: int8, granularity: per_tensor}\n"
+        "quantization_config:\n  module_name_configs:\n" + keys
+    )
+    done = run_qrt("lint", str(tmp_path / "many.yaml"), "--model", str(inventory))
+    assert "invalid YAML" not in done.stdout + done.stderr, done.stdout
+    for i in range(5):
+        (tmp_path / f"i{i}.qrt").write_text(f'include "i{i + 1}.qrt"\ninclude "i{i + 1}.qrt"\n')
+    (tmp_path / "i5.qrt").write_text("spec w = int8 per_tensor\n" + RULE)
+    assert len(qrt.load_rules(tmp_path / "i0.qrt")) == 32
