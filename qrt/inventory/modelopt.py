@@ -33,9 +33,16 @@ module's ``input_quantizer``, its ``weight`` state the ``weight_quantizer``, its
 transformers' ``Conv1D`` runs ``addmm(bias, x, weight)``: its ``input_quantizer`` is the
 activation, operand 1 (qrt's ``c_attn.input_quantizer_1``), whatever its position in the op.
 
-Not covered yet (issue 17): fused-expert quantizers, the RNN classes (per-gate quantizers);
-and ``Conv1D``'s weight is stored ``(in, out)`` while ModelOpt applies ``axis``/``block_sizes``
-to the transposed view — translating those is the wildcard front end's job, not done yet.
+**Frames.** ModelOpt's attributes index the tensor its converted module holds, which is not
+always the tensor as stored: ``_QuantConv1D.convert`` replaces a ``Conv1D``'s ``(in, out)``
+weight by its transpose and runs ``nn.Linear``'s forward, so a list's ``axis: 0`` means the
+output features there, which are axis 1 of the stored weight. Plans index the stored tensor
+(SEMANTICS §3), so the wildcard front end translates (:func:`weight_transposed` says where;
+:mod:`qrt.frontends.wildcard.spec_map` does it). The fact is keyed by the op that reads the
+stored weight (``addmm`` for ``Conv1D``), so the front end can select those sites with an
+ordinary selector and its rules stay independent of the model.
+
+Not covered yet (issue 17): fused-expert quantizers, the RNN classes (per-gate quantizers).
 """
 
 from __future__ import annotations
@@ -45,7 +52,15 @@ from dataclasses import dataclass
 
 from qrt.ir.site import Site
 
-__all__ = ["REGISTRY", "QuantizedClass", "converted_as", "modelopt_class", "modelopt_name"]
+__all__ = [
+    "REGISTRY",
+    "TRANSPOSED_WEIGHT_OPS",
+    "QuantizedClass",
+    "converted_as",
+    "modelopt_class",
+    "modelopt_name",
+    "weight_transposed",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,11 @@ class QuantizedClass:
     """the operand of the module's op that its ``input_quantizer`` quantizes: ModelOpt
     quantizes the forward's input, which is operand 0 of ``linear``/``conv``/``embedding``,
     but operand 1 of the ``addmm(bias, x, weight)`` transformers' ``Conv1D`` runs"""
+    transposed_weight_op: str | None = None
+    """where ModelOpt's conversion transposes the weight it quantizes (``Conv1D``: stored
+    ``(in, out)``, held ``(out, in)``), the op type that reads the stored weight (``addmm``):
+    a list's ``axis``/``block_sizes`` then index the transposed view, and qrt's sites of that
+    op's weight are the ones whose attributes are translated"""
 
 
 _WEIGHTED = QuantizedClass(weight=True)
@@ -93,7 +113,7 @@ REGISTRY: dict[str, QuantizedClass] = {
     ),
     # Hugging Face classes ModelOpt's plugins register as linear layers
     "transformers.pytorch_utils.Conv1D": QuantizedClass(
-        weight=True, activation=1, instance_of="torch.nn.modules.linear.Linear"
+        weight=True, activation=1, instance_of="torch.nn.modules.linear.Linear", transposed_weight_op="addmm"
     ),
     "transformers.models.falcon.modeling_falcon.FalconLinear": _WEIGHTED,
 }
@@ -165,3 +185,19 @@ def modelopt_class(module_type: str, forward_classes: Sequence[str] | None) -> s
     if registered is not None and REGISTRY[registered].instance_of is not None:
         return REGISTRY[registered].instance_of
     return module_type
+
+
+TRANSPOSED_WEIGHT_OPS: frozenset[str] = frozenset(
+    k.transposed_weight_op for k in REGISTRY.values() if k.transposed_weight_op is not None
+)
+"""The op types whose weight ModelOpt quantizes transposed (``addmm``, run by ``Conv1D``): in
+ModelOpt's universe only a registry class that transposes its weight runs one of these on its
+``weight_quantizer`` (the others run ``linear``, ``conv*`` or ``embedding``), so op type and
+role select exactly the sites whose frame differs — the selector the wildcard compiler uses."""
+
+
+def weight_transposed(site: Site) -> bool:
+    """Whether ModelOpt applies a list's attributes to the transpose of this site's stored
+    tensor (the ``weight_quantizer`` of a ``Conv1D``): then a list's ``axis``/``block_sizes``
+    are translated between the frames (SEMANTICS §4; a plan stores the stored tensor's axes)."""
+    return site.modelopt_name is not None and site.role == "state" and site.op_type in TRANSPOSED_WEIGHT_OPS

@@ -423,8 +423,15 @@ def _unused_rule(item: LintInput, rule: Rule, inv: Inventory, names: _Names) -> 
 
 def _shadowed(item: LintInput, rule: Rule, use: RuleUse, uses: dict[int, RuleUse]) -> Diagnostic | None:
     """QRT021, unless every rule replacing it is in another file and it came from an include
-    (the include-then-override pattern, :func:`overridden_include`)."""
-    mine = [o for o in use.replacers if not overridden_include(rule, uses[o].rule, item)]
+    (the include-then-override pattern, :func:`overridden_include`), or is its own translation
+    for ``Conv1D`` weights (:func:`~qrt.frontends.wildcard.compile.is_frame_of`: the entry still
+    decides those sites, in ModelOpt's frame)."""
+    from qrt.frontends.wildcard.compile import is_frame_of
+
+    mine = [
+        o for o in use.replacers
+        if not overridden_include(rule, uses[o].rule, item) and not is_frame_of(uses[o].rule, rule)
+    ]
     if not mine:
         return None
     order = max(mine, key=lambda o: use.replacers[o])

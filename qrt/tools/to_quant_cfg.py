@@ -27,6 +27,8 @@ from typing import Any
 from qrt.errors import QrtError
 from qrt.frontends.wildcard.attributes import attribute_defaults
 from qrt.frontends.wildcard.spec_map import NoModelOptEquivalent, attributes_from_spec
+from qrt.frontends.wildcard.compile import is_frame_of
+from qrt.inventory.modelopt import weight_transposed
 from qrt.ir.effect import Patch, Set
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector
@@ -48,10 +50,11 @@ def _compact(attributes: dict[str, Any]) -> dict[str, Any]:
     return out or {"num_bits": attributes["num_bits"]}
 
 
-def cfg_of_spec(spec: QuantizationSpec) -> Any:
+def cfg_of_spec(spec: QuantizationSpec, *, transposed: bool = False) -> Any:
     """The ``cfg`` of a spec in written form (JSON-safe except integer block keys); raises
-    :class:`~qrt.frontends.wildcard.spec_map.NoModelOptEquivalent`."""
-    attributes = attributes_from_spec(spec)
+    :class:`~qrt.frontends.wildcard.spec_map.NoModelOptEquivalent`. ``transposed``: the spec is
+    on a weight ModelOpt sees transposed (``Conv1D``), so its axes are written in that frame."""
+    attributes = attributes_from_spec(spec, transposed=transposed)
     if isinstance(attributes, list):
         return [_compact(a) for a in attributes]
     return _compact(attributes)
@@ -79,10 +82,13 @@ def _set_entry(name: str, effect: Set, parent: str | None = None) -> dict[str, A
 def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
     """Entries whose plan equals ``plan`` on its model. Raises :class:`QrtError` naming the
     sites whose decisions ModelOpt cannot express."""
-    group_of: dict[str, QuantizationSpec] = {}
+    # a group is one written cfg: the spec in ModelOpt's frame, so a Conv1D weight (stored
+    # (in, out), seen transposed by ModelOpt) and a Linear weight with the same cfg share it
+    group_of: dict[str, str] = {}
     names: dict[str, tuple[str, ...]] = {}
-    problems: dict[QuantizationSpec, tuple[list[str], NoModelOptEquivalent]] = {}
-    cfgs: dict[QuantizationSpec, Any] = {}
+    problems: dict[tuple[QuantizationSpec, bool], tuple[list[str], NoModelOptEquivalent]] = {}
+    written: dict[tuple[QuantizationSpec, bool], str] = {}
+    cfgs: dict[str, Any] = {}
     unreachable: list[str] = []
     for decision in plan.decisions:
         site = decision.site
@@ -93,16 +99,20 @@ def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
             names[site.modelopt_name] = (site.modelopt_name,)
         if spec is None:
             continue
-        if site.modelopt_name is not None:
-            group_of[site.modelopt_name] = spec
-        if spec in cfgs or spec in problems:
-            if spec in problems:
-                problems[spec][0].append(site.quantizer_path)
+        key = (spec, weight_transposed(site))
+        if key in problems:
+            problems[key][0].append(site.quantizer_path)
             continue
-        try:
-            cfgs[spec] = yaml_form(cfg_of_spec(spec))
-        except NoModelOptEquivalent as exc:
-            problems[spec] = ([site.quantizer_path], exc)
+        if key not in written:
+            try:
+                cfg = yaml_form(cfg_of_spec(spec, transposed=key[1]))
+            except NoModelOptEquivalent as exc:
+                problems[key] = ([site.quantizer_path], exc)
+                continue
+            written[key] = repr(cfg)
+            cfgs[written[key]] = cfg
+        if site.modelopt_name is not None:
+            group_of[site.modelopt_name] = written[key]
     if problems or unreachable:
         # grouped by reason, whatever spec it came from: a preset's 150 activation sites and
         # 20 weight sites share two reasons, and a reader needs each reason once
@@ -123,9 +133,9 @@ def entries_from_plan(plan: Plan) -> list[dict[str, Any]]:
             "holds every decision",
         )
     entries: list[dict[str, Any]] = [dict(SWITCH_OFF)]
-    for spec, globs in glob_groups(names, group_of).items():
+    for group, globs in glob_groups(names, group_of).items():
         for glob in globs:
-            entries.append({"quantizer_name": glob, "cfg": cfgs[spec]})
+            entries.append({"quantizer_name": glob, "cfg": cfgs[group]})
     return entries
 
 
@@ -199,7 +209,13 @@ def entries_from_rules(rules: RuleSet) -> list[dict[str, Any]]:
     has no equivalent and why."""
     entries: list[dict[str, Any]] = [dict(SWITCH_OFF)]
     refused: dict[tuple[str, str], list[str]] = {}  # (what, why) → the rules it refuses
+    previous: Rule | None = None
     for rule in sorted(rules, key=lambda r: r.sort_key):
+        # the translation the wildcard compiler puts after a set for Conv1D weights (a list
+        # converted to DSL has it): the entry written for the set brings it back by itself
+        if previous is not None and is_frame_of(rule, previous):
+            continue
+        previous = rule
         problems: list[tuple[str, str]] = []
         problem = _selector_problem(rule.selector)
         effect = rule.effect

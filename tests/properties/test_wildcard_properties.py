@@ -10,7 +10,8 @@ may reach varies with the classes drawn. Lists are drawn from globs that hit, mi
 replacement ``cfg``s (dicts and stages), ``enable: false`` beside a ``cfg``, and toggles.
 
 For every site the fold of the compiled rules — its enable toggle and its spec mapped back to
-ModelOpt attributes — must equal the reference loop's state. The built-in models (traced once)
+ModelOpt attributes in ModelOpt's frame (a ``Conv1D`` weight, run by ``addmm``, is stored
+transposed) — must equal the reference loop's state. The built-in models (traced once)
 are checked the same way with generated lists.
 """
 
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 
 from qrt.frontends.wildcard import WildcardConfig, reference_site_states, wildcard_from_data
 from qrt.frontends.wildcard.compile import compile_wildcard
-from qrt.frontends.wildcard.spec_map import attributes_from_spec
+from qrt.frontends.wildcard.spec_map import attributes_for_site
 from qrt.inventory.build import with_modelopt_names
 from qrt.inventory.model import Inventory, ModuleInfo
 from qrt.ir.site import Site
@@ -69,7 +70,9 @@ def modelopt_sites(draw: st.DrawFn) -> list[Site]:
                 out.append(Site(f"{op}.output_quantizer_p", scope, "output", "p", "scaled_dot_product_attention", op,
                                 tensor=f"t{len(out)}", aliases=(f"{prefix}p_bmm_quantizer",)))
             elif draw(st.booleans()) or cls == LINEAR:  # one op named after the module
-                op_type = draw(st.sampled_from(["linear", "conv2d", "embedding", "layer_norm"]))
+                # Conv1D runs addmm on its (in, out) weight, which ModelOpt sees transposed
+                ops = ["linear", "conv2d", "embedding", "layer_norm"] + (["addmm"] if cls == CLASSES["Conv1D"] else [])
+                op_type = draw(st.sampled_from(ops))
                 out.append(Site(f"{prefix}input_quantizer", scope, "input", 0, op_type, f"{prefix}{op_type}", tensor=f"t{len(out)}"))
                 out.append(Site(f"{prefix}weight_quantizer", scope, "state", "weight", op_type, f"{prefix}{op_type}", tensor=f"t{len(out)}"))
                 if draw(st.booleans()):
@@ -140,7 +143,8 @@ def compiled_states(config: WildcardConfig, sites: list[Site]) -> dict[str, dict
     out = {}
     for d in decisions:
         assert d.state.spec is not None, f"{d.site.quantizer_path} has no spec after the leading rules"
-        out[d.site.quantizer_path] = {"enable": d.state.enabled, "attributes": attributes_from_spec(d.state.spec)}
+        # in ModelOpt's frame, as the literal loop keeps them (a Conv1D weight's axes translated back)
+        out[d.site.quantizer_path] = {"enable": d.state.enabled, "attributes": attributes_for_site(d.state.spec, d.site)}
     return out
 
 

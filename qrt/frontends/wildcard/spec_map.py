@@ -30,6 +30,17 @@ made of two halves:
   so ``attributes_from_spec(spec_from_attributes(a)) == a`` for every valid ``a`` — checked
   by property tests, not argued.
 
+**Frames.** ModelOpt applies a quantizer's attributes to the tensor its converted module
+holds; a plan indexes the tensor as stored (SEMANTICS §3). The two differ on one kind of site:
+the weight of transformers' ``Conv1D``, stored ``(in, out)``, which ModelOpt's conversion
+transposes to ``(out, in)`` (:func:`qrt.inventory.modelopt.weight_transposed`). There the
+attributes are translated before they are mapped (``transposed=True``, or the site helpers
+:func:`spec_for_site` / :func:`attributes_for_site`): every axis an attribute names — ``axis``,
+the integer keys of ``block_sizes`` (and of its ``scale_block_sizes``) and of ``bias`` — swaps
+the matrix's two dimensions, ``0 ↔ 1`` and ``-1 ↔ -2``, sign kept. The swap is its own
+inverse, so converting back with the same site gives exactly what was written
+(``axis: -1`` stays ``-1``, it does not come back as ``0``).
+
 The other direction is partial: a spec qrt can write that ModelOpt cannot say
 (``asymmetric``, a moving-average calibration, a per-channel axis left for the resolver …)
 raises :class:`NoModelOptEquivalent` with one reason per field, which ``qrt convert`` prints.
@@ -47,15 +58,20 @@ from pydantic import ValidationError
 
 from qrt.errors import QrtError
 from qrt.frontends.wildcard.attributes import ATTRIBUTE_FIELDS, attribute_defaults, validate_attributes
+from qrt.inventory.modelopt import weight_transposed
+from qrt.ir.site import Site
 from qrt.ir.spec import PerBlock, PerChannel, PerTensor, QuantizationSpec
 
 __all__ = [
     "NoModelOptEquivalent",
     "Attributes",
+    "attributes_for_site",
     "attributes_from_spec",
     "json_attributes",
     "normalise_attributes",
+    "spec_for_site",
     "spec_from_attributes",
+    "transposed_attributes",
 ]
 
 Attributes = dict[str, Any]
@@ -108,6 +124,66 @@ def _to_json(value: Any) -> Any:
 def json_attributes(attributes: Attributes | list[Attributes]) -> Any:
     """Attributes, stages or a whole config in JSON form (tuples as lists, keys as strings)."""
     return _to_json(attributes)
+
+
+# =============================================================================================
+# Frames: ModelOpt's view of a transposed weight ↔ the stored tensor
+
+_SWAP = {0: 1, 1: 0, -1: -2, -2: -1}
+"""An axis of a matrix in one frame → the same dimension in its transpose, sign kept (so
+``-1``, the input features in ModelOpt's ``(out, in)`` view, is ``-2`` on the stored
+``(in, out)`` tensor, never rewritten as ``0``). Other axes have no counterpart on a matrix
+and are left for the numerics check to refuse with the site's shape."""
+
+
+def _swap(key: Any) -> Any:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return _SWAP.get(key, key)
+    return key
+
+
+def _swap_keys(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    return {
+        _swap(k): (_swap_keys(v) if k == "scale_block_sizes" else v) for k, v in value.items()
+    }
+
+
+def _transposed_stage(attributes: Mapping[str, Any], where: str) -> dict[str, Any]:
+    a = validate_attributes(attributes, where=where)
+    axis = a.get("axis")
+    if isinstance(axis, tuple):
+        a["axis"] = tuple(_swap(x) for x in axis)
+    elif axis is not None:
+        a["axis"] = _swap(axis)
+    for name in ("block_sizes", "bias"):
+        if a.get(name) is not None:
+            a[name] = _swap_keys(a[name])
+    return a
+
+
+def transposed_attributes(
+    attributes: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, where: str = "cfg"
+) -> Any:
+    """The same ``cfg`` (a dict or a list of stages), normalised, with every axis it names
+    moved to the transposed matrix (``0 ↔ 1``, ``-1 ↔ -2``): its own inverse, see the module
+    docstring."""
+    if isinstance(attributes, Mapping):
+        return _transposed_stage(attributes, where)
+    return [_transposed_stage(stage, f"{where}[{i}]") for i, stage in enumerate(attributes)]
+
+
+def spec_for_site(
+    attributes: Mapping[str, Any] | Sequence[Mapping[str, Any]], site: Site, *, where: str = "cfg"
+) -> QuantizationSpec:
+    """The spec a ``cfg`` gives on ``site``, its axes indexing the tensor as stored."""
+    return spec_from_attributes(attributes, where=where, transposed=weight_transposed(site))
+
+
+def attributes_for_site(spec: QuantizationSpec, site: Site) -> Attributes | list[Attributes]:
+    """The ModelOpt attributes of ``site``'s spec, in ModelOpt's frame (what a list writes)."""
+    return attributes_from_spec(spec, transposed=weight_transposed(site))
 
 
 # =============================================================================================
@@ -187,9 +263,16 @@ def _stage_spec(attributes: Mapping[str, Any], where: str) -> QuantizationSpec:
 
 
 def spec_from_attributes(
-    attributes: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, where: str = "cfg"
+    attributes: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    where: str = "cfg",
+    transposed: bool = False,
 ) -> QuantizationSpec:
-    """The spec for a ``cfg`` (a dict, or a list of stages); exact, see the module docstring."""
+    """The spec for a ``cfg`` (a dict, or a list of stages); exact, see the module docstring.
+    ``transposed``: the attributes index the transpose of the tensor the spec is for (ModelOpt's
+    view of a ``Conv1D`` weight); the spec's axes are translated to the tensor itself."""
+    if transposed:
+        attributes = transposed_attributes(attributes, where=where)
     if isinstance(attributes, Mapping):
         return _stage_spec(attributes, where)
     stages = [_stage_spec(stage, f"{where}[{i}]") for i, stage in enumerate(attributes)]
@@ -294,9 +377,10 @@ def _stage_attributes(spec: QuantizationSpec, reasons: list[str], label: str) ->
     return a
 
 
-def attributes_from_spec(spec: QuantizationSpec) -> Attributes | list[Attributes]:
+def attributes_from_spec(spec: QuantizationSpec, *, transposed: bool = False) -> Attributes | list[Attributes]:
     """The full ModelOpt attributes of a spec (a list for stages); raises
-    :class:`NoModelOptEquivalent` naming every part ModelOpt cannot express."""
+    :class:`NoModelOptEquivalent` naming every part ModelOpt cannot express. ``transposed``:
+    ModelOpt sees the transpose of the spec's tensor, so the axes are written in that frame."""
     reasons: list[str] = []
     stages = spec.stages
     sequential = bool(spec.then) or spec.extra_values().get(SEQUENTIAL_ONE) is True
@@ -304,4 +388,6 @@ def attributes_from_spec(spec: QuantizationSpec) -> Attributes | list[Attributes
     out = [_stage_attributes(stage, reasons, label) for stage, label in zip(stages, labels)]
     if reasons:
         raise NoModelOptEquivalent(reasons)
+    if transposed:
+        out = [_transposed_stage(stage, "cfg") for stage in out]
     return copy.deepcopy(out if sequential else out[0])

@@ -63,7 +63,7 @@ def _read(quant_cfg: Any) -> Any:
 def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
     """Apply a ModelOpt list (entries, ``{"quant_cfg": ...}``, a legacy dict, a file path or
     ``modelopt:NAME``) to the quantizers of a prepared model."""
-    from qrt.frontends.wildcard.compile import entry_rule
+    from qrt.frontends.wildcard.compile import entry_rules
     from qrt.resolver.fast import FastResolver
 
     state = _state(model)
@@ -96,7 +96,7 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
     key = tuple(config.entries)
     resolver = cache.get(key)
     if resolver is None:  # the same list on the same model again (a context, a sweep): reuse
-        resolver = FastResolver(RuleSet.of(entry_rule(e) for e in config))
+        resolver = FastResolver(RuleSet.of(r for e in config for r in entry_rules(e)))
         if len(cache) >= 16:
             cache.pop(next(iter(cache)))
         cache[key] = resolver

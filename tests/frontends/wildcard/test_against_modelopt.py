@@ -2,8 +2,10 @@
 
 Unlike ``test_reference.py`` (which feeds the literal loop the quantizer names ModelOpt made),
 this traces a real model with qrt — inventory, ModelOpt names, role-default rules, the
-compiled entries, the resolver, the spec mapping back to attributes — and compares, in both
-directions, every quantizer ModelOpt creates on the same model with the qrt site carrying its
+compiled entries, the resolver, the spec mapping back to attributes in ModelOpt's frame
+(:func:`~qrt.frontends.wildcard.spec_map.attributes_for_site`: a ``Conv1D`` weight's axes are
+stored on its ``(in, out)`` tensor and compared on the ``(out, in)`` view ModelOpt quantizes,
+so agreeing numbers mean agreeing dimensions) — and compares, in both directions, every quantizer ModelOpt creates on the same model with the qrt site carrying its
 name, and every site qrt turns on with a ModelOpt quantizer (SEMANTICS §4: a list reaches
 ModelOpt's quantizers and nothing else). On a small torch model for hand-written lists, the
 legacy dict and all 39 presets; on tiny random Hugging Face models of ten architectures
@@ -33,7 +35,7 @@ import pytest
 from qrt.api import as_inventory, resolve
 from qrt.inventory.model import Inventory
 from qrt.frontends.wildcard import wildcard_from_data
-from qrt.frontends.wildcard.spec_map import attributes_from_spec
+from qrt.frontends.wildcard.spec_map import attributes_for_site
 from tests.frontends.wildcard.test_entries import presets
 from tests.frontends.wildcard.test_reference import (
     HAND_LISTS,
@@ -101,7 +103,7 @@ def _compare(modelopt: Any, quant_cfg: Any, label: str) -> int:  # noqa: F811
         assert name in by_name, f"{label}: ModelOpt's {name} has no qrt site carrying its name"
         state = by_name[name].state
         assert state.spec is not None
-        ours = {"enable": state.enabled, "attributes": attributes_from_spec(state.spec)}
+        ours = {"enable": state.enabled, "attributes": attributes_for_site(state.spec, by_name[name].site)}
         assert _comparable(ours) == theirs[name], f"{label}: {name}"
         compared += 1
     outside = [d.site.quantizer_path for d in plan.decisions if d.state.enabled and d.site.modelopt_name not in theirs]
@@ -260,7 +262,7 @@ def _compare_hf(modelopt: Any, arch: str, quant_cfg: Any, label: str) -> int:  #
             assert _known_difference(torch, name, owners[name], state, inv), f"{label}: ModelOpt's {name} has no qrt site"
             continue
         assert decision.state.spec is not None
-        ours = {"enable": decision.state.enabled, "attributes": attributes_from_spec(decision.state.spec)}
+        ours = {"enable": decision.state.enabled, "attributes": attributes_for_site(decision.state.spec, decision.site)}
         assert _comparable(ours) == state, f"{label}: {name}"
         compared += 1
     on = [d.site for d in plan.decisions if d.state.enabled]
@@ -334,7 +336,7 @@ def test_parent_class_is_exact_in_modelopt_too(modelopt: Any) -> None:  # noqa: 
             if d.site.modelopt_name is None:
                 assert not d.state.enabled, d.site.quantizer_path
                 continue
-            ours = {"enable": d.state.enabled, "attributes": attributes_from_spec(d.state.spec)}
+            ours = {"enable": d.state.enabled, "attributes": attributes_for_site(d.state.spec, d.site)}
             assert _comparable(ours) == theirs[d.site.modelopt_name], f"{quant_cfg}: {d.site.modelopt_name}"
 
 
@@ -353,3 +355,64 @@ def test_conv1d_is_a_linear_for_parent_class(modelopt: Any) -> None:  # noqa: F8
     plan = resolve(wildcard_from_data([{"quantizer_name": "*", "parent_class": "transformers.pytorch_utils.Conv1D",
                                         "enable": False}]), _hf_inventory("gpt2"))
     assert all(d.state.enabled for d in plan.decisions if (d.site.modelopt_name or "").endswith("c_attn.weight_quantizer"))
+
+
+GPT2_LISTS: list[list[dict[str, Any]]] = [
+    [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 8, "axis": 0}}],
+    [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 8, "axis": -1}}],
+    [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 4, "block_sizes": {-1: 8}}}],
+    [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 4, "block_sizes": {-2: 8, "type": "static"}}}],
+    [{"quantizer_name": "*weight_quantizer",
+      "cfg": {"num_bits": (2, 1), "block_sizes": {-1: 16, "type": "dynamic", "scale_bits": (4, 3)}}}],
+    [{"quantizer_name": "*mlp*", "parent_class": "nn.Linear",
+      "cfg": [{"num_bits": 4, "block_sizes": {-1: 8}}, {"num_bits": 8, "axis": 0}]},
+     {"quantizer_name": "*c_attn*", "cfg": {"num_bits": 8, "axis": 1}, "enable": False},
+     {"quantizer_name": "*attn.c_*", "enable": True}],
+]
+"""Axes and blocks on GPT-2's ``Conv1D`` weights (and its ``nn.Linear`` head): per-channel
+both ways, blocks along either dimension, dynamic FP4 blocks, stages, parent_class, toggles."""
+
+
+@pytest.mark.parametrize("index", range(len(GPT2_LISTS)))
+def test_conv1d_axes_agree_with_modelopt_in_its_frame(modelopt: Any, index: int) -> None:  # noqa: F811
+    """Every GPT-2 quantizer agrees with ModelOpt attribute by attribute in ModelOpt's
+    ``(out, in)`` frame, while the plan stores the other dimension of the ``(in, out)``
+    weight wherever an axis is named (issue 17: the same numbers used to land on the stored
+    weight's dimension, per-input-feature scales where ModelOpt has per-output ones)."""
+    quant_cfg = GPT2_LISTS[index]
+    assert _compare_hf(modelopt, "gpt2", quant_cfg, f"gpt2 list {index}") >= 10
+    plan = resolve(wildcard_from_data(quant_cfg), _hf_inventory("gpt2"))
+    specs = {d.site.quantizer_path: (d.site, plan.spec(d)) for d in plan.decisions}
+    site, spec = specs["transformer.h.0.attn.c_attn.weight_quantizer"]
+    head = specs["lm_head.weight_quantizer"][1]
+    if index < 5:  # one entry for every weight: the Conv1D stores the other dimension
+        assert site.shape == (16, 48)
+        swap = {0: 1, 1: 0, -1: -2, -2: -1}
+        assert spec.granularity.axis == swap[head.granularity.axis], (spec, head)
+
+
+def test_calibrated_conv1d_scales_equal_modelopts_amax_transposed(modelopt: Any) -> None:  # noqa: F811
+    """After calibration, ModelOpt's per-channel ``amax`` of ``c_attn`` (one per output
+    feature, ``(48, 1)`` on its ``(out, in)`` weight) is qrt's scale on the stored ``(in, out)``
+    weight, transposed (``(1, 48)``), value for value (int8: scale × 127 = amax)."""
+    import modelopt.torch.quantization as mtq
+
+    from qrt.runtime.quant.quantizer import Quantizer
+
+    torch = modelopt[0]
+    quant_cfg = [{"quantizer_name": "*", "enable": False},
+                 {"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 8, "axis": 0}}]
+    theirs, ids, _ = _hf_model("gpt2")
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mtq.quantize(theirs, {"quant_cfg": _for_modelopt(quant_cfg), "algorithm": "max"}, lambda m: m(*ids))
+    ours, ids, _ = _hf_model("gpt2")
+    q = Quantizer(ours, quant_cfg)
+    q.prepare(ids)
+    with q.calibration_mode():
+        ours(*ids)
+    for name in ("transformer.h.0.attn.c_attn.weight_quantizer", "transformer.h.0.mlp.c_proj.weight_quantizer"):
+        amax = theirs.get_submodule(name).amax
+        scale = ours.get_submodule(name).scale
+        assert scale.T.shape == amax.shape, (name, scale.shape, amax.shape)
+        torch.testing.assert_close(scale.T * 127, amax, rtol=1e-2, atol=0)
