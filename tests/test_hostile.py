@@ -258,3 +258,32 @@ def test_valid_files_with_a_bom_and_with_aliases_still_read(tmp_path: Path, inve
         (tmp_path / f"i{i}.qrt").write_text(f'include "i{i + 1}.qrt"\ninclude "i{i + 1}.qrt"\n')
     (tmp_path / "i5.qrt").write_text("spec w = int8 per_tensor\n" + RULE)
     assert len(qrt.load_rules(tmp_path / "i0.qrt")) == 32
+
+
+# -- RE2 limits: thousands of patterns compile (split into sets), never an internal error ----
+
+
+def test_a_regex_set_holds_20000_patterns_and_matches_like_re() -> None:
+    """20,000 ``op_name_config``-like keys: one RE2 set fails to compile ("failed to compile
+    Set"); RegexSet splits them and still gives every hit, in the order given."""
+    import re
+
+    from qrt.ir.regex_set import RegexSet
+
+    patterns = [f".*layers\\.{i}\\..*_quantizer" for i in range(20_000)]
+    found = RegexSet(patterns)
+    assert found.sets > 1
+    expected = {"model.layers.0.mlp.weight_quantizer": [0], "layers.19999.layers.4096.a_quantizer": [4096, 19999],
+                "model.layers.12345.q.input_quantizer": [12345], "lm_head": []}
+    for name, hits in expected.items():
+        assert sorted(found.match(name)) == hits
+        assert all(re.fullmatch(patterns[i], name) for i in hits)
+
+
+def test_a_5000_entry_modelopt_list_resolves(inventory: Path) -> None:
+    """5,000 ModelOpt entries whose globs one RE2 set cannot hold: resolve and lint answer."""
+    entries = [{"quantizer_name": f"*layers.{i}.*weight_quantizer", "enable": False} for i in range(5000)]
+    entries.append({"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 8, "axis": 0}})
+    inv = load_inventory_file(inventory)
+    plan = qrt.resolve(entries, inv)
+    assert len(plan) == len(inv.sites)

@@ -24,24 +24,22 @@ from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import _relative, type_matches
 from qrt.ir.site import Site
 from qrt.ir.patterns import glob_to_regex
+from qrt.ir.regex_set import RegexSet
 from qrt.resolver.decision import Decision, fold
 
 __all__ = ["FastResolver", "resolve"]
 
 
 class _PatternSet:
-    """Many regexes (fullmatch) over one name in one RE2 pass → bitmask of their rules."""
+    """Many regexes (fullmatch) over one name in one RE2 pass → bitmask of their rules.
+
+    The RE2 side is :class:`~qrt.ir.regex_set.RegexSet`: tens of thousands of patterns
+    compile there (split into several sets when one would pass RE2's memory budget) instead of
+    failing with "failed to compile Set"."""
 
     def __init__(self, patterns: Sequence[tuple[int, str]]) -> None:
         self.bits = [1 << i for i, _ in patterns]
-        self._set: Any = None
-        if patterns:
-            import re2
-
-            self._set = re2.Set.FullMatchSet()
-            for _, pattern in patterns:
-                self._set.Add(pattern)
-            self._set.Compile()
+        self._set: RegexSet | None = RegexSet([p for _, p in patterns]) if patterns else None
 
     def __bool__(self) -> bool:
         return self._set is not None
@@ -49,11 +47,9 @@ class _PatternSet:
     def mask(self, text: str) -> int:
         if self._set is None:
             return 0
-        hits = self._set.Match(text)
         out = 0
-        if hits:
-            for h in hits:
-                out |= self.bits[h]
+        for h in self._set.match(text):
+            out |= self.bits[h]
         return out
 
 

@@ -40,6 +40,7 @@ from qrt.inventory.model import Inventory
 from qrt.ir.effect import Off, Set
 from qrt.ir.origin import Origin
 from qrt.ir.patterns import regex_fullmatch
+from qrt.ir.regex_set import RegexSet
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import ScopeMatch, Selector, type_matches
 from qrt.ir.spec import QuantizationSpec
@@ -176,18 +177,11 @@ def _depth_table(cands: list[Candidate], inv: Inventory | None, max_depth: int) 
     found: list[set[int]] = [set() for _ in cands]
     names = [(i, c.key or "") for i, c in enumerate(cands) if c.kind == "name"]
     types = [(i, c.key or "") for i, c in enumerate(cands) if c.kind == "type"]
-    name_set = None
-    if names:
-        import re2
-
-        name_set = re2.Set.FullMatchSet()
-        for _, key in names:
-            name_set.Add(key)
-        name_set.Compile()
+    name_set = RegexSet([key for _, key in names]) if names else None
     type_hits: dict[str, list[int]] = {}
     for name, type_, depth in entries:
         if name_set is not None:
-            for hit in name_set.Match(name) or ():
+            for hit in name_set.match(name):
                 found[names[hit][0]].add(depth)
         if type_ not in type_hits:
             type_hits[type_] = [i for i, key in types if type_matches(key, type_)]
