@@ -47,6 +47,7 @@ Not covered yet (issue 17): fused-expert quantizers, the RNN classes (per-gate q
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,7 +58,9 @@ __all__ = [
     "TRANSPOSED_WEIGHT_OPS",
     "QuantizedClass",
     "converted_as",
+    "modelopt_base_name",
     "modelopt_class",
+    "modelopt_match_names",
     "modelopt_name",
     "weight_transposed",
 ]
@@ -201,3 +204,28 @@ def weight_transposed(site: Site) -> bool:
     tensor (the ``weight_quantizer`` of a ``Conv1D``): then a list's ``axis``/``block_sizes``
     are translated between the frames (SEMANTICS §4; a plan stores the stored tensor's axes)."""
     return site.modelopt_name is not None and site.role == "state" and site.op_type in TRANSPOSED_WEIGHT_OPS
+
+
+_INDEXED = re.compile(r"(.+_quantizer)s?\.[0-9]+")
+
+
+def modelopt_base_name(name: str) -> str | None:
+    r"""The quantizer an indexed ModelOpt name belongs to, or ``None`` for a plain name:
+    ``x.weight_quantizer`` for the stage ``x.weight_quantizer.0`` of a sequential quantizer,
+    ``x.gate_up_proj_weight_quantizer`` for one expert's ``x.gate_up_proj_weight_quantizers.3``
+    (SEMANTICS §4). An entry's glob matches a quantizer when it matches its name or this one.
+
+    ModelOpt 0.47 does it with ``_normalize_fused_experts_quantizer_name``
+    (``modelopt/torch/quantization/conversion.py``: ``(weight_quantizers?|input_quantizers?)\.\d+``
+    collapsed to the singular), so its presets' ``*weight_quantizer`` reaches every expert;
+    §4 states the rule for any ``…_quantizer``, plural or not, followed by an index at the
+    end of the name (qrt has no quantizer below an indexed one)."""
+    found = _INDEXED.fullmatch(name)
+    return found.group(1) if found else None
+
+
+def modelopt_match_names(name: str) -> tuple[str, ...]:
+    """Every name an entry's glob is matched against for the quantizer ``name``: the name,
+    and its :func:`modelopt_base_name` where it has one. The one place the rule lives."""
+    base = modelopt_base_name(name)
+    return (name,) if base is None else (name, base)

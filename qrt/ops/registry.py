@@ -110,6 +110,11 @@ TORCH_ALIASES: dict[str, str] = {
     "_max_pool1d": "max_pool1d",
     "_max_pool2d": "max_pool2d",
     "_max_pool3d": "max_pool3d",
+    # the grouped matrix product of fused MoE experts (SEMANTICS §1): torch's private spelling,
+    # and transformers' CPU fallback custom op (``transformers::grouped_mm_fallback``, the same
+    # arguments and math), are one op, so a model traces alike on every device
+    "_grouped_mm": "grouped_mm",
+    "grouped_mm_fallback": "grouped_mm",
 }
 
 # Python operators → torch op names. ``__radd__`` and ``__iadd__`` are the same op as ``__add__``.
@@ -247,6 +252,10 @@ def _builtin_entries() -> list[OpType]:
         OpType("mm", inputs=(0, 1)),
         OpType("baddbmm", inputs=(0, 1, 2)),
         OpType("addmm", inputs=(0, 1, 2)),
+        # fused experts' grouped product (input (tokens, in), weight (experts, in, out), offs):
+        # the activation is an input site; the weight gets per-expert sites from the fused
+        # experts' own naming (SEMANTICS §1), not one site for the whole 3-D tensor
+        OpType("grouped_mm", inputs=(0, "mat_a"), aliases=("_grouped_mm", "grouped_mm_fallback")),
         OpType("einsum", inputs="*"),
         OpType("add", inputs="*"),
         OpType("sub", inputs="*"),

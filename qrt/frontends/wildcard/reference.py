@@ -21,9 +21,10 @@ Matching, as ModelOpt does it and as §4 fixes it:
   which is the same on POSIX but ignores case on Windows (``os.path.normcase``); qrt fixes the
   POSIX behaviour everywhere.
 * a stage name ``x.weight_quantizer.0`` (a quantizer named ``<…>_quantizer`` plus ``.N``) is
-  also matched as ``x.weight_quantizer``. ModelOpt 0.47 does this through its fused-experts
+  also matched as ``x.weight_quantizer``, and one expert's ``x.gate_up_proj_weight_quantizers.3``
+  as ``x.gate_up_proj_weight_quantizer``. ModelOpt 0.47 does this through its fused-experts
   normaliser, which only covers ``weight_quantizer(s)`` and ``input_quantizer(s)`` (anywhere in
-  the name, plural included); §4 states it for any ``…_quantizer.N`` at the end of a name.
+  the name, plural included); §4 states it for any ``…_quantizer(s).N`` at the end of a name.
 * ``parent_class`` (``nn.Linear`` or a fully-qualified name) matches when the owning module's
   class is exactly that class, never a subclass. (ModelOpt 0.47 tests ``isinstance`` against the
   class its registry generated for exactly ``nn.Linear``; a subclass of ``nn.Linear`` is
@@ -37,13 +38,13 @@ for a sequential quantizer. ``attributes`` holds every attribute of the 0.47 voc
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
 from qrt.frontends.wildcard.attributes import attribute_defaults, validate_attributes
 from qrt.frontends.wildcard.entries import Entry, WildcardConfig, qualified_parent_class
+from qrt.inventory.modelopt import modelopt_base_name, modelopt_match_names
 from qrt.ir.site import Site
 
 __all__ = [
@@ -62,21 +63,17 @@ State = dict[str, Any]
 
 RoleDefault = Callable[[str], "State | Mapping[str, Any] | None"]
 
-_STAGE = re.compile(r"(.+_quantizer)\.[0-9]+")
-
-
 def stage_base(name: str) -> str | None:
-    """``x.weight_quantizer`` for the stage name ``x.weight_quantizer.0``; ``None`` otherwise."""
-    found = _STAGE.fullmatch(name)
-    return found.group(1) if found else None
+    """``x.weight_quantizer`` for the stage name ``x.weight_quantizer.0``, and
+    ``x.gate_up_proj_weight_quantizer`` for one expert's ``x.gate_up_proj_weight_quantizers.3``;
+    ``None`` otherwise (:func:`qrt.inventory.modelopt.modelopt_base_name`, the one rule)."""
+    return modelopt_base_name(name)
 
 
 def name_matches(pattern: str, name: str) -> bool:
-    """Whether an entry's glob matches a quantizer name (or, for a stage, its quantizer)."""
-    if fnmatchcase(name, pattern):
-        return True
-    base = stage_base(name)
-    return base is not None and fnmatchcase(base, pattern)
+    """Whether an entry's glob matches a quantizer name (or, for a stage or one expert's
+    quantizer, the quantizer it belongs to)."""
+    return any(fnmatchcase(n, pattern) for n in modelopt_match_names(name))
 
 
 def owner_matches(parent_class: str | None, owner: str | None) -> bool:
