@@ -160,3 +160,23 @@ def _comparable_state(state: dict[str, Any]) -> Any:
     from tests.frontends.wildcard.test_reference import _comparable
 
     return _comparable(state)
+
+
+def test_a_rule_on_grouped_mm_quantizes_the_experts_activations() -> None:
+    """With the op type registered, a DSL rule reaches the experts' activations (a list does
+    not yet: those sites carry no ModelOpt name), and the eager runtime quantizes them."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from qrt.api import parse_rules
+    from qrt.runtime.quant.quantizer import Quantizer
+
+    model, ids = _tiny("mixtral")
+    ref = model(ids).logits
+    q = Quantizer(model, parse_rules("op grouped_mm input[0] -> int4 symmetric per_tensor\n"))
+    q.prepare((ids,))
+    with q.calibration_mode():
+        model(ids)
+    quantized = [d.site.op_name for d in q.plan.decisions if d.spec is not None]
+    assert quantized == [f"{EXPERTS}.grouped_mm", f"{EXPERTS}.grouped_mm_1"]
+    out = model(ids).logits
+    assert not torch.equal(out, ref) and torch.nn.functional.cosine_similarity(out.flatten(), ref.flatten(), dim=0) > 0.9
