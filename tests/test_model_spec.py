@@ -250,3 +250,19 @@ def test_qrt_run_on_an_encoder_decoder_and_a_vision_config(tmp_path: Path, name:
                    cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr
     assert "cosine" in done.stdout
+
+
+def test_a_hostile_hf_config_is_a_clean_error(tmp_path: Path) -> None:
+    """Issue 19's doors into the model source: a config.json that is /dev/zero (read without
+    bound before), binary, or JSON that is not an object."""
+    zero = tmp_path / "zero" / "config.json"
+    zero.parent.mkdir()
+    zero.symlink_to("/dev/zero")
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b'{"model_type": "llama"\0}')
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    for spec, message in ((zero.parent, "character device"), (binary, "NUL byte"), (listed, "neither a qrt inventory nor a Hugging Face config")):
+        done = run_qrt("inspect", "--model", str(spec))
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

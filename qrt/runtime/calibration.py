@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from qrt.errors import ModelSourceError
+from qrt.files import read_text
 
 __all__ = ["CalibrationData", "MAX_CALIBRATION_BYTES", "load_calibration"]
 
@@ -47,19 +48,7 @@ class CalibrationError(ModelSourceError):
 
 
 def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise CalibrationError(f"{path} is not a file", location=str(path),
-                               hint="pass a .txt, .jsonl or .safetensors file of samples")
-    with path.open("rb") as f:
-        data = f.read(MAX_CALIBRATION_BYTES + 1)
-    if len(data) > MAX_CALIBRATION_BYTES:
-        raise CalibrationError(f"{path} is larger than {MAX_CALIBRATION_BYTES >> 20} MiB", location=str(path),
-                               hint="calibration needs hundreds of samples: pass a smaller file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CalibrationError(f"{path} is not UTF-8 text (byte {exc.start})", location=str(path),
-                               hint="save it as UTF-8, or pass token ids as .safetensors") from exc
+    return read_text(path, what="calibration file", limit=MAX_CALIBRATION_BYTES, error=CalibrationError)
 
 
 def _texts(path: Path) -> list[str]:
@@ -88,6 +77,8 @@ def _token_rows(path: Path) -> list[torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if not path.is_file():  # a device or FIFO (or a link to one) is not a file of token ids
+        raise CalibrationError(f"{path} is not a regular file", location=str(path))
     if path.stat().st_size > MAX_CALIBRATION_BYTES:
         raise CalibrationError(f"{path} is larger than {MAX_CALIBRATION_BYTES >> 20} MiB", location=str(path))
     try:

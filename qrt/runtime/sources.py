@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from qrt.errors import ModelSourceError
+from qrt.files import parse_json, read_text
 from qrt.model_spec import SPEC_FORMS, ModelSpec
 from qrt.runtime.checkpoint import checkpoint_files, resolve_dtype
 from qrt.runtime.hf_inputs import hf_example_inputs
@@ -214,13 +215,10 @@ def _from_hf(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, device: st
             hint="install the extra: pip install 'qrt[hf]'",
         ) from exc
     path = Path(spec.target)
+    config_file = path / "config.json" if path.is_dir() else path
     try:
-        if path.is_dir():
-            config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
-        else:
-            import json
-
-            config = hf_config_from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+        text = read_text(config_file, what="Hugging Face config", error=ModelSourceError)
+        config = hf_config_from_dict(parse_json(text, file=str(config_file), error=ModelSourceError), str(config_file))
     except ModelSourceError:
         raise
     except Exception as exc:
@@ -322,10 +320,13 @@ head, since the head is part of what gets quantized, and an encoder (BERT) as th
 it was trained as, not as a decoder it was not."""
 
 
-def hf_config_from_dict(data: dict[str, Any], where: str) -> Any:
+def hf_config_from_dict(data: Any, where: str) -> Any:
     """A transformers config from the contents of a ``config.json``."""
     import transformers
 
+    if not isinstance(data, dict):
+        raise ModelSourceError(f"{where} holds a JSON {type(data).__name__}, not an object", location=where,
+                               hint="a Hugging Face config.json is one JSON object with a model_type")
     data = dict(data)
     model_type = data.pop("model_type", None)
     if model_type is None:

@@ -166,3 +166,17 @@ print("qrt imported", any(m == "qrt" or m.startswith("qrt.") for m in sys.module
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
     assert float(lines["cosine"]) > 0.99
     assert lines["generated"] == "3" and lines["same"] == "norm True" and lines["qrt"] == "imported False"
+
+
+def test_a_device_or_binary_calibration_file_is_a_clean_error(checkpoint: Path, tmp_path: Path) -> None:
+    zero = tmp_path / "zero.txt"
+    zero.symlink_to("/dev/zero")
+    for path, message in ((zero, "it is a character device"), (tmp_path / "bin.txt", "NUL byte")):
+        if path.name == "bin.txt":
+            path.write_bytes(b"the dog\0\1\2")
+        with pytest.raises(QrtError, match=message):
+            load_calibration(str(path), samples=2, seq_len=4, seed=0, tokenizer_dir=checkpoint)
+    ids = tmp_path / "zero.safetensors"
+    ids.symlink_to("/dev/zero")
+    with pytest.raises(QrtError, match="not a regular file"):
+        load_calibration(str(ids), samples=2, seq_len=4, seed=0, tokenizer_dir=checkpoint)

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from qrt.files import parse_json, read_text
 from qrt.runtime.finalize.compressed_tensors import config_group, quantization_config, weight_tensors
 from qrt.runtime.finalize.files import read_shard
 from qrt.runtime.finalize.manifest import read_manifest
@@ -166,7 +167,10 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
         source = source / "config.json" if source.is_dir() else source
         if not source.is_file():
             raise FinalizeError(f"{hf_config}: no config.json there", hint="pass the model's config.json or its directory")
-        config = json.loads(source.read_text(encoding="utf-8"))
+        config = parse_json(read_text(source, what="Hugging Face config", error=FinalizeError), file=str(source),
+                            error=FinalizeError)
+        if not isinstance(config, dict):
+            raise FinalizeError(f"{source}: not a JSON object", hint="pass the model's config.json or its directory")
         _check_config_fits(config, manifest, source)
     out.mkdir(parents=True, exist_ok=True)
     files = _write(out, written)
