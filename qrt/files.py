@@ -191,7 +191,36 @@ def parse_json(
     except ValueError as exc:  # int('9' * 5000): Python's integer-parsing limit
         raise _long_int(text, file, error, exc) from None
     check_depth(data, file=file, error=error, max_depth=max_depth)
+    found = _SURROGATE_ESCAPE.search(text)
+    if found is not None:
+        _check_surrogates(data, text, found.start(), file, error)
     return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_surrogates(data: Any, text: str, index: int, file: str, error: ErrorType) -> None:
+    """Refuse a string holding a lone surrogate (``"\\ud800"``: JSON decodes it, and every later
+    step that writes or encodes the text fails). Only run when the text has such an escape."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                line, column = position_of(text, index)
+                raise error(
+                    "invalid escape in string: a \\uD800-\\uDFFF escape that is half of a "
+                    "UTF-16 surrogate pair, not a character; write the character itself, or both halves",
+                    location=f"{file}:{line}:{column}",
+                ) from None
 
 
 def _too_deep(max_depth: int) -> str:

@@ -122,6 +122,11 @@ RULE_FILES: list[tuple[str, Make, str, int | None]] = [
     ("modelopt-json-5000-digits", _text("quant_cfg.json", '[{"quantizer_name": "*", "cfg": {"num_bits": ' + "7" * 5000 + "}}]"), "4300 digits", 1),
     ("dsl-5000-digits", _text("rules.qrt", "op linear weight -> int8 priority " + "9" * 5000 + "\n"), "5000 digits", 1),
     ("dsl-lone-surrogate", _text("rules.qrt", 'quantizer "*\\ud800*" -> int8\n'), "surrogate", 1),
+    ("yaml-lone-surrogate", _text("rules.yaml", 'quantization_config:\n  module_name_configs:\n    "\\ud800": null\n'), "surrogate", 3),
+    ("modelopt-lone-surrogate", _text("quant_cfg.yaml", '- quantizer_name: "*\\udfff*"\n  enable: false\n'), "surrogate", 1),
+    ("modelopt-json-lone-surrogate", _text("quant_cfg.json", '[{"quantizer_name": "*\\ud800*", "enable": false}]'), "surrogate", 1),
+    # -- a regex Python's parser cannot walk: 5,000 nested groups ----------------------------
+    ("dsl-5000-nested-groups", _text("rules.qrt", "module /" + "(" * 5000 + "a" + ")" * 5000 + "/ -> off\n"), "nested too deep", 1),
 ]
 
 

@@ -16,6 +16,8 @@ front end load through :class:`BoundedLoader`. Why limits of its own, on top of 
   :class:`BoundedLoader` raises a :class:`yaml.MarkedYAMLError` with the line and column instead.
 * **Huge integers.** ``int()`` of more than 4,300 digits raises ``ValueError``; here it is a
   located constructor error.
+* **Lone surrogates.** ``"\\ud800"`` decodes to half a character that no later step can encode
+  (explain, lint, plan files): refused where it is written.
 
 Every refusal is a :class:`yaml.MarkedYAMLError`, which each reader already turns into its own
 located error with the offending line and a caret.
@@ -128,7 +130,23 @@ class BoundedLoader(yaml.SafeLoader):
             ) from None
 
 
+    def construct_yaml_str(self, node: yaml.ScalarNode) -> str:
+        value = str(super().construct_yaml_str(node))
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # "\ud800": YAML decodes it, nothing after can use it
+            raise ConstructorError(
+                None, None,
+                f"invalid escape in string: \\u{ord(value[exc.start]):04x} is half of a UTF-16 "
+                "surrogate pair, not a character; write the character itself, or its code point as "
+                "\\UXXXXXXXX (\\U0001F600 for U+1F600)",
+                node.start_mark,
+            ) from None
+        return value
+
+
 BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)
+BoundedLoader.add_constructor("tag:yaml.org,2002:str", BoundedLoader.construct_yaml_str)
 
 
 def safe_load(text: str) -> Any:

@@ -66,9 +66,14 @@ def check_regex(pattern: str) -> str | None:
     """``None`` if ``pattern`` is a valid regex RE2 can run, else the reason it is not."""
     try:
         parsed = _sre_parse.parse(pattern)
+        construct = _walk(parsed)
     except re.error as exc:
         return f"invalid regular expression: {exc}"
-    construct = _walk(parsed)
+    except RecursionError:  # Python's parser recurses per group: 5,000 nested groups crash it
+        return (
+            "invalid regular expression: groups nested too deep (Python's and RE2's parsers "
+            "stop near 1,000 levels); write it with fewer nested parentheses"
+        )
     if construct:
         return (
             f"{construct} is not supported: qrt matches names in linear time (RE2), which "
