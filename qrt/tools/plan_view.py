@@ -86,7 +86,7 @@ _VERSIONS = {"plan": 1, "lock": 1}
 
 def view_of_json(text: str, label: str) -> PlanView:
     """A plan or lock file's rows; :class:`PlanFileError` for anything else."""
-    data = parse_json(text, file=label, error=PlanFileError)
+    data = parse_json(text, file=label, error=PlanFileError, walk=not is_sealed(text))
     kind = plan_kind(data)
     if kind is None:
         raise PlanFileError(
