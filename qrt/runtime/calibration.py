@@ -17,7 +17,6 @@ read up to a size limit, never without bound.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 
 from qrt.errors import ModelSourceError
-from qrt.files import read_text
+from qrt.files import parse_json, read_text
 
 __all__ = ["CalibrationData", "MAX_CALIBRATION_BYTES", "load_calibration"]
 
@@ -60,9 +59,9 @@ def _texts(path: Path) -> list[str]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-            raise CalibrationError(f"line {n} is not JSON: {exc}", location=f"{path}:{n}",
+            record = parse_json(line, file=f"{path}:{n}", error=CalibrationError)
+        except CalibrationError as exc:
+            raise CalibrationError(f"line {n} is not JSON: {exc.message}", location=f"{path}:{n}",
                                    hint='each line must be an object like {"text": "..."}') from None
         value = record.get("text") if isinstance(record, dict) else None
         if not isinstance(value, str):

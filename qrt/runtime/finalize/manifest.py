@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from qrt.files import read_json
 from qrt._version import __version__
 from qrt.runtime.finalize.pack import FinalizeError
 
@@ -92,10 +93,7 @@ def read_manifest(directory: Path, *, allow_version_mismatch: bool = False) -> d
             hint="a saved model is a directory written by qrt.save_quantized, Quantizer.finalize(mmap_dir=...) "
             "or `qrt run --finalize DIR`",
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FinalizeError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    _, data = read_json(path, what="manifest", error=FinalizeError)  # bounded, located errors
     if isinstance(data, dict) and data.get("format") == FORMAT and data.get("format_version") != FORMAT_VERSION:
         raise FinalizeError(
             f"{path}: format_version {data.get('format_version')!r}; this qrt ({__version__}) reads version {FORMAT_VERSION}",
