@@ -235,7 +235,7 @@ def test_round_trip_named_specs(rules: RuleSet) -> None:
     check_round_trip(rules)
 
 
-@settings(max_examples=300)
+@settings(max_examples=3 * settings().max_examples)  # the corners get 3x the profile's examples (ci: 120)
 @given(consistent_odd_rule_sets())
 def test_round_trip_corners_of_the_ir(rules: RuleSet) -> None:
     check_round_trip(rules)
