@@ -55,14 +55,23 @@ def suppressed_codes(line: str) -> set[str] | None:
 _SUFFIXES = (".qrt", ".yaml", ".yml")
 
 
-def _expand(paths: Sequence[str]) -> list[str]:
+def _expand(paths: Sequence[str]) -> list[str | LintInput]:
     """Folders become the rule files and YAML configs below them (JSON files are named one by
-    one: a folder's JSON is more often an inventory or a plan than a config)."""
-    out: list[str] = []
+    one: a folder's JSON is more often an inventory or a plan than a config). A folder with
+    none is an unreadable input, not a clean pass: ``qrt lint quant/`` on a misspelt or empty
+    folder (or a folder named ``x.yaml``) must not say "All clean"."""
+    out: list[str | LintInput] = []
     for label in paths:
         path = Path(label)
         if path.is_dir():
-            out.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in _SUFFIXES and p.is_file())
+            found = [str(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in _SUFFIXES and p.is_file()]
+            out.extend(found)
+            if not found:
+                out.append(LintInput(label, None, errors=[Diagnostic(
+                    "QRT203", Severity.ERROR,
+                    f"{label} is a folder with no rule files or configs in it "
+                    f"({', '.join('*' + s for s in _SUFFIXES)}; JSON files are linted when named one by one)",
+                    file=label)]))
         else:
             out.append(label)
     return out
@@ -99,7 +108,8 @@ def lint(
     was read, and not at all when one cannot be (a syntax error is reported at once, not after
     a model build that can take seconds; ``model_skipped`` says so)."""
     result = LintResult()
-    items = [(label, read_input(label)) for label in _expand(paths)]
+    items = [(label, read_input(label)) if isinstance(label, str) else (label.label, label)
+             for label in _expand(paths)]
     if callable(inventory):
         if any(item.errors for _, item in items):
             inventory, result.model_skipped = None, True

@@ -210,3 +210,16 @@ def test_an_unreadable_input_is_reported_before_the_model_is_built(tmp_path: Pat
     done = run_qrt("lint", str(good), "--model", f"{factory}:make")
     assert done.returncode == 0, done.stdout + done.stderr
     assert mark.exists()
+
+
+def test_a_folder_with_no_configs_is_not_all_clean(tmp_path: Path) -> None:
+    """A misspelt, empty or oddly named folder (``x.yaml``) used to print "All clean: 0
+    input(s)" and exit 0."""
+    odd = tmp_path / "x.yaml"
+    odd.mkdir()
+    (odd / "notes.txt").write_text("not a config\n")
+    done = run_qrt("lint", str(odd))
+    assert done.returncode == 2, done.stdout
+    assert "is a folder with no rule files or configs in it" in done.stdout
+    (odd / "rules.qrt").write_text("op linear weight -> int8 per_channel\n")
+    assert run_qrt("lint", str(odd)).returncode == 0
