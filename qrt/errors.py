@@ -26,6 +26,8 @@ from collections.abc import Iterable
 
 __all__ = [
     "QrtError",
+    "shown_line",
+    "shown_offset",
     "ModelSourceError",
     "TraceError",
     "InventoryFileError",
@@ -126,3 +128,22 @@ def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
     if not close:
         return ""
     return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def _visible(ch: str) -> str:
+    if ch == "\t" or ch.isprintable():
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def shown_line(src: str) -> str:
+    """A source line as it may be printed under an error: tabs expanded, and every other
+    control character (ESC, NUL, a lone surrogate …) written as an escape. A hostile file's
+    ESC sequences must not reach the user's terminal through qrt's own messages."""
+    return "".join(_visible(ch) for ch in src).expandtabs()
+
+
+def shown_offset(src: str, column: int) -> int:
+    """Where character ``column`` (1-based) of ``src`` stands in :func:`shown_line`'s text:
+    the caret's indent."""
+    return len(shown_line(src[: max(column - 1, 0)]))

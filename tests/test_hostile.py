@@ -292,3 +292,16 @@ def test_a_5000_entry_modelopt_list_resolves(inventory: Path) -> None:
     inv = load_inventory_file(inventory)
     plan = qrt.resolve(entries, inv)
     assert len(plan) == len(inv.sites)
+
+
+def test_control_characters_are_escaped_in_the_echoed_source_line(tmp_path: Path) -> None:
+    """A hostile file's ESC sequence must not reach the terminal through qrt's own message:
+    the echoed line shows it as ``\\x1b`` and the caret still points at it."""
+    path = tmp_path / "esc.yaml"
+    path.write_text("quantization_config:\n  global_config: \x1b[31m\n")
+    for argv, stream in ((("lint", str(path)), "stdout"), (("resolve", str(path), "--model", "two_add"), "stderr")):
+        done = run_qrt(*argv)
+        out = getattr(done, stream)
+        assert done.returncode == 2 and "\x1b" not in out, out
+        echoed, caret = [line for line in out.splitlines() if "global_config:" in line or line.strip() == "^"][:2]
+        assert "\\x1b[31m" in echoed and caret.index("^") == echoed.index("\\x1b")

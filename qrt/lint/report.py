@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qrt._version import __version__
+from qrt.errors import shown_line, shown_offset
 from qrt.lint.codes import CODES
 from qrt.lint.diagnostics import Diagnostic, Severity
 from qrt.lint.locate import read_lines
@@ -51,9 +52,9 @@ def _text(result: LintResult, color: bool) -> str:
         out.append(head)
         line = _source_line(result, f)
         if line is not None:
-            out.append(f"    {line.expandtabs()}")
+            out.append(f"    {shown_line(line)}")
             if f.column is not None:
-                offset = len(line[: f.column - 1].expandtabs())
+                offset = shown_offset(line, f.column)
                 width = max(1, (f.end_column - f.column) if f.end_column else 1)
                 out.append("    " + " " * offset + paint("^" * width, colors[f.severity]))
         if f.config_path:

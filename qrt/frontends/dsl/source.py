@@ -16,7 +16,7 @@ from typing import Any, Union
 
 from lark import Token
 
-from qrt.errors import QrtError
+from qrt.errors import QrtError, shown_line, shown_offset
 
 __all__ = ["STRING_SOURCE", "Source", "caret_context", "located", "at_token", "join_hints"]
 
@@ -38,12 +38,12 @@ class Source:
 def caret_context(text: str, line: int, column: int) -> str:
     """The source line and a caret under ``column`` (1-based), indented for a message.
 
-    Tabs are expanded on both lines, so the caret stays under the character a reader sees.
+    Tabs are expanded and control characters escaped (:func:`~qrt.errors.shown_line`), so the
+    caret stays under the character a reader sees and nothing reaches the terminal raw.
     """
     lines = text.split("\n")
     src = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
-    offset = len(src[: max(column - 1, 0)].expandtabs())
-    return f"    {src.expandtabs()}\n    {' ' * offset}^"
+    return f"    {shown_line(src)}\n    {' ' * shown_offset(src, column)}^"
 
 
 def located(
