@@ -30,15 +30,6 @@ RULE = "op linear weight -> int8\n"
 LAUGHS = '["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
 
 
-def _text(name: str, text: str) -> Make:
-    def make(folder: Path) -> Path:
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    return make
-
-
 def _bytes(name: str, data: bytes) -> Make:
     def make(folder: Path) -> Path:
         path = folder / name
@@ -46,6 +37,10 @@ def _bytes(name: str, data: bytes) -> Make:
         return path
 
     return make
+
+
+def _text(name: str, text: str) -> Make:
+    return _bytes(name, text.encode("utf-8"))
 
 
 def _link_to(name: str, target: str) -> Make:
