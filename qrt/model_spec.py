@@ -135,18 +135,37 @@ def load_model_inventory(
     progress: Callable[[TraceProgress], None] | None = None,
     seed: int | None = None,
     dtype: str | None = None,
+    cache: bool = False,
 ) -> Inventory:
     """The inventory for a ``--model`` spec: read a saved one, or build and trace the model
-    (its random weights and inputs seeded by ``seed``, in ``dtype``: ``build_model``'s)."""
+    (its random weights and inputs seeded by ``seed``, in ``dtype``: ``build_model``'s).
+
+    ``cache``: read the inventory from the inventory cache (:mod:`qrt.inventory.cache`) when
+    an entry for exactly this spec, its content and these options is there — no torch is
+    imported then — and store it there after tracing. The commands pass it unless
+    ``--no-cache``; a library caller opts in."""
     spec = parse_model_spec(text)
     if spec.kind == "inventory":
         from qrt.inventory.io import load_inventory_file
 
         return load_inventory_file(spec.target)
+    key = None
+    if cache:
+        from qrt.inventory.cache import inventory_key, load_cached
+
+        key = inventory_key(spec, input_shapes=input_shapes, device=device, seed=seed, dtype=dtype)
+        found = load_cached(key) if key is not None else None
+        if found is not None:
+            return found
     from qrt.runtime.sources import build_model
     from qrt.runtime.trace import trace_model
 
     built = build_model(spec, input_shapes=input_shapes, device=device, seed=seed, dtype=dtype)
-    return trace_model(
+    inv = trace_model(
         built.model, built.args, built.kwargs, progress=progress, model_info=built.info
     )
+    if key is not None:
+        from qrt.inventory.cache import store_cached
+
+        store_cached(key, inv, spec=spec.text)
+    return inv

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,16 @@ settings.load_profile(os.environ.get("QRT_HYPOTHESIS_PROFILE", "ci"))
 
 if str(ROOT) not in sys.path:  # tests run from the tree even without an install
     sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _private_inventory_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an inventory cache of its own (``QRT_CACHE_DIR``, inherited by the
+    processes it starts): the suite never reads or writes the user's ``~/.cache/qrt``, and no
+    test sees another's entries."""
+    folder = tmp_path_factory.mktemp("qrt-cache")
+    monkeypatch.setenv("QRT_CACHE_DIR", str(folder))
+    return folder
 
 
 def run_qrt(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, fresh: bool = False):

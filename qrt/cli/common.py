@@ -74,6 +74,14 @@ def add_model_options(parser: argparse.ArgumentParser, *, required: bool = True)
         "everything else in float32; another choice casts the model and its example inputs",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not show tracing progress")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="trace the model again instead of reading its inventory from qrt's cache, and do not "
+        "store it (the cache holds the inventories of models traced on this machine, keyed by "
+        "their content and these options; `qrt cache info` shows it). Commands that build the "
+        "model with its weights (qrt run) never read the cache",
+    )
 
 
 def add_debug_option(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +118,7 @@ def inventory_from_args(args: argparse.Namespace) -> Inventory:
         progress=progress if show else None,
         seed=getattr(args, "seed", DEFAULT_SEED),
         dtype=getattr(args, "dtype", None),
+        cache=not getattr(args, "no_cache", False),
     )
     if show:
         print("\r\033[K", end="", file=sys.stderr, flush=True)

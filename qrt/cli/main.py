@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from qrt._version import __version__
 from qrt.cli import (
+    cache_cmd,
     convert_cmd,
     diff_cmd,
     explain_cmd,
@@ -27,7 +28,7 @@ from qrt.errors import QrtError
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (inspect_cmd, resolve_cmd, explain_cmd, convert_cmd, lint_cmd, diff_cmd, lock_cmd, run_cmd, export_cmd)
+SUBCOMMANDS = (inspect_cmd, resolve_cmd, explain_cmd, convert_cmd, lint_cmd, diff_cmd, lock_cmd, run_cmd, export_cmd, cache_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
