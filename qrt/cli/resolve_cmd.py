@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
+from qrt.cli.common import add_debug_option, add_model_options, inventory_for_rules
 from qrt.tools.style import Style, want_color
 
 __all__ = ["register", "run"]
@@ -19,13 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Resolve RULES against a model: every site with its decision (plan JSON "
         "with --format json or -o; schemas/plan.schema.json).",
     )
-    p.add_argument("rules", metavar="RULES", help="a rule file: the qrt DSL, a hierarchical YAML config, a ModelOpt quant_cfg list, or modelopt:NAME")
-    add_model_options(p)
+    p.add_argument("rules", metavar="RULES", help="a rule file: the qrt DSL, a hierarchical YAML config, a ModelOpt quant_cfg list, "
+                   "modelopt:NAME, a compressed-tensors quantization_config, or a compressed-tensors checkpoint folder "
+                   "(its config.json is also the model: no --model)")
+    add_model_options(p, required=False)
     p.add_argument("--format", choices=("text", "json"), default=None,
                    help="text (default on stdout) or json (default with -o)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the plan to FILE")
     p.add_argument("--summary", action="store_true",
-                   help="print how many sites of each op type and role get each decision")
+                   help="print how many sites of each op type and role get each decision, and the "
+                   "weight bytes before and after by format (with --format json or -o, also as "
+                   "the plan's summary.weights)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     add_debug_option(p)
     p.set_defaults(run=run)
@@ -37,12 +41,15 @@ def run(args: argparse.Namespace) -> int:
     from qrt.cli.common import read_config
 
     source = read_config(args.rules)  # a bad rule file fails before the model is built
-    plan = resolve(source, inventory_from_args(args))
+    plan = resolve(source, inventory_for_rules(args, source))
     fmt = args.format or ("json" if args.output else "text")
+    coverage = None
     if args.summary:
+        from qrt.tools.coverage import coverage_of_plan, render_coverage
         from qrt.tools.summary import render_summary
 
-        summary = render_summary(plan)
+        coverage = coverage_of_plan(plan)
+        summary = render_summary(plan) + render_coverage(coverage)
         if args.output is None and args.format is None:
             sys.stdout.write(summary)
             return 0
@@ -50,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "json":
         from qrt.sealed_json import dumps_sealed
 
-        text = dumps_sealed(plan.to_json())
+        data = plan.to_json()
+        if coverage is not None:  # --summary adds the weight bytes to the plan's summary
+            data["summary"]["weights"] = coverage.to_json()
+        text = dumps_sealed(data)
     else:
         color = want_color(args.color, sys.stdout) if args.output is None else args.color == "always"
         text = render_plan_text(plan, Style(color))
