@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         from qrt.tools.summary import render_summary
 
         coverage = coverage_of_plan(plan)
-        summary = render_summary(plan) + render_coverage(coverage)
+        table, _, sites_line = render_summary(plan).rstrip("\n").rpartition("\n")
+        # the weight bytes go above the last line, which stays "N of M sites quantized"
+        summary = f"{table}\n{render_coverage(coverage)}{sites_line}\n"
         if args.output is None and args.format is None:
             sys.stdout.write(summary)
             return 0
