@@ -82,6 +82,9 @@ def with_modelopt_names(modules: Sequence[ModuleInfo], sites: Sequence[Site]) ->
     for s in sites:
         forward = owners.get(s.module)
         name = modelopt_name(s, forward)
+        if name is None and s.modelopt_name is None and s.modelopt_class is None:
+            out.append(s)  # most sites: nothing to fill in, and replace() costs 30 µs a site
+            continue
         cls = modelopt_class(s.module_type, forward) if name is not None else None
         out.append(replace(s, modelopt_name=name, modelopt_class=cls))
     return out
