@@ -37,6 +37,9 @@ class RawSite:
     dtype: str | None
     arg_name: str | None
     source: str | None
+    fused: str | None = None
+    """a fused experts module's parameter (:attr:`qrt.ir.site.Site.fused`)"""
+    expert: int | None = None
 
 
 def _suffix(key: Key) -> str:
@@ -44,7 +47,15 @@ def _suffix(key: Key) -> str:
 
 
 def quantizer_path(raw: RawSite, wrapped_by: str | None) -> str:
-    """The quantizer path of a site; ``wrapped_by`` is the leaf module the op is named after."""
+    """The quantizer path of a site; ``wrapped_by`` is the leaf module the op is named after.
+    A fused experts module's sites are named as ModelOpt 0.47 names its quantizers there:
+    ``<m>.gate_up_proj_input_quantizer`` and ``<m>.gate_up_proj_weight_quantizers.<expert>``."""
+    if raw.fused is not None:
+        module = raw.scope[-1][0] if raw.scope else ""
+        prefix = f"{module}." if module else ""
+        if raw.expert is not None:
+            return f"{prefix}{raw.fused}_weight_quantizers.{raw.expert}"
+        return f"{prefix}{raw.fused}_input_quantizer"
     if raw.op_name is None:
         module = raw.scope[-1][0] if raw.scope else ""
         prefix = f"{module}." if module else ""
@@ -119,6 +130,8 @@ def assemble(
             arg_name=raw.arg_name,
             source=raw.source,
             aliases=aliases.get((raw.op_name, raw.role, raw.key), ()),
+            fused=raw.fused,
+            expert=raw.expert,
         )
         if path in seen:  # would make plans ambiguous; a bug in naming, never user input
             raise TraceError(

@@ -78,6 +78,9 @@ def inventory_to_json(inv: Inventory) -> dict[str, Any]:
                 "arg_name": s.arg_name,
                 "source": s.source,
                 "aliases": list(s.aliases),
+                # only on fused experts' sites, so other inventories keep their text
+                **({"fused": s.fused} if s.fused is not None else {}),
+                **({"expert": s.expert} if s.expert is not None else {}),
             }
             for s in inv.sites
         ],
@@ -186,6 +189,8 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
             arg_name=s.get("arg_name"),
             source=s.get("source"),
             aliases=tuple(s.get("aliases", ())),
+            fused=s.get("fused"),
+            expert=s.get("expert"),
         )
         for s in data["sites"]
     ])

@@ -42,15 +42,19 @@ output features there, which are axis 1 of the stored weight. Plans index the st
 stored weight (``addmm`` for ``Conv1D``), so the front end can select those sites with an
 ordinary selector and its rules stay independent of the model.
 
-Not covered yet (issue 17): fused-expert quantizers, the RNN classes (per-gate quantizers).
+**Fused experts.** ModelOpt 0.47 converts every module with the fused experts layout
+(``register_fused_experts_on_the_fly``, ``_QuantFusedExperts``) and gives it one input
+quantizer per fused parameter and one weight quantizer per expert; qrt's sites there
+(:attr:`~qrt.ir.site.Site.fused`) are named exactly so, and their names are their ModelOpt
+names. Not covered: the RNN classes (per-gate quantizers).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from qrt.ir.patterns import modelopt_base_name, modelopt_match_names
 from qrt.ir.site import Site
 
 __all__ = [
@@ -155,6 +159,10 @@ def modelopt_name(site: Site, forward_classes: Sequence[str] | None) -> str | No
     bmm = [a for a in site.aliases if a.endswith("_bmm_quantizer")]
     if bmm:
         return bmm[0]
+    if site.fused is not None:
+        # a fused experts module: ModelOpt's ``_QuantFusedExperts`` (registered on the fly for
+        # every such module) names its quantizers as qrt's paths do
+        return site.quantizer_path
     if site.op_name is None or forward_classes is None:
         return None
     registered = converted_as(forward_classes)
@@ -206,26 +214,3 @@ def weight_transposed(site: Site) -> bool:
     return site.modelopt_name is not None and site.role == "state" and site.op_type in TRANSPOSED_WEIGHT_OPS
 
 
-_INDEXED = re.compile(r"(.+_quantizer)s?\.[0-9]+")
-
-
-def modelopt_base_name(name: str) -> str | None:
-    r"""The quantizer an indexed ModelOpt name belongs to, or ``None`` for a plain name:
-    ``x.weight_quantizer`` for the stage ``x.weight_quantizer.0`` of a sequential quantizer,
-    ``x.gate_up_proj_weight_quantizer`` for one expert's ``x.gate_up_proj_weight_quantizers.3``
-    (SEMANTICS §4). An entry's glob matches a quantizer when it matches its name or this one.
-
-    ModelOpt 0.47 does it with ``_normalize_fused_experts_quantizer_name``
-    (``modelopt/torch/quantization/conversion.py``: ``(weight_quantizers?|input_quantizers?)\.\d+``
-    collapsed to the singular), so its presets' ``*weight_quantizer`` reaches every expert;
-    §4 states the rule for any ``…_quantizer``, plural or not, followed by an index at the
-    end of the name (qrt has no quantizer below an indexed one)."""
-    found = _INDEXED.fullmatch(name)
-    return found.group(1) if found else None
-
-
-def modelopt_match_names(name: str) -> tuple[str, ...]:
-    """Every name an entry's glob is matched against for the quantizer ``name``: the name,
-    and its :func:`modelopt_base_name` where it has one. The one place the rule lives."""
-    base = modelopt_base_name(name)
-    return (name,) if base is None else (name, base)

@@ -17,7 +17,10 @@ from functools import lru_cache
 
 from qrt.errors import QrtError
 
-__all__ = ["PatternError", "check_regex", "glob_to_regex", "regex_fullmatch", "glob_match"]
+__all__ = [
+    "PatternError", "check_regex", "glob_to_regex", "regex_fullmatch", "glob_match",
+    "modelopt_base_name", "modelopt_match_names",
+]
 
 try:  # Python 3.11+
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
@@ -130,3 +133,29 @@ def regex_fullmatch(pattern: str, text: str) -> bool:
 
 def glob_match(pattern: str, text: str) -> bool:
     return fnmatch.fnmatchcase(text, pattern)
+
+
+_INDEXED = re.compile(r"(.+_quantizer)s?\.[0-9]+")
+
+
+def modelopt_base_name(name: str) -> str | None:
+    r"""The quantizer an indexed ModelOpt name belongs to, or ``None`` for a plain name:
+    ``x.weight_quantizer`` for the stage ``x.weight_quantizer.0`` of a sequential quantizer,
+    ``x.gate_up_proj_weight_quantizer`` for one expert's ``x.gate_up_proj_weight_quantizers.3``
+    An entry's glob matches a quantizer when it matches its name or this one (``docs/modelopt.md``).
+
+    ModelOpt 0.47 does it with ``_normalize_fused_experts_quantizer_name``
+    (``modelopt/torch/quantization/conversion.py``: ``(weight_quantizers?|input_quantizers?)\.\d+``
+    collapsed to the singular), so its presets' ``*weight_quantizer`` reaches every expert;
+    qrt states the rule for any ``…_quantizer``, plural or not, followed by an index at the
+    end of the name (qrt has no quantizer below an indexed one). It lives with the patterns
+    because selectors (:class:`qrt.ir.selector.Selector`) and the fast resolver apply it."""
+    found = _INDEXED.fullmatch(name)
+    return found.group(1) if found else None
+
+
+def modelopt_match_names(name: str) -> tuple[str, ...]:
+    """Every name an entry's glob is matched against for the quantizer ``name``: the name,
+    and its :func:`modelopt_base_name` where it has one. The one place the rule lives."""
+    base = modelopt_base_name(name)
+    return (name,) if base is None else (name, base)

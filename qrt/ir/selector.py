@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
-from qrt.ir.patterns import PatternError, check_regex, glob_match, regex_fullmatch
+from qrt.ir.patterns import PatternError, check_regex, glob_match, modelopt_match_names, regex_fullmatch
 from qrt.ir.site import ROLES, Key, Site
 
 __all__ = ["QuantizerNames", "Selector", "ScopeMatch", "type_matches"]
@@ -146,7 +146,8 @@ class Selector:
     def quantizer_names_of(self, site: Site) -> tuple[str, ...]:
         """The names of ``site`` this selector's ``quantizer_path`` glob is matched against."""
         if self.quantizer_names == "modelopt":
-            return () if site.modelopt_name is None else (site.modelopt_name,)
+            # one expert's ``…_weight_quantizers.3`` is also matched as ``…_weight_quantizer``
+            return () if site.modelopt_name is None else modelopt_match_names(site.modelopt_name)
         return (site.quantizer_path, *site.aliases)
 
     def matches(self, site: Site) -> bool:

@@ -64,6 +64,14 @@ class Site:
     """Where :attr:`modelopt_name` is set: the class a list entry's ``parent_class`` is
     compared with — the module's own class, except where ModelOpt converts it into another
     registry class's (transformers' ``Conv1D`` becomes ``nn.Linear``'s)."""
+    fused: str | None = None
+    """On a fused mixture-of-experts module (3-D ``gate_up_proj``/``down_proj`` parameters, one
+    matrix per expert): the fused parameter this site belongs to — its activation (role
+    ``input``) or one expert's matrix (role ``state``, with :attr:`expert`). ``None`` elsewhere.
+    The runtime finds the tensors it quantizes by it, whichever experts implementation runs."""
+    expert: int | None = None
+    """One expert's matrix of the fused parameter :attr:`fused` (``state[gate_up_proj]`` of
+    expert 3 is ``gate_up_proj[3]``); its axes index that ``(out, in)`` matrix."""
 
     @property
     def module(self) -> str:
@@ -81,7 +89,8 @@ class Site:
     def label(self) -> str:
         """A short human name: ``op_name:role[key]`` or ``module:role[key]``."""
         owner = self.op_name if self.op_name is not None else (self.module or "<root>")
-        return f"{owner}:{self.role}[{self.key}]"
+        expert = f"[expert {self.expert}]" if self.expert is not None else ""
+        return f"{owner}:{self.role}[{self.key}]{expert}"
 
     def matches_key(self, key: Key) -> bool:
         """A key written in a config reaches this site by position or by argument name."""

@@ -8,6 +8,10 @@ state the row is chosen by the op type that reads it — ``linear``, ``conv1d``�
 ``F.linear`` in a custom module resolves like ``nn.Linear``; for a module-level state spec,
 by the class of the module that owns the parameter.
 
+One expert's matrix of a fused mixture-of-experts parameter (``gate_up_proj[i]``, stored
+``(out, in)``) takes the ``linear`` row: per-channel on its output features, per-block along
+its input features.
+
 One more case is not in the tables but has only one answer: a one-dimensional tensor (a
 norm's affine weight, a learned scale) has a single axis, so per-channel and per-block specs
 on it use axis 0. Without this, the no-argument W8A8 config — which quantizes every state
@@ -43,6 +47,8 @@ _BY_MODULE: dict[str, str] = {
 
 
 def _row(site: Site, owner_type: str | None) -> tuple[int, int] | None:
+    if site.role == "state" and site.expert is not None:
+        return _BY_OP["linear"]  # one expert's ``(out, in)`` matrix, read as a linear layer's
     if site.role == "state" and site.op_type is not None:
         if site.key != "weight":
             return None

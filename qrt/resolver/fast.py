@@ -23,7 +23,7 @@ from typing import Any
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import _relative, type_matches
 from qrt.ir.site import Site
-from qrt.ir.patterns import glob_to_regex
+from qrt.ir.patterns import glob_to_regex, modelopt_match_names
 from qrt.ir.regex_set import RegexSet
 from qrt.resolver.decision import Decision, fold
 
@@ -241,7 +241,8 @@ class FastResolver:
             for alias in site.aliases:
                 mask |= self._paths.mask(alias)
         if self._modelopt_paths and site.modelopt_name is not None:
-            mask |= self._modelopt_paths.mask(site.modelopt_name)
+            for name in modelopt_match_names(site.modelopt_name):
+                mask |= self._modelopt_paths.mask(name)
         return mask
 
     # --- resolution ------------------------------------------------------------------------

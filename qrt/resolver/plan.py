@@ -109,6 +109,7 @@ class Plan:
                     "origin": (rule.origin.position or str(rule.origin)) if rule is not None else None,
                     "tensor": s.tensor,
                     "aliases": list(s.aliases),
+                    **({"fused": s.fused, "expert": s.expert} if s.fused is not None else {}),
                 }
             )
         return {

@@ -33,6 +33,7 @@ from qrt.inventory.build import RawSite, assemble
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorUse
 from qrt.ir.site import Key
 from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
+from qrt.runtime.experts import FusedExperts, fused_experts
 
 __all__ = ["trace_model", "TraceProgress"]
 
@@ -76,6 +77,9 @@ class _Invocation:
     name: str
     type: str
     counters: dict[str, int] = field(default_factory=dict)
+    opaque: bool = False
+    """inside a fused experts module: its ops and submodules have no sites of their own (the
+    module's expert sites stand for them, the same whichever experts implementation runs)"""
 
 
 def _user_source() -> str | None:
@@ -149,6 +153,11 @@ class _Tracer(TorchFunctionMode):
         self.module_scopes: dict[str, tuple[tuple[str, str], ...]] = {}
         self._n_const = 0
         self._signatures: dict[type, list[inspect.Parameter] | None] = {}
+        self.fused: dict[int, FusedExperts] = {}
+        for m in model.modules():
+            layout = fused_experts(m)
+            if layout is not None:
+                self.fused[id(m)] = layout
 
     # --- tensor identity -----------------------------------------------------------------
     def _identify(self, t: torch.Tensor) -> str:
@@ -176,7 +185,41 @@ class _Tracer(TorchFunctionMode):
         return tuple((inv.name, inv.type) for inv in self.stack)
 
     def _add_site(self, owner: str, site: RawSite) -> None:
+        if site.op_name is not None and self.stack and self.stack[-1].opaque:
+            return  # an op inside fused experts: the expert sites stand for it
         self.raw_sites.setdefault((owner, site.role, site.key), site)
+
+    def _expert_sites(self, module: torch.nn.Module, name: str, layout: FusedExperts,
+                      scope: tuple[tuple[str, str], ...], bound: list[tuple[Key, str | None, Any]]) -> None:
+        """The sites of a fused experts module (its first call): per fused parameter, the
+        activation it multiplies (``(routed rows, in features)``: one row per token and
+        expert it was routed to, ``top_k_index.numel()`` rows) and one ``(out, in)`` matrix per
+        expert — the same whether ``grouped_mm``, ``bmm`` or the per-expert loop runs."""
+        tensors = [(k, a, t) for k, a, t in bound if isinstance(t, torch.Tensor)]
+        hidden = next((t for _, _, t in tensors if t.dtype.is_floating_point), None)
+        index = next((t for k, a, t in tensors if a == "top_k_index" or k == "top_k_index"), None)
+        if index is None:
+            index = next((t for _, _, t in tensors if not t.dtype.is_floating_point), None)
+        rows = int(index.numel()) if index is not None else (int(hidden.shape[0]) if hidden is not None else 0)
+        act_dtype = _dtype_name(hidden.dtype) if hidden is not None else None
+        for j, pname in enumerate(layout.params):
+            param = getattr(module, pname)
+            op_name = layout.op_name(name, j)
+            tid = f"op:{op_name}:input"
+            shape = (rows, int(param.shape[2]))
+            self.tensor_meta.setdefault(tid, (shape, act_dtype or _dtype_name(param.dtype)))
+            self.producers.setdefault(tid, tid)
+            self.raw_sites.setdefault((op_name, "input", 0), RawSite(
+                scope, "input", 0, "grouped_mm", op_name, tid, shape, act_dtype, None, None, fused=pname))
+            fqn = self.param_names.get(id(param), f"{name}.{pname}" if name else pname)
+            for expert in range(layout.num_experts):
+                etid = f"param:{fqn}[{expert}]"
+                eshape = (int(param.shape[1]), int(param.shape[2]))
+                self.tensor_meta.setdefault(etid, (eshape, _dtype_name(param.dtype)))
+                self.producers.setdefault(etid, etid)
+                self.raw_sites.setdefault((op_name, "state", f"{pname}[{expert}]"), RawSite(
+                    scope, "state", pname, "grouped_mm", op_name, etid, eshape, _dtype_name(param.dtype),
+                    None, None, fused=pname, expert=expert))
 
     # --- ops -----------------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
@@ -311,7 +354,9 @@ class _Tracer(TorchFunctionMode):
             if name is None:
                 return None
             is_root = not self.stack
-            self.stack.append(_Invocation(name, type_name(module)))
+            inside = bool(self.stack) and self.stack[-1].opaque
+            layout = self.fused.get(id(module))
+            self.stack.append(_Invocation(name, type_name(module), opaque=inside or layout is not None))
             scope = self._scope()
             first = name not in self.module_calls
             self.module_calls[name] = self.module_calls.get(name, 0) + 1
@@ -335,24 +380,28 @@ class _Tracer(TorchFunctionMode):
                     self.producers.setdefault(f"input:{key}", f"input:{key}")
                 tid = self._identify(t)
                 self._read(tid, f"module_input:{name}:{key}")
-                if t.dtype.is_floating_point:
+                if t.dtype.is_floating_point and not inside:
                     shape, dtype = self.tensor_meta[tid]
                     self._add_site(
                         name,
                         RawSite(scope, "module_input", key, None, None, tid, shape, dtype, arg_name, None),
                     )
-            if first:
-                self._module_state(module, name, scope)
+            if first and not inside:
+                self._module_state(module, name, scope, skip=layout.params if layout else ())
+            if first and layout is not None and not inside:
+                self._expert_sites(module, name, layout, scope, bound)
             return None
         finally:
             self.paused -= 1
 
-    def _module_state(self, module: torch.nn.Module, name: str, scope) -> None:
+    def _module_state(self, module: torch.nn.Module, name: str, scope, skip: tuple[str, ...] = ()) -> None:
         prefix = f"{name}." if name else ""
         named = list(module.named_parameters()) + list(module.named_buffers())
         for rel, t in named:
             if not t.dtype.is_floating_point:
                 continue
+            if rel in skip or self._is_fused_param(module, rel):
+                continue  # a fused experts parameter: reached one expert at a time
             fqn = self.param_names.get(id(t), prefix + rel)
             tid = f"param:{fqn}"
             if id(t) not in self.tensor_ids:
@@ -364,6 +413,18 @@ class _Tracer(TorchFunctionMode):
                 RawSite(scope, "module_state", rel, None, None, self.tensor_ids[id(t)], shape, dtype, None, None),
             )
 
+    def _is_fused_param(self, module: torch.nn.Module, rel: str) -> bool:
+        """Whether ``rel`` (relative to ``module``) is a fused experts parameter of a submodule."""
+        owner, _, leaf = rel.rpartition(".")
+        if not owner or not self.fused:
+            return False
+        try:
+            sub = module.get_submodule(owner)
+        except AttributeError:
+            return False
+        layout = self.fused.get(id(sub))
+        return layout is not None and leaf in layout.params
+
     def post_hook(self, module: torch.nn.Module, args, kwargs, output):
         self.paused += 1
         try:
@@ -371,10 +432,17 @@ class _Tracer(TorchFunctionMode):
             if name is None or not self.stack:
                 return None
             scope = self._scope()
+            inside = len(self.stack) > 1 and self.stack[-2].opaque
+            fused = id(module) in self.fused and not inside
             for key, t in _flatten_output(output):
+                if fused:
+                    # what fused experts return is named by the module, not by its last op
+                    # (``sum`` or ``index_add_``: it depends on the implementation that ran)
+                    self._bind(t, f"op:{name}:{key}")
+                    self.producers.setdefault(f"op:{name}:{key}", f"op:{name}:{key}")
                 tid = self._identify(t)
                 self._read(tid, f"module_output:{name}:{key}")
-                if t.dtype.is_floating_point:
+                if t.dtype.is_floating_point and not inside:
                     shape, dtype = self.tensor_meta[tid]
                     self._add_site(
                         name,

@@ -11,6 +11,9 @@ they start* is here, as leading rules in front of the entries:
 * ``input_quantizer``: on, 8-bit per tensor;
 * ``weight_quantizer``: on, 8-bit, axis 0 — per tensor for ``Embedding`` (selected by the
   ``embedding`` op its forward runs, so a subclass that inherits the forward is treated alike);
+* one expert's ``…_weight_quantizers.<i>`` on a fused experts module: on, 8-bit per tensor
+  (``_QuantFusedExperts._setup`` creates plain ``TensorQuantizer()`` objects, which start per
+  tensor, not with a linear layer's per-row default);
 * ``output_quantizer``: off;
 * attention's ``q_bmm``/``k_bmm``/``v_bmm``/``p_bmm`` quantizers are on, 8-bit per tensor
   (ModelOpt 0.47's ``_QuantAttention`` creates all four enabled, ``p_bmm`` included: an
@@ -40,6 +43,7 @@ _INPUT_GLOB = "*input_quantizer"
 _WEIGHT_GLOB = "*weight_quantizer"
 _BMM_GLOB = "*[qkvp]_bmm_quantizer"
 _EMBEDDING_OP = "embedding"
+_EXPERT_GLOB = "*_weight_quantizers.*"
 
 
 def role_default_state(site: Site) -> dict[str, Any] | None:
@@ -49,6 +53,8 @@ def role_default_state(site: Site) -> dict[str, Any] | None:
     if name is None:
         return None
     if fnmatchcase(name, _BMM_GLOB) or fnmatchcase(name, _INPUT_GLOB):
+        return {"enable": True, "attributes": dict(_PER_TENSOR)}
+    if site.expert is not None:
         return {"enable": True, "attributes": dict(_PER_TENSOR)}
     if fnmatchcase(name, _WEIGHT_GLOB):
         attributes = _PER_TENSOR if site.op_type == _EMBEDDING_OP else _WEIGHT_ROW
@@ -75,5 +81,6 @@ def leading_rules() -> list[Rule]:
              origin=_origin("weight_quantizer on")),
         Rule(_modelopt(_WEIGHT_GLOB, op_type=_EMBEDDING_OP), per_tensor, (0,),
              origin=_origin("Embedding.weight_quantizer on, per tensor")),
+        Rule(_modelopt(_EXPERT_GLOB), per_tensor, (0,), origin=_origin("an expert's weight quantizer on, per tensor")),
         Rule(_modelopt(_BMM_GLOB), per_tensor, (0,), origin=_origin("q/k/v/p_bmm_quantizer on")),
     ]

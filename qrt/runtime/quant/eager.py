@@ -31,6 +31,7 @@ from torch.overrides import TorchFunctionMode
 from qrt.errors import QrtError
 from qrt.ir.site import Key, Site
 from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
+from qrt.runtime.experts import MATMUL_OPS, fused_experts
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 from qrt.runtime.trace import _SKIP_FUNCS, _flatten_output
 
@@ -50,11 +51,38 @@ class _Group(nn.Module):
 
 
 @dataclass
+class FusedParam:
+    """The quantizers of one fused experts parameter (``gate_up_proj``): the input quantizer of
+    the activation it multiplies and one weight quantizer per expert (``None``: not placed)."""
+
+    param: nn.Parameter
+    input: FakeQuantizer | None
+    experts: list[FakeQuantizer | None]
+
+    def quantized(self) -> torch.Tensor:
+        """The 3-D parameter with each expert's matrix through its own quantizer (per-expert
+        scales; an expert's axes index its own matrix)."""
+        p = self.param
+        if not any(q is not None for q in self.experts):
+            return p
+        return torch.stack([q(p[i]) if q is not None else p[i] for i, q in enumerate(self.experts)])
+
+
+@dataclass
 class _Inv:
     name: str
     counters: dict[str, int] = field(default_factory=dict)
     activates: bool = False
     """this invocation switched the function mode on (see ``_Runner.pre_hook``)"""
+    weights: dict[int, torch.Tensor] = field(default_factory=dict)
+    """a fused experts call: each fused parameter's quantized form, made once per call"""
+    pending: dict[int, tuple[FakeQuantizer, list[torch.Tensor]]] = field(default_factory=dict)
+    """a fused experts call while calibrating: the activations each input quantizer is to
+    observe, all at once when the call ends (a per-expert loop then observes what one
+    ``grouped_mm`` call does, so a moving average takes one step per call either way)"""
+    derived: dict[int, tuple[str, torch.Tensor]] = field(default_factory=dict)
+    """a fused experts call: tensors computed from a quantized fused parameter (a slice, its
+    transpose, a gather), by id, with the parameter's name (the tensor is kept alive)"""
 
 
 @dataclass
@@ -73,6 +101,14 @@ class EagerState:
     module_names: dict[int, str] = field(default_factory=dict)
     param_names: dict[int, str] = field(default_factory=dict)
     signatures: dict[type, list[str]] = field(default_factory=dict)
+    fused: dict[str, dict[str, FusedParam]] = field(default_factory=dict)
+    """fused experts modules by name: their parameters' quantizers (``docs/moe.md``)"""
+    routed: dict[str, torch.Tensor] = field(default_factory=dict)
+    """tokens routed to each expert of each fused experts module while counting is on
+    (calibration): ``routed[module][i]``"""
+    count_routing: bool = False
+    all_experts: bool = False
+    """calibration that runs every expert on every token (``calibration_mode(all_experts=True)``)"""
     inventory: Any = None
     """the inventory the plan was resolved on (set_quantizer_by_cfg resolves against it)"""
     plan: Any = None
@@ -209,9 +245,16 @@ class _Runner(TorchFunctionMode):
         op_type = canonical_op_type(func)
         if op_type is None or op_type in _SKIP_FUNCS:
             return func(*args, **kwargs)
+        inv = self._invocation()
+        fused = self.state.fused.get(inv.name)
+        if fused is not None:
+            self.paused += 1
+            try:
+                return self._fused_op(inv, fused, func, op_type, args, kwargs)
+            finally:
+                self.paused -= 1
         # the op's name is only known once we know it is an op (it returns tensors); the
         # counter is advanced after the call, but the name it will get is known now
-        inv = self._invocation()
         n = inv.counters.get(op_type, 0)
         candidate = (f"{inv.name}." if inv.name else "") + op_type + (f"_{n}" if n else "")
         quantizers = self.state.by_op.get(candidate)
@@ -249,6 +292,49 @@ class _Runner(TorchFunctionMode):
                 out = self._quantize_outputs(out, quantizers)
             finally:
                 self.paused -= 1
+        return out
+
+    def _fused_op(self, inv: _Inv, fused: dict[str, FusedParam], func: Any, op_type: str,
+                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """An op inside a fused experts module's own forward, whichever implementation runs:
+        a fused parameter read by it is replaced by its per-expert quantized form (so a slice
+        ``gate_up_proj[i]``, a transpose for ``grouped_mm`` or a gather for ``bmm`` are taken of
+        the quantized matrices), and where a product multiplies such a tensor, its other
+        operand — the activation — goes through the parameter's input quantizer."""
+        by_id = {id(f.param): name for name, f in fused.items()}
+        reads: str | None = None
+
+        def swap(value: Any) -> Any:
+            nonlocal reads
+            if isinstance(value, torch.Tensor):
+                name = by_id.get(id(value))
+                if name is not None:
+                    reads = name
+                    w = inv.weights.get(id(value))
+                    if w is None:
+                        w = inv.weights[id(value)] = fused[name].quantized()
+                    return w
+                found = inv.derived.get(id(value))
+                if found is not None and found[1] is value:
+                    reads = found[0]
+            return value
+
+        args = tuple(swap(a) for a in args)
+        kwargs = {k: swap(v) for k, v in kwargs.items()}
+        if reads is not None and op_type in MATMUL_OPS and fused[reads].input is not None:
+            quantizer = fused[reads].input
+            for pos, a in enumerate(args):  # the first floating operand not made of the weights
+                if (isinstance(a, torch.Tensor) and a.is_floating_point()
+                        and id(a) not in inv.derived and all(a is not w for w in inv.weights.values())):
+                    if quantizer.enabled and quantizer.observer_enabled and not quantizer.fake_quant_enabled:
+                        inv.pending.setdefault(id(quantizer), (quantizer, []))[1].append(a.detach())
+                    else:
+                        args = (*args[:pos], quantizer(a), *args[pos + 1:])
+                    break
+        out = func(*args, **kwargs)
+        if reads is not None and op_type not in MATMUL_OPS:
+            for _, t in _flatten_output(out):
+                inv.derived[id(t)] = (reads, t)
         return out
 
     def _seen(self, t: torch.Tensor) -> bool:
@@ -329,6 +415,8 @@ class _Runner(TorchFunctionMode):
                     self.seen[id(t)] = weakref.ref(t)
         inv = _Inv(name)
         self.stack.append(inv)
+        if self.state.count_routing and name in self.state.fused:
+            self._count(name, args, kwargs)
         if not self.global_mode and name in self.active_modules:
             # the op names inside depend only on this invocation's own counters, so the mode
             # is needed from here to the end of this call; what the trace had seen before is
@@ -340,6 +428,8 @@ class _Runner(TorchFunctionMode):
             for t in (*args, *kwargs.values()):
                 if isinstance(t, torch.Tensor):
                     self.seen[id(t)] = weakref.ref(t)
+        if self.state.all_experts and name in self.state.fused:
+            self._all_experts(module, name, args, kwargs)
         quantizers = self.state.by_module.get(name)
         if not quantizers:
             return None
@@ -359,12 +449,50 @@ class _Runner(TorchFunctionMode):
         finally:
             self.paused -= 1
 
+    def _all_experts(self, module: nn.Module, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Calibration on every expert: run this experts module's forward once more with every
+        token routed to every expert (equal weights), for the observers only — its output is
+        dropped, and the call the model makes next runs with the model's own routing."""
+        hidden = args[0] if args else kwargs.get("hidden_states")
+        if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2:
+            raise PrepareError(
+                f"calibrating every expert of {name!r}: its forward takes no (tokens, hidden) hidden_states",
+                hint="calibrate without all_experts (--calib-all-experts) for this model",
+            )
+        experts = len(next(iter(self.state.fused[name].values())).experts)
+        tokens = hidden.shape[0]
+        index = torch.arange(experts, device=hidden.device).expand(tokens, experts).contiguous()
+        weights = torch.full((tokens, experts), 1.0 / experts, dtype=hidden.dtype, device=hidden.device)
+        with torch.no_grad():
+            type(module).forward(module, hidden, index, weights)
+
+    def _count(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Tokens routed to each expert in this call (``top_k_index``: one row per token, one
+        column per chosen expert), added to :attr:`EagerState.routed`."""
+        index = kwargs.get("top_k_index")
+        if index is None:
+            index = next((a for a in args if isinstance(a, torch.Tensor) and not a.is_floating_point()), None)
+        if not isinstance(index, torch.Tensor):
+            return
+        experts = len(next(iter(self.state.fused[name].values())).experts)
+        ids = index.reshape(-1).long()
+        counts = torch.bincount(ids[(ids >= 0) & (ids < experts)], minlength=experts).cpu()
+        seen = self.state.routed.get(name)
+        self.state.routed[name] = counts if seen is None else seen + counts
+
     def post_hook(self, module: nn.Module, args, kwargs, output):
         name = self.state.module_names.get(id(module))
         if name is None:
             return None
         if self.stack and self.stack[-1].name == name:
             inv = self.stack.pop()
+            if inv.pending:
+                self.paused += 1
+                try:
+                    for quantizer, seen in inv.pending.values():
+                        quantizer(torch.cat(seen) if len(seen) > 1 else seen[0])
+                finally:
+                    self.paused -= 1
             if inv.activates:
                 self.depth -= 1
                 if self.depth == 0:
@@ -400,6 +528,9 @@ def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry:
             for path in (site.quantizer_path, *site.aliases):
                 _register(state, model, path, q)
                 state.quantizers[path] = q
+            if site.fused is not None:
+                _place_fused(state, model, site, q)
+                continue
             if site.role == "module_state" or (site.role == "state" and site.tensor.startswith("param:")):
                 tensor = params.get(site.tensor[len("param:"):]) if site.tensor.startswith("param:") else None
                 if site.role == "module_state" and tensor is not None:
@@ -411,6 +542,7 @@ def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry:
                 state.by_op.setdefault(site.op_name, {})[(site.role, site.key)] = q
         runner = _Runner(state, model)
         runner.active_modules = {site.module for site, _ in sites if site.op_name is not None}
+        runner.active_modules |= set(state.fused)
         runner.global_mode = "" in runner.active_modules
         state.runner = runner
         for m in model.modules():
@@ -433,6 +565,24 @@ def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry:
         raise
     model._qrt_eager = state  # type: ignore[attr-defined]
     return state
+
+
+def _place_fused(state: EagerState, model: nn.Module, site: Site, q: FakeQuantizer) -> None:
+    """File a fused experts site's quantizer under its module and parameter."""
+    module = model.get_submodule(site.module) if site.module else model
+    param = getattr(module, site.fused or "", None)
+    layout = fused_experts(module)
+    if not isinstance(param, torch.Tensor) or layout is None:
+        raise PrepareError(
+            f"{site.quantizer_path}: {site.module!r} has no fused experts parameter {site.fused!r}",
+            hint="the plan was made for another model; resolve the config on this model",
+        )
+    entry = state.fused.setdefault(site.module, {}).setdefault(
+        site.fused or "", FusedParam(param, None, [None] * layout.num_experts))
+    if site.expert is None:
+        entry.input = q
+    else:
+        entry.experts[site.expert] = q
 
 
 def uninstall(model: nn.Module, state: EagerState) -> None:

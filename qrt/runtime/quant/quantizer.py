@@ -344,15 +344,56 @@ class Quantizer:
 
     # -- workflows ------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def calibration_mode(self, model: nn.Module | None = None) -> Iterator[nn.Module]:
+    def calibration_mode(self, model: nn.Module | None = None, *, all_experts: bool = False) -> Iterator[nn.Module]:
         """Observers on and fake quantization off inside; observers off, fake quantization on
-        after."""
-        self._require()
+        after.
+
+        Fused mixture-of-experts modules count the tokens routed to each expert while inside
+        (:meth:`routed_tokens`); leaving warns about experts that saw none, whose share of
+        the activations' range was never observed. ``all_experts=True`` also runs every
+        expert on every token for the observers (the model's outputs stay those of its own
+        routing), so no expert goes unseen."""
+        state = self._require()
         self._set(model, observer=True, fake_quant=False)
+        eager = isinstance(state, EagerState)
+        if all_experts and not (eager and state.fused):
+            raise PrepareError(
+                "calibration_mode(all_experts=True): the model has no fused experts module with quantizers",
+                hint="all_experts is for mixture-of-experts models prepared in eager mode",
+            )
+        if eager:
+            state.routed.clear()
+            state.count_routing, state.all_experts = True, all_experts
         try:
             yield model or self.model
         finally:
             self._set(model, observer=False, fake_quant=True)
+            if eager:
+                state.count_routing = state.all_experts = False
+                self._warn_unrouted(state)
+
+    def routed_tokens(self) -> dict[str, list[int]]:
+        """Tokens routed to each expert of each fused experts module during the last
+        calibration (a token counts once per expert it was sent to), by module name."""
+        state = self.state
+        if not isinstance(state, EagerState):
+            return {}
+        return {name: [int(c) for c in counts] for name, counts in state.routed.items()}
+
+    def _warn_unrouted(self, state: EagerState) -> None:
+        idle = {name: [i for i, c in enumerate(counts) if int(c) == 0] for name, counts in state.routed.items()}
+        idle = {name: ids for name, ids in idle.items() if ids}
+        if not idle:
+            return
+        total = sum(len(ids) for ids in idle.values())
+        listed = "; ".join(f"{name}: experts {', '.join(map(str, ids))}" for name, ids in list(idle.items())[:8])
+        warnings.warn(
+            f"{total} expert(s) saw no calibration tokens ({listed}{' …' if len(idle) > 8 else ''}): their "
+            "inputs' share of the range was never observed. Calibrate on more data, or with "
+            "calibration_mode(all_experts=True) (qrt run --calib-all-experts) to run every expert on every token",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _apply_schedule(self) -> None:
         graph = isinstance(self.state, _GraphState)

@@ -39,8 +39,8 @@ def qparams_state(q: FakeQuantizer) -> str:
 def summary(model: nn.Module) -> str:
     rows = []
     for name, q in model.named_modules(remove_duplicate=False):
-        if not isinstance(q, FakeQuantizer) or name.rsplit(".", 1)[-1].isdigit():
-            continue
+        if not isinstance(q, FakeQuantizer) or name.rsplit(".", 2)[-2:-1] == ["stages"]:
+            continue  # a stage is shown with its quantizer (one expert's ``….3`` is not a stage)
         state = "on " if q.enabled else "off"
         flags = f"obs={'on ' if q.observer_enabled else 'off'} fq={'on ' if q.fake_quant_enabled else 'off'}"
         calib = qparams_state(q)

@@ -1,21 +1,15 @@
-"""Fused MoE experts (issue 18, first part): the grouped product is one op type, and a list's
-globs reach one expert's quantizer as ModelOpt 0.47 does (SEMANTICS §1 "Fused experts", §4).
+"""Fused MoE experts (issue 18): sites, selection and the eager runtime, checked against
+ModelOpt 0.47 and against an unfused copy of the same experts (``docs/moe.md``).
 
 In transformers 5.x, Mixtral / Qwen2-MoE / Qwen3-MoE keep a layer's experts in one module with
 3-D ``gate_up_proj`` and ``down_proj``, run by a grouped matrix product (``grouped_mm``; on CPU
-transformers' ``grouped_mm_fallback`` custom op) or by a per-expert ``F.linear`` loop. ModelOpt
-0.47 gives that module ``gate_up_proj_input_quantizer``, ``down_proj_input_quantizer`` and one
-weight quantizer per expert in a ``ModuleList`` (``gate_up_proj_weight_quantizers.<i>``), and
-matches ``*weight_quantizer`` against those through its name normaliser. What is here:
-
-* the op registry: ``grouped_mm``, ``_grouped_mm`` and the fallback are one op type with an
-  input site, traced alike on every device;
-* the matcher: ``x.gate_up_proj_weight_quantizers.3`` is matched as
-  ``x.gate_up_proj_weight_quantizer`` (:func:`qrt.inventory.modelopt.modelopt_base_name`),
-  checked against ModelOpt itself on every expert quantizer of tiny Mixtral and Qwen2-MoE.
-
-Not yet (pinned below, so the next step shows): the per-expert state sites and the
-per-parameter input sites carrying ModelOpt's names in the inventory.
+transformers' ``grouped_mm_fallback`` custom op), a batched one (``bmm`` on gathered matrices)
+or a per-expert ``F.linear`` loop. ModelOpt 0.47 gives that module
+``gate_up_proj_input_quantizer``, ``down_proj_input_quantizer`` and one weight quantizer per
+expert (``gate_up_proj_weight_quantizers.<i>``), and matches ``*weight_quantizer`` against
+those through its name normaliser. qrt has a site for each, named so, the same under every
+implementation; a list reaches them as ModelOpt's does; the eager runtime quantizes them with
+the outputs of an unfused copy quantized per expert.
 """
 
 from __future__ import annotations
@@ -80,21 +74,133 @@ def _tiny(arch: str) -> tuple[Any, Any]:
     return model.eval(), torch.randint(0, 64, (1, 6))
 
 
-def test_the_grouped_product_is_traced_with_an_input_site() -> None:
-    """On CPU transformers runs its fallback op; qrt names it ``grouped_mm`` and gives its
-    activation an input site. Pinned, the stop point of issue 18's first part: that site is
-    not yet ModelOpt's ``gate_up_proj_input_quantizer`` and the experts' weights have no
-    per-expert sites, so no list reaches them."""
-    pytest.importorskip("transformers")
+IMPLEMENTATIONS = ("grouped_mm", "batched_mm", "eager")
+
+
+def _moe(arch: str, implementation: str = "grouped_mm", *, layers: int = 1, experts: int = 3, hidden: int = 16) -> Any:
+    """A tiny random MoE model (same seed, same weights every call) with one experts
+    implementation forced."""
+    import torch
+    import transformers as T
+
+    common = dict(vocab_size=64, hidden_size=hidden, intermediate_size=32, num_hidden_layers=layers,
+                  num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
+    moe = dict(num_experts=experts, num_experts_per_tok=2, moe_intermediate_size=16)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if arch == "mixtral":
+            config = T.MixtralConfig(**common, num_local_experts=experts, num_experts_per_tok=2)
+            cls = T.MixtralForCausalLM
+        elif arch == "qwen2_moe":
+            config = T.Qwen2MoeConfig(**common, **moe, shared_expert_intermediate_size=16)
+            cls = T.Qwen2MoeForCausalLM
+        else:
+            config = T.Qwen3MoeConfig(**common, **moe, head_dim=8)
+            cls = T.Qwen3MoeForCausalLM
+        config._experts_implementation = implementation
+        return cls(config).eval()
+
+
+def _site_row(site: Any) -> tuple[Any, ...]:
+    """A site as compared across implementations: everything but the identity of the experts
+    module's output tensor, which names the op that made it (``sum`` or ``index_add_``)."""
+    tensor = site.tensor if site.role != "module_output" else None
+    return (site.quantizer_path, site.role, site.key, site.op_type, site.op_name, site.shape, site.dtype,
+            site.fused, site.expert, site.modelopt_name, tensor)
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "qwen3_moe"])
+def test_expert_sites_are_the_same_under_every_implementation(arch: str) -> None:
+    """One input site per fused parameter (its activation: a row per token and chosen expert)
+    and one state site per expert, named as ModelOpt names its quantizers, whichever
+    implementation runs; nothing else inside the experts module has a site."""
+    import torch
+
     from qrt.api import as_inventory
 
-    model, ids = _tiny("mixtral")
-    inv = as_inventory(model, ids)
-    grouped = [s for s in inv.sites if s.op_type == "grouped_mm"]
-    assert {(s.op_name, s.role, s.key) for s in grouped} >= {
-        (f"{EXPERTS}.grouped_mm", "input", 0), (f"{EXPERTS}.grouped_mm_1", "input", 0)}
-    assert [s.shape for s in grouped if s.role == "input"] == [(6 * 2, 16), (6 * 2, 32)]
-    assert not [s for s in inv.sites if s.module == EXPERTS and s.modelopt_name]  # not yet
+    ids = torch.randint(0, 64, (1, 6))
+    rows = {}
+    for implementation in IMPLEMENTATIONS:
+        inv = as_inventory(_moe(arch, implementation), ids)
+        rows[implementation] = [_site_row(s) for s in inv.sites]
+        experts = [s for s in inv.sites if s.module == EXPERTS]
+        fused = [s for s in experts if s.fused is not None]
+        assert sorted(s.quantizer_path for s in fused) == sorted(
+            [f"{EXPERTS}.{p}_input_quantizer" for p in ("gate_up_proj", "down_proj")]
+            + [f"{EXPERTS}.{p}_weight_quantizers.{i}" for p in ("gate_up_proj", "down_proj") for i in range(3)])
+        assert all(s.modelopt_name == s.quantizer_path for s in fused)
+        assert {s.role for s in experts if s.fused is None} == {"module_input", "module_output"}
+        assert not [s for s in inv.sites if s.module.startswith(EXPERTS + ".")]  # act_fn inside
+        inputs = {s.fused: s.shape for s in fused if s.role == "input"}
+        assert inputs == {"gate_up_proj": (6 * 2, 16), "down_proj": (6 * 2, 32 if arch == "mixtral" else 16)}
+        weights = {(s.fused, s.expert): (s.key, s.shape, s.tensor) for s in fused if s.role == "state"}
+        gate_up = weights[("gate_up_proj", 2)]
+        assert gate_up[0] == "gate_up_proj" and gate_up[2] == f"param:{EXPERTS}.gate_up_proj[2]"
+        # no module-level site on the whole 3-D parameter: it is reached one expert at a time
+        assert not [s for s in inv.sites if s.role == "module_state" and "proj" in str(s.key) and "experts" in str(s.key)]
+    assert rows["grouped_mm"] == rows["batched_mm"] == rows["eager"]
+
+
+def test_saved_inventories_keep_the_expert_fields(tmp_path: Any) -> None:
+    import torch
+
+    from qrt.api import as_inventory
+    from qrt.inventory.io import load_inventory_file, save_inventory
+
+    inv = as_inventory(_moe("mixtral"), torch.randint(0, 64, (1, 6)))
+    save_inventory(inv, tmp_path / "inv.json")
+    back = load_inventory_file(tmp_path / "inv.json")
+    assert [_site_row(s) for s in back.sites] == [_site_row(s) for s in inv.sites]
+    assert back.sites == inv.sites
+
+
+def _modelopt_experts(modelopt: Any, model: Any, quant_cfg: Any) -> dict[str, Any]:  # noqa: F811
+    _, conversion, nn_modules, _ = modelopt
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conversion.replace_quant_module(model)
+        conversion.set_quantizer_by_cfg(model, _for_modelopt(quant_cfg))
+    names = [n for n, m in model.named_modules()
+             if isinstance(m, (nn_modules.TensorQuantizer, nn_modules.SequentialQuantizer))
+             and not isinstance(model.get_submodule(n.rpartition(".")[0]), nn_modules.SequentialQuantizer)]
+    return _modelopt_states(model, dict.fromkeys(names), nn_modules)
+
+
+PRESETS = ("INT8_DEFAULT_CFG", "FP8_DEFAULT_CFG", "NVFP4_DEFAULT_CFG", "INT4_AWQ_CFG", "W4A8_AWQ_BETA_CFG",
+           "FP8_KV_CFG", "NVFP4_MLP_ONLY_CFG", "NVFP4_EXPERTS_ONLY_CFG")
+
+
+@pytest.mark.parametrize("arch", ["qwen3_moe", "mixtral"])
+def test_plans_equal_modelopt_on_every_quantizer(modelopt: Any, arch: str) -> None:  # noqa: F811
+    """Both directions, every preset issue 17 measured: each quantizer ModelOpt 0.47 creates on
+    the model (each expert's included) has the qrt site of that name with the same state,
+    and qrt turns on nothing else. (Mixtral and Qwen2-MoE also run in
+    ``test_against_modelopt.py``; Qwen3-MoE and the other experts implementations here.)"""
+    import torch
+
+    from qrt.api import as_inventory, resolve
+    from qrt.frontends.wildcard.spec_map import attributes_for_site
+    from tests.frontends.wildcard.test_reference import _comparable
+
+    inventories = {impl: as_inventory(_moe(arch, impl), torch.randint(0, 64, (1, 6))) for impl in ("grouped_mm", "eager")}
+    for name in PRESETS:
+        quant_cfg = presets()[name]["quant_cfg"]
+        theirs = _modelopt_experts(modelopt, _moe(arch, "eager"), quant_cfg)
+        assert len([n for n in theirs if "_weight_quantizers." in n]) == 2 * 3
+        for impl, inv in inventories.items():
+            plan = resolve(wildcard_from_data(quant_cfg), inv)
+            by_name = {d.site.modelopt_name: d for d in plan.decisions if d.site.modelopt_name is not None}
+            for quantizer, state in theirs.items():
+                decision = by_name.get(quantizer)
+                if decision is None:
+                    assert quantizer.endswith("embed_tokens.input_quantizer"), (name, quantizer)  # integer ids
+                    continue
+                assert decision.state.spec is not None
+                ours = {"enable": decision.state.enabled, "attributes": attributes_for_site(decision.state.spec, decision.site)}
+                assert _comparable(ours) == state, (name, impl, quantizer)
+            outside = [d.site.quantizer_path for d in plan.decisions if d.state.enabled and d.site.modelopt_name not in theirs]
+            assert not outside, (name, impl, outside)
 
 
 HAND = [
