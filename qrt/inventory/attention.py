@@ -6,8 +6,13 @@ also carry ``<attention module>.q_bmm_quantizer`` … ``.p_bmm_quantizer``. Two 
 recognised from the recorded dataflow:
 
 * a fused ``scaled_dot_product_attention``: inputs 0/1/2 and its ``p`` output site;
-* an eager attention inside one module: ``matmul(q, k)`` → (scale, mask, cast …) →
-  ``softmax`` → (dropout, cast …) → ``matmul(p, v)``.
+* an eager attention inside one module: ``matmul(q, k)`` → (scale, soft-cap, mask, cast …)
+  → ``softmax`` → (dropout, cast …) → ``matmul(p, v)``. Soft-capping (Gemma-2's
+  ``attn_logit_softcapping``: ``tanh(scores / c) * c`` in ``eager_attention_forward`` of
+  ``transformers/models/gemma2/modeling_gemma2.py``) is an elementwise step of the score path
+  like the scale, so ``tanh`` passes; ModelOpt's quantizers do not depend on it either (its
+  ``_QuantAttention`` wraps the attention interface's ``query``/``key``/``value`` and the
+  ``softmax``, ``plugins/huggingface.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ __all__ = ["attention_aliases"]
 _MATMULS = frozenset({"matmul", "bmm"})
 _PASS = frozenset(
     {"div", "mul", "add", "sub", "to", "float", "half", "bfloat16", "type", "type_as",
-     "masked_fill", "where", "dropout", "contiguous", "view", "reshape", "clamp"}
+     "masked_fill", "where", "dropout", "contiguous", "view", "reshape", "clamp", "tanh"}
 )
 _SDPA_KEYS = {0: "q", 1: "k", 2: "v", "query": "q", "key": "k", "value": "v"}
 
