@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["SEAL_KEY", "digest", "dumps_rows", "dumps_sealed", "is_sealed"]
+__all__ = ["SEAL_KEY", "digest", "dumps_rows", "dumps_sealed", "is_sealed", "seal"]
 
 SEAL_KEY = "sha256"
 _SEAL = re.compile(r'\{\n "sha256": "([0-9a-f]{64})",\n')
@@ -43,7 +43,12 @@ def dumps_rows(data: dict[str, Any]) -> str:
 
 def dumps_sealed(data: dict[str, Any]) -> str:
     """:func:`dumps_rows` with the seal as the second line."""
-    body = dumps_rows(data)
+    return seal(dumps_rows(data))
+
+
+def seal(body: str) -> str:
+    """A JSON object's text, starting ``{`` and a newline, with the seal inserted as its
+    second line (for writers with a line layout of their own: the saved model's manifest)."""
     return body.replace("{\n", f'{{\n "{SEAL_KEY}": "{digest(body)}",\n', 1)
 
 

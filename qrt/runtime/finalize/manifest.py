@@ -32,8 +32,10 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "model_fingerprint",
+    "matched_json",
     "plan_from_manifest",
     "read_manifest",
+    "read_manifest_sealed",
     "rules_from_json",
     "rules_to_json",
 ]
@@ -80,9 +82,13 @@ def rules_from_json(data: dict[str, Any], *, source: str) -> Any:
 
 def read_manifest(directory: Path, *, allow_version_mismatch: bool = False) -> dict[str, Any]:
     """The checked manifest of a saved model directory."""
-    import jsonschema
+    return read_manifest_sealed(directory, allow_version_mismatch=allow_version_mismatch)[0]
 
-    from qrt.resources import schema
+
+def read_manifest_sealed(directory: Path, *, allow_version_mismatch: bool = False) -> tuple[dict[str, Any], bool]:
+    """The checked manifest, and whether its seal (:mod:`qrt.sealed_json`) is intact: then qrt
+    wrote it as it is, and the schema check is skipped (it costs more than the rest of a load)."""
+    from qrt.sealed_json import is_sealed
 
     path = directory / MANIFEST_NAME
     if not directory.is_dir():
@@ -93,13 +99,14 @@ def read_manifest(directory: Path, *, allow_version_mismatch: bool = False) -> d
             hint="a saved model is a directory written by qrt.save_quantized, Quantizer.finalize(mmap_dir=...) "
             "or `qrt run --finalize DIR`",
         )
-    _, data = read_json(path, what="manifest", error=FinalizeError)  # bounded, located errors
+    text, data = read_json(path, what="manifest", error=FinalizeError)  # bounded, located errors
     if isinstance(data, dict) and data.get("format") == FORMAT and data.get("format_version") != FORMAT_VERSION:
         raise FinalizeError(
             f"{path}: format_version {data.get('format_version')!r}; this qrt ({__version__}) reads version {FORMAT_VERSION}",
             hint="load it with the qrt version that wrote it, or save the model again",
         )
-    errors = sorted(jsonschema.Draft202012Validator(schema("quantized-manifest")).iter_errors(data), key=lambda e: list(e.path))
+    sealed = isinstance(data, dict) and is_sealed(text)
+    errors = [] if sealed else _schema_errors(data)
     if errors:
         first = errors[0]
         where = "/".join(map(str, first.absolute_path)) or "(top level)"
@@ -110,18 +117,44 @@ def read_manifest(directory: Path, *, allow_version_mismatch: bool = False) -> d
             hint="another qrt may resolve the same rules differently; pass allow_version_mismatch=True "
             "(--allow-version-mismatch) to load it anyway — every decision is checked against the manifest's plan",
         )
-    return data
+    return data, sealed
 
 
-def plan_from_manifest(manifest: dict[str, Any], *, source: str) -> Any:
+def _schema_errors(data: Any) -> list[Any]:
+    import jsonschema
+
+    from qrt.resources import schema
+
+    return sorted(jsonschema.Draft202012Validator(schema("quantized-manifest")).iter_errors(data), key=lambda e: list(e.path))
+
+
+def matched_json(plan: Any) -> dict[str, list[int]]:
+    """Each site's matching rules, as their indices in the plan's rule set, in fold order: what a
+    load needs to rebuild every decision without resolving (:func:`plan_from_manifest`)."""
+    return {d.site.quantizer_path: [r.order for r in d.matched] for d in plan.decisions if d.matched}
+
+
+def plan_from_manifest(manifest: dict[str, Any], *, source: str, trusted: bool = False) -> Any:
     """The plan, resolved again from the manifest's rules and inventory; an error when it is
-    not the plan the manifest recorded."""
+    not the plan the manifest recorded.
+
+    ``trusted``: the caller found the manifest's seal intact and this qrt's version in it, so
+    the plan is the one this qrt resolved when it saved the model. Then no rule is matched
+    against any site: each decision is rebuilt by folding the rules the manifest records as
+    matching it (``matched``), exactly as the resolver folded them. A manifest without that
+    record (an older qrt's) is resolved and checked in full."""
     from qrt.inventory.io import inventory_from_json
     from qrt.resolver.plan import plan_spec_json
+
+    inventory = inventory_from_json(manifest["inventory"], source=f"{source} (inventory)", trusted=trusted)
+    rules = rules_from_json(manifest["rules"], source=source)
+    if trusted and "matched" in manifest:
+        plan = _recorded_plan(rules, inventory, manifest["matched"])
+        if plan is not None:
+            return plan
     from qrt.api import resolve
 
-    inventory = inventory_from_json(manifest["inventory"], source=f"{source} (inventory)")
-    plan = resolve(rules_from_json(manifest["rules"], source=source), inventory)
+    plan = resolve(rules, inventory)
     recorded = {s["quantizer_path"]: s["decision"] for s in manifest["plan"]["sites"]}
     for d in plan.decisions:
         spec = plan.spec(d)
@@ -133,3 +166,32 @@ def plan_from_manifest(manifest: dict[str, Any], *, source: str) -> Any:
                 hint="this qrt resolves the saved rules differently; load the model with the qrt version that saved it",
             )
     return plan
+
+
+def _recorded_plan(rules: Any, inventory: Any, matched: dict[str, list[int]]) -> Any:
+    """The plan whose decisions fold the recorded matching rules; ``None`` when the record
+    does not fit the rules (then the caller resolves)."""
+    from qrt.resolver.decision import Decision, fold
+    from qrt.resolver.plan import Plan
+
+    import gc
+
+    table = rules.rules
+    folded: dict[tuple[tuple[int, ...], str], tuple[Any, Any]] = {}  # a few distinct rule lists
+    decisions = []
+    was_enabled = gc.isenabled()
+    gc.disable()  # one Decision per site, no cycles: as the resolver does
+    try:
+        for site in inventory.sites:
+            orders = tuple(matched.get(site.quantizer_path, ()))
+            found = folded.get((orders, site.role))
+            if found is None:
+                if any(not isinstance(i, int) or not 0 <= i < len(table) for i in orders):
+                    return None
+                hits = tuple(table[i] for i in orders)
+                found = folded[(orders, site.role)] = (hits, fold(hits, site.role))
+            decisions.append(Decision(site, found[1], found[0]))
+    finally:
+        if was_enabled:
+            gc.enable()
+    return Plan(inventory, rules, tuple(decisions))

@@ -28,9 +28,10 @@ from qrt.runtime.finalize.manifest import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST_NAME,
+    matched_json,
     model_fingerprint,
     plan_from_manifest,
-    read_manifest,
+    read_manifest_sealed,
     rules_to_json,
 )
 from qrt.runtime.finalize.pack import FinalizeError, Packed
@@ -167,13 +168,18 @@ class ModelWriter:
             "rules": rules_to_json(plan.rules),
             "inventory": _inventory_json(plan.inventory),
             "plan": plan.to_json(),
+            "matched": matched_json(plan),
         }
         import json
 
+        from qrt.sealed_json import seal
+
         # one top-level field per line, each compact: the inventory and plan of a large model
-        # are megabytes, and `jq` reads them better than any indentation would
+        # are megabytes, and `jq` reads them better than any indentation would. Sealed: a load
+        # that finds the seal intact trusts the plan instead of resolving it again
         lines = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in manifest.items()]
-        (self.directory / MANIFEST_NAME).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+        text = seal("{\n" + ",\n".join(lines) + "\n}\n")
+        (self.directory / MANIFEST_NAME).write_text(text, encoding="utf-8")
         return manifest
 
     def _write_rest(self) -> tuple[dict[str, str], list[str]]:
@@ -257,12 +263,20 @@ def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = Fa
                    allow_version_mismatch: bool = False) -> nn.Module:
     """Load a model saved by qrt into ``model`` — built from its class or config with no
     weights (``with torch.device("meta"): model = Model(config)``). The tensors are mapped
-    from the directory's files, which must stay in place while the model is used. ``verify``
-    also checks every file's sha256 (reads the files once). Returns the model, finalized."""
+    from the directory's files, which must stay in place while the model is used. Returns the
+    model, finalized.
+
+    The saved plan is trusted when the manifest's seal is intact and this qrt wrote it: each
+    decision is rebuilt from the rules the manifest records for it, no rule is matched again.
+    Anything else — a broken seal (an edited manifest), another qrt version
+    (``allow_version_mismatch``), a manifest of an older qrt — resolves the rules again and
+    checks every decision against the recorded plan, as does ``verify``, which also checks
+    every file's sha256 (reads the files once)."""
     directory = Path(directory)
     if getattr(model, "_qrt_eager", None) is not None:
         raise FinalizeError("load_quantized: the model is prepared already", hint="pass a freshly built model")
-    manifest = read_manifest(directory, allow_version_mismatch=allow_version_mismatch)
+    manifest, sealed = read_manifest_sealed(directory, allow_version_mismatch=allow_version_mismatch)
+    trusted = sealed and not verify and manifest["qrt_version"] == __version__
     where = str(directory)
     mine = _fingerprint(model, {})
     if mine["sha256"] != manifest["model"]["sha256"]:
@@ -272,7 +286,7 @@ def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = Fa
             f"not this {mine['class']} ({mine['parameters']} parameters)",
             hint="build the model from the same class and config the saved one was made from",
         )
-    plan = plan_from_manifest(manifest, source=where)
+    plan = plan_from_manifest(manifest, source=where, trusted=trusted)
     tensors: dict[str, torch.Tensor] = {}
     for record in manifest["files"]:
         tensors.update(read_shard(directory / record["name"], record, verify=verify))
