@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_model_options",
     "add_debug_option",
+    "inventory_for_rules",
     "inventory_from_args",
     "model_from_args",
     "read_config",
@@ -123,6 +124,19 @@ def inventory_from_args(args: argparse.Namespace) -> Inventory:
     if show:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     return inv
+
+
+def inventory_for_rules(args: argparse.Namespace, source: Any) -> Inventory:
+    """The model rules are resolved on: ``--model``, or — for rules read from a quantized
+    checkpoint folder, with no ``--model`` — the model that folder's ``config.json`` describes,
+    built on meta (:func:`qrt.frontends.compressed_tensors.checkpoint.checkpoint_inventory`)."""
+    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory, checkpoint_of
+
+    checkpoint = checkpoint_of(source) if args.model is None else None
+    if checkpoint is None:
+        return inventory_from_args(args)
+    return checkpoint_inventory(checkpoint, input_shapes=args.input_shape, progress=progress_printer(args),
+                                seed=getattr(args, "seed", DEFAULT_SEED), dtype=getattr(args, "dtype", None))
 
 
 def model_from_args(args: argparse.Namespace) -> BuiltModel:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
+from qrt.cli.common import add_debug_option, add_model_options, inventory_for_rules
 from qrt.tools.style import Style, want_color
 
 __all__ = ["register", "run"]
@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "decided, why each other lost, and which spec fields came from defaults.",
     )
     p.add_argument("rules", metavar="RULES", help="a rule file: the qrt DSL, or a hierarchical YAML config; or the "
-                   "directory of a saved quantized model (its manifest has the rules and the model: no --model)")
+                   "directory of a saved quantized model (its manifest has the rules and the model: no --model); or a "
+                   "compressed-tensors checkpoint folder (its config.json has the rules and the model: no --model)")
     p.add_argument("queries", metavar="QUERY", nargs="+")
     add_model_options(p, required=False)
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from qrt.api import explain, resolve
     from qrt.tools.explain_text import render_explanations
 
-    if Path(args.rules).is_dir():
+    from qrt.frontends.compressed_tensors.checkpoint import is_checkpoint_dir
+
+    if Path(args.rules).is_dir() and not is_checkpoint_dir(args.rules):
         plan = _saved_plan(Path(args.rules))
         if args.mode == "graph":
             print("qrt explain: error: --mode graph needs a rule file and --model, not a saved model", file=sys.stderr)
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         from qrt.cli.common import read_config
 
         source = read_config(args.rules)  # a bad rule file fails before the model is built
-        plan = resolve(source, inventory_from_args(args))
+        plan = resolve(source, inventory_for_rules(args, source))
     queries, modules = _module_queries(plan, args.queries)
     explanations = explain(plan, queries=queries)
     fates = _graph_fates(args, explanations) if args.mode == "graph" else {}

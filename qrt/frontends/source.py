@@ -9,6 +9,10 @@ Commands take ``RULES`` as a path and never ask which style it is:
 * a YAML/JSON list of entries, a mapping with ``quant_cfg`` (a full ModelOpt config too), a
   single entry or a legacy dict is a wildcard list (front end 2, ModelOpt ``quant_cfg``);
   ``modelopt:NAME`` is one of the shipped ModelOpt presets;
+* a compressed-tensors ``quantization_config`` (``config_groups`` at the top, or a
+  ``config.json`` whose ``quantization_config`` has them or ``quant_method:
+  compressed-tensors``) is read by :mod:`qrt.frontends.compressed_tensors`, and so is a
+  checkpoint folder whose ``config.json`` holds one;
 * anything else is a rule file in the selector DSL.
 
 A :class:`RuleSource` gives the rules for an inventory, checks a resolved plan the way its
@@ -160,6 +164,12 @@ def _structured_from_text(text: str, *, label: str) -> RuleSource:
         data = safe_load(text)
     except yaml.YAMLError:
         data = None  # the reader chosen below reports it with its position
+    from qrt.frontends.compressed_tensors import compressed_tensors_from_text, is_compressed_tensors_document
+
+    if is_compressed_tensors_document(data):
+        from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
+
+        return CompressedTensorsSource(compressed_tensors_from_text(text, file=label), label=label)
     if is_wildcard_document(data):
         return WildcardSource(wildcard_from_text(text, file=label), label=label)
     if data is not None and not is_hierarchical_document(data):
@@ -185,6 +195,17 @@ def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
         return WildcardSource(source)
     from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_data
 
+    from qrt.frontends.compressed_tensors import (
+        CompressedTensorsConfig,
+        compressed_tensors_from_data,
+        is_compressed_tensors_document,
+    )
+    from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
+
+    if isinstance(source, CompressedTensorsConfig):
+        return CompressedTensorsSource(source)
+    if isinstance(source, dict) and is_compressed_tensors_document(source):
+        return CompressedTensorsSource(compressed_tensors_from_data(source), label="quantization_config")
     if isinstance(source, (list, tuple, dict)) and is_wildcard_document(source):
         return WildcardSource(wildcard_from_data(source), label="quant_cfg")
     if isinstance(source, dict):
@@ -196,6 +217,10 @@ def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
     if isinstance(source, str) and source.startswith(PRESET_PREFIX):
         return WildcardSource(load_modelopt_preset(source), label=source)
     path = Path(source)
+    if path.is_dir():
+        from qrt.frontends.compressed_tensors.checkpoint import checkpoint_source
+
+        return checkpoint_source(path)
     structured = _read_structured(path)
     if structured is not None:
         return structured

@@ -1,0 +1,107 @@
+"""A quantized checkpoint folder as an input: its ``config.json`` is both the rules (its
+``quantization_config``) and the model (the rest of it).
+
+``qrt explain CHECKPOINT_DIR QUERY`` and ``qrt resolve CHECKPOINT_DIR --summary`` read the
+config's ``quantization_config`` as a compressed-tensors config and, unless ``--model`` names
+another, build the model the config describes on the ``meta`` device — no weight is read,
+so a 70B checkpoint answers in seconds. compressed-tensors matches the *float* model's module
+names and classes (``apply_quantization_config`` runs on the model before compression), so the
+model is built from the config without its ``quantization_config``: transformers would
+otherwise swap in its own compressed modules, and qrt's model source refuses a quantized
+config on purpose (it quantizes float models). A folder qrt saved (``qrt-manifest.json``) is
+read from its manifest instead, by the commands themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from qrt.frontends.compressed_tensors.config import compressed_tensors_from_text, is_compressed_tensors_document
+from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
+from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
+from qrt.inventory.model import Inventory
+
+__all__ = ["checkpoint_config_file", "checkpoint_inventory", "checkpoint_of", "checkpoint_source", "is_checkpoint_dir"]
+
+SAVED_MANIFEST = "qrt-manifest.json"
+"""A folder qrt itself saved (``qrt.runtime.finalize.manifest.MANIFEST_NAME``): read from its
+manifest, which holds the plan, not from a ``config.json``."""
+
+
+def checkpoint_config_file(directory: Path) -> Path:
+    return directory / "config.json"
+
+
+def is_checkpoint_dir(path: str | Path) -> bool:
+    """A folder with a ``config.json`` and no qrt manifest: a quantized checkpoint to read."""
+    p = Path(path)
+    return p.is_dir() and checkpoint_config_file(p).is_file() and not (p / SAVED_MANIFEST).exists()
+
+
+def _read(directory: Path) -> tuple[str, Any]:
+    from qrt.files import parse_json, read_text
+
+    file = checkpoint_config_file(directory)
+    if not file.is_file():
+        raise CompressedTensorsConfigError(
+            f"{directory} has no config.json", location=str(directory),
+            hint="pass a checkpoint folder (config.json with a quantization_config), a rule file, or the folder "
+            "of a model qrt saved")
+    text = read_text(file, what="checkpoint config", error=CompressedTensorsConfigError)
+    return text, parse_json(text, file=str(file), error=CompressedTensorsConfigError)
+
+
+def checkpoint_source(directory: str | Path) -> CompressedTensorsSource:
+    """The rules of a checkpoint folder: its ``config.json``'s compressed-tensors
+    ``quantization_config``; any other quantization method is refused, naming it."""
+    directory = Path(directory)
+    text, data = _read(directory)
+    file = str(checkpoint_config_file(directory))
+    inner = data.get("quantization_config") if isinstance(data, dict) else None
+    if not is_compressed_tensors_document(data) or "config_groups" in data:
+        method = inner.get("quant_method") if isinstance(inner, dict) else None
+        raise CompressedTensorsConfigError(
+            f"{file} has no compressed-tensors quantization_config"
+            + (f" (its quant_method is {method!r})" if method else ""),
+            location=file,
+            hint="qrt reads checkpoints quantized in the compressed-tensors format (llm-compressor, qrt export); "
+            "a float checkpoint is a --model, not rules")
+    return CompressedTensorsSource(compressed_tensors_from_text(text, file=file), label=str(directory),
+                                   checkpoint=str(directory))
+
+
+def checkpoint_inventory(
+    directory: str | Path,
+    *,
+    input_shapes: Sequence[Sequence[int]] | None = None,
+    progress: Callable[[Any], None] | None = None,
+    seed: int | None = None,
+    dtype: str | None = None,
+) -> Inventory:
+    """The inventory of the float model a checkpoint's ``config.json`` describes, built on
+    ``meta`` (no weights read) from the config without its ``quantization_config``."""
+    from qrt.model_spec import load_model_inventory
+
+    directory = Path(directory)
+    _, data = _read(directory)
+    if not isinstance(data, dict):
+        raise CompressedTensorsConfigError(f"{checkpoint_config_file(directory)}: not a JSON object",
+                                           location=str(checkpoint_config_file(directory)))
+    float_config = {k: v for k, v in data.items() if k != "quantization_config"}
+    with tempfile.TemporaryDirectory(prefix="qrt-checkpoint-") as tmp:
+        config = Path(tmp) / "config.json"
+        config.write_text(json.dumps(float_config), encoding="utf-8")
+        inv = load_model_inventory(str(config), input_shapes=input_shapes, device="meta", progress=progress,
+                                   seed=seed, dtype=dtype)
+    return replace(inv, model={**inv.model, "spec": str(directory)})
+
+
+def checkpoint_of(source: Any) -> str | None:
+    """The checkpoint folder a rule source was read from (its model is that folder's
+    ``config.json``), or ``None``."""
+    return getattr(source, "checkpoint", None)

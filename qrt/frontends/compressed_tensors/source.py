@@ -1,0 +1,44 @@
+"""The rule source of a compressed-tensors config (:class:`qrt.frontends.source.RuleSource`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from qrt.frontends.compressed_tensors.config import CompressedTensorsConfig
+from qrt.inventory.model import Inventory
+from qrt.ir.rule import RuleSet
+from qrt.ir.site import Site
+
+if TYPE_CHECKING:
+    from qrt.resolver.plan import Plan
+
+__all__ = ["CompressedTensorsSource"]
+
+
+@dataclass
+class CompressedTensorsSource:
+    """Compiles per inventory (the class half of the matching reads each module's classes);
+    explain adds compressed-tensors' own reading of the site's module."""
+
+    config: CompressedTensorsConfig
+    label: str = "compressed-tensors config"
+    checkpoint: str | None = None
+    """The checkpoint folder the config came from, whose ``config.json`` also builds the model."""
+    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+
+    def rules_for(self, inv: Inventory) -> RuleSet:
+        from qrt.frontends.compressed_tensors.compile import compile_compressed_tensors
+
+        key = id(inv)
+        if key not in self._compiled:
+            self._compiled[key] = compile_compressed_tensors(self.config, inv)
+        return self._compiled[key]
+
+    def check(self, plan: Plan) -> None:
+        return None
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]:
+        from qrt.frontends.compressed_tensors.compile import module_notes
+
+        return module_notes(self.config, inv, site.module)

@@ -1,0 +1,125 @@
+"""A quantized checkpoint folder as input: ``qrt explain DIR QUERY`` and ``qrt resolve DIR
+--summary`` read its ``config.json``'s compressed-tensors ``quantization_config`` and build the
+float model it describes on meta — on an export qrt itself wrote, and on a config written the
+way llm-compressor writes it (``ModelCompressor.update_config``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qrt.api import resolve
+from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory, checkpoint_source
+from qrt.frontends.source import load_rule_source
+from tests.conftest import run_qrt
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+W4 = "spec w = int4 symmetric per_block(8) qparam_calculator=static\nop linear weight -> w\n"
+
+
+def _tiny_llama() -> Any:
+    return transformers.LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                    num_key_value_heads=1, vocab_size=64, max_position_embeddings=32,
+                                    architectures=["LlamaForCausalLM"])
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny Llama quantized by qrt (int4 weights in blocks of 8), saved and exported in
+    the compressed-tensors format with its config.json; and the rule file it came from."""
+    import qrt
+
+    folder = tmp_path_factory.mktemp("export")
+    rules = folder / "w4.qrt"
+    rules.write_text(W4)
+    config = _tiny_llama()
+    config.save_pretrained(folder / "float")
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    quantized = qrt.quantize(model, str(rules), [torch.randint(0, 64, (1, 6))])
+    qrt.save_quantized(quantized, folder / "saved")
+    qrt.export_compressed_tensors(folder / "saved", folder / "out", hf_config=folder / "float")
+    return folder / "out", rules
+
+
+def _weights(plan: Any) -> dict[str, tuple[Any, ...]]:
+    """Each linear weight's decision, its axis counted from the front (the same axis written
+    either way)."""
+    out = {}
+    for site in plan.inventory.sites:
+        if site.op_type == "linear" and site.role == "state" and site.key == "weight":
+            spec = plan.spec(plan.decision(site.quantizer_path))
+            g = spec.granularity
+            out[site.quantizer_path] = (spec.dtype, spec.qscheme, g.type, g.axis % 2, g.block_size)
+    return out
+
+
+def test_a_qrt_export_reads_back_as_the_plan_it_was_made_from(exported: tuple[Path, Path]) -> None:
+    out, rules = exported
+    inv = checkpoint_inventory(out)  # the model from out/config.json, on meta
+    assert inv.model["spec"] == str(out)
+    ours = _weights(resolve(checkpoint_source(out), inv))
+    original = _weights(resolve(load_rule_source(rules), inv))
+    assert ours == original and len(ours) == 8
+
+
+def test_explain_and_resolve_take_the_checkpoint_folder_alone(exported: tuple[Path, Path]) -> None:
+    out, _ = exported
+    done = run_qrt("explain", str(out), "model.layers.0.mlp.down_proj.weight_quantizer")
+    assert done.returncode == 0, done.stderr
+    assert "=> int4 symmetric per_block axis=-1 block_size=8" in done.stdout
+    assert "config_groups['group_0'].targets[0]" in done.stdout and f"{out}/config.json:" in done.stdout
+    assert "compressed-tensors: model.layers.0.mlp.down_proj (Linear) matches 'Linear' (class)" in done.stdout
+    summary = run_qrt("resolve", str(out), "--summary")
+    assert summary.returncode == 0, summary.stderr
+    assert any(line.split()[:3] == ["linear", "state", "8"] and "int4" in line for line in summary.stdout.splitlines())
+    assert "8 of " in summary.stdout
+
+
+def _llm_compressor_config(folder: Path) -> Path:
+    """config.json as llm-compressor saves it: ``ModelCompressor.update_config``'s layout,
+    the ``QuantizationConfig`` dumped by compressed-tensors itself."""
+    ct = pytest.importorskip("compressed_tensors")
+    from compressed_tensors.quantization import QuantizationConfig
+
+    qconfig = QuantizationConfig.model_validate({
+        "config_groups": {
+            "group_0": {"targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "group_size": 8,
+                                                           "strategy": "group", "symmetric": True}},
+            "group_1": {"targets": ["re:.*mlp\\.down_proj$", "re:.*mlp.*"],
+                        "weights": {"num_bits": 8, "type": "float", "strategy": "channel"},
+                        "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": True}},
+        },
+        "ignore": ["lm_head"], "format": "mixed-precision", "quantization_status": "compressed",
+    })
+    folder.mkdir()
+    _tiny_llama().save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {"version": ct.__version__, "quant_method": "compressed-tensors",
+                                     "sparsity_config": {}, "transform_config": {},
+                                     **qconfig.model_dump(mode="json", exclude=["quant_method"])}
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    return folder
+
+
+def test_an_llm_compressor_checkpoint_config(tmp_path: Path) -> None:
+    folder = _llm_compressor_config(tmp_path / "ckpt")
+    done = run_qrt("explain", str(folder), "lm_head.weight_quantizer", "model.layers.0.mlp.down_proj.input_quantizer",
+                   "--format", "json")
+    assert done.returncode == 0, done.stderr
+    sites = {s["quantizer_path"]: s for s in json.loads(done.stdout)["sites"]}
+    assert sites["lm_head.weight_quantizer"]["decision"] is None  # ignore: ["lm_head"]
+    down = sites["model.layers.0.mlp.down_proj.input_quantizer"]["decision"]
+    assert down["dtype"] == "float8_e4m3fn" and down["extras"] == {"strategy": "token"}
+
+
+def test_a_folder_without_a_compressed_tensors_config_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "float"
+    _tiny_llama().save_pretrained(folder)
+    done = run_qrt("explain", str(folder), "lm_head.weight_quantizer")
+    assert done.returncode == 2 and "has no compressed-tensors quantization_config" in done.stderr
