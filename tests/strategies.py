@@ -32,7 +32,7 @@ def sites(draw: st.DrawFn) -> Site:
     depth = draw(st.integers(1, 3))
     names = [""]
     for _ in range(depth - 1):
-        names.append((names[-1] + "." if names[-1] else "") + draw(st.sampled_from(("m0", "m1", "k", "v"))))
+        names.append((names[-1] + "." if names[-1] else "") + draw(st.sampled_from(("m0", "m1", "k", "v", "0", "1"))))
     scope = tuple((n, draw(st.sampled_from(TYPES))) for n in names)
     role = draw(st.sampled_from(ROLES))
     module = names[-1]
@@ -42,14 +42,20 @@ def sites(draw: st.DrawFn) -> Site:
         op_name = prefix + op_type + draw(st.sampled_from(("", "_1")))
         key = draw(st.sampled_from(("weight", "bias"))) if role == "state" else draw(st.integers(0, 1))
         path = f"{op_name}.{role}_quantizer_{key}"
+        # one expert's matrix of a fused MoE parameter, one state site in three
+        expert = draw(st.none() | st.integers(0, 2)) if role == "state" else None
+        if expert is not None:
+            path += f".{expert}"
     else:
+        expert = None
         op_type = op_name = None
         key = draw(st.sampled_from((0, 1, "x", "weight")))
         path = f"{prefix}{role}_quantizer_{key}"
     arg_name = draw(st.sampled_from((None, "x"))) if role == "module_input" and isinstance(key, int) else None
     tensor = draw(st.sampled_from(TENSORS))
     return Site(quantizer_path=path, scope=scope, role=role, key=key, op_type=op_type,
-                op_name=op_name, arg_name=arg_name, tensor=tensor)
+                op_name=op_name, arg_name=arg_name, tensor=tensor,
+                fused=str(key) if expert is not None else None, expert=expert)
 
 
 def site_lists() -> st.SearchStrategy[list[Site]]:
@@ -88,6 +94,8 @@ def selectors(draw: st.DrawFn) -> Selector:
         quantizer_path=maybe(st.sampled_from(GLOBS)),
         parent_class=maybe(st.sampled_from(("nn.Linear", "pkg.Attn"))),
         tensor=maybe(st.sampled_from(TENSORS)),
+        experts=maybe(st.sampled_from(((0, 0), (1, 2), (0, 5)))),
+        layers=maybe(st.sampled_from(((0, 0), (1, 1), (0, 3)))),
     )
 
 

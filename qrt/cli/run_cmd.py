@@ -46,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="samples drawn from --calib (with --seed; all when it holds fewer; default 32)")
     p.add_argument("--seq-len", type=_positive, default=512, metavar="N",
                    help="tokens per --calib sample at most (default 512)")
+    p.add_argument("--calib-all-experts", action="store_true",
+                   help="mixture-of-experts models: calibrate every expert on every token (the "
+                   "outputs keep the model's own routing); without it an expert sees only the tokens "
+                   "routed to it, and experts that saw none are warned about")
     p.add_argument(
         "--finalize", metavar="DIR",
         help="then finalize the model: real low-bit weights written to DIR (replacing a model qrt saved there before; safetensors shards + "
@@ -164,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches or 8,
                             seed=args.seed, progress=progress, finalize_dir=finalize_dir,
                             calibration=calib.samples if calib is not None else None,
-                            compare=not args.no_compare)
+                            compare=not args.no_compare, all_experts=args.calib_all_experts)
         exported = _export(args, finalize_dir) if args.export is not None else None
     if args.finalize is None and report.finalized is not None:
         report.finalized = None  # a scratch directory for --export, gone now
@@ -180,10 +184,15 @@ def run(args: argparse.Namespace) -> int:
             "inputs": built.info.get("inputs", []),
             **({"finalized": report.finalized} if report.finalized is not None else {}),
             **({"exported": exported} if exported is not None else {}),
+            **({"routed_tokens": report.routed} if report.routed else {}),
         }, indent=1))
     else:
         sys.stdout.write(_heading(args, source, built, report, calib.description if calib is not None else None))
         sys.stdout.write(report.summary)
+        if report.routed:
+            from qrt.runtime.quant.run import render_routed
+
+            sys.stdout.write("\n" + render_routed(report.routed))
         sys.stdout.write("\n" + LEGEND)
         if report.cosine is not None and report.max_abs_error is not None:
             print(f"\noutput vs float model after {report.batches} calibration batches: "

@@ -23,7 +23,7 @@ from typing import Literal
 from qrt.ir.patterns import PatternError, check_regex, glob_match, modelopt_match_names, regex_fullmatch
 from qrt.ir.site import ROLES, Key, Site
 
-__all__ = ["QuantizerNames", "Selector", "ScopeMatch", "type_matches"]
+__all__ = ["QuantizerNames", "Selector", "ScopeMatch", "in_range", "type_matches"]
 
 QuantizerNames = Literal["qrt", "modelopt"]
 """Which names a selector's ``quantizer_path`` glob reads: qrt's quantizer path and aliases,
@@ -106,6 +106,13 @@ class Selector:
     """ModelOpt's ``parent_class``: the owning module's class exactly (no subclasses); with
     ``quantizer_names="modelopt"``, the class ModelOpt's converted module is an instance of
     (:attr:`~qrt.ir.site.Site.modelopt_class`)"""
+    experts: tuple[int, int] | None = None
+    """an inclusive range of expert indices: only the sites of those experts' matrices in
+    fused mixture-of-experts modules (:attr:`~qrt.ir.site.Site.expert`; the DSL's
+    ``expert 0..3``)"""
+    layers: tuple[int, int] | None = None
+    """an inclusive range of layer indices (:attr:`~qrt.ir.site.Site.layer`; the DSL's
+    ``layer 0..3``)"""
     tensor: str | None = None
     """the site's tensor identity exactly (``op:<op>:<k>``, ``param:<fqn>``, ``input:<key>``):
     every site on one tensor, e.g. a module-level quantizer overriding the op-level sites on
@@ -126,6 +133,12 @@ class Selector:
             raise PatternError(
                 f"unknown quantizer_names {self.quantizer_names!r}", hint="valid: 'qrt', 'modelopt'"
             )
+        for what, span in (("expert", self.experts), ("layer", self.layers)):
+            if span is not None and not (0 <= span[0] <= span[1]):
+                raise PatternError(
+                    f"{what} range {span[0]}..{span[1]} is empty or negative",
+                    hint=f"write {what} N or {what} LOW..HIGH with 0 <= LOW <= HIGH",
+                )
         if self.quantizer_names == "modelopt" and self.quantizer_path is None:
             raise PatternError(
                 "quantizer_names='modelopt' needs a quantizer_path glob (the ModelOpt names to match)",
@@ -157,6 +170,10 @@ class Selector:
             return False
         if self.op_type is not None and site.op_type != self.op_type:
             return False
+        if self.experts is not None and not in_range(self.experts, site.expert):
+            return False
+        if self.layers is not None and not in_range(self.layers, site.layer):
+            return False
         if self.key is not None and self.key != "*" and not site.matches_key(self.key):
             return False
         if self.module_type is not None and not type_matches(self.module_type, site.module_type):
@@ -184,6 +201,11 @@ class Selector:
                 regex_fullmatch(self.op_name, _relative(site.op_name, base)) for base in bases
             )
         return True
+
+
+def in_range(span: tuple[int, int], index: int | None) -> bool:
+    """Whether ``index`` lies in the inclusive ``span`` (``None``, no index, never does)."""
+    return index is not None and span[0] <= index <= span[1]
 
 
 def _relative(op_name: str, base: str) -> str:

@@ -86,6 +86,16 @@ class Site:
         return self.role in MODULE_ROLES
 
     @property
+    def layer(self) -> int | None:
+        """The layer a site is in: the first all-digit component of its module name
+        (``model.layers.3.mlp`` → 3, ``h.0.attn`` → 0, ``encoder.block.1.layer.0`` → 1), as
+        the repeated blocks of a model are numbered; ``None`` outside them."""
+        for part in self.module.split("."):
+            if part.isdigit():
+                return int(part)
+        return None
+
+    @property
     def label(self) -> str:
         """A short human name: ``op_name:role[key]`` or ``module:role[key]``."""
         owner = self.op_name if self.op_name is not None else (self.module or "<root>")

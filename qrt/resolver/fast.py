@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qrt.ir.rule import Rule, RuleSet
-from qrt.ir.selector import _relative, type_matches
+from qrt.ir.selector import _relative, in_range, type_matches
 from qrt.ir.site import Site
 from qrt.ir.patterns import glob_to_regex, modelopt_match_names
 from qrt.ir.regex_set import RegexSet
@@ -136,6 +136,11 @@ class FastResolver:
         )
         self._path_free = without(lambda s: s.quantizer_path is not None)
 
+        # expert / layer index ranges: decided once per distinct index
+        self._ranged = [(i, s.experts, s.layers) for i, s in enumerate(sel) if s.experts is not None or s.layers is not None]
+        self._range_free = without(lambda s: s.experts is not None or s.layers is not None)
+        self._range_memo: dict[tuple[int | None, int | None], int] = {}
+
         self._fold_memo: dict[tuple[int, str], tuple[tuple[Rule, ...], Any]] = {}
         # site → outcome, for resolving the same inventory again (explain, lint, diff); keyed by
         # id() with the site kept alive in the value, so an id is never reused while cached
@@ -232,6 +237,17 @@ class FastResolver:
             self._opname_memo[memo_key] = mask
         return mask
 
+    def _range_mask(self, expert: int | None, layer: int | None) -> int:
+        key = (expert, layer)
+        cached = self._range_memo.get(key)
+        if cached is None:
+            cached = self._range_free
+            for i, experts, layers in self._ranged:
+                if (experts is None or in_range(experts, expert)) and (layers is None or in_range(layers, layer)):
+                    cached |= 1 << i
+            self._range_memo[key] = cached
+        return cached
+
     def _path_mask(self, site: Site) -> int:
         if not self._paths and not self._modelopt_paths:
             return self.all
@@ -261,6 +277,8 @@ class FastResolver:
             if site.arg_name is not None:
                 km |= self._key.get((str, site.arg_name), 0)
             mask &= km
+        if self._ranged:
+            mask &= self._range_mask(site.expert, site.layer)
         if not mask:
             return 0
         mask &= self._mname_mask(site.module)

@@ -33,7 +33,7 @@ def test_misspelled_predicate_keyword() -> None:
     assert err.location == "rules.qrt:2:1"
     assert str(err).startswith("rules.qrt:2:1: unexpected word 'modul'")
     assert_caret(err, "modul /x/ -> off", 1)
-    assert "expected one of: '*', 'bias', 'in', 'include', 'input'" in str(err)
+    assert "expected one of: '*', 'bias', 'expert', 'in', 'include', 'input'" in str(err)
     assert "did you mean 'module'?" in str(err)
     assert "__ANON" not in str(err) and "WORD" not in str(err)
 

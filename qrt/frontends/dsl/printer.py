@@ -151,6 +151,9 @@ def selector_text(selector: Selector) -> str:
         parts.append(f"{keyword} {_string(selector.quantizer_path)}")
     if selector.tensor is not None:
         parts.append(f"tensor {_string(selector.tensor)}")
+    for keyword, span in (("expert", selector.experts), ("layer", selector.layers)):
+        if span is not None:
+            parts.append(f"{keyword} {span[0]}" if span[0] == span[1] else f"{keyword} {span[0]}..{span[1]}")
     return " ".join(parts) if parts else "*"
 
 

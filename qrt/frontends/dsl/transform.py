@@ -54,6 +54,8 @@ _PREDICATE_NAMES: dict[str, str] = {
     "key": "a key",
     "quantizer_path": "quantizer (or modelopt_name)",
     "tensor": "tensor",
+    "experts": "expert",
+    "layers": "layer",
 }
 """A selector field as the user wrote it, for "given twice" errors."""
 
@@ -217,6 +219,28 @@ class ToStatements(Transformer[Token, list[Statement]]):
     def tensor_id(self, meta: Any, children: list[Token]) -> list[tuple[str, Any, Token]]:
         (tok,) = children
         return [("tensor", decode_string(self.src, tok), tok)]
+
+    def index_range(self, meta: Any, children: list[Token]) -> tuple[int, int, Token]:
+        numbers = [c for c in children if c.type == "INT"]
+        low = int(numbers[0])
+        high = int(numbers[-1])
+        if low < 0 or high < low or len(str(numbers[-1]).lstrip("-")) > 9:
+            raise at_token(
+                RuleSyntaxError, self.src, numbers[0],
+                f"index range {''.join(str(c) for c in children)} is empty, negative or too large",
+                hint="write one index (expert 3) or LOW..HIGH with 0 <= LOW <= HIGH (layer 0..11)",
+            )
+        return low, high, numbers[0]
+
+    def expert_predicate(self, meta: Any, children: list[Any]) -> list[tuple[str, Any, Token]]:
+        """``expert 3`` / ``expert 0..7``: one expert's matrices of fused MoE parameters."""
+        low, high, tok = children[0]
+        return [("experts", (low, high), tok)]
+
+    def layer_predicate(self, meta: Any, children: list[Any]) -> list[tuple[str, Any, Token]]:
+        """``layer 0..3``: sites whose module name's first index is in the range."""
+        low, high, tok = children[0]
+        return [("layers", (low, high), tok)]
 
     # -- selector ------------------------------------------------------------------------
 

@@ -64,6 +64,17 @@ def weight_targets(model: nn.Module, state: Any, plan: Any) -> list[WeightTarget
             readers.setdefault(site.tensor, []).append((site.quantizer_path, q))
     for tensor, reader in module_level.items():
         readers[tensor] = [reader]
+    experts = [d.site.quantizer_path for d in plan.decisions if d.site.fused is not None and d.site.expert is not None
+               and (q := state.quantizers.get(d.site.quantizer_path)) is not None and q.enabled]
+    if experts:
+        raise FinalizeError(
+            f"{len(experts)} quantized expert matrices of fused mixture-of-experts modules (e.g. "
+            f"{experts[0]}) cannot be packed yet: finalize and export keep whole parameters, and "
+            "a fused parameter holds every expert",
+            hint="use the fake-quantized model as it is (qrt run without --finalize/--export), or turn "
+            "the experts' weight quantizers off (DSL: `op grouped_mm state -> off`; a list: "
+            "{\"quantizer_name\": \"*experts*weight_quantizer\", \"enable\": false}); docs/moe.md",
+        )
     out: list[WeightTarget] = []
     done: set[int] = set()
     for decision in plan.decisions:

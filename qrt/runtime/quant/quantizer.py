@@ -211,9 +211,17 @@ class Quantizer:
         from qrt.runtime.graph.names import graph_call_sites
         from qrt.runtime.trace import trace_model, type_name
 
-        gm = export_model(self.model, args, kwargs, dynamic_shapes=dynamic_shapes, no_grad=no_grad)
         inventory = trace_model(self.model, args, kwargs)  # export branches on: the graph's names
         plan = resolve(self.source, inventory)
+        experts = [d.site.quantizer_path for d in plan.decisions if d.site.fused is not None and plan.spec(d) is not None]
+        if experts:
+            raise PrepareError(
+                f"graph mode cannot quantize fused mixture-of-experts modules yet ({len(experts)} "
+                f"quantizers, e.g. {experts[0]}): the eager runtime runs them in every experts implementation",
+                hint='prepare in eager mode: qrt.Quantizer(model, config, execution_mode="eager"), '
+                "`execution_mode: eager` in the config, or qrt run --mode eager; docs/moe.md",
+            )
+        gm = export_model(self.model, args, kwargs, dynamic_shapes=dynamic_shapes, no_grad=no_grad)
         decisions = {}
         boundary: list[Any] = []
         for decision in plan.decisions:
@@ -370,7 +378,8 @@ class Quantizer:
             self._set(model, observer=False, fake_quant=True)
             if eager:
                 state.count_routing = state.all_experts = False
-                self._warn_unrouted(state)
+                if not all_experts:  # every expert saw every token otherwise
+                    self._warn_unrouted(state)
 
     def routed_tokens(self) -> dict[str, list[int]]:
         """Tokens routed to each expert of each fused experts module during the last

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from qrt.runtime.quant.quantizer import Quantizer
 
-__all__ = ["RunReport", "run_config"]
+__all__ = ["RunReport", "render_routed", "run_config"]
 
 
 @dataclass
@@ -37,6 +37,8 @@ class RunReport:
     """the config's own ``execution_mode`` where it names one (hierarchical configs)"""
     held_out: bool = False
     """calibrated on given samples, and compared on one more of them kept out of calibration"""
+    routed: dict[str, list[int]] | None = None
+    """fused mixture-of-experts modules: calibration tokens routed to each expert, by module"""
 
 
 def _like(t: Any, generator: torch.Generator) -> Any:
@@ -69,7 +71,8 @@ def _first_tensor(out: Any) -> torch.Tensor:
 def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
                *, batches: int = 8, seed: int = 0, progress: Any = None,
                finalize_dir: str | None = None, execution_mode: str = "eager",
-               calibration: Sequence[torch.Tensor] | None = None, compare: bool = True) -> RunReport:
+               calibration: Sequence[torch.Tensor] | None = None, compare: bool = True,
+               all_experts: bool = False) -> RunReport:
     """Prepare ``model`` (changed in place), calibrate on ``batches`` batches — the example,
     then random batches shaped like it, drawn from ``seed`` — and compare with the float model
     on one more. ``finalize_dir``: then finalize the model into that directory
@@ -84,7 +87,11 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
     comparison (a single sample does both).
 
     ``compare=False`` keeps no float copy of the model (on a large model, that copy is the
-    model's size again) and reports no error figures."""
+    model's size again) and reports no error figures.
+
+    ``all_experts``: calibrate every expert of fused mixture-of-experts modules on every token
+    (``Quantizer.calibration_mode(all_experts=True)``); the report counts the tokens the
+    model's own routing sent to each expert either way."""
     kwargs = dict(kwargs or {})
     model.eval()
     float_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
@@ -97,7 +104,7 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
     samples = [s.to(args[0].device) for s in calibration] if calibration is not None else None
     held_out = samples.pop() if samples is not None and len(samples) > 1 else None
     with torch.no_grad():
-        with quantizer.calibration_mode():
+        with quantizer.calibration_mode(all_experts=all_experts):
             if samples is not None:
                 for sample in samples:
                     model(sample, *args[1:], **kwargs)
@@ -128,6 +135,7 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
         mode=execution_mode,
         config_mode=None if configured is None else str(getattr(configured, "value", configured)),
         held_out=held_out is not None,
+        routed=quantizer.routed_tokens() or None,
     )
 
 
@@ -152,3 +160,15 @@ def _finalize(quantizer: Quantizer, float_bytes: int, model: torch.nn.Module, da
         "kept_dense": list(report["kept_dense"]),
         "max_abs_diff_vs_prepared": (again - prepared).abs().max().item(),
     }
+
+
+def render_routed(routed: dict[str, list[int]]) -> str:
+    """The routed-token table of a run: per fused experts module, the calibration tokens each
+    expert was sent, and which saw none (their activations never reached an observer)."""
+    lines = ["calibration tokens routed to each expert:"]
+    width = max(len(name) for name in routed)
+    for name, counts in routed.items():
+        idle = [str(i) for i, c in enumerate(counts) if c == 0]
+        note = f"  (none: expert {', '.join(idle)})" if idle else ""
+        lines.append(f"  {name:<{width}}  {' '.join(str(c) for c in counts)}{note}")
+    return "\n".join(lines) + "\n"

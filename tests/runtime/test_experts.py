@@ -1,0 +1,180 @@
+"""The eager runtime on fused mixture-of-experts modules (``docs/moe.md``): every experts
+implementation quantizes alike, and like an unfused copy of the same experts; calibration
+counts routed tokens; what cannot run yet says so.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from torch import nn  # noqa: E402
+
+from qrt.api import parse_rules  # noqa: E402
+from qrt.errors import QrtError  # noqa: E402
+from qrt.runtime.quant.quantizer import Quantizer  # noqa: E402
+from tests.frontends.wildcard.test_fused_experts import _moe  # noqa: E402
+
+EXPERTS = "model.layers.0.mlp.experts"
+# int4 per-channel weights (scales from each expert's own matrix) and MXFP8 activations
+# (scales per 32-value block of each row): both independent of how rows are grouped, so
+# the fused and the unfused model must agree to float rounding
+FUSED = """op grouped_mm state -> int4 per_channel
+op grouped_mm input[0] -> float8_e4m3fn per_block(32, axis=1) scale_dtype=float8_e8m0fnu
+"""
+UNFUSED = """in name /.*experts/ op linear weight -> int4 per_channel
+in name /.*experts/ op linear input[0] -> float8_e4m3fn per_block(32, axis=1) scale_dtype=float8_e8m0fnu
+"""
+
+
+def _calibrated(model: Any, rules: str, ids: Any, **calibration: Any) -> tuple[Quantizer, Any]:
+    q = Quantizer(model, parse_rules(rules))
+    q.prepare((ids,))
+    with torch.no_grad():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with q.calibration_mode(**calibration):
+                model(ids)
+        return q, model(ids).logits
+
+
+class _Unfused(nn.Module):
+    """The same experts as one ``nn.Linear`` pair per expert, run by the per-expert loop."""
+
+    def __init__(self, fused: nn.Module) -> None:
+        super().__init__()
+        n, two_i, h = fused.gate_up_proj.shape
+        self.act_fn = fused.act_fn
+        self.gate_up = nn.ModuleList(nn.Linear(h, two_i, bias=False) for _ in range(n))
+        self.down = nn.ModuleList(nn.Linear(two_i // 2, h, bias=False) for _ in range(n))
+        with torch.no_grad():
+            for i in range(n):
+                self.gate_up[i].weight.copy_(fused.gate_up_proj[i])
+                self.down[i].weight.copy_(fused.down_proj[i])
+
+    def forward(self, hidden: Any, top_k_index: Any, top_k_weights: Any) -> Any:
+        out = torch.zeros_like(hidden)
+        for i in range(len(self.gate_up)):
+            token, slot = torch.where(top_k_index == i)
+            if token.numel() == 0:
+                continue
+            gate, up = self.gate_up[i](hidden[token]).chunk(2, dim=-1)
+            y = self.down[i](self.act_fn(gate) * up) * top_k_weights[token, slot, None]
+            out.index_add_(0, token, y)
+        return out
+
+
+def test_every_implementation_quantizes_like_an_unfused_copy() -> None:
+    ids = torch.randint(0, 64, (2, 7))
+    outputs = {}
+    for implementation in ("grouped_mm", "batched_mm", "eager"):
+        model = _moe("mixtral", implementation, experts=4, hidden=32)
+        float_logits = model(ids).logits
+        q, outputs[implementation] = _calibrated(model, FUSED, ids)
+        placed = [d.site.quantizer_path for d in q.plan.decisions if d.spec is not None]
+        assert f"{EXPERTS}.gate_up_proj_weight_quantizers.3" in placed and f"{EXPERTS}.down_proj_input_quantizer" in placed
+        assert not torch.allclose(outputs[implementation], float_logits, atol=1e-6)  # it did quantize
+    unfused = _moe("mixtral", "eager", experts=4, hidden=32)
+    unfused.model.layers[0].mlp.experts = _Unfused(unfused.model.layers[0].mlp.experts)
+    _, reference = _calibrated(unfused, UNFUSED, ids)
+    for implementation, logits in outputs.items():
+        torch.testing.assert_close(logits, reference, rtol=1e-5, atol=1e-5, msg=implementation)
+
+
+def test_static_activation_scales_agree_across_implementations() -> None:
+    """A per-tensor input scale is shared by all experts (ModelOpt's layout): the per-expert
+    loop observes all its calls at once, so calibration gives the grouped call's scale."""
+    ids = torch.randint(0, 64, (2, 7))
+    rules = "op grouped_mm state -> int4 per_channel\nop grouped_mm input[0] -> int8 per_tensor\n"
+    scales, logits = {}, {}
+    for implementation in ("grouped_mm", "eager"):
+        q, logits[implementation] = _calibrated(_moe("qwen2_moe", implementation, experts=4), rules, ids)
+        scales[implementation] = q.state.quantizers[f"{EXPERTS}.gate_up_proj_input_quantizer"].scale.clone()
+    torch.testing.assert_close(scales["grouped_mm"], scales["eager"])
+    torch.testing.assert_close(logits["grouped_mm"], logits["eager"], rtol=1e-5, atol=1e-5)
+
+
+def test_routed_tokens_are_counted_and_idle_experts_warned() -> None:
+    model = _moe("mixtral", experts=8, layers=2)
+    ids = torch.randint(0, 64, (1, 2))  # 2 tokens x 2 experts each: at most 4 of 8 experts see data
+    with torch.no_grad():
+        float_logits = model(ids).logits
+    q = Quantizer(model, parse_rules("op grouped_mm input[0] -> int8 per_tensor\n"))
+    q.prepare((ids,))
+    with pytest.warns(UserWarning, match=r"saw no calibration tokens .*calib-all-experts"):
+        with torch.no_grad(), q.calibration_mode():
+            model(ids)
+    routed = q.routed_tokens()
+    assert set(routed) == {EXPERTS, "model.layers.1.mlp.experts"}
+    assert all(sum(counts) == 2 * 2 and len(counts) == 8 and 0 in counts for counts in routed.values())
+    # every expert on every token: no warning, the model's own routing is what is counted,
+    # and the outputs are the model's (fake quantization is off while calibrating)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with torch.no_grad(), q.calibration_mode(all_experts=True):
+            during = model(ids).logits
+    assert q.routed_tokens() == routed
+    torch.testing.assert_close(during, float_logits)
+    assert q.state.quantizers[f"{EXPERTS}.gate_up_proj_input_quantizer"].scale.numel() == 1
+
+
+def test_all_experts_needs_fused_experts() -> None:
+    model = nn.Sequential(nn.Linear(8, 8))
+    q = Quantizer(model, parse_rules("op linear input[0] -> int8 per_tensor\n"))
+    q.prepare((torch.randn(2, 8),))
+    with pytest.raises(QrtError, match="no fused experts module"):
+        with q.calibration_mode(all_experts=True):
+            pass
+
+
+def test_selection_by_expert_and_layer() -> None:
+    model = _moe("qwen3_moe", experts=4, layers=2)
+    ids = torch.randint(0, 64, (1, 5))
+    rules = ("op grouped_mm state layer 1 expert 1..2 -> int4 per_channel\n"
+             "op grouped_mm input[0] layer 0 -> int8 per_tensor\n")
+    q = Quantizer(model, parse_rules(rules))
+    q.prepare((ids,))
+    on = sorted(d.site.quantizer_path for d in q.plan.decisions if d.spec is not None)
+    layer1 = "model.layers.1.mlp.experts"
+    assert on == sorted([f"{EXPERTS}.down_proj_input_quantizer", f"{EXPERTS}.gate_up_proj_input_quantizer"]
+                        + [f"{layer1}.{p}_weight_quantizers.{i}" for p in ("gate_up_proj", "down_proj") for i in (1, 2)])
+
+
+def test_hierarchical_config_targets_a_fused_parameter_by_key(tmp_path: Any) -> None:
+    """``op_state_spec: {gate_up_proj: …}`` in a module config reaches every expert's matrix of
+    that parameter, each with a decision (and a quantizer) of its own."""
+    from qrt.api import as_inventory, resolve
+    from qrt.frontends.source import load_rule_source
+
+    config = tmp_path / "moe.yaml"
+    config.write_text(
+        "quantization_config:\n"
+        "  module_name_configs:\n"
+        f"    {EXPERTS}:\n"
+        "      op_state_spec:\n"
+        "        gate_up_proj: {dtype: int4, granularity: per_channel}\n",
+        encoding="utf-8",
+    )
+    inv = as_inventory(_moe("mixtral"), torch.randint(0, 64, (1, 5)))
+    plan = resolve(load_rule_source(config), inv)
+    int4 = [d for d in plan.decisions if d.spec is not None and plan.spec(d).dtype == "int4"]
+    assert [d.site.quantizer_path for d in int4] == [f"{EXPERTS}.gate_up_proj_weight_quantizers.{i}" for i in range(3)]
+    assert all(plan.spec(d).granularity.axis == 0 for d in int4)  # each expert's output features
+    assert len({d.site.tensor for d in int4}) == 3  # one matrix, one quantizer each
+
+
+def test_graph_mode_and_finalize_refuse_quantized_experts(tmp_path: Any) -> None:
+    ids = torch.randint(0, 64, (1, 5))
+    graph = Quantizer(_moe("mixtral"), parse_rules("op grouped_mm state -> int4 per_channel\n"), execution_mode="graph")
+    with pytest.raises(QrtError, match="graph mode cannot quantize fused mixture-of-experts") as err:
+        graph.prepare((ids,), example_kwargs={"use_cache": False})
+    assert "execution_mode" in (err.value.hint or "")
+    model = _moe("mixtral")
+    q, _ = _calibrated(model, "op grouped_mm state -> int4 per_channel\n", ids)
+    with pytest.raises(QrtError, match="quantized expert matrices .* cannot be packed yet"):
+        q.finalize()
