@@ -169,13 +169,14 @@ def module_notes(config: CompressedTensorsConfig, inv: Inventory, module_name: s
     if module is None:
         return []
     kind = module.classes[0].rpartition(".")[2] if module.classes else "?"
+    lines = _kv_notes(config, module, frozenset(views))
     match = scheme_match(module, config)
     ignored = ignored_by(module, config)
     if ignored:
         listed = ", ".join(f"ignore[{i}] {config.ignore[i].text!r}" for i in ignored)
-        return [f"compressed-tensors: {module_name} ({kind}) is ignored by {listed}: no scheme"]
+        return [*lines, f"compressed-tensors: {module_name} ({kind}) is ignored by {listed}: no scheme"]
     if match is None:
-        return [f"compressed-tensors: {module_name} ({kind}) matches no target of any config group: no scheme"]
+        return [*lines, f"compressed-tensors: {module_name} ({kind}) matches no target of any config group: no scheme"]
     how = ", ".join(f"{t!r} ({'name' if n else 'class'})" for t, n in zip(match.targets, match.by_name))
     line = (f"compressed-tensors: {module_name} ({kind}) matches {how} — exact names, then regexes, each "
             f"alphabetically, then class names (match_targets) — so config_groups[{match.group.name!r}] applies")
@@ -183,4 +184,19 @@ def module_notes(config: CompressedTensorsConfig, inv: Inventory, module_name: s
         line += f" (preset {match.group.preset})"
     if module.kind is None:
         line += "; but compressed-tensors applies schemes to Linear and Embedding modules only: nothing here"
-    return [line]
+    return [*lines, line]
+
+
+def _kv_notes(config: CompressedTensorsConfig, module: ModuleView, names: frozenset[str]) -> list[str]:
+    """Whether ``kv_cache_scheme`` reaches this attention-like module, and why not."""
+    if config.kv_cache is None:
+        return []
+    own = module.classes[0].rpartition(".")[2] if module.classes else ""
+    if "attention" not in own.lower() or not any(f"{module.name}.{p}" in names for p in ("k_proj", "v_proj", "qkv_proj", "kv_b_proj")):
+        return []
+    if cached_attention(module, names):
+        return [f"compressed-tensors: kv_cache_scheme quantizes the cached keys and values of {module.name} "
+                "(is_cached_attention_module)"]
+    return [f"compressed-tensors: kv_cache_scheme does not reach {module.name}: compressed-tensors 0.20 takes an "
+            "attention module for a cached one only if its forward has a past_key_value(s) parameter, and this "
+            f"forward's are ({', '.join(module.forward_args)}); its keys and values stay unquantized"]

@@ -168,3 +168,24 @@ def test_the_documented_quirks() -> None:
     plan = resolve(CompressedTensorsSource(compressed_tensors_from_data({"config_groups": cases[0]})), inv)
     down = plan.spec(plan.decision(f"{layers}.mlp.down_proj.weight_quantizer"))
     assert down is not None and down.dtype == "int4"  # group_1's scheme, though group_0's target is narrower
+
+
+def test_kv_cache_scheme_reaches_no_transformers_5_attention_as_in_compressed_tensors() -> None:
+    """compressed-tensors 0.20's ``is_cached_attention_module`` wants a ``past_key_value(s)``
+    parameter; transformers 5's attention forwards take ``cache``: the scheme reaches nothing,
+    in compressed-tensors and in qrt, and explain says why."""
+    from compressed_tensors.quantization.lifecycle.initialize import is_cached_attention_module
+
+    from qrt.api import explain
+
+    kv = {"num_bits": 8, "type": "float", "symmetric": True, "strategy": "tensor"}
+    data = {"config_groups": {"W4A16": ["re:.*mlp.*"]}, "kv_cache_scheme": kv}
+    for name in ("llama", "opt"):
+        model, inv = _model(name)
+        theirs = {n for n, m in model.named_modules() if is_cached_attention_module(m)}
+        plan = resolve(CompressedTensorsSource(compressed_tensors_from_data(data)), inv)
+        kv_sites = [s for s in inv.sites if any(a.endswith(("k_bmm_quantizer", "v_bmm_quantizer")) for a in s.aliases)]
+        assert kv_sites and theirs == set()
+        assert all(plan.spec(plan.decision(s.quantizer_path)) is None for s in kv_sites)
+        notes = explain(plan, queries=[kv_sites[0].quantizer_path])[0].notes
+        assert any("kv_cache_scheme does not reach" in n and "past_key_value" in n for n in notes)
