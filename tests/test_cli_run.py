@@ -17,7 +17,9 @@ W8A8 = str(ROOT / "rules" / "w8a8.qrt")
 def test_the_same_seed_prints_the_same_numbers_in_two_processes() -> None:
     """Built-in models start from random weights: ``--seed`` seeds them, the example input and
     the calibration batches, so two separate processes print the same numbers."""
-    args = ("run", W8A8, "--model", "mha", "--batches", "2", "--format", "json", "--seed", "3")
+    # w8a8 quantizes linear weights: mha's in_proj_weight (read by multi_head_attention_forward)
+    # stays float, 19% of the weight bytes are quantized, and qrt run refuses without the flag
+    args = ("run", W8A8, "--model", "mha", "--batches", "2", "--format", "json", "--seed", "3", "--allow-low-coverage")
     first = run_qrt(*args, fresh=True)
     second = run_qrt(*args, fresh=True)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
@@ -25,7 +27,7 @@ def test_the_same_seed_prints_the_same_numbers_in_two_processes() -> None:
     # fresh processes through the eager runtime (torchao's first import): nothing but qrt's
     # output (tests/runtime/test_quiet.py checks the HF path)
     assert first.stderr == second.stderr == ""
-    other = run_qrt("run", W8A8, "--model", "mha", "--batches", "2", "--format", "json", "--seed", "4")
+    other = run_qrt("run", W8A8, "--model", "mha", "--batches", "2", "--format", "json", "--seed", "4", "--allow-low-coverage")
     assert json.loads(other.stdout)["cosine"] != json.loads(first.stdout)["cosine"]
 
 

@@ -13,6 +13,7 @@ from qrt.cli.common import add_debug_option, add_model_options
 
 if TYPE_CHECKING:
     from qrt.frontends.source import RuleSource
+    from qrt.inventory.model import Inventory
     from qrt.runtime.calibration import CalibrationData
     from qrt.runtime.quant.run import RunReport
     from qrt.runtime.sources import BuiltModel
@@ -71,6 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="run a Hugging Face config that has no weights beside it on random weights, on "
         "purpose (without this, such a folder is an error: a model folder's run uses its "
         "safetensors checkpoint)",
+    )
+    p.add_argument(
+        "--allow-low-coverage", action="store_true",
+        help="run a config that quantizes less than half of the model's weight bytes although it "
+        "switches weights on (lint QRT029), or whose own enabling rule selects no site (QRT020); "
+        "without this, qrt run refuses it (exit 2) before building the model",
     )
     p.add_argument("--format", choices=("text", "json"), default="text")
     add_debug_option(p)
@@ -153,6 +160,14 @@ def run(args: argparse.Namespace) -> int:
               "--overwrite, or a new directory)", file=sys.stderr)
         return 2
     source = read_config(args.config)  # a bad config fails before the model is built
+    from qrt.api import resolve
+    from qrt.cli.common import inventory_from_args
+    from qrt.tools.coverage import coverage_of_plan, render_coverage
+
+    inventory = inventory_from_args(args)  # on meta for a Hugging Face model: no weights read
+    if not args.allow_low_coverage and _too_little(args, inventory):
+        return 2
+    coverage = coverage_of_plan(resolve(source, inventory))
     built = model_from_args(args)
     from qrt.runtime.quant.run import run_config
     from qrt.runtime.quant.summary import LEGEND
@@ -185,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
             **({"finalized": report.finalized} if report.finalized is not None else {}),
             **({"exported": exported} if exported is not None else {}),
             **({"routed_tokens": report.routed} if report.routed else {}),
+            "weights": coverage.to_json(),
         }, indent=1))
     else:
         sys.stdout.write(_heading(args, source, built, report, calib.description if calib is not None else None))
@@ -193,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
             from qrt.runtime.quant.run import render_routed
 
             sys.stdout.write("\n" + render_routed(report.routed))
+        sys.stdout.write("\n" + render_coverage(coverage))
         sys.stdout.write("\n" + LEGEND)
         if report.cosine is not None and report.max_abs_error is not None:
             print(f"\noutput vs float model after {report.batches} calibration batches: "
@@ -203,6 +220,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"exported to {args.export} ({exported['format']}): {exported['modules']} quantized Linear "
                   f"modules, files: {', '.join(exported['files'])}")
     return 0
+
+
+def _too_little(args: argparse.Namespace, inventory: Inventory) -> bool:
+    """The too-little guard (lint QRT029, and QRT020 on an enabling rule of the user's own
+    file: :func:`qrt.lint.coverage_check.run_refusals`) on the model's inventory, before the
+    model is built and its weights read: say why and refuse."""
+    from qrt.lint.coverage_check import run_refusals
+
+    refusals = run_refusals(args.config, inventory)
+    if not refusals:
+        return False
+    print(f"qrt run: error: {args.config} would quantize too little of {args.model}:", file=sys.stderr)
+    for f in refusals:
+        where = ":".join(str(x) for x in (f.file, f.line, f.column) if x is not None)
+        print(f"  {where}: {f.code}: {f.message}", file=sys.stderr)
+    print("  fix the config (`qrt lint CONFIG --model SPEC` says more, `qrt report` draws the model), "
+          "or pass --allow-low-coverage to run it anyway", file=sys.stderr)
+    return True
 
 
 def _export(args: argparse.Namespace, finalized: str) -> dict[str, object]:

@@ -155,7 +155,8 @@ _ALL = [
         "vision towers and BatchNorm for every model), and one that matches nothing leaves "
         "this model as it would be without it. Use `--fail-on info` to catch a mistyped one. "
         "Rules of a shipped preset a file includes are not checked (they are not yours to "
-        "edit); linting the preset itself (`modelopt:NAME`) checks them.",
+        "edit); linting the preset itself (`modelopt:NAME`) checks them. `qrt run` refuses a "
+        "config with a warning-level one of your own file (exit 2) unless `--allow-low-coverage`.",
         "module /model\\.layers\\.\\d+\\.mlp\\.down_prj/ weight -> int4 per_block(32)\n",
         "module /model\\.layers\\.\\d+\\.mlp\\.down_proj/ weight -> int4 per_block(32)\n",
         column=1, model="tiny_llama", needs_model=True,
@@ -229,6 +230,24 @@ _ALL = [
         "quantization_config:\n  module_name_configs:\n    decoder: null\n",
         "quantization_config:\n  module_name_configs:\n    decoder.deconv1: null\n",
         file="config.yaml", line=3, column=5, model="cnn", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT029", "low-weight-coverage", _W,
+        "a config meant to quantize weights that reaches less than half of the weight bytes",
+        "A rule of the config switches weights on, yet the weights it finally quantizes are "
+        "less than 50% of the model's weight bytes (biases, norms, embedding and head "
+        "included: memory is bytes, not sites). Quantization then succeeds and saves little: "
+        "a pattern that names one layer instead of all of them, a later entry that turns the "
+        "weights off again (0%). Why one half: the layers a weight "
+        "config is for hold most of a model's bytes (87% of a Llama-3-8B, 72% of a Qwen2.5-0.5B "
+        "with its large tied embedding), so a config that leaves the head or the attention in "
+        "float on purpose stays above it. The message names the largest float weights; "
+        "`qrt resolve --summary` and `qrt report` show the bytes by format. `qrt run` refuses "
+        "such a config (exit 2) unless `--allow-low-coverage`; an enabling rule that selects "
+        "nothing is QRT020, which `qrt run` refuses too.",
+        "module /model\\.layers\\.0\\.mlp\\.down_proj/ weight -> int4 per_block(32)\n",
+        "op linear weight -> int4 per_block(32)\n",
+        column=1, model="tiny_llama", needs_model=True,
     ),
     # ---- input that cannot be read ------------------------------------------------------
     CodeInfo(

@@ -12,7 +12,9 @@ them. Then:
 * rules whose every selected site a later rule replaces, naming that rule (QRT021);
 * decided specs that cannot run on their tensor: an axis beyond the rank (QRT022), a block
   size that does not divide the dimension (QRT023), no axis and no default (QRT024);
-* ModelOpt entries that switch on sites ModelOpt has no quantizer for (QRT026).
+* ModelOpt entries that switch on sites ModelOpt has no quantizer for (QRT026);
+* a config meant to quantize weights that reaches less than half of the weight bytes
+  (QRT029, :mod:`qrt.lint.coverage_check`).
 
 Shadowing is checked for the rules a user wrote (DSL rules, ModelOpt entries); a hierarchical
 config compiles to several rules per setting, so its keys are checked for matching nothing.
@@ -480,6 +482,9 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
     out.extend(_spec_findings(item, plan))
     if item.kind == "wildcard":
         out.extend(_uninstrumented(item, plan))
+    from qrt.lint.coverage_check import coverage_findings
+
+    out.extend(coverage_findings(item, plan))
     shown = [uses[r.order] for r in (written or ()) if not is_synthetic(r)]
     return out, shown
 
