@@ -21,6 +21,7 @@ from qrt.cli import (
     inspect_cmd,
     lint_cmd,
     lock_cmd,
+    report_cmd,
     resolve_cmd,
     run_cmd,
 )
@@ -28,7 +29,7 @@ from qrt.errors import QrtError
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (inspect_cmd, resolve_cmd, explain_cmd, convert_cmd, lint_cmd, diff_cmd, lock_cmd, run_cmd, export_cmd, cache_cmd)
+SUBCOMMANDS = (inspect_cmd, resolve_cmd, explain_cmd, convert_cmd, lint_cmd, diff_cmd, lock_cmd, report_cmd, run_cmd, export_cmd, cache_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
