@@ -12,7 +12,8 @@ Commands take ``RULES`` as a path and never ask which style it is:
 * a compressed-tensors ``quantization_config`` (``config_groups`` at the top, or a
   ``config.json`` whose ``quantization_config`` has them or ``quant_method:
   compressed-tensors``) is read by :mod:`qrt.frontends.compressed_tensors`, and so is a
-  checkpoint folder whose ``config.json`` holds one;
+  checkpoint folder whose ``config.json`` holds one; an llm-compressor recipe (top-level
+  ``NAME_stage`` keys) by the same package;
 * anything else is a rule file in the selector DSL.
 
 A :class:`RuleSource` gives the rules for an inventory, checks a resolved plan the way its
@@ -170,6 +171,12 @@ def _structured_from_text(text: str, *, label: str) -> RuleSource:
         from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
 
         return CompressedTensorsSource(compressed_tensors_from_text(text, file=label), label=label)
+    from qrt.frontends.compressed_tensors.recipe import is_recipe_document, recipe_from_text
+
+    if is_recipe_document(data):
+        from qrt.frontends.compressed_tensors.source import RecipeSource
+
+        return RecipeSource(recipe_from_text(text, file=label), label=label)
     if is_wildcard_document(data):
         return WildcardSource(wildcard_from_text(text, file=label), label=label)
     if data is not None and not is_hierarchical_document(data):

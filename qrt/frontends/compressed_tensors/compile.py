@@ -8,7 +8,7 @@ nothing. The rules say exactly that, for the sites of the op the module runs (``
 
 * for every module and every target that matches it, one rule per role: ``set`` the group's
   spec for that role, or ``off`` where the scheme leaves the role unquantized. Its priority
-  ``(0, by_name, -rank, effective)`` encodes ``match_targets``: a name match (exact or
+  ``(0, 0, by_name, -rank, effective)`` encodes ``match_targets``: a name match (exact or
   ``re:``) beats any class match; within that, the earlier target in
   ``sorted(targets, key=("re:" in x, x))`` wins (the alphabetical order of compressed-tensors
   #847). ``effective`` is 0 for a group whose target string a later group lists again
@@ -56,7 +56,7 @@ from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector
 from qrt.ir.spec import QuantizationSpec
 
-__all__ = ["ROLE_SITES", "compile_compressed_tensors", "check_targets", "module_notes"]
+__all__ = ["ROLE_SITES", "check_targets", "compile_compressed_tensors", "compile_sequence", "config_rules", "module_notes"]
 
 ROLE_SITES: dict[str, tuple[str, int | str]] = {
     "weights": ("state", "weight"),
@@ -109,6 +109,20 @@ def _narrow(module: ModuleView, targets: tuple[Target, ...], views: dict[str, Mo
 
 def compile_compressed_tensors(config: CompressedTensorsConfig, inv: Inventory) -> RuleSet:
     """The rule set of a config on one inventory; see the module docstring."""
+    return RuleSet.of(config_rules(config, inv))
+
+
+def compile_sequence(configs: list[CompressedTensorsConfig], inv: Inventory) -> RuleSet:
+    """The rules of configs applied one after another, as an llm-compressor recipe's
+    quantization modifiers apply theirs (``QuantizationMixin.initialize_quantization``): each
+    resets and re-marks the modules *it* selects, so a later config wins on those and leaves
+    the others as the earlier ones marked them — its ``ignore`` keeps a module out of its own
+    reach, it does not switch off what an earlier config set."""
+    return RuleSet.of(r for i, config in enumerate(configs) for r in config_rules(config, inv, tier=i))
+
+
+def config_rules(config: CompressedTensorsConfig, inv: Inventory, *, tier: int = 0) -> list[Rule]:
+    """One config's rules, their priorities prefixed by ``tier`` (its place in a sequence)."""
     check_targets(config)
     table = config.target_to_scheme()
     ranks = {t: i for i, t in enumerate(sorted(table, key=sort_key))}
@@ -127,32 +141,35 @@ def compile_compressed_tensors(config: CompressedTensorsConfig, inv: Inventory) 
                     hint="target the attention's Linear projections, or use kv_cache_scheme for the cached keys and values")
             continue
         escaped = re.escape(module.name)
+        ignored = ignored_by(module, config)
+        if ignored and tier > 0:
+            continue  # out of this config's reach: what an earlier one set stays
         targets = [t for t in sorted(table, key=sort_key) if is_match(module, (t,))]
+        by_names = _name_matches(module, targets)
         for target in targets:
-            by_name = target in _name_matches(module, targets)
             for group in config.groups:
                 if not any(t.text == target for t in group.targets):
                     continue
                 effective = int(table[target] is group)
-                priority = (0, int(by_name), -ranks[target], effective)
+                priority = (tier, 0, int(target in by_names), -ranks[target], effective)
                 origin = _target_origin(group, target)
                 for role in ROLES:
                     site_role, key = ROLE_SITES[role]
                     selector = Selector(module_name=escaped, op_type=module.kind, role=site_role, key=key)
                     rules.append(Rule(selector, _effect(group.spec(role)), priority, origin=origin))
-        for i in ignored_by(module, config):
+        for i in ignored:
             for role in ROLES:
                 site_role, key = ROLE_SITES[role]
                 selector = Selector(module_name=escaped, op_type=module.kind, role=site_role, key=key)
-                rules.append(Rule(selector, Off(), (1,), origin=config.ignore[i].origin))
+                rules.append(Rule(selector, Off(), (tier, 1), origin=config.ignore[i].origin))
     if config.kv_cache is not None:
         origin = config.kv_cache_origin or Origin(config_path="kv_cache_scheme")
         for module in views.values():
             if cached_attention(module, names):
                 for leaf in KV_NAMES:
                     selector = Selector(quantizer_path=f"{_glob_escape(module.name)}.{leaf}")
-                    rules.append(Rule(selector, Set(config.kv_cache), (0,), origin=origin))
-    return RuleSet.of(rules)
+                    rules.append(Rule(selector, Set(config.kv_cache), (tier, 0), origin=origin))
+    return rules
 
 
 def _name_matches(module: ModuleView, targets: list[str]) -> set[str]:

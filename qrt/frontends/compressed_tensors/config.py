@@ -133,10 +133,13 @@ def is_compressed_tensors_document(data: Any) -> bool:
 
 
 class _Reader:
-    def __init__(self, file: str, marks: Mapping[tuple[Any, ...], tuple[int, int]], prefix: tuple[Any, ...]) -> None:
+    def __init__(self, file: str, marks: Mapping[tuple[Any, ...], tuple[int, int]], prefix: tuple[Any, ...],
+                 label: str = "") -> None:
         self.file = file
         self.marks = marks
         self.prefix = prefix
+        self.label = label
+        """Prepended to config paths (a recipe's modifier, ``quant_stage.quant_modifiers.GPTQModifier``)."""
 
     def locate(self, path: tuple[Any, ...]) -> str | None:
         full = (*self.prefix, *path)
@@ -148,8 +151,14 @@ class _Reader:
         return self.file
 
     def origin(self, path: tuple[Any, ...], config_path: str) -> Origin:
+        """Where ``path`` was written, or the nearest key above it that was (a preset's
+        targets, written as a recipe's ``scheme``, stand where the scheme does)."""
+        if self.label:
+            config_path = f"{self.label}.{config_path}"
         full = (*self.prefix, *path)
-        mark = self.marks.get(full)
+        while full and full not in self.marks:
+            full = full[:-1]
+        mark = self.marks.get(full) if full else None
         if mark is None:
             return Origin(file=self.file, config_path=config_path)
         return Origin(file=self.file, line=mark[0], column=mark[1], config_path=config_path)

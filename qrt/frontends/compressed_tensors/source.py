@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qrt.frontends.compressed_tensors.config import CompressedTensorsConfig
 from qrt.inventory.model import Inventory
@@ -13,7 +13,7 @@ from qrt.ir.site import Site
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
 
-__all__ = ["CompressedTensorsSource"]
+__all__ = ["CompressedTensorsSource", "RecipeSource"]
 
 
 @dataclass
@@ -42,3 +42,36 @@ class CompressedTensorsSource:
         from qrt.frontends.compressed_tensors.compile import module_notes
 
         return module_notes(self.config, inv, site.module)
+
+
+@dataclass
+class RecipeSource:
+    """An llm-compressor recipe: its quantization modifiers' configs applied in order
+    (:func:`~qrt.frontends.compressed_tensors.compile.compile_sequence`); explain adds each
+    config's reading of the site's module and the algorithm modifiers recorded, not run."""
+
+    recipe: Any  # Recipe
+    label: str = "llm-compressor recipe"
+    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+
+    def rules_for(self, inv: Inventory) -> RuleSet:
+        from qrt.frontends.compressed_tensors.compile import compile_sequence
+
+        key = id(inv)
+        if key not in self._compiled:
+            self._compiled[key] = compile_sequence(list(self.recipe.configs), inv)
+        return self._compiled[key]
+
+    def check(self, plan: Plan) -> None:
+        return None
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]:
+        from qrt.frontends.compressed_tensors.compile import module_notes
+
+        lines = []
+        many = len(self.recipe.configs) > 1
+        for i, config in enumerate(self.recipe.configs):
+            for line in module_notes(config, inv, site.module):
+                lines.append(f"quantization modifier {i + 1} of {len(self.recipe.configs)}: {line}" if many else line)
+        lines += [f"recorded, not run: {a.describe()}" for a in self.recipe.algorithms]
+        return lines
