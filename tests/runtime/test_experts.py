@@ -168,13 +168,37 @@ def test_hierarchical_config_targets_a_fused_parameter_by_key(tmp_path: Any) -> 
     assert len({d.site.tensor for d in int4}) == 3  # one matrix, one quantizer each
 
 
-def test_graph_mode_and_finalize_refuse_quantized_experts(tmp_path: Any) -> None:
+def test_graph_mode_refuses_quantized_experts() -> None:
     ids = torch.randint(0, 64, (1, 5))
     graph = Quantizer(_moe("mixtral"), parse_rules("op grouped_mm state -> int4 per_channel\n"), execution_mode="graph")
     with pytest.raises(QrtError, match="graph mode cannot quantize fused mixture-of-experts") as err:
         graph.prepare((ids,), example_kwargs={"use_cache": False})
     assert "execution_mode" in (err.value.hint or "")
-    model = _moe("mixtral")
-    q, _ = _calibrated(model, "op grouped_mm state -> int4 per_channel\n", ids)
-    with pytest.raises(QrtError, match="quantized expert matrices .* cannot be packed yet"):
-        q.finalize()
+
+
+@pytest.mark.parametrize("experts", ["", " expert 0..1"])
+def test_finalize_packs_each_expert_and_reloads(tmp_path: Any, experts: str) -> None:
+    """Each expert's matrix is packed by its own quantizer; the 3-D parameter is freed when
+    every expert is packed and kept whole (reported) when one is not; the finalized model and
+    the model loaded back from the directory compute what the prepared one did."""
+    import qrt
+
+    ids = torch.randint(0, 64, (2, 7))
+    model = _moe("mixtral", "eager", experts=3, hidden=32)
+    q, prepared = _calibrated(model, f"op grouped_mm state{experts} -> int4 per_block(16)\n", ids)
+    q.finalize(mmap_dir=tmp_path / "saved")
+    report = q.finalize_report
+    assert report["weights"] == (6 if not experts else 4)
+    fused = model.model.layers[0].mlp.experts
+    if experts:
+        assert set(report["kept_dense"]) == {f"{EXPERTS}.gate_up_proj", f"{EXPERTS}.down_proj"}
+        assert fused.gate_up_proj.shape == (3, 64, 32)
+    else:
+        assert not report["kept_dense"] and fused.gate_up_proj.numel() == 0
+        assert report["packed_bytes"] < report["dense_bytes"] / 4
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, prepared, rtol=0, atol=0)
+        with torch.device("meta"):
+            fresh = type(model)(model.config)
+        qrt.load_quantized(tmp_path / "saved", fresh)
+        torch.testing.assert_close(fresh(ids).logits, prepared, rtol=0, atol=0)

@@ -134,7 +134,7 @@ class ModelWriter:
             "layout": packed.layout(),
             "tensors": names,
         }
-        self.shapes[target.parameter] = tuple(packed.shape)
+        self.shapes[target.parameter] = target.shape() if target.expert is not None else tuple(packed.shape)
         self.packed_quantizers.add(id(q))
         if target.freeable:
             self.freed.add(id(target.param))
@@ -239,7 +239,7 @@ def save_quantized(model: nn.Module, directory: str | Path, *, overwrite: bool =
     out = ModelWriter(directory, model, state, remap=False, max_shard_bytes=max_shard_bytes)
     check_targets([t for t in targets if not is_finalized(t.quantizer)])
     for t in targets:
-        packed = t.quantizer.__dict__["packed"] if is_finalized(t.quantizer) else t.quantizer.pack(t.param.data)
+        packed = t.quantizer.__dict__["packed"] if is_finalized(t.quantizer) else t.quantizer.pack(t.data())
         out.add_packed(t, packed)
     out.finish(state.plan)
     return directory

@@ -42,6 +42,21 @@ class WeightTarget:
     """every reader of the parameter goes through ``quantizer``"""
     readers: tuple[str, ...]
     """sites that read the parameter without this quantizer (why it stays dense)"""
+    expert: int | None = None
+    """one expert's matrix ``param[expert]`` of a fused mixture-of-experts parameter: the
+    quantizer packs that slice; the parameter is freed after its last expert is packed"""
+    last: bool = True
+    """the last target of its parameter (a fused parameter has one per expert)"""
+    full_shape: tuple[int, ...] | None = None
+    """an expert's target: the whole parameter's shape (kept: the parameter may be freed)"""
+
+    def data(self) -> torch.Tensor:
+        """The tensor this target packs: the parameter, or one expert's matrix of it."""
+        return self.param.data if self.expert is None else self.param.data[self.expert]
+
+    def shape(self) -> tuple[int, ...]:
+        """The parameter's shape (the whole 3-D parameter for an expert's target)."""
+        return self.full_shape if self.full_shape is not None else tuple(self.param.shape)
 
 
 def weight_targets(model: nn.Module, state: Any, plan: Any) -> list[WeightTarget]:
@@ -64,21 +79,12 @@ def weight_targets(model: nn.Module, state: Any, plan: Any) -> list[WeightTarget
             readers.setdefault(site.tensor, []).append((site.quantizer_path, q))
     for tensor, reader in module_level.items():
         readers[tensor] = [reader]
-    experts = [d.site.quantizer_path for d in plan.decisions if d.site.fused is not None and d.site.expert is not None
-               and (q := state.quantizers.get(d.site.quantizer_path)) is not None and q.enabled]
-    if experts:
-        raise FinalizeError(
-            f"{len(experts)} quantized expert matrices of fused mixture-of-experts modules (e.g. "
-            f"{experts[0]}) cannot be packed yet: finalize and export keep whole parameters, and "
-            "a fused parameter holds every expert",
-            hint="use the fake-quantized model as it is (qrt run without --finalize/--export), or turn "
-            "the experts' weight quantizers off (DSL: `op grouped_mm state -> off`; a list: "
-            "{\"quantizer_name\": \"*experts*weight_quantizer\", \"enable\": false}); docs/moe.md",
-        )
-    out: list[WeightTarget] = []
-    done: set[int] = set()
+    out: list[WeightTarget] = _expert_targets(model, state, plan)
+    done: set[int] = {id(t.quantizer) for t in out}
     for decision in plan.decisions:
         site = decision.site
+        if site.fused is not None:
+            continue
         quantizer = state.quantizers.get(site.quantizer_path)
         if quantizer is None or site.role not in _STATE or not quantizer.enabled or not site.tensor.startswith("param:"):
             continue
@@ -94,6 +100,25 @@ def weight_targets(model: nn.Module, state: Any, plan: Any) -> list[WeightTarget
     return out
 
 
+def _expert_targets(model: nn.Module, state: Any, plan: Any) -> list[WeightTarget]:
+    """One target per quantized expert matrix of each fused experts parameter, in expert
+    order. The 3-D parameter is freed after its last expert only when every expert's matrix
+    is quantized (one left unquantized reads the dense parameter)."""
+    out: list[WeightTarget] = []
+    for module, params in getattr(state, "fused", {}).items():
+        for name, fused in params.items():
+            quantized = [(i, q) for i, q in enumerate(fused.experts) if q is not None and q.enabled]
+            if not quantized:
+                continue
+            idle = [i for i, q in enumerate(fused.experts) if q is None or not q.enabled]
+            fqn = f"{module}.{name}" if module else name
+            readers = tuple(f"{module}.{name}_weight_quantizers.{i} (off)" for i in idle)
+            for n, (i, q) in enumerate(quantized):
+                out.append(WeightTarget(q, fqn, fused.param, not idle, readers, expert=i,
+                                        last=n == len(quantized) - 1, full_shape=tuple(fused.param.shape)))
+    return out
+
+
 def is_finalized(quantizer: FakeQuantizer) -> bool:
     return quantizer.__dict__.get("packed") is not None
 
@@ -102,7 +127,7 @@ def check_targets(targets: list[WeightTarget]) -> None:
     """Every target has a packed form (else the error names the quantizer and why)."""
     for t in targets:
         q = t.quantizer
-        shape = tuple(t.param.shape)
+        shape = tuple(t.data().shape)
         try:
             check_packable(q.spec, q.fmt, group_shape(q.spec, shape), len(shape))
         except FinalizeError as exc:
@@ -129,17 +154,22 @@ def finalize_weights(
     count = 0
     for t in targets:
         q, param = t.quantizer, t.param
+        data = t.data()
         with torch.no_grad():
-            packed = q.pack(param.data)
+            packed = q.pack(data)
         q.use_packed(packed, param.dtype)
-        before += param.numel() * param.element_size()
+        before += data.numel() * data.element_size()
         after += packed.nbytes
         count += 1
         if t.freeable:
-            param.data = torch.empty(0, dtype=param.dtype, device=param.device)
+            if t.last:  # a fused parameter goes once its last expert is packed
+                param.data = torch.empty(0, dtype=param.dtype, device=param.device)
         else:
             kept[t.parameter] = t.readers
-            after += param.numel() * param.element_size()
+            if t.expert is None:
+                after += data.numel() * data.element_size()
+            elif t.last:  # the whole fused parameter stays, once
+                after += param.numel() * param.element_size()
         if on_packed is not None:
             on_packed(t, packed)
     return {"weights": count, "dense_bytes": before, "packed_bytes": after, "kept_dense": kept}

@@ -31,7 +31,7 @@ from torch.overrides import TorchFunctionMode
 from qrt.errors import QrtError
 from qrt.ir.site import Key, Site
 from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
-from qrt.runtime.experts import MATMUL_OPS, fused_experts
+from qrt.runtime.experts import MATMUL_OPS
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 from qrt.runtime.trace import _SKIP_FUNCS, _flatten_output
 
@@ -65,6 +65,8 @@ class FusedParam:
         p = self.param
         if not any(q is not None for q in self.experts):
             return p
+        if p.numel() == 0:  # finalized: every expert's quantizer returns its packed matrix
+            return torch.stack([q(p) for q in self.experts if q is not None])
         return torch.stack([q(p[i]) if q is not None else p[i] for i, q in enumerate(self.experts)])
 
 
@@ -571,14 +573,14 @@ def _place_fused(state: EagerState, model: nn.Module, site: Site, q: FakeQuantiz
     """File a fused experts site's quantizer under its module and parameter."""
     module = model.get_submodule(site.module) if site.module else model
     param = getattr(module, site.fused or "", None)
-    layout = fused_experts(module)
-    if not isinstance(param, torch.Tensor) or layout is None:
+    experts = getattr(module, "num_experts", None)  # not the layout test: a loaded model's may be freed
+    if not isinstance(param, torch.Tensor) or not isinstance(experts, int) or not 0 <= (site.expert or 0) < experts:
         raise PrepareError(
             f"{site.quantizer_path}: {site.module!r} has no fused experts parameter {site.fused!r}",
             hint="the plan was made for another model; resolve the config on this model",
         )
     entry = state.fused.setdefault(site.module, {}).setdefault(
-        site.fused or "", FusedParam(param, None, [None] * layout.num_experts))
+        site.fused or "", FusedParam(param, None, [None] * experts))
     if site.expert is None:
         entry.input = q
     else:
