@@ -3,15 +3,13 @@ hand from the models' layer shapes and the formats' definitions."""
 
 from __future__ import annotations
 
-from functools import cache
-
 import pytest
 import torch
 from torch import nn
 
 import qrt
-from qrt.inventory.model import Inventory
 from qrt.tools.coverage import coverage_of_plan, format_name, spec_bits
+from tests.tools.report_support import tiny_llama
 
 # The built-in tiny_llama (qrt/runtime/examples.py): vocabulary 256, hidden 64, 4 heads of 16
 # with 2 key/value heads, MLP 128, 2 layers, an untied head, float32. Parameters by hand:
@@ -23,11 +21,6 @@ LINEAR = LAYERS * sum(o * i for o, i in LINEARS_PER_LAYER) + VOCAB * HIDDEN     
 OTHER = VOCAB * HIDDEN + NORMS * HIDDEN                                                 # embedding, norms
 
 
-@cache
-def tiny_llama() -> Inventory:
-    from qrt.model_spec import load_model_inventory
-
-    return load_model_inventory("tiny_llama")
 
 
 def test_int4_blocks_of_32_on_every_linear_weight() -> None:
