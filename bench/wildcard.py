@@ -1,9 +1,11 @@
 """ModelOpt's 39 presets on the Llama-70B-shaped inventory: qrt compile + resolve, and ModelOpt.
 
-    python bench/wildcard.py [--layers 80] [--no-modelopt]
+    python bench/wildcard.py                 # under a minute: 8 layers of the 70B shape
+    python bench/wildcard.py --full          # 80 layers (11,875 sites): many minutes
+    python bench/wildcard.py [--layers N] [--no-modelopt] [--no-oracle]
 
 For each shipped preset (``rules/modelopt``): loading the YAML file, compiling it into rules,
-resolving the 80-layer meta inventory (11,875 sites), and the literal loop over entries ×
+resolving the meta inventory, and the literal loop over entries ×
 quantizers (the oracle) — checked equal. The peer in the same run, where ``nvidia-modelopt``
 is installed: its own ``set_quantizer_by_cfg`` on the same model (built on meta, quantized
 modules swapped in once), which does what the resolver does for ModelOpt's own quantizers.
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _progress import progress  # noqa: E402  (bench/, the script's folder)
 
 import torch  # noqa: E402
 
@@ -58,21 +62,27 @@ def _config(layers: int) -> LlamaConfig:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layers", type=int, default=80)
+    parser.add_argument("--full", action="store_true", help="the 80-layer model (many minutes)")
+    parser.add_argument("--layers", type=int, help="decoder layers of the 70B shape (default 8; --full 80)")
     parser.add_argument("--no-modelopt", action="store_true", help="skip the ModelOpt peer")
     parser.add_argument("--no-oracle", action="store_true", help="skip the literal-loop check")
     args = parser.parse_args()
+    args.layers = args.layers or (80 if args.full else 8)
+    progress(f"tracing {args.layers} layers on meta ...")
     with torch.device("meta"):
         model = TinyLlama(_config(args.layers)).eval()
     inv = trace_model(model, (torch.randint(0, 128256, (1, 16), device="meta"),))
+    progress("building the ModelOpt peer ..." if not args.no_modelopt else "")
     peer = None if args.no_modelopt else _modelopt(args.layers)
+    progress("")
     header = f"{'preset':<38} {'entries':>7} {'load ms':>8} {'compile ms':>10} {'resolve ms':>10} {'oracle s':>8} {'quantized':>9}"
     if peer:
         header += f" {'modelopt ms':>11}"
     print(f"{len(inv.sites)} sites, {args.layers} layers")
-    print(header)
+    print(header, flush=True)
     totals: dict[str, list[float]] = {"resolve": [], "modelopt": [], "compile": []}
     for name in available_modelopt_presets():
+        progress(f"{name} ...")
         t0 = time.perf_counter()
         config = load_modelopt_preset(name)
         load_ms = (time.perf_counter() - t0) * 1e3
@@ -104,7 +114,8 @@ def main() -> None:
                 modelopt_ms = (time.perf_counter() - t0) * 1e3
             totals["modelopt"].append(modelopt_ms)
             row += f" {modelopt_ms:11.1f}"
-        print(row)
+        progress("")
+        print(row, flush=True)
     summary = (
         f"median: compile {statistics.median(totals['compile']):.1f} ms, "
         f"resolve {statistics.median(totals['resolve']):.1f} ms"
