@@ -225,7 +225,7 @@ def load_cached(key: str) -> Inventory | None:
     """The cached inventory under ``key``, or ``None``: absent, or unreadable in any way.
     A damaged entry (a crash mid-copy, a full disk, a hand edit: its seal is broken) is a
     miss, never an error — the caller traces again and overwrites it."""
-    from qrt.files import DATA_LIMIT, read_json
+    from qrt.files import DATA_LIMIT, parse_json, read_text
     from qrt.inventory.io import inventory_from_json
     from qrt.sealed_json import is_sealed
 
@@ -233,9 +233,10 @@ def load_cached(key: str) -> Inventory | None:
     if not path.is_file():
         return None
     try:
-        text, data = read_json(path, what="cached inventory", limit=DATA_LIMIT)
-        if not is_sealed(text):
+        text = read_text(path, what="cached inventory", limit=DATA_LIMIT)
+        if not is_sealed(text):  # checked once (read_json would hash the text a second time)
             return None
+        data = parse_json(text, file=str(path), walk=False)
         inv = inventory_from_json(data, source=str(path), trusted=True)
     except Exception:  # noqa: BLE001 — any damage makes a miss; the entry is rewritten
         return None
