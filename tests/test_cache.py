@@ -27,7 +27,9 @@ def _entries(cache: Path) -> list[Path]:
     return sorted(p for p in (cache / "inventories").glob("*.json") if not p.name.endswith(".meta.json"))
 
 
-def test_a_second_command_reads_the_trace_back_and_no_cache_traces_again(tmp_path: Path) -> None:
+def test_a_second_command_reads_the_trace_back_and_no_cache_traces_again(
+    tmp_path: Path, _private_inventory_cache: Path
+) -> None:
     factory, mark = marking_factory(tmp_path)
     spec = f"{factory}:make"
     first = run_qrt("inspect", "--model", spec, "--format", "json")
@@ -39,6 +41,9 @@ def test_a_second_command_reads_the_trace_back_and_no_cache_traces_again(tmp_pat
     assert not mark.exists(), "the model was built again: the cached inventory was not used"
     again = run_qrt("inspect", "--model", spec, "--format", "json", "--no-cache")
     assert again.stdout == first.stdout and mark.exists()
+    entries = _entries(_private_inventory_cache)
+    assert run_qrt("inspect", "--model", spec, "--input-shape", "3,4", "--no-cache").returncode == 0
+    assert _entries(_private_inventory_cache) == entries  # --no-cache writes nothing either
 
 
 def test_what_changes_the_trace_changes_the_key(tmp_path: Path) -> None:

@@ -229,10 +229,10 @@ def load_cached(key: str) -> Inventory | None:
     from qrt.inventory.io import inventory_from_json
     from qrt.sealed_json import is_sealed
 
-    path = _entry(key)
-    if not path.is_file():
-        return None
     try:
+        path = _entry(key)
+        if not path.is_file():
+            return None
         text = read_text(path, what="cached inventory", limit=DATA_LIMIT)
         if not is_sealed(text):  # checked once (read_json would hash the text a second time)
             return None
@@ -270,15 +270,15 @@ def store_cached(key: str, inv: Inventory, *, spec: str) -> bool:
     text = dumps_inventory(inv)
     if len(text.encode("utf-8")) > _max_bytes():
         return False
-    path = _entry(key)
     meta = {"spec": spec, "created": time.time(), "qrt": __version__, "sites": len(inv.sites),
             "class": inv.model.get("class")}
     try:
+        path = _entry(key)  # no home directory: RuntimeError
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(path, text)
         _write_atomic(path.with_suffix(".meta.json"), json.dumps(meta))
         _prune(path.parent, _max_bytes())
-    except OSError:
+    except (OSError, RuntimeError):
         return False
     return True
 
