@@ -39,6 +39,8 @@ __all__ = [
     "DslSource",
     "HierarchicalSource",
     "WildcardSource",
+    "compressed_tensors_source",
+    "document_kind",
     "load_rule_source",
     "rule_source_from_text",
 ]
@@ -151,6 +153,24 @@ def _read_structured(path: Path) -> Any:
     return _structured_from_text(text, label=str(path))
 
 
+def document_kind(data: Any) -> str:
+    """Which front end reads a loaded YAML/JSON document, by its shape: ``compressed_tensors``,
+    ``recipe`` (llm-compressor), ``wildcard`` or ``hierarchical`` (also the reader that reports
+    what is wrong with a document of no known shape). The one detector: rule sources and lint
+    both ask it."""
+    from qrt.frontends.compressed_tensors import is_compressed_tensors_document
+    from qrt.frontends.compressed_tensors.recipe import is_recipe_document
+    from qrt.frontends.wildcard import is_wildcard_document
+
+    if is_compressed_tensors_document(data):
+        return "compressed_tensors"
+    if is_recipe_document(data):
+        return "recipe"
+    if is_wildcard_document(data):
+        return "wildcard"
+    return "hierarchical"
+
+
 def _structured_from_text(text: str, *, label: str) -> RuleSource:
     """A YAML/JSON document's rule source: a ModelOpt list by its shape, else a hierarchical
     config (whose reader reports a syntax error, or a missing ``quantization_config``, located)."""
@@ -158,26 +178,17 @@ def _structured_from_text(text: str, *, label: str) -> RuleSource:
 
     from qrt.errors import RuleSyntaxError
     from qrt.frontends.hierarchical import config_from_yaml_text, is_hierarchical_document
-    from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_text
+    from qrt.frontends.wildcard import wildcard_from_text
     from qrt.frontends.yaml_load import safe_load
 
     try:
         data = safe_load(text)
     except yaml.YAMLError:
         data = None  # the reader chosen below reports it with its position
-    from qrt.frontends.compressed_tensors import compressed_tensors_from_text, is_compressed_tensors_document
-
-    if is_compressed_tensors_document(data):
-        from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
-
-        return CompressedTensorsSource(compressed_tensors_from_text(text, file=label), label=label)
-    from qrt.frontends.compressed_tensors.recipe import is_recipe_document, recipe_from_text
-
-    if is_recipe_document(data):
-        from qrt.frontends.compressed_tensors.source import RecipeSource
-
-        return RecipeSource(recipe_from_text(text, file=label), label=label)
-    if is_wildcard_document(data):
+    kind = document_kind(data)
+    if kind in ("compressed_tensors", "recipe"):
+        return compressed_tensors_source(text, label=label, recipe=kind == "recipe")
+    if kind == "wildcard":
         return WildcardSource(wildcard_from_text(text, file=label), label=label)
     if data is not None and not is_hierarchical_document(data):
         raise RuleSyntaxError(
@@ -185,9 +196,21 @@ def _structured_from_text(text: str, *, label: str) -> RuleSource:
             location=label,
             hint="a hierarchical config has a top-level 'quantization_config' key; rule files in "
             "the selector DSL are plain text (docs/dsl.md); a ModelOpt wildcard config is a list "
-            "of entries or has a 'quant_cfg' key",
+            "of entries or has a 'quant_cfg' key; a compressed-tensors config has 'config_groups' "
+            "(docs/compressed-tensors.md)",
         )
     return HierarchicalSource(config_from_yaml_text(text, file=label), label=label)
+
+
+def compressed_tensors_source(text: str, *, label: str, recipe: bool) -> RuleSource:
+    """A compressed-tensors config's or an llm-compressor recipe's rule source."""
+    from qrt.frontends.compressed_tensors import compressed_tensors_from_text
+    from qrt.frontends.compressed_tensors.recipe import recipe_from_text
+    from qrt.frontends.compressed_tensors.source import CompressedTensorsSource, RecipeSource
+
+    if recipe:
+        return RecipeSource(recipe_from_text(text, file=label), label=label)
+    return CompressedTensorsSource(compressed_tensors_from_text(text, file=label), label=label)
 
 
 def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:

@@ -19,7 +19,7 @@ from qrt.lint.locate import read_lines
 
 __all__ = ["LintInput", "read_input", "error_findings"]
 
-Kind = Literal["dsl", "hierarchical", "wildcard"]
+Kind = Literal["dsl", "hierarchical", "wildcard", "compressed_tensors", "recipe"]
 
 
 @dataclass
@@ -36,6 +36,8 @@ class LintInput:
     """a hierarchical QuantizerConfig"""
     wildcard: Any = None
     """a WildcardConfig"""
+    source: Any = None
+    """the rule source of a compressed-tensors config or an llm-compressor recipe"""
     errors: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, list[str]] = field(default_factory=dict)
     """lines of the other files its rules came from (includes), read once when first needed"""
@@ -59,6 +61,8 @@ class LintInput:
             return DslSource(self.rules, label=self.label)
         if self.kind == "hierarchical":
             return HierarchicalSource(self.config, label=self.label)
+        if self.source is not None:
+            return self.source
         return WildcardSource(self.wildcard, label=self.label)
 
 
@@ -103,20 +107,17 @@ def _kind_of(path: Path, text: str) -> Kind:
         return "dsl"
     import yaml
 
-    from qrt.frontends.hierarchical import is_hierarchical_document
-    from qrt.frontends.wildcard import is_wildcard_document
-
+    from qrt.frontends.source import document_kind
     from qrt.frontends.yaml_load import safe_load
 
     try:
         data = safe_load(text)
     except yaml.YAMLError:
         return "wildcard" if text.lstrip().startswith(("-", "[")) else "hierarchical"
-    if is_wildcard_document(data):
+    kind = document_kind(data)
+    if kind == "hierarchical" and isinstance(data, list):
         return "wildcard"
-    if is_hierarchical_document(data):
-        return "hierarchical"
-    return "wildcard" if isinstance(data, list) else "hierarchical"
+    return kind  # type: ignore[return-value]
 
 
 def read_input(label: str) -> LintInput:
@@ -148,6 +149,10 @@ def read_input(label: str) -> LintInput:
             from qrt.frontends.dsl import parse_rules
 
             item.rules = parse_rules(item.text, file=path, base_dir=Path(path).parent)
+        elif item.kind in ("compressed_tensors", "recipe"):
+            from qrt.frontends.source import compressed_tensors_source
+
+            item.source = compressed_tensors_source(item.text, label=path, recipe=item.kind == "recipe")
         elif item.kind == "hierarchical":
             from qrt.frontends.hierarchical import config_from_yaml_text
 

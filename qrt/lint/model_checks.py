@@ -474,7 +474,7 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
                 found = _shadowed(item, rule, use, uses)
                 if found is not None:
                     out.append(found)
-    else:
+    elif item.kind == "hierarchical":
         out.extend(_hierarchical_keys(item, names, inv))
     # an ambiguous bare class name is reported as QRT001 (static checks, given the model's
     # classes); the resolver's own check would refuse the rules here, so it is not repeated

@@ -136,3 +136,15 @@ def test_one_detector_picks_the_front_end_by_content(tmp_path: Any) -> None:
         assert isinstance(load_rule_source(path), CompressedTensorsSource)
     assert isinstance(load_rule_source({"config_groups": {"W8A8": ["Linear"]}}), CompressedTensorsSource)
     assert type(load_rule_source("rules/w4a16.qrt")).__name__ == "DslSource"
+
+
+def test_lint_reads_them_through_the_same_detector(tmp_path: Any) -> None:
+    from qrt.lint.run import lint
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("config_groups:\n  W4A16: [Linear]\nignores: [lm_head]\n")
+    good = tmp_path / "recipe.yaml"
+    good.write_text("quant_stage:\n  quant_modifiers:\n    QuantizationModifier: {scheme: FP8_DYNAMIC, ignore: [lm_head]}\n")
+    result = lint([str(bad), str(good)])
+    assert [(f.code, f.file, f.line) for f in result.findings] == [("QRT220", str(bad), 3)]
+    assert result.unreadable == [str(bad)]
