@@ -306,6 +306,17 @@ _ALL = [
         file="quant_cfg.yaml", column=3,
     ),
     CodeInfo(
+        "QRT220", "compressed-tensors-error", _E,
+        "a compressed-tensors config or llm-compressor recipe that cannot be read exactly",
+        "A key compressed-tensors or llm-compressor would ignore silently (a misspelt `ignore` "
+        "quantizes what was meant to stay float), args compressed-tensors refuses itself, or a "
+        "setting with no qrt equivalent (FP6, sparsity, transforms): each names the key and its "
+        "line (docs/compressed-tensors.md).",
+        "config_groups:\n  W4A16: [Linear]\nignores: [lm_head]\n",
+        "config_groups:\n  W4A16: [Linear]\nignore: [lm_head]\n",
+        file="config.yaml", line=3, column=1,
+    ),
+    CodeInfo(
         "QRT102", "inventory-error", _E,
         "a saved inventory that cannot be read",
         "`--model inv.json` must be a file written by `qrt inspect --format json` (schemas/"
