@@ -98,16 +98,18 @@ def _module_queries(plan: Any, queries: list[str]) -> tuple[list[str], list[str]
 
 def _saved_plan(directory: Path) -> Any:
     """The plan a saved model was quantized with, from its manifest (checked to resolve the
-    same way in this qrt; another qrt version is said on stderr)."""
-    from qrt.runtime.finalize.manifest import plan_from_manifest, read_manifest
+    same way in this qrt, unless this qrt wrote and sealed it; another qrt version is said on
+    stderr)."""
+    from qrt.runtime.finalize.manifest import plan_from_manifest, read_manifest_sealed
 
-    manifest = read_manifest(directory, allow_version_mismatch=True)
+    manifest, sealed = read_manifest_sealed(directory, allow_version_mismatch=True)
     from qrt._version import __version__
 
     if manifest["qrt_version"] != __version__:
         print(f"qrt explain: note: {directory} was saved by qrt {manifest['qrt_version']}; this is {__version__}",
               file=sys.stderr)
-    return plan_from_manifest(manifest, source=str(directory))
+    return plan_from_manifest(manifest, source=str(directory),
+                              trusted=sealed and manifest["qrt_version"] == __version__)
 
 
 def _graph_fates(args: argparse.Namespace, explanations: list) -> dict[str, str]:  # type: ignore[type-arg]
