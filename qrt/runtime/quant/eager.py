@@ -58,16 +58,41 @@ class FusedParam:
     param: nn.Parameter
     input: FakeQuantizer | None
     experts: list[FakeQuantizer | None]
+    _cache: tuple[tuple[Any, ...], torch.Tensor] | None = None
+
+    def _key(self) -> tuple[Any, ...] | None:
+        """What the quantized parameter depends on, where it may be reused (inference on a
+        parameter that is not finalized); ``None`` where it must be made again."""
+        p = self.param
+        if p.numel() == 0 or (torch.is_grad_enabled() and p.requires_grad):
+            return None
+        key: list[Any] = [p._version, p.data.data_ptr()]
+        for q in self.experts:
+            if q is None:
+                key.append(None)
+                continue
+            if q.observer_enabled or "packed" in q.__dict__:
+                return None
+            key.append((q.enabled, q.fake_quant_enabled, id(q.spec), id(q.scale), id(q.zero_point)))
+        return tuple(key)
 
     def quantized(self) -> torch.Tensor:
         """The 3-D parameter with each expert's matrix through its own quantizer (per-expert
-        scales; an expert's axes index its own matrix)."""
+        scales; an expert's axes index its own matrix). Reused between forwards while nothing
+        it depends on changes (a weight quantizer's cache, for the whole parameter); a
+        finalized parameter is dequantized per call, never kept dense."""
         p = self.param
         if not any(q is not None for q in self.experts):
             return p
         if p.numel() == 0:  # finalized: every expert's quantizer returns its packed matrix
             return torch.stack([q(p) for q in self.experts if q is not None])
-        return torch.stack([q(p[i]) if q is not None else p[i] for i, q in enumerate(self.experts)])
+        key = self._key()
+        if key is not None and self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        out = torch.stack([q(p[i]) if q is not None else p[i] for i, q in enumerate(self.experts)])
+        key = self._key()  # the first call computes static scales: key them as they are now
+        self._cache = (key, out.detach()) if key is not None else None
+        return out
 
 
 @dataclass
