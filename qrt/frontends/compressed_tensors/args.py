@@ -23,9 +23,10 @@ A config's ``weights`` / ``input_activations`` / ``output_activations`` (and
    ``symmetric``                          ``qscheme`` symmetric / asymmetric
    ``strategy: tensor``                   ``per_tensor``
    ``strategy: channel`` (weights)        ``per_channel(axis=0)``: one scale per output row
-   ``strategy: group``, ``group_size: G``  ``per_block(axis=-1, block_size=G)``: runs along
-                                          the last dimension (a weight's input features)
-   ``strategy: tensor_group`` (FP4)       ``per_block(axis=-1, G)`` with ``float8_e4m3fn``
+   ``strategy: group``, ``group_size: G``  ``per_block(axis=1, block_size=G)`` on a weight
+                                          (its input features; weights are 2-D), ``axis=-1``
+                                          on an activation: runs along the last dimension
+   ``strategy: tensor_group`` (FP4)       ``per_block(G)``, the same axis, with ``float8_e4m3fn``
                                           scales: NVFP4, whose per-tensor global scale qrt's
                                           float4 format always has
    ``scale_dtype: torch.uint8``, float    ``scale_dtype: float8_e8m0fnu`` (MX: power-of-two
@@ -34,6 +35,8 @@ A config's ``weights`` / ``input_activations`` / ``output_activations`` (and
    float32/float8_e4m3fn
    ``dynamic: true`` (activations)        ``qparam_calculator: static`` (from the tensor on
                                           every call, as ModelOpt's ``type: dynamic`` reads)
+   weights (not dynamic)                  ``qparam_calculator: static`` (from the weight
+                                          itself, as compressed-tensors computes them)
    =====================================  =================================================
 
    What qrt has no field for travels as an **extra** under compressed-tensors' own key, so
@@ -256,7 +259,9 @@ def spec_from_args(a: Mapping[str, Any], role: str, where: str, locate: Locate, 
                       "scales a weight's output rows; which dimension of an activation it would scale is not defined)")
         data["granularity"] = PerChannel(axis=0)
     elif strategy in ("group", "tensor_group"):
-        data["granularity"] = PerBlock(axis=-1, block_size=group)
+        # a weight compressed-tensors quantizes is 2-D (Linear, Embedding): its last axis is 1,
+        # written so, as qrt's resolver writes a per_block default on a Linear weight
+        data["granularity"] = PerBlock(axis=1 if weights else -1, block_size=group)
     else:  # token, attn_head, block: no qrt granularity
         data["granularity"] = PerTensor()
         if strategy == "block":
@@ -281,6 +286,8 @@ def spec_from_args(a: Mapping[str, Any], role: str, where: str, locate: Locate, 
     if dtype == "float4_e2m1fn_x2" and strategy == "group" and data.get("scale_dtype") != "float8_e8m0fnu":
         raise bad("strategy", "FP4 groups without torch.uint8 (MX) scales have no qrt equivalent: qrt's float4 "
                   "with other scales is NVFP4, which adds a per-tensor global scale (write strategy tensor_group)")
+    if weights and a["dynamic"] is False:
+        data["qparam_calculator"] = "static"  # weight qparams come from the weight itself
     if a["dynamic"] is True and role != "weights":
         data["qparam_calculator"] = "static"
     elif a["dynamic"] == "local":

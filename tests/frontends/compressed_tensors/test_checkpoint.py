@@ -47,15 +47,13 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "out", rules
 
 
-def _weights(plan: Any) -> dict[str, tuple[Any, ...]]:
-    """Each linear weight's decision, its axis counted from the front (the same axis written
-    either way)."""
+def _weights(plan: Any) -> dict[str, Any]:
+    """Each linear weight's decision."""
     out = {}
     for site in plan.inventory.sites:
         if site.op_type == "linear" and site.role == "state" and site.key == "weight":
             spec = plan.spec(plan.decision(site.quantizer_path))
-            g = spec.granularity
-            out[site.quantizer_path] = (spec.dtype, spec.qscheme, g.type, g.axis % 2, g.block_size)
+            out[site.quantizer_path] = spec
     return out
 
 
@@ -72,7 +70,7 @@ def test_explain_and_resolve_take_the_checkpoint_folder_alone(exported: tuple[Pa
     out, _ = exported
     done = run_qrt("explain", str(out), "model.layers.0.mlp.down_proj.weight_quantizer")
     assert done.returncode == 0, done.stderr
-    assert "=> int4 symmetric per_block axis=-1 block_size=8" in done.stdout
+    assert "=> int4 symmetric per_block axis=1 block_size=8 qparam_calculator=static" in done.stdout
     assert "config_groups['group_0'].targets[0]" in done.stdout and f"{out}/config.json:" in done.stdout
     assert "compressed-tensors: model.layers.0.mlp.down_proj (Linear) matches 'Linear' (class)" in done.stdout
     summary = run_qrt("resolve", str(out), "--summary")

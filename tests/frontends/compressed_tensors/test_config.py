@@ -28,16 +28,18 @@ def _group(preset: str) -> Any:
 def test_presets_map_to_qrt_specs_exactly() -> None:
     nvfp4 = _group("NVFP4")
     assert nvfp4.weights is not None and nvfp4.weights.dtype == "float4_e2m1fn_x2"
-    assert nvfp4.weights.granularity == PerBlock(axis=-1, block_size=16)
+    assert nvfp4.weights.granularity == PerBlock(axis=1, block_size=16)
     assert nvfp4.weights.scale_dtype == "float8_e4m3fn"
     assert nvfp4.input_activations is not None
     assert nvfp4.input_activations.extra_values() == {"dynamic": "local", "observer": "static_minmax"}
     mxfp4 = _group("mxfp4")  # upper-cased, as compressed-tensors does
     assert mxfp4.weights is not None and mxfp4.weights.scale_dtype == "float8_e8m0fnu"
-    assert mxfp4.weights.granularity == PerBlock(axis=-1, block_size=32)
+    assert mxfp4.weights.granularity == PerBlock(axis=1, block_size=32)
+    assert mxfp4.input_activations.granularity == PerBlock(axis=-1, block_size=32)
     assert mxfp4.input_activations is not None and mxfp4.input_activations.qparam_calculator == "static"
     w4 = _group("W4A16")
-    assert w4.weights is not None and (w4.weights.dtype, w4.weights.granularity) == ("int4", PerBlock(axis=-1, block_size=128))
+    assert w4.weights is not None and (w4.weights.dtype, w4.weights.granularity) == ("int4", PerBlock(axis=1, block_size=128))
+    assert w4.weights.qparam_calculator == "static"
     assert w4.input_activations is None and w4.output_activations is None
     fp8 = _group("FP8_DYNAMIC")
     assert fp8.weights is not None and fp8.weights.granularity == PerChannel(axis=0)
