@@ -33,6 +33,7 @@ def test_wheel_contains_data_and_runs(tmp_path: Path) -> None:
         for f in (ROOT / folder).glob(pattern)
     ]
     assert "qrt/_data/schemas/inventory.schema.json" in shipped
+    shipped.append("qrt/_data/report.html")  # qrt report's page template
     assert set(shipped) <= names, sorted(set(shipped) - names)
 
     target = tmp_path / "site"
@@ -67,6 +68,13 @@ def test_wheel_contains_data_and_runs(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )
     assert again.returncode == 0 and "submodule_b.add_1" in again.stdout, again.stderr
+    (tmp_path / "rules.qrt").write_text("op add input -> int8\n")
+    page = subprocess.run(  # qrt report's page template comes from the installed package
+        [sys.executable, "-m", "qrt", "report", "rules.qrt", "--model", str(out), "-o", "plan.html"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert page.returncode == 0, page.stderr
+    assert '"qrt_report":1' in (tmp_path / "plan.html").read_text()
 
 
 def test_every_package_is_listed_in_pyproject() -> None:

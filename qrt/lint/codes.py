@@ -156,7 +156,9 @@ _ALL = [
         "this model as it would be without it. Use `--fail-on info` to catch a mistyped one. "
         "Rules of a shipped preset a file includes are not checked (they are not yours to "
         "edit); linting the preset itself (`modelopt:NAME`) checks them. `qrt run` refuses a "
-        "config with a warning-level one of your own file (exit 2) unless `--allow-low-coverage`.",
+        "config with a warning-level one of your own file that names modules, ops or quantizers "
+        "(exit 2) unless `--allow-low-coverage` (not one that selects only by a class or op type "
+        "the model lacks: `op conv2d weight` in a preset for CNNs and LLMs alike).",
         "module /model\\.layers\\.\\d+\\.mlp\\.down_prj/ weight -> int4 per_block(32)\n",
         "module /model\\.layers\\.\\d+\\.mlp\\.down_proj/ weight -> int4 per_block(32)\n",
         column=1, model="tiny_llama", needs_model=True,

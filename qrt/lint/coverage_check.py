@@ -13,7 +13,7 @@ bytes (a later rule turning the weights off again included: that is 0 %). A conf
 enabling rules select nothing at all is QRT020 (one finding per rule, warning), not this.
 
 An enabling rule that matches no site is QRT020 (``model_checks``); ``qrt run`` refuses both
-(:func:`run_refusals`) unless ``--allow-low-coverage``.
+(:func:`run_refusals` says which QRT020s) unless ``--allow-low-coverage``.
 """
 
 from __future__ import annotations
@@ -98,12 +98,14 @@ def _located(meant: Rule, enabling: list[Rule], item: LintInput) -> Rule:
 
 
 def run_refusals(config: str, inventory: Inventory | Callable[[], Inventory]) -> list[Diagnostic]:
-    """Why ``qrt run`` should not go on with ``config`` on this model: QRT029, and QRT020 on
-    an enabling rule of the user's own file (a rule of a shipped preset may name the layers of
-    another architecture: ModelOpt's ``NVFP4_MLP_ONLY_CFG`` has Mamba entries that a Llama
-    lacks). Empty when nothing is wrong."""
+    """Why ``qrt run`` should not go on with ``config`` on this model: QRT029, and QRT020 on an
+    enabling rule of the user's own file that names modules, ops or quantizers (a typo, a
+    renamed layer). Not QRT020 on a rule that selects only by a class or op type the model lacks
+    (``op conv2d weight`` in a preset for CNNs and LLMs alike), nor on a shipped preset's rule
+    (ModelOpt's ``NVFP4_MLP_ONLY_CFG`` has Mamba entries that a Llama lacks): those are written
+    for other architectures. Empty when nothing is wrong."""
     from qrt.lint.run import lint
 
     result = lint([config], inventory, select=["QRT029", "QRT020"])
     return [f for f in result.findings
-            if f.code == "QRT029" or (f.severity >= Severity.WARNING and not shipped_file(f.file))]
+            if f.code == "QRT029" or (f.severity >= Severity.WARNING and f.data.get("by_name") and not shipped_file(f.file))]

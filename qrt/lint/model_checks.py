@@ -363,7 +363,7 @@ def _hierarchical_keys(item: LintInput, names: _Names, inv: Inventory) -> Iterat
         if not any(regex_fullmatch(key, m) for m in modules):
             span, file = at(path, key)
             yield _finding("QRT020", item, span, f"module name regex /{key}/ matches no module of the model{_closest(_unescape(key), modules)}",
-                           config_path=path, file=file, severity=severity(value))
+                           config_path=path, file=file, severity=severity(value), data={"by_name": True})
             continue
         idle = never_run(key, inv)
         if idle is not None:
@@ -415,11 +415,15 @@ def _unused_rule(item: LintInput, rule: Rule, inv: Inventory, names: _Names) -> 
             return _finding("QRT028", item, span, message, fix=fix, config_path=path, file=file,
                             data={"never_run": idle[0], "running": idle[1]})
     off = turns_off(rule.effect)
+    # by_name: the rule names modules, ops or quantizers (a typo is likely), not only a class or
+    # an op type this model lacks (a rule for other architectures): qrt run refuses the former
+    by_name = any(x is not None for x in (sel.module_name, sel.scope.name if sel.scope else None,
+                                          sel.op_name, sel.quantizer_path, sel.tensor))
     return _finding(
         "QRT020", item, span,
         f"this rule selects no site of the model: {_nothing_reason(sel, names)}"
         + (" (it only turns sites off, so it changes nothing here)" if off else ""),
-        config_path=path, file=file, severity=Severity.INFO if off else None,
+        config_path=path, file=file, severity=Severity.INFO if off else None, data={"by_name": by_name},
     )
 
 
