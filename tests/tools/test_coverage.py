@@ -105,3 +105,33 @@ def test_a_tied_weight_read_unquantized_elsewhere_stays_float() -> None:
     assert not embed.kept_dense and embed.format == "int8"
     assert embed.bits_after == 32 * 16 * 8 + 32 * 32  # counted once, though two ops read it
     assert both.total.tensors == 3  # embed.weight (shared), mid.weight, mid.bias
+
+
+class Two(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.Linear(64, 96)
+        self.down = nn.Linear(96, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(torch.relu(self.up(x)))
+
+
+@pytest.mark.parametrize("weight", [
+    "int8 per_channel", "int4 per_block(32)", "int4 asymmetric per_block(32)", "float8_e4m3fn per_tensor",
+    "float4_e2m1fn_x2 per_block(16) scale_dtype=float8_e4m3fn", "float4_e2m1fn_x2 per_block(32) scale_dtype=float8_e8m0fnu",
+])
+def test_bytes_after_are_what_finalize_packs(weight: str) -> None:
+    """The torch-free count equals the bytes ``finalize`` really keeps for each packed weight
+    (codes, scales, zero points, global scales), for every format that packs to its nominal bits."""
+    model, x = Two().eval(), torch.randn(2, 64)
+    rules = qrt.parse_rules(f"op linear weight -> {weight}")
+    quantizer = qrt.Quantizer(model, rules)
+    quantizer.prepare((x,))
+    with quantizer.calibration_mode():
+        quantizer.model(x)
+    quantizer.finalize()
+    report = quantizer.finalize_report
+    cov = coverage_of_plan(qrt.resolve(rules, qrt.inspect_model(Two(), x)))
+    assert cov.total.quantized.bits_after == 8 * report["packed_bytes"]
+    assert cov.total.quantized.bits_before == 8 * report["dense_bytes"]
