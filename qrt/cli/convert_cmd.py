@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
+from qrt.cli.common import add_debug_option, add_model_options, inventory_for_rules
 
 __all__ = ["register", "run"]
 
@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
             location=args.output,
             hint="pass --overwrite to replace it, or write to another file with -o",
         )
+    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_of
+
     source = load_rule_source(args.src)
-    inv = inventory_from_args(args) if args.model else None
+    inv = inventory_for_rules(args, source) if args.model or checkpoint_of(source) else None
     fmt = "json" if args.output and args.output.lower().endswith(".json") else "yaml"
     text = convert(source, args.to, inv, fmt=fmt)
     if args.output:

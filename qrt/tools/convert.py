@@ -72,8 +72,15 @@ def _dsl(source: RuleSource, inv: Inventory | None) -> _Written:
                 hint="pass --model SPEC to convert it exactly for that model",
             )
         rules = result.rules
-    else:  # pragma: no cover - every RuleSource is one of the above
-        raise ConvertError(f"cannot convert {source.label}")
+    elif inv is not None:  # a compressed-tensors config or recipe: rules per model
+        rules = source.rules_for(inv)
+    else:
+        raise ConvertError(
+            "a compressed-tensors config or recipe becomes rules only for a given model: it matches class "
+            "targets against each module's classes and decides per module",
+            location=source.label,
+            hint="pass --model SPEC (a checkpoint folder is its own model)",
+        )
     text = _comment(_header(source, inv)) + print_rules(rules)
     return _Written(text, DslSource(parse_rules(text, file="<converted>"), label="converted rules"))
 

@@ -121,3 +121,12 @@ def test_a_folder_without_a_compressed_tensors_config_is_refused(tmp_path: Path)
     _tiny_llama().save_pretrained(folder)
     done = run_qrt("explain", str(folder), "lm_head.weight_quantizer")
     assert done.returncode == 2 and "has no compressed-tensors quantization_config" in done.stderr
+
+
+def test_convert_writes_a_checkpoint_as_rules_checked_on_its_model(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    out, _ = exported
+    done = run_qrt("convert", str(out), "--to", "dsl", "-o", str(tmp_path / "rules.qrt"))
+    assert done.returncode == 0, done.stderr  # written only if it resolves the same on the model
+    assert "int4 symmetric per_block(8, axis=1)" in (tmp_path / "rules.qrt").read_text()
+    refused = run_qrt("convert", str(out / "config.json"), "--to", "dsl")
+    assert refused.returncode == 2 and "only for a given model" in refused.stderr
