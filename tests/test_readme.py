@@ -37,7 +37,7 @@ def test_readme_rule_example_parses_and_resolves() -> None:
     block = re.search(r"```\n(include preset w8a8.*?)```", text, re.S)
     assert block is not None
     rules = qrt.parse_rules(block.group(1), file="README.md")
-    assert len(rules) == 3 + 5  # the preset's rules, then five rule lines
+    assert len(rules) == 6 + 5  # the preset's rules, then five rule lines
     plan = qrt.resolve(rules, TinyLlama().eval(), torch.randint(0, 256, (1, 8)))
     assert plan.decision("lm_head.weight_quantizer").spec is None
     assert plan.decision("model.layers.1.mlp.up_proj.weight_quantizer").spec.dtype == "int4"

@@ -289,7 +289,12 @@ def test_preset_contents() -> None:
     w4a16 = parse_rules("include preset w4a16")
     weight = next(r.effect for r in w4a16 if r.selector.key == "weight")
     assert isinstance(weight, Set) and weight.spec.granularity == PerBlock(block_size=32)
-    assert {r.selector.role for r in w4a16 if r.effect == Off()} == {"input", "output"}
+    assert {r.selector.role for r in w4a16 if r.effect == Off()} == {"input", "output", None}
+    # fused MoE experts' matrices take the weight spec; the routers stay float
+    experts = next(r.effect for r in w4a16 if r.selector == Selector(op_type="grouped_mm", role="state"))
+    assert experts == next(r.effect for r in w4a16 if r.selector.key == "weight")
+    assert Selector(module_name=r"(.*\.)?(gate|router|shared_expert_gate)", op_type="linear") in {
+        r.selector for r in w4a16 if r.effect == Off()}
 
     (kv,) = parse_rules("include preset kv_fp8")
     assert kv.selector == Selector(quantizer_path="*[kv]_bmm_quantizer")

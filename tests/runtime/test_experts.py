@@ -202,3 +202,21 @@ def test_finalize_packs_each_expert_and_reloads(tmp_path: Any, experts: str) -> 
             fresh = type(model)(model.config)
         qrt.load_quantized(tmp_path / "saved", fresh)
         torch.testing.assert_close(fresh(ids).logits, prepared, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("preset", ["w4a16", "w8a8"])
+def test_shipped_presets_reach_every_expert_and_leave_routers_float(preset: str) -> None:
+    """The shipped weight presets quantize every expert's matrix of a fused MoE module (the
+    bulk of the model's weights), and keep the routers that pick experts in float."""
+    from qrt.api import as_inventory, resolve
+    from qrt.frontends.source import load_rule_source
+    from qrt.resources import data_dir
+
+    for arch in ("mixtral", "qwen2_moe"):
+        inv = as_inventory(_moe(arch), torch.randint(0, 64, (1, 5)))
+        plan = resolve(load_rule_source(str(data_dir("rules") / f"{preset}.qrt")), inv)
+        on = {d.site.quantizer_path for d in plan.decisions if d.spec is not None}
+        experts = {s.quantizer_path for s in inv.sites if s.expert is not None}
+        assert len(experts) == 2 * 3 and experts <= on
+        routers = {s.quantizer_path for s in inv.sites if s.op_type == "linear" and s.module.endswith(("gate", "shared_expert_gate"))}
+        assert routers and not routers & on, (arch, routers & on)
