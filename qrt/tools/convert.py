@@ -10,6 +10,8 @@
   model rule by rule, refusing each rule that has no entry.
 * **→ hierarchical** (:mod:`qrt.tools.to_hierarchical`): a hierarchical config is written
   back as it is; another front end needs a model (order and scope depth meet only there).
+* **→ compressed-tensors** (:mod:`qrt.frontends.compressed_tensors.writer`): a model's
+  decisions per Linear/Embedding module, refused naming every decision the format cannot hold.
 
 With a model, the written text is read back and resolved beside the source, and nothing is
 written unless every site gets the same decision; the refusal names the sites that differ.
@@ -26,8 +28,8 @@ from qrt.inventory.model import Inventory
 
 __all__ = ["TARGETS", "ConvertError", "Target", "convert", "convert_to_dsl"]
 
-Target = Literal["dsl", "quant-cfg", "hierarchical"]
-TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical")
+Target = Literal["dsl", "quant-cfg", "hierarchical", "compressed-tensors"]
+TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors")
 
 
 class ConvertError(QrtError):
@@ -167,6 +169,47 @@ def _hierarchical(source: RuleSource, inv: Inventory | None) -> _Written:
 
 
 # ---------------------------------------------------------------------------------------------
+# → compressed-tensors
+
+
+def _compressed_tensors(source: RuleSource, inv: Inventory | None) -> _Written:
+    """A plan's decisions as a compressed-tensors ``quantization_config``
+    (:mod:`qrt.frontends.compressed_tensors.writer`): per Linear/Embedding module, so a model."""
+    import json
+
+    from qrt.frontends.compressed_tensors import compressed_tensors_from_data
+    from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
+    from qrt.frontends.compressed_tensors.writer import config_from_plan
+
+    if inv is None:
+        raise ConvertError(
+            "a compressed-tensors config names modules of a given model (its targets are module "
+            "names and classes, its schemes cover Linear and Embedding modules only)",
+            location=source.label,
+            hint="pass --model SPEC: the decisions on that model are written and checked",
+        )
+    from qrt.api import resolve
+
+    config, reasons = config_from_plan(resolve(source, inv))
+    if reasons:
+        by_reason: dict[str, list[str]] = {}
+        for path, why in reasons:
+            by_reason.setdefault(why, []).append(path)
+        shown = "\n  ".join(
+            f"- {why} — {len(paths)} site(s): {', '.join(paths[:3])}{' …' if len(paths) > 3 else ''}"
+            for why, paths in by_reason.items())
+        raise ConvertError(
+            f"{len(reasons)} decision(s) have no compressed-tensors equivalent, so nothing was written:\n  {shown}",
+            location=source.label,
+            hint="compressed-tensors holds the weight, input and output specs of Linear and Embedding modules; "
+            "convert --to dsl holds every decision",
+        )
+    text = json.dumps(config, indent=2) + "\n"
+    return _Written(text, CompressedTensorsSource(compressed_tensors_from_data(config, file="<converted>"),
+                                                  label="converted config"))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _verify(source: RuleSource, written: _Written, inv: Inventory, target: Target) -> None:
@@ -206,6 +249,8 @@ def convert(source: RuleSource, to: Target, inv: Inventory | None = None, *, fmt
         written = _quant_cfg(source, inv, fmt)
     elif to == "hierarchical":
         written = _hierarchical(source, inv)
+    elif to == "compressed-tensors":
+        written = _compressed_tensors(source, inv)
     else:
         raise ConvertError(f"unknown target {to!r}", hint="valid targets: " + ", ".join(TARGETS))
     if inv is not None:
