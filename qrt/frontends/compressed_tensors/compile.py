@@ -44,6 +44,7 @@ from qrt.frontends.compressed_tensors.match import (
     ignored_by,
     is_match,
     module_views,
+    name_matches,
     regex_problem,
     scheme_match,
     sort_key,
@@ -173,8 +174,6 @@ def config_rules(config: CompressedTensorsConfig, inv: Inventory, *, tier: int =
 
 
 def _name_matches(module: ModuleView, targets: list[str]) -> set[str]:
-    from qrt.frontends.compressed_tensors.match import name_matches
-
     return {t for t in targets if name_matches(t, module.name)}
 
 
