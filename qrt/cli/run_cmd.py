@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
             **({"finalized": report.finalized} if report.finalized is not None else {}),
             **({"exported": exported} if exported is not None else {}),
             **({"routed_tokens": report.routed} if report.routed else {}),
-            "weights": coverage.to_json(),
+            "weight_bytes": coverage.to_json(),  # "weights" says where the weights came from
         }, indent=1))
     else:
         sys.stdout.write(_heading(args, source, built, report, calib.description if calib is not None else None))
