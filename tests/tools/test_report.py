@@ -123,6 +123,11 @@ def test_qrt_run_refuses_too_little_unless_allowed(tmp_path: Path) -> None:
     assert done.returncode == 2 and not done.stdout
     assert "QRT029" in done.stderr and "7.7% of the model's weight bytes" in done.stderr
     assert "--allow-low-coverage" in done.stderr
+    allowed = run_qrt("run", str(one), "--model", "tiny_llama", "--allow-low-coverage", "--no-compare",
+                      "--batches", "1", "--format", "json")
+    assert allowed.returncode == 0, allowed.stderr
+    report = json.loads(allowed.stdout)
+    assert report["weights"] == "random" and report["weight_bytes"]["formats"]["int4"]["tensors"] == 1
     missed = tmp_path / "missed.qrt"
     missed.write_text("op linear weight -> int4 per_block(32)\nmodule /vision_tower/ weight -> int8 per_channel\n")
     done = run_qrt("run", str(missed), "--model", "tiny_llama")
