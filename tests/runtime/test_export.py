@@ -192,3 +192,30 @@ def test_a_tied_head_that_is_quantized_exports_untied(tmp_path: Path) -> None:
     with torch.no_grad():
         got = loaded(*inputs).logits.float()
     torch.testing.assert_close(got, expected, atol=0.0, rtol=0.0)
+
+
+def test_nvfp4_fused_layers_share_one_global_scale(tmp_path: Path) -> None:
+    """vLLM fuses q/k/v and gate/up into one matrix with one NVFP4 global scale (the largest
+    when a checkpoint's differ, which changes the numbers): qrt gives them one scale before
+    block scales are computed, as llm-compressor does, in fake quantization and packing alike,
+    so the finalized model, the export and what vLLM computes agree."""
+    from safetensors.torch import load_file
+
+    from qrt.runtime.quant.numerics import nvfp4_global_scale
+
+    model, inputs = hf_llama()
+    own = {name: nvfp4_global_scale(module.weight.detach()) for name, module in model.named_modules()
+           if isinstance(module, torch.nn.Linear)}
+    expected, inputs, saved, hf = saved_hf(tmp_path, CASES["NVFP4"][0])
+    export_compressed_tensors(saved, tmp_path / "ct", hf_config=hf)
+    exported = load_file(tmp_path / "ct" / "model.safetensors")
+    for layer in range(2):
+        for parent, group in (("self_attn", ("q_proj", "k_proj", "v_proj")), ("mlp", ("gate_proj", "up_proj"))):
+            names = [f"model.layers.{layer}.{parent}.{child}" for child in group]
+            scales = {float(exported[f"{n}.weight_global_scale"]) for n in names}
+            assert len(scales) == 1, (names, scales)
+            # the group's amax: compressed-tensors stores the reciprocal of qrt's multiplier
+            assert scales.pop() == pytest.approx(1 / max(float(own[n]) for n in names), rel=1e-6)
+            assert len({float(own[n]) for n in names}) > 1  # the members' own scales differ
+    o_proj = [float(exported[f"model.layers.{i}.self_attn.o_proj.weight_global_scale"]) for i in range(2)]
+    assert o_proj == pytest.approx([1 / float(own[f"model.layers.{i}.self_attn.o_proj"]) for i in range(2)], rel=1e-6)

@@ -125,7 +125,8 @@ few chunk-sized temporaries instead of a few copies of the whole weight"""
 
 
 def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block: tuple[int, ...],
-                    scale: torch.Tensor | None, zero_point: torch.Tensor | None) -> Packed:
+                    scale: torch.Tensor | None, zero_point: torch.Tensor | None,
+                    global_scale: torch.Tensor | None = None) -> Packed:
     """The packed form of ``x`` under its quantizer's spec and qparams (computed from ``x``
     when the quantizer has none: static weight qparams). A large 2-D weight whose groups lie
     within rows is packed a chunk of rows at a time (the same result)."""
@@ -134,8 +135,9 @@ def quantize_packed(spec: QuantizationSpec, fmt: Format, x: torch.Tensor, block:
     if fmt.kind in ("int", "float8") and (scale is None or scale.numel() == 0):
         lo, hi = group_min_max(x if x.dtype == torch.float32 else x.float(), block)
         scale, zero_point = qparams(spec, fmt, lo, hi, block)
-    global_scale = None
-    if fmt.kind == "nvfp4" and spec.scale_dtype == "float8_e4m3fn":
+    if not (fmt.kind == "nvfp4" and spec.scale_dtype == "float8_e4m3fn"):
+        global_scale = None
+    elif global_scale is None:  # its own, unless shared with fused layers (qrt.runtime.fused_layers)
         from qrt.runtime.quant.numerics import nvfp4_global_scale
 
         global_scale = nvfp4_global_scale(x)

@@ -56,6 +56,9 @@ class FakeQuantizer(nn.Module):
         self._fake_quant_enabled = True
         self._enabled = True
         self._cache: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        self.shared_global: Any = None
+        """for an NVFP4 weight of a fused layer group (q/k/v, gate/up): the callable giving the
+        group's shared global scale (:mod:`qrt.runtime.fused_layers`); ``None``: its own"""
         self._set_stages(spec, shape)
         self.register_buffer("min_val", torch.empty(0), persistent=True)
         self.register_buffer("max_val", torch.empty(0), persistent=True)
@@ -191,7 +194,10 @@ class FakeQuantizer(nn.Module):
         block = self.block if self.shape == tuple(tensor.shape) and self.block is not None else group_shape(self.spec, tuple(tensor.shape))
         scale = self.scale if self.scale.numel() else None
         zero_point = self.zero_point if self.zero_point.numel() else None
-        return quantize_packed(self.spec, self.fmt, tensor, block, scale, zero_point)
+        return quantize_packed(self.spec, self.fmt, tensor, block, scale, zero_point, self._global())
+
+    def _global(self) -> torch.Tensor | None:
+        return self.shared_global() if self.shared_global is not None else None
 
     def use_packed(self, packed: Any, dtype: torch.dtype) -> None:
         """From now on forward returns ``packed``'s values, whatever it is given (finalized).
@@ -210,7 +216,7 @@ class FakeQuantizer(nn.Module):
             return dequantize(packed, self.__dict__["packed_dtype"])
         block = self.block if self.shape == tuple(x.shape) and self.block is not None else group_shape(self.spec, tuple(x.shape))
         if self.dynamic:
-            out = ste(x, fake_quantize(self.spec, self.fmt, x, block, None, None)) if self.fake_quant_enabled else x
+            out = ste(x, fake_quantize(self.spec, self.fmt, x, block, None, None, self._global())) if self.fake_quant_enabled else x
         else:
             if self.observer_enabled or (self.calculator == "static" and not self.scale.numel()):
                 # static qparams (weights) are computed from the tensor the first time they

@@ -228,8 +228,9 @@ def nvfp4_scales(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]
     return _expand(torch.where(scale > 0, scale, torch.ones_like(scale)), block), stored, global_scale
 
 
-def _nvfp4(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...]) -> torch.Tensor:
-    full, _, _ = nvfp4_scales(spec, x, block)
+def _nvfp4(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...],
+           global_scale: torch.Tensor | None = None) -> torch.Tensor:
+    full, _, _ = nvfp4_scales(spec, x, block, global_scale)
     return (_fp4_round(x.float() / full) * full).to(x.dtype)
 
 
@@ -240,13 +241,15 @@ def fake_quantize(
     block: tuple[int, ...],
     scale: torch.Tensor | None,
     zero_point: torch.Tensor | None,
+    global_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``x`` quantized and dequantized (no gradient handling: see :func:`ste`)."""
+    """``x`` quantized and dequantized (no gradient handling: see :func:`ste`). ``global_scale``:
+    an NVFP4 per-tensor scale shared with other tensors (fused layers), instead of ``x``'s own."""
     if fmt.kind == "mx":
         axis = next(d for d, b in enumerate(block) if b > 1) if any(b > 1 for b in block) else x.dim() - 1
         return _mx(x, fmt, axis)
     if fmt.kind == "nvfp4":
-        return _nvfp4(spec, x, block)
+        return _nvfp4(spec, x, block, global_scale)
     assert scale is not None
     if fmt.kind == "float8":
         v, s, _ = _grouped(x, block, scale, None)

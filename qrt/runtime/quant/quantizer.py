@@ -195,6 +195,9 @@ class Quantizer:
                 by_tensor[site.tensor] = quantizer
             sites.append((site, quantizer))
         self.state = install(self.model, sites)
+        from qrt.runtime.fused_layers import link_fused_weights
+
+        self.fused_groups = link_fused_weights(self.model, sites)  # one NVFP4 global scale per q/k/v, gate/up
         self.state.inventory = inventory
         self.plan, self.inventory = plan, inventory
         self._schedules = self._qat_schedules(plan, inventory, sites)
