@@ -88,6 +88,9 @@ class Quantizer:
         self.graph_placed: list[str] = []
         self.graph_modules: dict[str, str] = {}
         self._schedules: dict[int, Any] = {}
+        self.fused_groups: list[list[str]] = []
+        """layer groups an engine fuses (q/k/v, gate/up) whose NVFP4 weights share one global
+        scale (:mod:`qrt.runtime.fused_layers`)"""
 
     # -- preparing ---------------------------------------------------------------------------
     def prepare(
