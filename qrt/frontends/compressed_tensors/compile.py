@@ -200,6 +200,9 @@ def module_notes(config: CompressedTensorsConfig, inv: Inventory, module_name: s
         line += f" (preset {match.group.preset})"
     if module.kind is None:
         line += "; but compressed-tensors applies schemes to Linear and Embedding modules only: nothing here"
+    elif module.kind == "embedding" and match.group.input_activations is not None:
+        line += ("; its input_activations are attached to the Embedding too, whose input is integer token ids: "
+                 "no tensor qrt (or a kernel) quantizes, so none here")
     return [*lines, line]
 
 
