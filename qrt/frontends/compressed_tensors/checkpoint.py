@@ -93,6 +93,14 @@ def checkpoint_inventory(
         raise CompressedTensorsConfigError(f"{checkpoint_config_file(directory)}: not a JSON object",
                                            location=str(checkpoint_config_file(directory)))
     float_config = {k: v for k, v in data.items() if k != "quantization_config"}
+    if "model_type" not in float_config and "architectures" not in float_config:
+        file = checkpoint_config_file(directory)
+        raise CompressedTensorsConfigError(
+            "it holds a quantization_config but no model (no model_type or architectures): the "
+            "model cannot be built from it",
+            location=str(file),
+            hint="pass --model SPEC: the model the checkpoint was made from (a qrt export of a built-in "
+            "model writes the quantization_config alone; export with --hf-config to keep the model's config)")
     with tempfile.TemporaryDirectory(prefix="qrt-checkpoint-") as tmp:
         config = Path(tmp) / "config.json"
         config.write_text(json.dumps(float_config), encoding="utf-8")

@@ -130,3 +130,16 @@ def test_convert_writes_a_checkpoint_as_rules_checked_on_its_model(exported: tup
     assert "int4 symmetric per_block(8, axis=1)" in (tmp_path / "rules.qrt").read_text()
     refused = run_qrt("convert", str(out / "config.json"), "--to", "dsl")
     assert refused.returncode == 2 and "only for a given model" in refused.stderr
+
+
+def test_a_config_with_rules_but_no_model_needs_model(tmp_path: Path) -> None:
+    """A qrt export of a built-in model writes the quantization_config alone: the rules read,
+    the model must be given."""
+    folder = tmp_path / "rules-only"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"quantization_config": {
+        "config_groups": {"W4A16": ["Linear"]}, "quant_method": "compressed-tensors"}}))
+    refused = run_qrt("explain", str(folder), "lm_head.weight_quantizer")
+    assert refused.returncode == 2 and "no model (no model_type" in refused.stderr and "--model" in refused.stderr
+    with_model = run_qrt("explain", str(folder), "lm_head.weight_quantizer", "--model", "tiny_llama")
+    assert with_model.returncode == 0 and "=> int4 symmetric per_block axis=1 block_size=128" in with_model.stdout
