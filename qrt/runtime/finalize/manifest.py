@@ -143,15 +143,25 @@ def plan_from_manifest(manifest: dict[str, Any], *, source: str, trusted: bool =
     against any site: each decision is rebuilt by folding the rules the manifest records as
     matching it (``matched``), exactly as the resolver folded them. A manifest without that
     record (an older qrt's) is resolved and checked in full."""
+    import gc
+
     from qrt.inventory.io import inventory_from_json
     from qrt.resolver.plan import plan_spec_json
 
-    inventory = inventory_from_json(manifest["inventory"], source=f"{source} (inventory)", trusted=trusted)
-    rules = rules_from_json(manifest["rules"], source=source)
-    if trusted and "matched" in manifest:
-        plan = _recorded_plan(rules, inventory, manifest["matched"])
-        if plan is not None:
-            return plan
+    # tens of thousands of small objects, none in a cycle: the cyclic GC would walk the
+    # caller's whole heap (torch, the model) again and again meanwhile — 4x the time of a load
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        inventory = inventory_from_json(manifest["inventory"], source=f"{source} (inventory)", trusted=trusted)
+        rules = rules_from_json(manifest["rules"], source=source)
+        if trusted and "matched" in manifest:
+            plan = _recorded_plan(rules, inventory, manifest["matched"])
+            if plan is not None:
+                return plan
+    finally:
+        if was_enabled:
+            gc.enable()
     from qrt.api import resolve
 
     plan = resolve(rules, inventory)
@@ -174,24 +184,16 @@ def _recorded_plan(rules: Any, inventory: Any, matched: dict[str, list[int]]) ->
     from qrt.resolver.decision import Decision, fold
     from qrt.resolver.plan import Plan
 
-    import gc
-
     table = rules.rules
     folded: dict[tuple[tuple[int, ...], str], tuple[Any, Any]] = {}  # a few distinct rule lists
     decisions = []
-    was_enabled = gc.isenabled()
-    gc.disable()  # one Decision per site, no cycles: as the resolver does
-    try:
-        for site in inventory.sites:
-            orders = tuple(matched.get(site.quantizer_path, ()))
-            found = folded.get((orders, site.role))
-            if found is None:
-                if any(not isinstance(i, int) or not 0 <= i < len(table) for i in orders):
-                    return None
-                hits = tuple(table[i] for i in orders)
-                found = folded[(orders, site.role)] = (hits, fold(hits, site.role))
-            decisions.append(Decision(site, found[1], found[0]))
-    finally:
-        if was_enabled:
-            gc.enable()
+    for site in inventory.sites:
+        orders = tuple(matched.get(site.quantizer_path, ()))
+        found = folded.get((orders, site.role))
+        if found is None:
+            if any(not isinstance(i, int) or not 0 <= i < len(table) for i in orders):
+                return None
+            hits = tuple(table[i] for i in orders)
+            found = folded[(orders, site.role)] = (hits, fold(hits, site.role))
+        decisions.append(Decision(site, found[1], found[0]))
     return Plan(inventory, rules, tuple(decisions))

@@ -272,7 +272,20 @@ def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = Fa
     (``allow_version_mismatch``), a manifest of an older qrt — resolves the rules again and
     checks every decision against the recorded plan, as does ``verify``, which also checks
     every file's sha256 (reads the files once)."""
-    directory = Path(directory)
+    import gc
+
+    # a load makes tens of thousands of small objects (sites, decisions, quantizers), none in
+    # a cycle; the cyclic GC would walk the whole heap (torch, the model) again and again
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(Path(directory), model, verify=verify, allow_version_mismatch=allow_version_mismatch)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mismatch: bool) -> nn.Module:
     if getattr(model, "_qrt_eager", None) is not None:
         raise FinalizeError("load_quantized: the model is prepared already", hint="pass a freshly built model")
     manifest, sealed = read_manifest_sealed(directory, allow_version_mismatch=allow_version_mismatch)
