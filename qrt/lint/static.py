@@ -242,13 +242,27 @@ def _glob_covers(outer: str, inner: str) -> bool:
     return not _GLOB_META.search(inner) and fnmatchcase(inner, outer)
 
 
+_EQUAL_FIELDS = ("module_name", "module_type", "scope", "op_type", "op_name", "role", "parent_class", "tensor")
+"""Selector fields that ``outer`` covers ``inner`` on only when equal (or unset in ``outer``)."""
+
+
+def _range_covers(outer: tuple[int, int] | None, inner: tuple[int, int] | None) -> bool:
+    if outer is None:
+        return True
+    return inner is not None and outer[0] <= inner[0] and inner[1] <= outer[1]
+
+
 def covers(outer: Selector, inner: Selector) -> bool:
     """Whether every site ``inner`` selects is selected by ``outer`` — decided from the text
     of the two selectors only, so ``False`` may be wrong but ``True`` never is."""
-    for name in ("module_name", "module_type", "scope", "op_type", "op_name", "role", "parent_class", "tensor"):
+    for name in _EQUAL_FIELDS:
         want = getattr(outer, name)
         if want is not None and getattr(inner, name) != want:
             return False
+    if outer.quantizer_names != inner.quantizer_names and outer.quantizer_path is not None:
+        return False
+    if not (_range_covers(outer.experts, inner.experts) and _range_covers(outer.layers, inner.layers)):
+        return False
     if outer.op_name is not None and outer.op_name_relative != inner.op_name_relative:
         return False
     if outer.key not in (None, "*") and outer.key != inner.key:
@@ -264,17 +278,30 @@ def _never_wins(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
     about the rule's own file; a rule of an included file that a rule of another file replaces
     is the include-then-override pattern and no finding (:func:`overridden_include`)."""
     ordered = sorted(rules, key=lambda r: r.sort_key)
+    # candidates indexed by the fields a cover must equal: for each set of fields some rule
+    # sets, its rules by their values of those fields (in rule order). A rule's possible
+    # covers are then looked up, not scanned: linear in the rules for configs of many
+    # distinct module rules (a 10,000-key hierarchical config), not quadratic
+    buckets: dict[tuple[str, ...], dict[tuple[object, ...], list[int]]] = {}
+    for j, other in enumerate(ordered):
+        if not isinstance(other.effect, (Set, Off)) or is_synthetic(other):
+            continue
+        fields = tuple(name for name in _EQUAL_FIELDS if getattr(other.selector, name) is not None)
+        values = tuple(getattr(other.selector, name) for name in fields)
+        buckets.setdefault(fields, {}).setdefault(values, []).append(j)
     for i, rule in enumerate(ordered):
         if not is_users(rule, item):
             continue
-        later = next(
-            (
-                other for other in ordered[i + 1:]
-                if isinstance(other.effect, (Set, Off)) and not is_synthetic(other)
-                and not overridden_include(rule, other, item) and covers(other.selector, rule.selector)
-            ),
-            None,
-        )
+        later = None
+        for fields, by_values in buckets.items():
+            for j in by_values.get(tuple(getattr(rule.selector, name) for name in fields), ()):
+                if j <= i or (later is not None and j >= later[0]):
+                    continue
+                other = ordered[j]
+                if not overridden_include(rule, other, item) and covers(other.selector, rule.selector):
+                    later = (j, other)
+                    break  # the first in this bucket after i: later ones in it come after
+        later = later[1] if later is not None else None
         if later is None:
             continue
         where = (
