@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from qrt.errors import QrtError
 from qrt.frontends.compressed_tensors.config import compressed_tensors_from_text, is_compressed_tensors_document
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
@@ -104,8 +105,15 @@ def checkpoint_inventory(
     with tempfile.TemporaryDirectory(prefix="qrt-checkpoint-") as tmp:
         config = Path(tmp) / "config.json"
         config.write_text(json.dumps(float_config), encoding="utf-8")
-        inv = load_model_inventory(str(config), input_shapes=input_shapes, device="meta", progress=progress,
-                                   seed=seed, dtype=dtype)
+        try:
+            inv = load_model_inventory(str(config), input_shapes=input_shapes, device="meta", progress=progress,
+                                       seed=seed, dtype=dtype)
+        except QrtError as exc:  # name the user's file, not the scratch copy
+            real = str(checkpoint_config_file(directory))
+            exc.message = exc.message.replace(str(config), real)
+            exc.location = exc.location.replace(str(config), real) if exc.location else real
+            exc.args = (exc.render(),)
+            raise
     return replace(inv, model={**inv.model, "spec": str(directory)})
 
 
