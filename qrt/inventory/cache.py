@@ -229,6 +229,10 @@ def load_cached(key: str) -> Inventory | None:
     from qrt.inventory.io import inventory_from_json
     from qrt.sealed_json import is_sealed
 
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # ~100,000 small objects and no cycle among them: no GC passes meanwhile
     try:
         path = _entry(key)
         if not path.is_file():
@@ -240,6 +244,9 @@ def load_cached(key: str) -> Inventory | None:
         inv = inventory_from_json(data, source=str(path), trusted=True)
     except Exception:  # noqa: BLE001 — any damage makes a miss; the entry is rewritten
         return None
+    finally:
+        if was_enabled:
+            gc.enable()
     try:
         os.utime(path)  # recently used: kept longest when the cache is pruned
     except OSError:
