@@ -5,6 +5,7 @@ and loading a saved quantized model against opening its safetensors.
                                              # one cold run and one load of each kind
     python bench/latency.py --full           # the 80-layer 70B shape, 5 runs of everything, a 1B-shaped saved model
     python bench/latency.py --root OTHER     # time another qrt checkout (e.g. an older commit)
+    python bench/latency.py --layers 80 --runs 5 --no-cold --saved DIR   # warm rows and loads only
 
 Rows (median of the runs, wall seconds of a whole ``python -m qrt …`` process, and its CPU
 seconds — the machine may be shared, CPU time is what the command itself costs):
@@ -136,7 +137,7 @@ def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None
     print(f"{'what':<28} {'median s':>8}   runs", flush=True)
     for mode in ("trusted", "verify", "safe_open"):
         times = []
-        for i in range(runs if full else 1):
+        for i in range(runs):
             progress(f"{mode}: run {i + 1} of {runs} ...")
             code = LOAD.format(root=str(root), config=str(config), directory=str(saved), mode=mode)
             times.append(float(_timed([sys.executable, "-c", code], env)[2].strip().splitlines()[-1]))
@@ -155,8 +156,10 @@ def main() -> None:
     parser.add_argument("--saved", type=Path, help="a saved quantized Llama to load (its config.json beside it); "
                         "default: finalize one first")
     parser.add_argument("--no-load", action="store_true", help="skip the load_quantized rows")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold explain row")
     args = parser.parse_args()
     runs = args.runs or (5 if args.full else 3)
+    slow_runs = args.runs or (5 if args.full else 1)  # a cold trace, a process importing transformers
     layers = args.layers or (80 if args.full else 8)
     root = args.root.resolve()
     work = Path(tempfile.mkdtemp(prefix="qrt-bench-latency-"))
@@ -173,14 +176,14 @@ def main() -> None:
     print(f"{'command':<28} {'median s':>8} {'cpu s':>8}   wall of each run", flush=True)
     explain = [*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", model, QUERY]
     rows = [
-        ("explain cold", explain, empty_cache),
+        *([] if args.no_cold else [("explain cold", explain, empty_cache)]),
         ("explain warm", explain, None),
         ("lint warm", [*qrt, "lint", rules, "--model", model], None),
         ("inspect warm", [*qrt, "inspect", "--model", model], None),
     ]
     for label, argv, before in rows:
         done = []
-        for i in range(runs if before is None or args.full else 1):  # a cold run traces: seconds
+        for i in range(runs if before is None else slow_runs):
             progress(f"{label}: run {i + 1} of {runs} ...")
             done.append(_timed(argv, env, before=before))
         _row(label, done)
@@ -192,7 +195,7 @@ def main() -> None:
         done.append(_timed([*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", inv, QUERY], env))
     _row("explain inv.json", done)
     if not args.no_load:
-        _load_rows(root, work, runs, args.full, args.saved, env)
+        _load_rows(root, work, slow_runs, args.full, args.saved, env)
     shutil.rmtree(work, ignore_errors=True)
 
 
