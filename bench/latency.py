@@ -90,7 +90,7 @@ with torch.device("meta"):
 from safetensors import safe_open
 import qrt, qrt.runtime.finalize.saved, qrt.runtime.quant.quantizer  # imports before the clock
 mode = {mode!r}
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if mode == "safe_open":
     tensors = {{}}
     for f in sorted(Path({directory!r}).glob("*.safetensors")):
@@ -99,7 +99,7 @@ if mode == "safe_open":
                 tensors[k] = fh.get_tensor(k)
 else:
     qrt.load_quantized({directory!r}, model, verify=(mode == "verify"))
-print(json.dumps(time.perf_counter() - t0))
+print(json.dumps([time.perf_counter() - t0, time.process_time() - c0]))
 """
 
 SAVE = r"""
@@ -134,17 +134,19 @@ def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None
         config = saved / "config.json" if (saved / "config.json").is_file() else config
     size = sum(f.stat().st_size for f in saved.glob("*.safetensors")) / 2**20
     print(f"\nload of a saved Llama ({size:.0f} MiB of safetensors), the call alone, in a fresh process")
-    print(f"{'what':<28} {'median s':>8}   runs", flush=True)
+    print(f"{'what':<28} {'median s':>8} {'cpu s':>8}   wall of each run", flush=True)
     for mode in ("trusted", "verify", "safe_open"):
         times = []
         for i in range(runs):
             progress(f"{mode}: run {i + 1} of {runs} ...")
             code = LOAD.format(root=str(root), config=str(config), directory=str(saved), mode=mode)
-            times.append(float(_timed([sys.executable, "-c", code], env)[2].strip().splitlines()[-1]))
+            times.append(json.loads(_timed([sys.executable, "-c", code], env)[2].strip().splitlines()[-1]))
         label = {"trusted": "load_quantized", "verify": "load_quantized verify=True",
                  "safe_open": "safe_open (peer)"}[mode]
         progress("")
-        print(f"{label:<28} {statistics.median(times):8.4f}   {' '.join(f'{t:.4f}' for t in times)}", flush=True)
+        walls = [t[0] for t in times]
+        print(f"{label:<28} {statistics.median(walls):8.4f} {statistics.median(t[1] for t in times):8.4f}   "
+              f"{' '.join(f'{t:.4f}' for t in walls)}", flush=True)
 
 
 def main() -> None:
@@ -157,6 +159,7 @@ def main() -> None:
                         "default: finalize one first")
     parser.add_argument("--no-load", action="store_true", help="skip the load_quantized rows")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold explain row")
+    parser.add_argument("--no-commands", action="store_true", help="only the load_quantized rows")
     args = parser.parse_args()
     runs = args.runs or (5 if args.full else 3)
     slow_runs = args.runs or (5 if args.full else 1)  # a cold trace, a process importing transformers
@@ -181,19 +184,20 @@ def main() -> None:
         ("lint warm", [*qrt, "lint", rules, "--model", model], None),
         ("inspect warm", [*qrt, "inspect", "--model", model], None),
     ]
-    for label, argv, before in rows:
+    for label, argv, before in [] if args.no_commands else rows:
         done = []
         for i in range(runs if before is None else slow_runs):
             progress(f"{label}: run {i + 1} of {runs} ...")
             done.append(_timed(argv, env, before=before))
         _row(label, done)
-    inv = str(work / "inv.json")
-    _timed([*qrt, "inspect", "--model", model, "--format", "json", "-o", inv], env)
-    done = []
-    for i in range(runs):
-        progress(f"explain inv.json: run {i + 1} of {runs} ...")
-        done.append(_timed([*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", inv, QUERY], env))
-    _row("explain inv.json", done)
+    if not args.no_commands:
+        inv = str(work / "inv.json")
+        _timed([*qrt, "inspect", "--model", model, "--format", "json", "-o", inv], env)
+        done = []
+        for i in range(runs):
+            progress(f"explain inv.json: run {i + 1} of {runs} ...")
+            done.append(_timed([*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", inv, QUERY], env))
+        _row("explain inv.json", done)
     if not args.no_load:
         _load_rows(root, work, slow_runs, args.full, args.saved, env)
     shutil.rmtree(work, ignore_errors=True)
