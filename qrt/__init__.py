@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "SpecError": "qrt.errors",
     "TraceError": "qrt.errors",
     "ConfigError": "qrt.frontends.hierarchical",
+    "CompressedTensorsConfigError": "qrt.frontends.compressed_tensors.errors",
     "ExecutionMode": "qrt.frontends.hierarchical",
     "ModuleQuantizerConfig": "qrt.frontends.hierarchical",
     "OpQuantizerConfig": "qrt.frontends.hierarchical",
@@ -108,6 +109,7 @@ __all__ = [
     "IncludeError",
     "ResolveError",
     "ConfigError",
+    "CompressedTensorsConfigError",
     # sites and inventories
     "Site",
     "Role",
