@@ -220,3 +220,44 @@ def test_shipped_presets_reach_every_expert_and_leave_routers_float(preset: str)
         assert len(experts) == 2 * 3 and experts <= on
         routers = {s.quantizer_path for s in inv.sites if s.op_type == "linear" and s.module.endswith(("gate", "shared_expert_gate"))}
         assert routers and not routers & on, (arch, routers & on)
+
+
+@pytest.mark.parametrize("arch", ["mixtral", "qwen3_moe"])
+def test_an_int4_experts_export_loads_in_transformers_with_the_finalized_logits(tmp_path: Any, arch: str) -> None:
+    """prepare → calibrate → finalize → export (compressed-tensors, the shipped w4a16 preset):
+    each expert's matrix written as the per-expert Linear weights the model type's checkpoints
+    hold (Mixtral's ``block_sparse_moe.experts.E.w1/w3/w2``, Qwen's ``mlp.experts.E.gate/up/
+    down_proj``; gate first), which transformers merges back into the fused experts: the
+    logits equal qrt's finalized model's (fp32), the router stays float and is ignored."""
+    import json
+
+    import transformers
+    from safetensors.torch import load_file
+
+    from qrt.runtime.finalize.export import export_compressed_tensors
+
+    ids = torch.randint(0, 64, (2, 7))
+    model = _moe(arch, "eager", experts=4, hidden=64, intermediate=64)
+    q = Quantizer(model, parse_rules("include preset w4a16\n"))
+    q.prepare((ids,))
+    with torch.no_grad():
+        with q.calibration_mode():
+            model(ids)
+        q.finalize(mmap_dir=tmp_path / "saved")
+        expected = model(ids).logits
+    model.config.save_pretrained(tmp_path / "hf")
+    export_compressed_tensors(tmp_path / "saved", tmp_path / "ct", hf_config=tmp_path / "hf")
+    keys = set(load_file(tmp_path / "ct" / "model.safetensors"))
+    block, gate, up, down = (("block_sparse_moe", "w1", "w3", "w2") if arch == "mixtral"
+                             else ("mlp", "gate_proj", "up_proj", "down_proj"))
+    for e in range(4):
+        for proj in (gate, up, down):
+            assert f"model.layers.0.{block}.experts.{e}.{proj}.weight_packed" in keys
+    assert not [k for k in keys if "gate_up_proj" in k or k.endswith("experts.down_proj")]
+    config = json.loads((tmp_path / "ct" / "config.json").read_text())
+    assert f"model.layers.0.{block}.gate" in config["quantization_config"]["ignore"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ct", dtype=torch.float32).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids).logits, expected, rtol=1e-5, atol=1e-5)

@@ -12,7 +12,9 @@ per-weight layouts are :mod:`.compressed_tensors`'s.
 What compressed-tensors can say, qrt writes exactly; what it cannot, is an error naming the
 site — never dropped silently:
 
-* weights of ``Linear`` modules only (``weight`` parameters);
+* weights of ``Linear`` modules (``weight`` parameters), and each expert's matrices of fused
+  mixture-of-experts modules, written as the per-expert Linear weights of the model type's
+  checkpoints (:class:`_ExpertNames`, ``docs/moe.md``);
 * a Linear's input may carry a static per-tensor int8 or float8_e4m3fn quantizer (its
   calibrated ``input_scale``, and ``input_zero_point`` when asymmetric);
 * any other activation quantizer (other ops' inputs, outputs, per-token or MX activations)
@@ -86,7 +88,28 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
     quantized_modules: set[str] = set()
     used_quantizers: set[str] = set()
     untied: list[str] = []
+    experts = _ExpertNames(manifest)
     for path, record in manifest["packed"].items():
+        if sites[path].get("fused") is not None:  # one expert's matrix of a fused MoE parameter
+            packed = Packed.from_stored(record["layout"], {f: tensors[n] for f, n in record["tensors"].items()})
+            try:
+                for module, part in experts.linears(sites[path], packed):
+                    group = config_group([module], part)
+                    written.update(weight_tensors(module, part))
+                    key = json.dumps({k: v for k, v in group.items() if k != "targets"}, sort_keys=True)
+                    input_path = experts.input_quantizer(sites[path], switches)
+                    if input_path is not None and not weights_only:
+                        group["input_activations"] = _input_args(sites[input_path]["decision"], f"{saved}: {input_path}")
+                        key = json.dumps({k: v for k, v in group.items() if k != "targets"}, sort_keys=True)
+                        written[f"{module}.input_scale"] = _static_scale(tensors, input_path, saved)
+                        used_quantizers.add(input_path)
+                    groups.setdefault(key, group)
+                    members.setdefault(key, []).append(module)
+                    quantized_modules.add(module)
+            except FinalizeError as exc:
+                raise FinalizeError(f"{saved}: {path}: {exc.message}", hint=exc.hint) from None
+            used_quantizers.add(path)
+            continue
         parameter = _linear_weight(manifest, path, record["parameter"], linears)
         module, _, leaf = parameter.rpartition(".")
         if parameter != record["parameter"]:
@@ -149,7 +172,7 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
         names = sorted(members[key])
         group["targets"] = ["Linear"] if len(groups) == 1 else names
         config_groups[f"group_{i}"] = group
-    ignore = sorted(set(linears) - quantized_modules)
+    ignore = sorted((set(linears) | experts.routers()) - quantized_modules)
     qconfig = quantization_config(config_groups, ignore=ignore)
     # every other tensor of the model, as saved (quantizer state and freed weights excluded)
     quantizer_prefixes = tuple(p + "." for p in switches)
@@ -158,7 +181,7 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
     for name, t in tensors.items():
         if name.startswith(quantizer_prefixes) or name in skip:
             continue
-        written[name] = t
+        written[experts.rename(name)] = t
     config: dict[str, Any] = {}
     folder = None
     if hf_config is not None:  # checked before anything is written
@@ -226,6 +249,113 @@ def _check_config_fits(config: dict[str, Any], manifest: Mapping[str, Any], wher
             f"{where} describes another model: {len(wrong)} parameter(s) of other shapes ({shown})",
             hint="pass the config.json of the model that was quantized",
         )
+
+
+def _static_scale(tensors: Mapping[str, torch.Tensor], input_path: str, saved: Path) -> torch.Tensor:
+    scale = tensors.get(f"{input_path}.scale")
+    if scale is None or scale.numel() != 1:
+        raise FinalizeError(f"{saved}: {input_path}: not calibrated (no scale)",
+                            hint="calibrate the model (Quantizer.calibration_mode) before saving it")
+    return scale.reshape(1).float().clone()
+
+
+_EXPERT_CHECKPOINT: dict[str, tuple[str, tuple[str, str], str]] = {
+    "mixtral": ("block_sparse_moe", ("w1", "w3"), "w2"),
+    "qwen2_moe": ("mlp", ("gate_proj", "up_proj"), "down_proj"),
+    "qwen3_moe": ("mlp", ("gate_proj", "up_proj"), "down_proj"),
+}
+"""How a model type's checkpoints name one expert's matrices: the MoE block's attribute,
+the gate and up projections (concatenated in this order into ``gate_up_proj``), the down
+projection. transformers 5.25 merges exactly these into its fused experts when loading
+(``transformers/conversion_mapping.py``, ``_build_checkpoint_conversion_mapping``: Mixtral's
+``block_sparse_moe.experts.*.w1/w3/w2``, renamed ``.block_sparse_moe.`` → ``.mlp.``; Qwen2-MoE's
+``mlp.experts.*.gate_proj/up_proj/down_proj``, which Qwen3-MoE shares), writes them back on
+``save_pretrained``, and vLLM's loaders read them (its Mixtral has no ``mlp`` module)."""
+
+
+class _ExpertNames:
+    """Fused experts in an export: each expert's matrices as the per-expert Linear weights a
+    checkpoint of the model's type holds (``docs/moe.md``), and the renaming that type needs."""
+
+    def __init__(self, manifest: Mapping[str, Any]) -> None:
+        self.sites = {s["quantizer_path"]: s for s in manifest["plan"]["sites"]}
+        types = {m["name"]: m["type"] for m in manifest["inventory"]["modules"]}
+        self.modules = {s["module"]: types.get(s["module"], "") for s in self.sites.values() if s.get("fused")}
+        self.style: tuple[str, tuple[str, str], str] | None = None
+        for module, cls in self.modules.items():
+            model_type = cls.split(".")[2] if cls.startswith("transformers.models.") else None
+            style = _EXPERT_CHECKPOINT.get(model_type or "")
+            if style is None:
+                raise FinalizeError(
+                    f"{module} ({cls}) keeps fused experts whose checkpoint names qrt does not know for "
+                    f"model type {model_type!r}",
+                    hint=f"compressed-tensors export of fused experts covers: {', '.join(sorted(_EXPERT_CHECKPOINT))}; "
+                    "keep the model in qrt's own format (qrt.save_quantized), or leave the experts unquantized",
+                )
+            self.style = style
+
+    def _block(self, module: str) -> str:
+        """The checkpoint's name of the MoE block holding the experts module ``module``."""
+        parent = module.rpartition(".")[0]
+        assert self.style is not None
+        head, _, _ = parent.rpartition(".")
+        return f"{head}.{self.style[0]}" if head else self.style[0]
+
+    def rename(self, name: str) -> str:
+        """A tensor name of the fused model as the checkpoint names it (Mixtral's MoE block is
+        ``block_sparse_moe``, its router ``block_sparse_moe.gate``)."""
+        for module in self.modules:
+            parent = module.rpartition(".")[0] + "."
+            if name.startswith(parent):
+                return self._block(module) + "." + name[len(parent):]
+        return name
+
+    def routers(self) -> set[str]:
+        """The routers of the MoE blocks (kept float: vLLM would quantize them otherwise)."""
+        return {f"{self._block(module)}.gate" for module in self.modules}
+
+    def linears(self, site: Mapping[str, Any], packed: Packed) -> list[tuple[str, Packed]]:
+        """One expert's packed matrix as the checkpoint's per-expert Linear weights: its
+        ``gate_up_proj`` rows split into gate (first half) and up, or its ``down_proj``."""
+        assert self.style is not None
+        block, (gate, up), down = self._block(site["module"]), self.style[1], self.style[2]
+        prefix = f"{block}.experts.{site['expert']}"
+        if site["fused"] == "down_proj":
+            return [(f"{prefix}.{down}", packed)]
+        if site["fused"] != "gate_up_proj":
+            raise FinalizeError(f"the fused parameter {site['fused']!r} has no per-expert checkpoint form",
+                                hint="keep the model in qrt's own format (qrt.save_quantized)")
+        rows = packed.shape[0] // 2
+        return [(f"{prefix}.{gate}", _rows(packed, 0, rows)), (f"{prefix}.{up}", _rows(packed, rows, 2 * rows))]
+
+    def input_quantizer(self, site: Mapping[str, Any], switches: Mapping[str, Any]) -> str | None:
+        """The enabled input quantizer of the fused parameter ``site`` belongs to."""
+        path = f"{site['module']}.{site['fused']}_input_quantizer"
+        found = self.sites.get(path)
+        if found is None or found["decision"] is None or not switches.get(path, {}).get("enabled"):
+            return None
+        return path
+
+
+def _rows(packed: Packed, start: int, stop: int) -> Packed:
+    """Rows ``start:stop`` of a packed 2-D weight whose groups lie within rows (what
+    compressed-tensors can hold): codes and scales are row-major, the global scale is the
+    whole matrix's (so gate and up share it, as vLLM requires)."""
+    rows, cols = packed.shape
+    if len(packed.shape) != 2 or packed.block[0] != 1 or packed.zero_point is not None:
+        raise FinalizeError(
+            "a gate_up_proj expert matrix splits into gate and up only when its scales are per row or per "
+            "group within rows and symmetric (no zero points: transformers cannot load expert zero points)",
+            hint="use a symmetric per_channel or per_block(N) spec on the experts' weights",
+        )
+    per_row, odd = divmod(cols * packed.bits, 8 * packed.data.element_size())
+    if odd:
+        raise FinalizeError(f"rows of {cols} {packed.bits}-bit codes do not end on a byte boundary",
+                            hint="use an even number of input features")
+    data = packed.data.reshape(-1)[start * per_row: stop * per_row].clone()
+    scale = packed.scale.reshape(rows, -1)[start:stop].clone() if packed.scale.numel() > 1 else packed.scale.clone()
+    return Packed(data, scale, None, (stop - start, cols), packed.block, packed.kind, packed.bits, packed.signed,
+                  packed.qmin, None if packed.global_scale is None else packed.global_scale.clone())
 
 
 def _linear_weight(manifest: Mapping[str, Any], path: str, parameter: str, linears: Mapping[str, str]) -> str:

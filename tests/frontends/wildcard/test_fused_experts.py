@@ -77,7 +77,8 @@ def _tiny(arch: str) -> tuple[Any, Any]:
 IMPLEMENTATIONS = ("grouped_mm", "batched_mm", "eager")
 
 
-def _moe(arch: str, implementation: str = "grouped_mm", *, layers: int = 1, experts: int = 3, hidden: int = 16) -> Any:
+def _moe(arch: str, implementation: str = "grouped_mm", *, layers: int = 1, experts: int = 3, hidden: int = 16,
+         intermediate: int = 16) -> Any:
     """A tiny random MoE model (same seed, same weights every call) with one experts
     implementation forced."""
     import torch
@@ -85,7 +86,7 @@ def _moe(arch: str, implementation: str = "grouped_mm", *, layers: int = 1, expe
 
     common = dict(vocab_size=64, hidden_size=hidden, intermediate_size=32, num_hidden_layers=layers,
                   num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
-    moe = dict(num_experts=experts, num_experts_per_tok=2, moe_intermediate_size=16)
+    moe = dict(num_experts=experts, num_experts_per_tok=2, moe_intermediate_size=intermediate)
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -93,10 +94,10 @@ def _moe(arch: str, implementation: str = "grouped_mm", *, layers: int = 1, expe
             config = T.MixtralConfig(**common, num_local_experts=experts, num_experts_per_tok=2)
             cls = T.MixtralForCausalLM
         elif arch == "qwen2_moe":
-            config = T.Qwen2MoeConfig(**common, **moe, shared_expert_intermediate_size=16)
+            config = T.Qwen2MoeConfig(**common, **moe, shared_expert_intermediate_size=intermediate)
             cls = T.Qwen2MoeForCausalLM
         else:
-            config = T.Qwen3MoeConfig(**common, **moe, head_dim=8)
+            config = T.Qwen3MoeConfig(**common, **moe, head_dim=hidden // 2)
             cls = T.Qwen3MoeForCausalLM
         config._experts_implementation = implementation
         return cls(config).eval()
