@@ -219,3 +219,33 @@ def test_nvfp4_fused_layers_share_one_global_scale(tmp_path: Path) -> None:
             assert len({float(own[n]) for n in names}) > 1  # the members' own scales differ
     o_proj = [float(exported[f"model.layers.{i}.self_attn.o_proj.weight_global_scale"]) for i in range(2)]
     assert o_proj == pytest.approx([1 / float(own[f"model.layers.{i}.self_attn.o_proj"]) for i in range(2)], rel=1e-6)
+
+
+def test_nvfp4_activations_export_as_compressed_tensors_nvfp4(tmp_path: Path) -> None:
+    """NVFP4 (W4A4) inputs — ModelOpt's NVFP4_DEFAULT_CFG — export as compressed-tensors'
+    NVFP4 preset: dynamic block scales under a static global scale, which qrt calibrates (the
+    largest magnitude seen) and writes as ``input_global_scale`` in compressed-tensors'
+    convention (its own ``generate_gparam`` of the same range gives the same value)."""
+    from compressed_tensors.quantization import QuantizationArgs
+    from compressed_tensors.quantization.quant_scheme import PRESET_SCHEMES
+    from compressed_tensors.quantization.utils import generate_gparam
+    from safetensors.torch import load_file
+
+    from qrt.runtime.finalize.files import read_shard
+
+    nvfp4 = "float4_e2m1fn_x2 per_block(16, axis=-1) scale_dtype=float8_e4m3fn"
+    _, _, saved, hf = saved_hf(tmp_path, f"op linear weight -> {nvfp4}\nop linear input[0] -> {nvfp4}\n")
+    export_compressed_tensors(saved, tmp_path / "ct", hf_config=hf)
+    qc = json.loads((tmp_path / "ct" / "config.json").read_text())["quantization_config"]
+    (group,) = qc["config_groups"].values()
+    assert qc["format"] == "nvfp4-pack-quantized"
+    ours = QuantizationArgs(**group["input_activations"])
+    preset = PRESET_SCHEMES["NVFP4"]["input_activations"]
+    assert ours.model_dump() == preset.model_dump()
+    exported = load_file(tmp_path / "ct" / "model.safetensors")
+    stored = read_shard(saved / "model-00001.safetensors")
+    for module in ("model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"):
+        amax = stored[f"{module}.input_quantizer.max_val"]
+        assert amax.numel() == 1 and float(amax) > 0
+        torch.testing.assert_close(exported[f"{module}.input_global_scale"], generate_gparam(-amax, amax).reshape(1),
+                                   rtol=1e-6, atol=0)

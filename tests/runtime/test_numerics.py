@@ -137,3 +137,30 @@ def test_a_block_that_does_not_divide_the_axis_is_refused() -> None:
 def test_mx_scales_need_blocks_of_32() -> None:
     with pytest.raises(NumericsError, match="per_block\\(32\\)"):
         format_of(QuantizationSpec(dtype="float8_e4m3fn", granularity={"type": "per_block", "block_size": 16}, scale_dtype="float8_e8m0fnu"))
+
+
+def test_nvfp4_activations_calibrate_their_global_scale() -> None:
+    """NVFP4 activations (float8 block scales): block scales per call, the global scale from
+    calibration — the largest magnitude observed, as ModelOpt's max calibration and
+    compressed-tensors' static ``input_global_scale`` have it — not from each tensor."""
+    from qrt.runtime.quant.fake_quantizer import FakeQuantizer
+    from qrt.runtime.quant.numerics import format_of, nvfp4_global_from_amax
+
+    spec = QuantizationSpec(dtype="float4_e2m1fn_x2", scale_dtype="float8_e4m3fn",
+                            granularity={"type": "per_block", "block_size": 16, "axis": -1})
+    q = FakeQuantizer(spec, (4, 32), role="input", path="x.input_quantizer")
+    torch.manual_seed(0)
+    q.observer_enabled, q.fake_quant_enabled = True, False
+    for peak in (2.0, 5.0, 3.0):
+        x = torch.randn(4, 32)
+        q(x / x.abs().max() * peak)
+    assert float(q.max_val) == pytest.approx(5.0)
+    q.observer_enabled, q.fake_quant_enabled = False, True
+    x = torch.randn(4, 32)
+    out = q(x)
+    block = (1, 16)
+    calibrated = fake_quantize(spec, format_of(spec), x, block, None, None, nvfp4_global_from_amax(q.max_val))
+    torch.testing.assert_close(out, calibrated, rtol=0, atol=0)
+    assert not torch.equal(out, fake_quantize(spec, format_of(spec), x, block, None, None))  # not its own amax
+    weight = FakeQuantizer(spec, (4, 32), role="state", path="x.weight_quantizer")
+    torch.testing.assert_close(weight(x), fake_quantize(spec, format_of(spec), x, block, None, None), rtol=0, atol=0)

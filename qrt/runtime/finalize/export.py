@@ -58,6 +58,12 @@ def _input_args(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         return {"num_bits": 8, "type": "float", "symmetric": True, "strategy": "tensor", "group_size": None,
                 "block_structure": None, "dynamic": False, "actorder": None, "observer": "minmax",
                 "observer_kwargs": {}}
+    if _nvfp4_input(spec):
+        # compressed-tensors' NVFP4 (W4A4) activations: dynamic block scales under a static,
+        # calibrated global scale (quant_scheme.py's NVFP4 preset), as qrt computes them
+        return {"num_bits": 4, "type": "float", "symmetric": True, "strategy": "tensor_group", "group_size": 16,
+                "block_structure": None, "dynamic": "local", "actorder": None, "observer": "static_minmax",
+                "observer_kwargs": {}, "scale_dtype": "torch.float8_e4m3fn", "zp_dtype": "torch.float8_e4m3fn"}
     raise FinalizeError(
         f"{where}: a {dtype} {spec['granularity']['type']} input quantizer has no compressed-tensors form",
         hint="compressed-tensors stores static per_tensor int8 or float8_e4m3fn Linear inputs; pass "
@@ -101,7 +107,7 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
                     if input_path is not None and not weights_only:
                         group["input_activations"] = _input_args(sites[input_path]["decision"], f"{saved}: {input_path}")
                         key = json.dumps({k: v for k, v in group.items() if k != "targets"}, sort_keys=True)
-                        written[f"{module}.input_scale"] = _static_scale(tensors, input_path, saved)
+                        written.update(_input_tensors(tensors, module, input_path, sites[input_path]["decision"], saved))
                         used_quantizers.add(input_path)
                     groups.setdefault(key, group)
                     members.setdefault(key, []).append(module)
@@ -141,11 +147,7 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
                 written.update(weight_tensors(module, packed, format=fmt))
             spec = sites[input_path]["decision"]
             group["input_activations"] = _input_args(spec, f"{saved}: {input_path}")
-            scale = tensors.get(f"{input_path}.scale")
-            if scale is None or scale.numel() != 1:
-                raise FinalizeError(f"{saved}: {input_path}: not calibrated (no scale)",
-                                    hint="calibrate the model (Quantizer.calibration_mode) before saving it")
-            written[f"{module}.input_scale"] = scale.reshape(1).float().clone()
+            written.update(_input_tensors(tensors, module, input_path, spec, saved))
             zp = tensors.get(f"{input_path}.zero_point")
             if spec["qscheme"] != "symmetric" and zp is not None and zp.numel():
                 written[f"{module}.input_zero_point"] = zp.reshape(1).to(torch.int8).clone()
@@ -249,6 +251,27 @@ def _check_config_fits(config: dict[str, Any], manifest: Mapping[str, Any], wher
             f"{where} describes another model: {len(wrong)} parameter(s) of other shapes ({shown})",
             hint="pass the config.json of the model that was quantized",
         )
+
+
+def _nvfp4_input(spec: Mapping[str, Any]) -> bool:
+    g = spec["granularity"]
+    return (spec["dtype"] == "float4_e2m1fn_x2" and spec.get("scale_dtype") == "float8_e4m3fn"
+            and g["type"] == "per_block" and g.get("block_size") in (16, [16]) and g.get("axis") in (-1, None))
+
+
+def _input_tensors(tensors: Mapping[str, torch.Tensor], module: str, input_path: str, spec: Mapping[str, Any],
+                   saved: Path) -> dict[str, torch.Tensor]:
+    """What a quantized Linear input stores: a static ``input_scale``, or NVFP4's
+    ``input_global_scale`` (the reciprocal of qrt's global scale from the calibrated amax)."""
+    if _nvfp4_input(spec):
+        amax = tensors.get(f"{input_path}.max_val")
+        if amax is None or amax.numel() != 1:
+            raise FinalizeError(f"{saved}: {input_path}: not calibrated (no global amax)",
+                                hint="calibrate the model (Quantizer.calibration_mode) before saving it")
+        from qrt.runtime.quant.numerics import nvfp4_global_from_amax
+
+        return {f"{module}.input_global_scale": (1.0 / nvfp4_global_from_amax(amax).double()).float().reshape(1)}
+    return {f"{module}.input_scale": _static_scale(tensors, input_path, saved)}
 
 
 def _static_scale(tensors: Mapping[str, torch.Tensor], input_path: str, saved: Path) -> torch.Tensor:

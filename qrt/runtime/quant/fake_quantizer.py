@@ -197,7 +197,25 @@ class FakeQuantizer(nn.Module):
         return quantize_packed(self.spec, self.fmt, tensor, block, scale, zero_point, self._global())
 
     def _global(self) -> torch.Tensor | None:
-        return self.shared_global() if self.shared_global is not None else None
+        if self.shared_global is not None:
+            return self.shared_global()  # type: ignore[no-any-return]
+        if self._calibrated_global() and self.max_val.numel():
+            from qrt.runtime.quant.numerics import nvfp4_global_from_amax
+
+            return nvfp4_global_from_amax(self.max_val)
+        return None
+
+    def _calibrated_global(self) -> bool:
+        """NVFP4 activations with float8 block scales: the per-tensor (global) scale is
+        calibrated — the largest magnitude seen while observing (ModelOpt's max calibration;
+        compressed-tensors' static ``input_global_scale``) — and the block scales stay dynamic.
+        Until calibrated, each call computes its own."""
+        return (self.fmt.kind == "nvfp4" and self.spec.scale_dtype == "float8_e4m3fn"
+                and self.role not in ("state", "module_state"))
+
+    def _observe_global(self, x: torch.Tensor) -> None:
+        amax = torch.maximum(x.detach().max(), -x.detach().min()).float().reshape(1)
+        self.max_val = amax if self.max_val.numel() == 0 else torch.maximum(self.max_val, amax)
 
     def use_packed(self, packed: Any, dtype: torch.dtype) -> None:
         """From now on forward returns ``packed``'s values, whatever it is given (finalized).
@@ -216,6 +234,8 @@ class FakeQuantizer(nn.Module):
             return dequantize(packed, self.__dict__["packed_dtype"])
         block = self.block if self.shape == tuple(x.shape) and self.block is not None else group_shape(self.spec, tuple(x.shape))
         if self.dynamic:
+            if self.observer_enabled and self._calibrated_global() and x.numel():
+                self._observe_global(x)
             out = ste(x, fake_quantize(self.spec, self.fmt, x, block, None, None, self._global())) if self.fake_quant_enabled else x
         else:
             if self.observer_enabled or (self.calculator == "static" and not self.scale.numel()):

@@ -200,7 +200,13 @@ def _fp4_round(v: torch.Tensor) -> torch.Tensor:
 def nvfp4_global_scale(x: torch.Tensor) -> torch.Tensor:
     """The fp32 per-tensor scale NVFP4-style e4m3 block scales are relative to: amax / (448·6)."""
     amax = torch.maximum(x.detach().max(), -x.detach().min()).float()  # |x|.max() without a copy of x
-    return (amax / (_E4M3_MAX * _FP4_MAX)).clamp(min=1e-12)
+    return nvfp4_global_from_amax(amax)
+
+
+def nvfp4_global_from_amax(amax: torch.Tensor) -> torch.Tensor:
+    """The NVFP4 global scale of a tensor whose largest magnitude is ``amax`` (a calibrated
+    one, for activations): amax / (448·6)."""
+    return (amax.float().reshape(()) / (_E4M3_MAX * _FP4_MAX)).clamp(min=1e-12)
 
 
 def nvfp4_scales(spec: QuantizationSpec, x: torch.Tensor, block: tuple[int, ...],
