@@ -34,9 +34,10 @@ from yaml.error import Mark
 from yaml.events import AliasEvent
 from yaml.reader import ReaderError
 
+from qrt.errors import QrtError
 from qrt.files import INT_DIGITS, MAX_DEPTH, position_of
 
-__all__ = ["MAX_NODES", "BoundedLoader", "LimitError", "safe_load"]
+__all__ = ["MAX_NODES", "BoundedLoader", "LimitError", "safe_load", "structured_from_text"]
 
 MAX_NODES = 1_000_000
 """Nodes a document may expand to, aliases expanded. A 10,000-key hierarchical config with a
@@ -160,3 +161,17 @@ def safe_load(text: str) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def structured_from_text(text: str, *, file: str, error: type[QrtError]) -> Any:
+    """A JSON (by a ``.json`` file name) or YAML document's data, read with the limits above;
+    a document that does not parse is ``error`` located at ``file``. The one reader for front
+    ends whose files may be either (compressed-tensors configs, llm-compressor recipes)."""
+    if file.endswith(".json"):
+        from qrt.files import parse_json
+
+        return parse_json(text, file=file, error=error)
+    try:
+        return safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"invalid YAML: {exc}", location=file) from None

@@ -265,16 +265,7 @@ def compressed_tensors_from_data(data: Any, *, file: str = "<data>",
 
 def compressed_tensors_from_text(text: str, *, file: str) -> CompressedTensorsConfig:
     """A config from a file's text (JSON, or YAML by the file's suffix), with positions."""
-    from qrt.files import parse_json
-    from qrt.frontends.yaml_load import safe_load
+    from qrt.frontends.yaml_load import structured_from_text
 
-    if file.endswith(".json") or file.endswith("config.json"):
-        data = parse_json(text, file=file, error=CompressedTensorsConfigError)
-    else:
-        import yaml
-
-        try:
-            data = safe_load(text)
-        except yaml.YAMLError as exc:
-            raise CompressedTensorsConfigError(f"invalid YAML: {exc}", location=file) from None
+    data = structured_from_text(text, file=file, error=CompressedTensorsConfigError)
     return compressed_tensors_from_data(data, file=file, marks=key_marks(text))
