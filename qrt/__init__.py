@@ -22,7 +22,7 @@ from qrt._version import __version__
 _LAZY: dict[str, str] = {
     "Quantizer": "qrt.runtime.quant.quantizer",
     "quantize": "qrt.runtime.quant.quantize",
-    "FinalizeError": "qrt.runtime.finalize.pack",
+    "FinalizeError": "qrt.errors",
     "load_quantized": "qrt.runtime.finalize.saved",
     "export_compressed_tensors": "qrt.runtime.finalize.export",
     "save_quantized": "qrt.runtime.finalize.saved",

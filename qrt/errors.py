@@ -122,6 +122,14 @@ class ResolveError(QrtError):
     code = "QRT205"
 
 
+class FinalizeError(QrtError):
+    """A weight that cannot be packed, saved, loaded or exported as asked (the format has no
+    form for it, the directory is not a saved model …). Defined here, torch-free, so that
+    reading a saved model's manifest (``qrt explain DIR``) needs no torch."""
+
+    code = "QRT501"
+
+
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
     """``"did you mean 'x'?"`` for the closest of *choices*, or ``""`` when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)

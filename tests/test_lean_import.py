@@ -47,3 +47,21 @@ def test_resolve_and_explain_on_a_saved_inventory_do_not_import_torch(tmp_path: 
     done = python(code)
     assert done.returncode == 0, done.stderr
     assert "w8a8_weight" in done.stdout
+
+
+def test_explain_on_a_saved_quantized_model_does_not_import_torch(tmp_path: Path) -> None:
+    """``qrt explain DIR QUERY`` reads the manifest only: no torch (FinalizeError, which its
+    errors raise, lives in ``qrt.errors``)."""
+    saved = tmp_path / "saved"
+    done = run_qrt("run", str(ROOT / "rules" / "w8a8.qrt"), "--model", "tiny_llama", "--finalize", str(saved),
+                   "--allow-low-coverage", "--no-compare")
+    assert done.returncode == 0, done.stderr
+    code = (
+        "import sys\n"
+        "from qrt.cli.main import main\n"
+        f"rc = main(['explain', {str(saved)!r}, 'lm_head.weight_quantizer'])\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "sys.exit(rc)\n"
+    )
+    done = python(code)
+    assert done.returncode == 0, done.stderr

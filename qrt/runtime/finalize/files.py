@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from qrt.runtime.finalize.pack import FinalizeError
+from qrt.errors import FinalizeError
 
 __all__ = ["ShardWriter", "file_digest", "read_shard", "write_shard"]
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from qrt.files import read_json
 from qrt._version import __version__
-from qrt.runtime.finalize.pack import FinalizeError
+from qrt.errors import FinalizeError
 
 __all__ = [
     "FORMAT",

@@ -23,15 +23,13 @@ from dataclasses import dataclass
 
 import torch
 
-from qrt.errors import QrtError
+from qrt.errors import FinalizeError  # re-exported: qrt.runtime.finalize.pack.FinalizeError stays importable
 from qrt.ir.spec import QuantizationSpec
 from qrt.runtime.quant.numerics import Format, _expand, _grouped, group_min_max, nvfp4_scales, qparams
 
 __all__ = ["FinalizeError", "Packed", "check_packable", "dequantize", "quantize_packed"]
 
 
-class FinalizeError(QrtError):
-    code = "QRT501"
 
 
 @dataclass
