@@ -261,3 +261,42 @@ def test_an_int4_experts_export_loads_in_transformers_with_the_finalized_logits(
         loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ct", dtype=torch.float32).eval()
     with torch.no_grad():
         torch.testing.assert_close(loaded(ids).logits, expected, rtol=1e-5, atol=1e-5)
+
+
+class _EinsumExperts(nn.Module):
+    """A fused experts module (ModelOpt's layout test holds) whose forward multiplies with
+    ``einsum``, a product qrt does not take apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_experts = 2
+        self.gate_up_proj = nn.Parameter(torch.randn(2, 8, 4))
+        self.down_proj = nn.Parameter(torch.randn(2, 4, 4))
+
+    def forward(self, hidden: Any, top_k_index: Any, top_k_weights: Any) -> Any:
+        up = torch.einsum("ti,eoi->teo", hidden, self.gate_up_proj)
+        gate, value = up.chunk(2, dim=-1)
+        return torch.einsum("tei,eoi->to", torch.relu(gate) * value, self.down_proj)
+
+
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.experts = _EinsumExperts()
+
+    def forward(self, x: Any) -> Any:
+        index = torch.zeros(x.shape[0], 1, dtype=torch.long)
+        return self.experts(x, index, torch.ones(x.shape[0], 1))
+
+
+def test_an_unrecognised_product_is_an_error_not_a_float_activation() -> None:
+    x = torch.randn(3, 4)
+    weights_only = Quantizer(_Block(), parse_rules("op grouped_mm state -> int8 per_channel\n"))
+    weights_only.prepare((x,))
+    weights_only.model(x)  # the weights are swapped in whatever op reads them
+    both = Quantizer(_Block(), parse_rules("op grouped_mm state -> int8 per_channel\nop grouped_mm input[0] -> int8 per_tensor\n"))
+    both.prepare((x,))
+    with pytest.raises(QrtError, match="does not recognise as a product"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # expert 1 sees no tokens here
+        with both.calibration_mode():
+            both.model(x)

@@ -108,6 +108,8 @@ class _Inv:
     observe, all at once when the call ends (a per-expert loop then observes what one
     ``grouped_mm`` call does, so a moving average takes one step per call either way)"""
     derived: dict[int, tuple[str, torch.Tensor]] = field(default_factory=dict)
+    multiplied: set[str] = field(default_factory=set)
+    """a fused experts call: the parameters whose activation reached its input quantizer"""
     """a fused experts call: tensors computed from a quantized fused parameter (a slice, its
     transpose, a gather), by id, with the parameter's name (the tensor is kept alive)"""
 
@@ -350,13 +352,17 @@ class _Runner(TorchFunctionMode):
         kwargs = {k: swap(v) for k, v in kwargs.items()}
         if reads is not None and op_type in MATMUL_OPS and fused[reads].input is not None:
             quantizer = fused[reads].input
-            for pos, a in enumerate(args):  # the first floating operand not made of the weights
+            operands: list[tuple[int | str, Any]] = [*enumerate(args), *kwargs.items()]
+            for slot, a in operands:  # the first floating operand not made of the weights
                 if (isinstance(a, torch.Tensor) and a.is_floating_point()
                         and id(a) not in inv.derived and all(a is not w for w in inv.weights.values())):
+                    inv.multiplied.add(reads)
                     if quantizer.enabled and quantizer.observer_enabled and not quantizer.fake_quant_enabled:
                         inv.pending.setdefault(id(quantizer), (quantizer, []))[1].append(a.detach())
+                    elif isinstance(slot, int):
+                        args = (*args[:slot], quantizer(a), *args[slot + 1:])
                     else:
-                        args = (*args[:pos], quantizer(a), *args[pos + 1:])
+                        kwargs = {**kwargs, slot: quantizer(a)}
                     break
         out = func(*args, **kwargs)
         if reads is not None and op_type not in MATMUL_OPS:
@@ -493,6 +499,23 @@ class _Runner(TorchFunctionMode):
         with torch.no_grad():
             type(module).forward(module, hidden, index, weights)
 
+    @staticmethod
+    def _check_multiplied(name: str, fused: dict[str, FusedParam], inv: _Inv) -> None:
+        """An experts implementation that read a fused parameter but multiplied it with an op
+        qrt does not recognise as a product (an ``einsum``) would leave the activation
+        unquantized without a word: refuse instead."""
+        read = {n for n, f in fused.items() if id(f.param) in inv.weights}
+        missed = sorted(n for n in read - inv.multiplied
+                        if fused[n].input is not None and fused[n].input.enabled)  # type: ignore[union-attr]
+        if missed:
+            raise PrepareError(
+                f"{name}: its experts forward multiplies {', '.join(missed)} by an op qrt does not "
+                f"recognise as a product (one of {', '.join(sorted(MATMUL_OPS))}), so the activation's "
+                "input quantizer was never applied",
+                hint="run the model with another experts implementation (config._experts_implementation = "
+                "'grouped_mm', 'batched_mm' or 'eager'), or turn the experts' input quantizers off",
+            )
+
     def _count(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Tokens routed to each expert in this call (``top_k_index``: one row per token, one
         column per chosen expert), added to :attr:`EagerState.routed`."""
@@ -513,6 +536,9 @@ class _Runner(TorchFunctionMode):
             return None
         if self.stack and self.stack[-1].name == name:
             inv = self.stack.pop()
+            fused = self.state.fused.get(name)
+            if fused is not None and inv.weights:
+                self._check_multiplied(name, fused, inv)
             if inv.pending:
                 self.paused += 1
                 try:
