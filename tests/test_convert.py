@@ -54,6 +54,12 @@ def read_back(text: str, target: str):  # type: ignore[no-untyped-def]
     return config_from_yaml_text(text, file="<converted>")
 
 
+@cache
+def _text(name: str) -> str:
+    """A shipped ModelOpt preset's file text (rules/modelopt/NAME.yaml)."""
+    return (Path(__file__).resolve().parents[1] / "rules" / "modelopt" / f"{name}.yaml").read_text(encoding="utf-8")
+
+
 def decisions(plan) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {d.site.quantizer_path: plan.spec(d) for d in plan.decisions}
 
@@ -65,6 +71,8 @@ def test_every_preset_converts_and_resolves_equal(model: str, target: str) -> No
     quantized = 0
     for name in available_modelopt_presets():
         source = load_rule_source(f"modelopt:{name}")
+        if model == "hf_llama_eager" and "bmm" not in _text(name):
+            continue  # eager attention differs from sdpa in its attention sites only (suite time)
         text = convert(source, target, inv)  # type: ignore[arg-type]
         before = decisions(resolve(source, inv))
         after = decisions(resolve(read_back(text, target), inv))
