@@ -372,8 +372,9 @@ class Quantizer:
         eager = isinstance(state, EagerState)
         if all_experts and not (eager and state.fused):
             raise PrepareError(
-                "calibration_mode(all_experts=True): the model has no fused experts module with quantizers",
-                hint="all_experts is for mixture-of-experts models prepared in eager mode",
+                "calibrating every expert on every token (qrt run --calib-all-experts, "
+                "calibration_mode(all_experts=True)): the model has no fused experts module with quantizers",
+                hint="it is for mixture-of-experts models prepared in eager mode (docs/moe.md); drop the option here",
             )
         if eager:
             state.routed.clear()
