@@ -35,6 +35,7 @@ from typing import Any
 from qrt.errors import InputFileError, QrtError
 
 __all__ = [
+    "file_digest",
     "CONFIG_LIMIT",
     "DATA_LIMIT",
     "MAX_DEPTH",
@@ -278,3 +279,15 @@ def read_json(
 
     text = read_text(path, what=what, limit=limit, error=error)
     return text, parse_json(text, file=os.fspath(path), error=error, walk=not is_sealed(text))
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a whole file, read in 16 MiB pieces: what a saved model's manifest records of
+    each shard, and what the inventory cache keys a config or factory file by."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qrt._version import __version__
+from qrt.files import file_digest
 
 if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
@@ -72,14 +73,6 @@ def _max_bytes() -> int:
         return int(os.environ.get("QRT_CACHE_MAX_BYTES", MAX_BYTES))
     except ValueError:
         return MAX_BYTES
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _stat(path: Path) -> list[Any]:
@@ -167,12 +160,12 @@ def _spec_content(spec: ModelSpec) -> list[Any] | None:
         return [spec.target]  # its code is qrt's own: in _qrt_sources
     if spec.kind == "file":
         path = Path(spec.target).resolve()
-        return [str(path), _file_digest(path), spec.attr]
+        return [str(path), file_digest(path), spec.attr]
     if spec.kind == "module":
         found = _module_file(spec.target)
         if found is None:
             return None
-        return [str(found.resolve()), _file_digest(found), spec.attr]
+        return [str(found.resolve()), file_digest(found), spec.attr]
     if spec.kind == "hf":
         path = Path(spec.target)
         config = path / "config.json" if path.is_dir() else path
@@ -180,7 +173,7 @@ def _spec_content(spec: ModelSpec) -> list[Any] | None:
             sorted(_stat(p) for pattern in _WEIGHT_GLOBS for p in path.glob(pattern))
             if path.is_dir() else []
         )
-        return [str(config.resolve()), _file_digest(config), weights]
+        return [str(config.resolve()), file_digest(config), weights]
     return None
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from qrt.errors import FinalizeError
+from qrt.files import file_digest  # re-exported: the one file hash
 
 __all__ = ["ShardWriter", "file_digest", "read_shard", "write_shard"]
 
@@ -43,15 +44,6 @@ def _header(path: Path) -> tuple[int, bytes]:
             raise FinalizeError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
         (length,) = struct.unpack("<Q", raw)
         return length, fh.read(length)
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a whole file, read in 16 MiB pieces."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 24):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_shard(path: Path, tensors: dict[str, torch.Tensor], *, digest: bool = True) -> dict[str, Any]:
