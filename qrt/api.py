@@ -31,6 +31,10 @@ def load_rules(source: str | Path | RuleSet) -> RuleSet:
     """A rule set from a DSL file path (or a :class:`RuleSet`, returned as is)."""
     if isinstance(source, RuleSet):
         return source
+    if not isinstance(source, (str, Path)):
+        from qrt.errors import wrong_type
+
+        raise wrong_type("qrt.load_rules", "source", source, "a DSL file's path (str or Path) or a RuleSet")
     from qrt.frontends.dsl import load_rules as _load
 
     return _load(source)
@@ -38,6 +42,10 @@ def load_rules(source: str | Path | RuleSet) -> RuleSet:
 
 def parse_rules(text: str, *, file: str = "<string>") -> RuleSet:
     """A rule set from DSL text."""
+    if not isinstance(text, str):
+        from qrt.errors import wrong_type
+
+        raise wrong_type("qrt.parse_rules", "text", text, "the DSL text (a str); qrt.load_rules reads a file")
     from qrt.frontends.dsl import parse_rules as _parse
 
     return _parse(text, file=file)
@@ -50,15 +58,21 @@ def as_inventory(model: ModelLike, *args: Any, **kwargs: Any) -> Inventory:
         from qrt.model_spec import load_model_inventory
 
         return load_model_inventory(model)
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        from qrt.errors import wrong_type
+
+        raise wrong_type("qrt.resolve", "model", model, "an Inventory, a --model spec string, or a torch.nn.Module")
     from qrt.runtime.trace import trace_model
 
     return trace_model(model, args, kwargs)
 
 
-def _source(rules: RulesLike) -> RuleSource:
+def _source(rules: RulesLike, door: str = "qrt.resolve") -> RuleSource:
     if hasattr(rules, "rules_for"):
         return rules  # type: ignore[no-any-return]
-    return load_rule_source(rules)
+    return load_rule_source(rules, door=door, argument="rules")
 
 
 def resolve(rules: RulesLike, model: ModelLike, *args: Any, **kwargs: Any) -> Plan:
@@ -77,9 +91,15 @@ def explain(
 ) -> list[Explanation]:
     """Explain the sites named by ``queries`` (quantizer paths, ``op_name[:role[key]]``, globs,
     or a module's name: the sites of the ops it runs, then its boundary)."""
-    plan = rules if isinstance(rules, Plan) else resolve(rules, model)  # type: ignore[arg-type]
     if isinstance(queries, str):
         queries = [queries]
+    bad = [q for q in queries if not isinstance(q, str)] if isinstance(queries, (list, tuple)) else [queries]
+    if bad:
+        from qrt.errors import wrong_type
+
+        raise wrong_type("qrt.explain", "queries", bad[0], "a query string or a list of them "
+                         "(quantizer paths, op_name[:role[key]], globs, module names)")
+    plan = rules if isinstance(rules, Plan) else resolve(rules, model)  # type: ignore[arg-type]
     inv = plan.inventory
     wanted: dict[str, None] = {}
     for q in queries:

@@ -10,6 +10,8 @@ traceback and exits with status 2; anything else escaping is a bug in qrt.
     ├── TraceError            the model's forward failed while qrt traced it
     ├── InventoryFileError    an inventory file is unreadable or of the wrong schema/version
     ├── InputFileError        a file that is no regular file, too large, not UTF-8, too deep
+    ├── OutputFileError       a file or directory qrt cannot write (-o, --finalize, export)
+    ├── ArgumentTypeError     a Python API argument of the wrong type (also a TypeError)
     ├── RegistryError         a bad op-type registration
     ├── QueryError            a name or glob that matches nothing (lists the closest names)
     ├── PatternError          a regex/glob/priority a rule cannot use (qrt.ir.patterns)
@@ -32,6 +34,9 @@ __all__ = [
     "TraceError",
     "InventoryFileError",
     "InputFileError",
+    "OutputFileError",
+    "ArgumentTypeError",
+    "wrong_type",
     "RegistryError",
     "QueryError",
     "SpecError",
@@ -94,6 +99,30 @@ class InputFileError(QrtError):
     limit, binary or not UTF-8, nested too deep. Front ends raise their own class instead."""
 
     code = "QRT105"
+
+
+class OutputFileError(QrtError):
+    """A path qrt was asked to write and cannot: a directory where a file goes, a missing
+    parent folder, a full device, no permission (qrt.files.write_output)."""
+
+    code = "QRT106"
+
+
+class ArgumentTypeError(QrtError, TypeError):
+    """A public function called with an argument it cannot take (``qrt.resolve(5, model)``):
+    raised at the door, naming the argument and what it accepts, instead of an AttributeError
+    from deep inside qrt. A ``TypeError`` too, so ``except TypeError`` still catches it."""
+
+    code = "QRT107"
+
+
+def wrong_type(function: str, argument: str, value: object, accepts: str) -> ArgumentTypeError:
+    """The error for ``function(argument=value)`` where ``argument`` must be ``accepts``."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return ArgumentTypeError(
+        f"{function}: {argument} must be {accepts}, not {type(value).__name__} ({shown})"
+    )
 
 
 class RegistryError(QrtError):

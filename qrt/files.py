@@ -18,6 +18,12 @@ through :func:`read_text`, and every JSON document through :func:`parse_json`. W
   walks the data afterwards would crash further on. :func:`parse_json` turns both into a
   located error and refuses nesting deeper than :data:`MAX_DEPTH`, which no qrt file needs.
 
+* **Written atomically, or a clean refusal.** :func:`write_output` writes what ``-o`` names
+  to a temporary file beside it and renames it into place, so a failure (a full disk, a
+  directory where the file goes, a missing parent folder) leaves no half-written file and is
+  an :class:`OutputFileError` naming the path, never a traceback. A device or FIFO
+  (``-o /dev/stdout``) is written directly.
+
 The error class is the caller's (``ConfigError``, ``IncludeError``, ``InventoryFileError`` …),
 so a refusal carries the code of the door it came through; :class:`InputFileError` otherwise.
 """
@@ -32,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qrt.errors import InputFileError, QrtError
+from qrt.errors import InputFileError, OutputFileError, QrtError
 
 __all__ = [
     "file_digest",
@@ -45,6 +51,8 @@ __all__ = [
     "parse_json",
     "check_depth",
     "position_of",
+    "write_output",
+    "output_directory",
 ]
 
 CONFIG_LIMIT = 64 * 1024 * 1024
@@ -291,3 +299,93 @@ def file_digest(path: Path) -> str:
         while chunk := fh.read(1 << 24):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _parent_check(target: Path, what: str) -> None:
+    parent = target.parent
+    if not parent.exists():
+        raise OutputFileError(
+            f"cannot write {what} {str(target)!r}: its folder {str(parent)!r} does not exist",
+            location=str(target),
+            hint="create the folder first, or pass a path in an existing folder",
+        )
+    if not parent.is_dir():
+        raise OutputFileError(
+            f"cannot write {what} {str(target)!r}: {str(parent)!r} is not a folder", location=str(target)
+        )
+
+
+def write_output(path: str | os.PathLike[str], text: str, *, what: str = "output file") -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file in the same folder,
+    renamed over ``path`` once complete. Every failure is an :class:`OutputFileError` naming
+    ``path`` and what would be valid; nothing half-written is left behind."""
+    target = Path(os.fspath(path))
+    data = text.encode("utf-8")
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise OutputFileError(f"cannot write {what}: {_os_reason(exc)}", location=str(target)) from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise OutputFileError(
+            f"cannot write {what} {str(target)!r}: it is a directory",
+            location=str(target),
+            hint="pass a file path (e.g. a name inside that directory)",
+        )
+    if info is not None and not stat.S_ISREG(info.st_mode):  # /dev/stdout, a FIFO: write through
+        try:
+            with open(target, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise OutputFileError(f"cannot write {what}: {_os_reason(exc)}", location=str(target)) from None
+        return
+    _parent_check(target, what)
+    import tempfile
+
+    fd, scratch = -1, ""
+    try:
+        fd, scratch = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        with os.fdopen(fd, "wb") as handle:
+            fd = -1
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if info is not None:
+            os.chmod(scratch, stat.S_IMODE(info.st_mode))
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(scratch, 0o666 & ~umask)
+        os.replace(scratch, target)
+        scratch = ""
+    except OSError as exc:
+        raise OutputFileError(f"cannot write {what}: {_os_reason(exc)}", location=str(target)) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if scratch:
+            try:
+                os.unlink(scratch)
+            except OSError:
+                pass
+
+
+def output_directory(path: str | os.PathLike[str], *, what: str = "output directory") -> Path:
+    """``path`` checked as a directory qrt may create or fill: not a file or device, and its
+    parent folder exists (an :class:`OutputFileError` otherwise). Whether a non-empty directory
+    may be replaced is the caller's rule (``--overwrite``)."""
+    target = Path(os.fspath(path))
+    if target.exists() and not target.is_dir():
+        raise OutputFileError(
+            f"cannot write {what} {str(target)!r}: it exists and is not a directory",
+            location=str(target),
+            hint="pass the path of a new or existing directory",
+        )
+    if not target.exists():
+        _parent_check(target, what)
+    return target

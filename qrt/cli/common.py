@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,32 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"invalid shape {text!r}: write positive sizes separated by commas, e.g. 1,3,224,224"
         )
+    if math.prod(dims) > MAX_INPUT_ELEMENTS:
+        raise argparse.ArgumentTypeError(
+            f"shape {text!r} has {math.prod(dims):,} elements; an example input may have at most "
+            f"{MAX_INPUT_ELEMENTS:,} (8 GiB of float32): tracing names sites from one small batch"
+        )
     return dims
+
+
+MAX_INPUT_ELEMENTS = 1 << 31
+"""Elements an ``--input-shape`` may have: a trace needs a representative batch, not a large one,
+and a bigger tensor fails inside torch's allocator (``100000,100000`` asks for 40 GB)."""
+
+SEED_RANGE = (-(1 << 63), (1 << 64) - 1)
+"""Seeds ``torch.manual_seed`` takes (a signed or unsigned 64-bit integer)."""
+
+
+def parse_seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = None
+    if seed is None or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(
+            f"invalid seed {text!r}: write an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]} (a 64-bit seed)"
+        )
+    return seed
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -61,7 +87,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, required: bool = True)
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=parse_seed,
         default=DEFAULT_SEED,
         help=f"seed of the random weights of built-in and config-only models, of their example "
         f"inputs and of qrt run's calibration batches: the same seed gives the same model and the "

@@ -57,10 +57,9 @@ def run(args: argparse.Namespace) -> int:
     fmt = "json" if args.output and args.output.lower().endswith(".json") else "yaml"
     text = convert(source, args.to, inv, fmt=fmt)
     if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise ConvertError(f"cannot write {args.output}: {exc.strerror}", location=args.output) from None
+        from qrt.files import write_output
+
+        write_output(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

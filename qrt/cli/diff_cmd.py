@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
+from qrt.files import write_output
 
 __all__ = ["register", "run"]
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     result = diff_views(a, b)
     text = render_diff(result, args.format)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_output(args.output, text)
     else:
         sys.stdout.write(text)
     return 0 if result.equal else 1

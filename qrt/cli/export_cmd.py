@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from qrt.runtime.finalize.export import export_compressed_tensors
 
     source = Path(args.directory)
-    out = Path(args.output) if args.output else source.with_name(source.name + ".compressed-tensors")
+    named = source if source.name else source.resolve()  # `qrt export .`: named after the folder
+    out = Path(args.output) if args.output else named.with_name((named.name or "model") + ".compressed-tensors")
     report = export_compressed_tensors(source, out, hf_config=args.hf_config, weights_only=args.weights_only,
                                        overwrite=args.overwrite)
     if args.report == "json":

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
 from qrt.model_spec import BUILTIN_NAMES
 from qrt.tools.style import Style, want_color
+from qrt.files import write_output
 
 __all__ = ["register", "run"]
 
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         color = want_color(args.color, sys.stdout) if to_terminal else args.color == "always"
         text = render_inventory_text(inv, style=Style(color), filters=args.filter)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_output(args.output, text)
         print(f"wrote {args.output} ({len(inv.sites)} sites)", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -91,7 +91,7 @@ def _prepared(args: argparse.Namespace) -> int:
     quantizer.prepare(built.args, example_kwargs=built.kwargs, progress=progress_printer(args))
     text = quantizer.summary() + "\n" + LEGEND
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_output(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
+
+from qrt.files import write_output
 
 __all__ = ["register", "run"]
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     color = args.format == "text" and not args.output and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     text = render(result, args.format, color=color)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_output(args.output, text)
     else:
         sys.stdout.write(text)
     return result.exit_code(Severity.parse(args.fail_on))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
+from qrt.files import write_output
 
 __all__ = ["register", "run"]
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check is None:
         text = lock_text(plan, args.config)
         if args.output:
-            Path(args.output).write_text(text, encoding="utf-8")
+            write_output(args.output, text)
             print(f"wrote {args.output}: {len(plan.quantized())} of {len(plan)} sites quantized", file=sys.stderr)
         else:
             sys.stdout.write(text)

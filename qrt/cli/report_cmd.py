@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_from_args
+from qrt.files import write_output
 
 __all__ = ["register", "run"]
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
         text = render_html(doc)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_output(args.output, text)
         size = len(text.encode("utf-8"))
         cov = doc["coverage"]
         bytes_text = ""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from qrt.cli.common import add_debug_option, add_model_options, inventory_for_rules
 from qrt.tools.style import Style, want_color
+from qrt.files import write_output
 
 __all__ = ["register", "run"]
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         color = want_color(args.color, sys.stdout) if args.output is None else args.color == "always"
         text = render_plan_text(plan, Style(color))
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_output(args.output, text)
         print(f"wrote {args.output}: {len(plan.quantized())} of {len(plan)} sites quantized", file=sys.stderr)
     else:
         sys.stdout.write(text)

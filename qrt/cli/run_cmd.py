@@ -154,6 +154,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"qrt run: error: --calib {args.calib}: no such file (a .txt, .jsonl or .safetensors "
               "file of samples)", file=sys.stderr)
         return 2
+    from qrt.files import output_directory
+
+    for flag, value in (("--finalize", args.finalize), ("--export", args.export)):
+        if value is not None:  # a file, a device or a missing parent: refused before the model is built
+            output_directory(value, what=f"{flag} directory")
     if args.export is not None and Path(args.export).exists() and any(Path(args.export).iterdir()) \
             and not args.overwrite:
         print(f"qrt run: error: --export {args.export}: the directory exists and is not empty (pass "

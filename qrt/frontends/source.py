@@ -213,7 +213,15 @@ def compressed_tensors_source(text: str, *, label: str, recipe: bool) -> RuleSou
     return CompressedTensorsSource(compressed_tensors_from_text(text, file=label), label=label)
 
 
-def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
+RULES_ACCEPTED = (
+    "a rule file's path (DSL, YAML, JSON), 'modelopt:NAME', a RuleSet, a QuantizerConfig, a "
+    "hierarchical config dict, a ModelOpt quant_cfg list, or a compressed-tensors or torchao config"
+)
+"""What every door that takes rules accepts (named in the TypeError for anything else)."""
+
+
+def load_rule_source(source: str | Path | RuleSet | Any, *, door: str = "qrt.load_rule_source",
+                     argument: str = "source") -> RuleSource:
     """A rule source from a path (any front end), ``modelopt:NAME``, a RuleSet, a
     WildcardConfig or a ModelOpt list as data, a hierarchical config dict or QuantizerConfig."""
     if isinstance(source, RuleSet):
@@ -243,6 +251,12 @@ def load_rule_source(source: str | Path | RuleSet | Any) -> RuleSource:
 
         return HierarchicalSource(QuantizerConfig.from_dict(source), label="config dict")
     if not isinstance(source, (str, Path)):
+        from qrt.frontends.hierarchical import QuantizerConfig
+
+        if not isinstance(source, QuantizerConfig):
+            from qrt.errors import wrong_type
+
+            raise wrong_type(door, argument, source, RULES_ACCEPTED)
         return HierarchicalSource(source, label="QuantizerConfig")
     if isinstance(source, str) and source.startswith(PRESET_PREFIX):
         return WildcardSource(load_modelopt_preset(source), label=source)

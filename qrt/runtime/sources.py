@@ -109,7 +109,7 @@ def _import_file(path: Path, spec: ModelSpec) -> Any:
     sys.modules[name] = module  # dataclasses and pickling look classes up by module name
     try:
         loader_spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a file that calls exit() at import is an error too
         if existing is None:
             del sys.modules[name]
         else:
@@ -160,9 +160,10 @@ def _from_factory(spec: ModelSpec, shapes: Sequence[Sequence[int]] | None, devic
     try:
         with ctx:
             result = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # exit() in a factory is no model: not a clean exit 0
         raise ModelSourceError(
-            f"factory {spec.text} raised {type(exc).__name__}: {exc}",
+            f"factory {spec.text} raised {type(exc).__name__}: {exc}"
+            + (" (it called exit(); a factory must return a model)" if isinstance(exc, SystemExit) else ""),
             location=_user_frame(exc, filename),
             hint="the factory is called with no arguments and must return a model or "
             "(model, example_inputs); --debug shows the traceback",
@@ -390,6 +391,12 @@ def build_model(
     device = device or ("meta" if spec.kind == "hf" else "cpu")
     if spec.kind == "inventory":
         raise ModelSourceError(f"{spec.text} is a saved inventory, not a model", hint=SPEC_FORMS)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelSourceError(
+            f"cannot build {spec.text} on {device}: this torch ({torch.__version__}) "
+            + ("was built without CUDA" if torch.version.cuda is None else "finds no CUDA device"),
+            hint="use --device cpu (or meta to trace without weights)",
+        )
     with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
         if seed is not None:
             torch.manual_seed(seed)

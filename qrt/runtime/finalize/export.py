@@ -80,6 +80,9 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
     what was left out with ``weights_only``)."""
     saved, out = Path(saved), Path(out)
     manifest = read_manifest(saved)
+    from qrt.files import output_directory
+
+    output_directory(out, what="export directory")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FinalizeError(f"{out}: the directory exists and is not empty", hint="pass a new directory, or overwrite=True (--overwrite)")
     tensors: dict[str, torch.Tensor] = {}

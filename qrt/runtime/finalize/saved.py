@@ -88,6 +88,9 @@ def _prepare_directory(directory: Path, *, overwrite: bool, state: Any) -> Path:
             f"{directory}: the model reads its weights from this directory (memory-mapped)",
             hint="save to another directory; rewriting the files under a running model would crash it",
         )
+    from qrt.files import output_directory
+
+    directory = output_directory(directory, what="directory to save the model in")
     if directory.exists() and any(directory.iterdir()):
         if not overwrite:
             raise FinalizeError(
@@ -272,6 +275,13 @@ def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = Fa
     (``allow_version_mismatch``), a manifest of an older qrt — resolves the rules again and
     checks every decision against the recorded plan, as does ``verify``, which also checks
     every file's sha256 (reads the files once)."""
+    from qrt.errors import wrong_type
+
+    if not isinstance(directory, (str, Path)):
+        raise wrong_type("qrt.load_quantized", "directory", directory, "the saved model's directory (str or Path)")
+    if not isinstance(model, nn.Module):
+        raise wrong_type("qrt.load_quantized", "model", model, "a torch.nn.Module of the saved model's "
+                         "architecture (built from its class or config, on meta or cpu)")
     import gc
 
     # a load makes tens of thousands of small objects (sites, decisions, quantizers), none in

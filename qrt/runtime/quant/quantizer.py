@@ -44,7 +44,7 @@ def _source(config: Any) -> Any:
         config = QuantizerConfig(execution_mode=ExecutionMode.EAGER)
     if hasattr(config, "rules_for"):
         return config
-    return load_rule_source(config)
+    return load_rule_source(config, door="qrt.Quantizer", argument="config")
 
 
 def _disabled_spec(decision: Any, plan: Any) -> Any:
@@ -75,8 +75,15 @@ class Quantizer:
     def __init__(self, model: nn.Module, config: Any = None, *, execution_mode: Any = None) -> None:
         """``execution_mode`` (``"eager"``/``"graph"``) overrides the config's (a hierarchical
         config's ``execution_mode``; other front ends run eager by default)."""
+        from qrt.errors import wrong_type
+
+        if not isinstance(model, nn.Module):
+            raise wrong_type("qrt.Quantizer", "model", model, "a torch.nn.Module")
+        mode = None if execution_mode is None else getattr(execution_mode, "value", execution_mode)
+        if mode not in (None, "eager", "graph"):
+            raise wrong_type("qrt.Quantizer", "execution_mode", execution_mode, "'eager', 'graph' or None")
         self.model = model
-        self.execution_mode = None if execution_mode is None else str(getattr(execution_mode, "value", execution_mode))
+        self.execution_mode = mode
         self.config = config
         self.source = _source(config)
         self.state: EagerState | None = None

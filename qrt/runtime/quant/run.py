@@ -65,7 +65,13 @@ def _first_tensor(out: Any) -> torch.Tensor:
     for value in values:
         if isinstance(value, torch.Tensor):
             return value
-    raise TypeError(f"the model's output has no tensor to compare ({type(out).__name__})")
+    from qrt.errors import ModelSourceError
+
+    raise ModelSourceError(
+        f"the model's forward returned {type(out).__name__}, with no tensor to compare against the "
+        "float model's",
+        hint="return the output tensor (or a tuple, dict or ModelOutput holding it), or pass --no-compare",
+    )
 
 
 def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
