@@ -44,6 +44,7 @@ _LAZY: dict[str, str] = {
     "TraceError": "qrt.errors",
     "ConfigError": "qrt.frontends.hierarchical",
     "CompressedTensorsConfigError": "qrt.frontends.compressed_tensors.errors",
+    "TorchAoConfigError": "qrt.frontends.torchao.errors",
     "ExecutionMode": "qrt.frontends.hierarchical",
     "ModuleQuantizerConfig": "qrt.frontends.hierarchical",
     "OpQuantizerConfig": "qrt.frontends.hierarchical",
@@ -110,6 +111,7 @@ __all__ = [
     "ResolveError",
     "ConfigError",
     "CompressedTensorsConfigError",
+    "TorchAoConfigError",
     # sites and inventories
     "Site",
     "Role",

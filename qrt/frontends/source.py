@@ -14,6 +14,9 @@ Commands take ``RULES`` as a path and never ask which style it is:
   compressed-tensors``) is read by :mod:`qrt.frontends.compressed_tensors`, and so is a
   checkpoint folder whose ``config.json`` holds one; an llm-compressor recipe (top-level
   ``NAME_stage`` keys) by the same package;
+* a torchao config (``_type``/``_data`` at the top, as ``config_to_dict`` writes an
+  ``FqnToConfig``, or transformers' ``TorchAoConfig`` with ``quant_method: torchao``, alone or in
+  a ``config.json``) is read by :mod:`qrt.frontends.torchao`;
 * anything else is a rule file in the selector DSL.
 
 A :class:`RuleSource` gives the rules for an inventory, checks a resolved plan the way its
@@ -43,6 +46,7 @@ __all__ = [
     "document_kind",
     "load_rule_source",
     "rule_source_from_text",
+    "torchao_source",
 ]
 
 
@@ -155,7 +159,7 @@ def _read_structured(path: Path) -> Any:
 
 def document_kind(data: Any) -> str:
     """Which front end reads a loaded YAML/JSON document, by its shape: ``compressed_tensors``,
-    ``recipe`` (llm-compressor), ``wildcard`` or ``hierarchical`` (also the reader that reports
+    ``recipe`` (llm-compressor), ``torchao``, ``wildcard`` or ``hierarchical`` (also the reader that reports
     what is wrong with a document of no known shape). The one detector: rule sources and lint
     both ask it."""
     from qrt.frontends.compressed_tensors import is_compressed_tensors_document
@@ -166,6 +170,10 @@ def document_kind(data: Any) -> str:
         return "compressed_tensors"
     if is_recipe_document(data):
         return "recipe"
+    from qrt.frontends.torchao import is_torchao_document
+
+    if is_torchao_document(data):
+        return "torchao"
     if is_wildcard_document(data):
         return "wildcard"
     return "hierarchical"
@@ -188,6 +196,8 @@ def _structured_from_text(text: str, *, label: str) -> RuleSource:
     kind = document_kind(data)
     if kind in ("compressed_tensors", "recipe"):
         return compressed_tensors_source(text, label=label, recipe=kind == "recipe")
+    if kind == "torchao":
+        return torchao_source(text, label=label)
     if kind == "wildcard":
         return WildcardSource(wildcard_from_text(text, file=label), label=label)
     if data is not None and not is_hierarchical_document(data):
@@ -213,6 +223,14 @@ def compressed_tensors_source(text: str, *, label: str, recipe: bool) -> RuleSou
     return CompressedTensorsSource(compressed_tensors_from_text(text, file=label), label=label)
 
 
+def torchao_source(text: str, *, label: str) -> RuleSource:
+    """A torchao config's rule source."""
+    from qrt.frontends.torchao import torchao_from_text
+    from qrt.frontends.torchao.source import TorchAoSource
+
+    return TorchAoSource(torchao_from_text(text, file=label), label=label)
+
+
 RULES_ACCEPTED = (
     "a rule file's path (DSL, YAML, JSON), 'modelopt:NAME', a RuleSet, a QuantizerConfig, a "
     "hierarchical config dict, a ModelOpt quant_cfg list, or a compressed-tensors or torchao config"
@@ -223,7 +241,8 @@ RULES_ACCEPTED = (
 def load_rule_source(source: str | Path | RuleSet | Any, *, door: str = "qrt.load_rule_source",
                      argument: str = "source") -> RuleSource:
     """A rule source from a path (any front end), ``modelopt:NAME``, a RuleSet, a
-    WildcardConfig or a ModelOpt list as data, a hierarchical config dict or QuantizerConfig."""
+    WildcardConfig or a ModelOpt list as data, a compressed-tensors or torchao config (as data, or
+    a torchao ``FqnToConfig``/``AOBaseConfig`` object), a hierarchical config dict or QuantizerConfig."""
     if isinstance(source, RuleSet):
         return DslSource(source)
     from qrt.frontends.wildcard import WildcardConfig
@@ -244,6 +263,17 @@ def load_rule_source(source: str | Path | RuleSet | Any, *, door: str = "qrt.loa
         return CompressedTensorsSource(source)
     if isinstance(source, dict) and is_compressed_tensors_document(source):
         return CompressedTensorsSource(compressed_tensors_from_data(source), label="quantization_config")
+    from qrt.frontends.torchao import TorchAoFqnConfig, is_torchao_document, torchao_from_data
+    from qrt.frontends.torchao.source import TorchAoSource
+
+    if isinstance(source, TorchAoFqnConfig):
+        return TorchAoSource(source)
+    if isinstance(source, dict) and is_torchao_document(source):
+        return TorchAoSource(torchao_from_data(source), label="torchao config")
+    if type(source).__module__.startswith("torchao."):  # an FqnToConfig or AOBaseConfig object
+        from qrt.frontends.torchao import torchao_from_object
+
+        return TorchAoSource(torchao_from_object(source), label=type(source).__name__)
     if isinstance(source, (list, tuple, dict)) and is_wildcard_document(source):
         return WildcardSource(wildcard_from_data(source), label="quant_cfg")
     if isinstance(source, dict):

@@ -319,6 +319,17 @@ _ALL = [
         file="config.yaml", line=3, column=1,
     ),
     CodeInfo(
+        "QRT221", "torchao-error", _E,
+        "a torchao FqnToConfig or config that cannot be read exactly",
+        "A config class or field with no exact qrt equivalent (every field but the granularity, "
+        "group size, dtypes and activation mapping must hold torchao's default), a value torchao "
+        "refuses itself, or — with a model — a key that makes torchao quantize a bias or a "
+        "non-Linear module, or a weight twice: each names the key and its line (docs/torchao.md).",
+        '{"_type": "Int8WeightOnlyConfig", "_version": 2,\n "_data": {"granularity": {"_type": "PerAxis", "_data": {"axis": 0}}}}\n',
+        '{"_type": "Int8WeightOnlyConfig", "_version": 2,\n "_data": {"granularity": {"_type": "PerRow", "_data": {"dim": -1}}}}\n',
+        file="config.json", line=2, column=12,
+    ),
+    CodeInfo(
         "QRT102", "inventory-error", _E,
         "a saved inventory that cannot be read",
         "`--model inv.json` must be a file written by `qrt inspect --format json` (schemas/"

@@ -19,7 +19,7 @@ from qrt.lint.locate import read_lines
 
 __all__ = ["LintInput", "read_input", "error_findings"]
 
-Kind = Literal["dsl", "hierarchical", "wildcard", "compressed_tensors", "recipe"]
+Kind = Literal["dsl", "hierarchical", "wildcard", "compressed_tensors", "recipe", "torchao"]
 
 
 @dataclass
@@ -153,6 +153,10 @@ def read_input(label: str) -> LintInput:
             from qrt.frontends.source import compressed_tensors_source
 
             item.source = compressed_tensors_source(item.text, label=path, recipe=item.kind == "recipe")
+        elif item.kind == "torchao":
+            from qrt.frontends.source import torchao_source
+
+            item.source = torchao_source(item.text, label=path)
         elif item.kind == "hierarchical":
             from qrt.frontends.hierarchical import config_from_yaml_text
 

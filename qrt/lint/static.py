@@ -380,7 +380,7 @@ def static_findings(item: LintInput, types: frozenset[str] | None = None) -> lis
     lint has one (plain strings: no torch), settle whether a bare class name is ambiguous."""
     if item.kind == "hierarchical":
         return list(_hierarchical_findings(item))
-    if item.kind in ("compressed_tensors", "recipe"):
+    if item.kind in ("compressed_tensors", "recipe", "torchao"):
         return []  # read and checked by its reader; its rules exist per model only
     rules = user_rules(item)
     assert rules is not None

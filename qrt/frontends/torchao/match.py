@@ -1,0 +1,296 @@
+"""torchao 0.18's ``quantize_(model, FqnToConfig(...))``, reproduced per module on an inventory
+(no torch), and transformers' ``modules_to_not_convert``.
+
+What this mirrors, in ``torchao/quantization/quant_api.py``:
+
+* ``quantize_`` visits every module of ``model.named_modules()`` for which
+  ``fqn_matches_fqn_config`` (the module's fqn is a key, or ``re.fullmatch``-es a ``re:`` key),
+  ``_module_param_matches_fqn_config`` (the same for one of its *top-level* parameters,
+  ``f"{fqn}.{name}"``) or ``"_default" in fqn_to_config and _is_linear(module)`` holds
+  (``_is_linear``: an ``nn.Linear``, not ``NonDynamicallyQuantizableLinear``), and runs
+  ``_fqn_to_config_handler`` on it.
+* ``_fqn_to_config_handler``, in this order:
+
+  1. every top-level parameter whose fqn is a key: its config is applied to that parameter
+     (``handler(module, c, parameter_name=…)``); a ``None`` removes it from the list step 3
+     walks — by ``top_level_params.pop(i)`` with ``i`` its index among *all* the module's
+     parameters, so a second ``None`` after the first pops the wrong entry or fails
+     (``IndexError``, refused here);
+  2. if no parameter key matched: the module's exact fqn — its config on the module (its
+     ``weight``), or ``None``: nothing; done;
+  3. every remaining parameter against every ``re:`` key **in the map's order, without
+     stopping**: each match counts as found, and each non-``None`` config is applied in turn
+     (a ``None`` does not shield the parameter from a later regex; torchao PR #4902, open);
+  4. if nothing was found: the **first** ``re:`` key that fully matches the module's fqn, its
+     config or ``None``: done (``None`` skips the module — the fix of torchao #3867, merged
+     before 0.18: a regex to ``None`` is no longer overridden by ``_default``);
+  5. if nothing was found: ``_default``'s config, if any.
+
+  So: exact parameter > exact module > parameter regexes > first module regex > ``_default``.
+
+What qrt refuses, where torchao does something qrt has no reading for (:class:`Refusal`): a
+config applied to a module that is not an ``nn.Linear`` (torchao quantizes any module's
+``weight`` — an ``Embedding``, a norm — or fails on one without), to a parameter other than a
+Linear's ``weight`` (a regex such as ``re:.*q_proj.*`` matches ``q_proj.bias`` too, and
+torchao quantizes the bias), a weight two configs are applied to, and a ``PerGroup`` that does
+not divide the weight's input features (``get_block_size`` fails). ``Int4WeightOnlyConfig``
+leaves such a weight float instead, and so does qrt.
+
+transformers' ``modules_to_not_convert`` (``quantizers/quantizers_utils.py``,
+``should_convert_module``) is applied to the parameter's name ``MODULE.weight``: a key skips it
+when ``re.match(f"(?:{key})(?:(?<=\\.)|(?=\\.|$))", name)`` — the key matches from the start up
+to a module boundary — or the name ends with the key. With ``None`` transformers computes the
+list on the model (``quantizers/base.py``, ``get_keys_to_not_convert``): both ends of every
+tied weight, the module of the model's last parameter, and the output embeddings (here: a
+module named ``lm_head``, what ``*ForCausalLM.get_output_embeddings`` returns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qrt.frontends.compressed_tensors.match import ModuleView, module_views
+from qrt.frontends.torchao.config import DEFAULT_KEY, Entry, TorchAoFqnConfig
+from qrt.inventory.model import Inventory
+from qrt.ir.patterns import check_regex, regex_fullmatch
+
+__all__ = ["ModuleReading", "Refusal", "default_not_convert", "module_params", "read_module", "read_model",
+           "should_convert", "skip_problem"]
+
+NON_DYNAMIC = "torch.nn.modules.linear.NonDynamicallyQuantizableLinear"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why qrt does not read what torchao does to a module, and the key that does it."""
+
+    message: str
+    entry: Entry | None
+
+
+@dataclass(frozen=True)
+class ModuleReading:
+    """torchao's reading of one module: the keys that reach it (map order), whether
+    ``quantize_`` visits it and why, what is applied to which parameter, and the entry that
+    decided its weight (``None`` config: left float)."""
+
+    module: str
+    candidates: tuple[Entry, ...] = ()
+    visited: str | None = None
+    applied: tuple[tuple[str, Entry], ...] = ()
+    decided_by: Entry | None = None
+    steps: tuple[str, ...] = ()
+    refusal: Refusal | None = None
+    skipped_by: str | None = None
+    """transformers' ``modules_to_not_convert`` entry that keeps the weight float."""
+
+    @property
+    def weight_entry(self) -> Entry | None:
+        for name, entry in self.applied:
+            if name == "weight":
+                return entry
+        return None
+
+
+def _matches(entry: Entry, fqn: str) -> bool:
+    if entry.regex:
+        return regex_fullmatch(entry.key[3:], fqn)
+    return entry.key == fqn
+
+
+def module_params(inv: Inventory) -> dict[str, list[tuple[str, tuple[int, ...] | None]]]:
+    """Each module's top-level parameters (name, shape), in registration order, from its
+    ``module_state`` sites."""
+    out: dict[str, list[tuple[str, tuple[int, ...] | None]]] = {}
+    for site in inv.sites:
+        if site.role == "module_state" and isinstance(site.key, str) and "." not in site.key:
+            out.setdefault(site.module, []).append((site.key, site.shape))
+    return out
+
+
+def _is_linear(view: ModuleView) -> bool:
+    return view.kind == "linear" and NON_DYNAMIC not in view.classes
+
+
+def _pfqn(module: str, name: str) -> str:
+    return f"{module}.{name}" if module else name
+
+
+def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None]],
+                config: TorchAoFqnConfig) -> ModuleReading:
+    """``quantize_``'s visit and ``_fqn_to_config_handler`` on one module (module docstring)."""
+    fqn = view.name
+    names = [p for p, _ in params]
+    candidates = tuple(e for e in config.entries
+                       if e.key != DEFAULT_KEY and (_matches(e, fqn) or any(_matches(e, _pfqn(fqn, p)) for p in names)))
+    default = config.get(DEFAULT_KEY)
+    exact = config.get(fqn) if fqn != DEFAULT_KEY else None
+    if any(not e.regex and e.key == fqn for e in candidates) or any(e.regex and _matches(e, fqn) for e in candidates):
+        visited = "its name is a key or matches one"
+    elif candidates:
+        visited = "one of its parameters' names is a key or matches one"
+    elif default is not None and _is_linear(view):
+        visited = "it is an nn.Linear and the map has _default"
+    else:
+        return ModuleReading(fqn, candidates)
+    if default is not None and (candidates or _is_linear(view)):
+        candidates = (*candidates, default)
+    steps: list[str] = [f"quantize_ visits it: {visited}"]
+    applied: list[tuple[str, Entry]] = []
+    found = False
+    remaining = list(names)
+    decided: Entry | None = None
+    # 1. exact parameter keys
+    for i, name in enumerate(names):
+        entry = config.get(_pfqn(fqn, name))
+        if entry is None:
+            continue
+        found = True
+        decided = decided or entry
+        if entry.config is None:
+            steps.append(f"1. parameter key {entry.key!r} → None: {name} is left out of the regex step "
+                         f"(top_level_params.pop({i}))")
+            if i >= len(remaining):
+                return ModuleReading(fqn, candidates, visited, steps=tuple(steps), refusal=Refusal(
+                    f"torchao fails on {fqn}: a second parameter key to None pops index {i} of a list of "
+                    f"{len(remaining)} (IndexError in _fqn_to_config_handler)", entry))
+            remaining.pop(i)
+        else:
+            steps.append(f"1. parameter key {entry.key!r} → {entry.config.text} on {name}")
+            applied.append((name, entry))
+    # 2. exact module key
+    if not found and exact is not None:
+        steps.append(f"2. module key {exact.key!r} → {exact.config.text if exact.config else 'None'}")
+        if exact.config is not None:
+            applied.append(("weight", exact))
+        return _done(fqn, candidates, visited, applied, exact, steps)
+    # 3. parameter regexes: every match, in map order, no stop
+    for name in remaining:
+        for entry in config.entries:
+            if entry.regex and _matches(entry, _pfqn(fqn, name)):
+                found = True
+                decided = decided or entry
+                steps.append(f"3. {entry.key!r} matches parameter {_pfqn(fqn, name)} → "
+                             f"{entry.config.text if entry.config else 'None'}")
+                if entry.config is not None:
+                    applied.append((name, entry))
+    # 4. first module regex
+    if not found:
+        for entry in config.entries:
+            if entry.regex and _matches(entry, fqn):
+                steps.append(f"4. first regex matching the module: {entry.key!r} → "
+                             f"{entry.config.text if entry.config else 'None'}")
+                if entry.config is not None:
+                    applied.append(("weight", entry))
+                return _done(fqn, candidates, visited, applied, entry, steps)
+    # 5. _default
+    if not found and default is not None:
+        steps.append(f"5. no key decided it: _default → {default.config.text if default.config else 'None'}")
+        if default.config is not None:
+            applied.append(("weight", default))
+        return _done(fqn, candidates, visited, applied, default, steps)
+    if found and default is not None and not applied:
+        steps.append("a parameter key matched (to None), so _default is not applied")
+    return _done(fqn, candidates, visited, applied, decided, steps)
+
+
+def _done(fqn: str, candidates: tuple[Entry, ...], visited: str, applied: list[tuple[str, Entry]],
+          decided: Entry | None, steps: list[str]) -> ModuleReading:
+    return ModuleReading(fqn, candidates, visited, tuple(applied), decided, tuple(steps))
+
+
+def _refusal(view: ModuleView, reading: ModuleReading,
+             params: list[tuple[str, tuple[int, ...] | None]]) -> Refusal | None:
+    if not reading.applied:
+        return None
+    name, entry = reading.applied[0]
+    kind = view.classes[0].rpartition(".")[2] if view.classes else "?"
+    if view.kind != "linear":
+        return Refusal(f"torchao applies {entry.config.text} to {view.name} ({kind}), which is not an nn.Linear: "  # type: ignore[union-attr]
+                       "it quantizes such a module's weight, or fails on one without; qrt reads torchao configs "
+                       "on Linear weights only", entry)
+    for name, entry in reading.applied:
+        if name != "weight":
+            return Refusal(f"torchao applies {entry.config.text} to {view.name}.{name} (the {name}, not the "  # type: ignore[union-attr]
+                           f"weight): {entry.key!r} matches that parameter's name; qrt reads torchao configs on "
+                           "Linear weights only", entry)
+    if len(reading.applied) > 1:
+        keys = ", ".join(repr(e.key) for _, e in reading.applied)
+        return Refusal(f"torchao applies {len(reading.applied)} configs in turn to {view.name}.weight ({keys}: "
+                       "every parameter regex that matches is applied, torchao PR #4902), quantizing a quantized "
+                       "weight; qrt refuses it", reading.applied[1][1])
+    shape = dict(params).get("weight")
+    mapped = entry.config
+    assert mapped is not None
+    if mapped.group_size and not mapped.skips_indivisible and shape and shape[-1] % mapped.group_size:
+        return Refusal(f"torchao fails on {view.name}: {mapped.text} groups of {mapped.group_size} do not divide its "
+                       f"weight's {shape[-1]} input features (get_block_size asserts it)", entry)
+    return None
+
+
+def skip_problem(key: str) -> str | None:
+    """Why a ``modules_to_not_convert`` key cannot be matched by qrt, or ``None``."""
+    return check_regex(key)
+
+
+def should_convert(name: str, keys: tuple[str, ...]) -> str | None:
+    """``should_convert_module(name, keys)`` negated: the key that skips ``name``, or ``None``.
+    The boundary lookbehind is evaluated by trying every prefix that ends at a module boundary."""
+    ends = {len(name)} | {i for i, c in enumerate(name) if c == "."} | {i + 1 for i, c in enumerate(name) if c == "."}
+    for key in keys:
+        if name.endswith(key) or any(regex_fullmatch(f"(?:{key})", name[:e]) for e in sorted(ends)):
+            return key
+    return None
+
+
+def default_not_convert(inv: Inventory) -> tuple[str, ...]:
+    """transformers' ``get_keys_to_not_convert`` on the inventory's model (module docstring)."""
+    out: set[str] = set()
+    seen: set[str] = set()
+    last: str | None = None
+    for site in inv.sites:
+        if site.role != "module_state" or not isinstance(site.key, str) or "." in site.key:
+            continue
+        own = _pfqn(site.module, site.key)
+        tensor = site.tensor.removeprefix("param:")
+        if site.tensor.startswith("param:") and tensor != own:
+            out.update({own.removesuffix(".weight"), tensor.removesuffix(".weight")})
+    order = {m.name: i for i, m in enumerate(inv.modules)}
+    for site in sorted((s for s in inv.sites if s.role == "module_state" and "." not in str(s.key)), key=lambda s: order.get(s.module, -1)):
+        if site.tensor not in seen:
+            seen.add(site.tensor)
+            last = _pfqn(site.module, str(site.key))
+    if last is not None:
+        out.add(last.removesuffix(".weight"))
+    if "lm_head" in order:
+        out.add("lm_head")
+    return tuple(sorted(out))
+
+
+@dataclass
+class ModelReading:
+    """Every module's reading, with the model's facts it needed."""
+
+    modules: dict[str, ModuleReading] = field(default_factory=dict)
+    views: dict[str, ModuleView] = field(default_factory=dict)
+    params: dict[str, list[tuple[str, tuple[int, ...] | None]]] = field(default_factory=dict)
+    not_convert: tuple[str, ...] = ()
+
+
+def read_model(config: TorchAoFqnConfig, inv: Inventory) -> ModelReading:
+    """The reading of every module; refusals are recorded, not raised (the compiler raises)."""
+    views = {v.name: v for v in module_views(inv)}
+    params = module_params(inv)
+    out = ModelReading(views=views, params=params)
+    if config.transformers:
+        out.not_convert = config.modules_to_not_convert if config.modules_to_not_convert is not None \
+            else default_not_convert(inv)
+    for name, view in views.items():
+        reading = read_module(view, params.get(name, []), config)
+        skipped = should_convert(f"{name}.weight", out.not_convert) if config.transformers and reading.applied else None
+        refusal = None if skipped else reading.refusal or _refusal(view, reading, params.get(name, []))
+        if refusal is not None or skipped is not None:
+            reading = ModuleReading(reading.module, reading.candidates, reading.visited, reading.applied,
+                                    reading.decided_by, reading.steps, refusal, skipped)
+        out.modules[name] = reading
+    return out

@@ -1,0 +1,44 @@
+"""The rule source of a torchao config (:class:`qrt.frontends.source.RuleSource`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from qrt.frontends.torchao.config import TorchAoFqnConfig
+from qrt.inventory.model import Inventory
+from qrt.ir.rule import RuleSet
+from qrt.ir.site import Site
+
+if TYPE_CHECKING:
+    from qrt.resolver.plan import Plan
+
+__all__ = ["TorchAoSource"]
+
+
+@dataclass
+class TorchAoSource:
+    """Compiles per inventory (the matching reads each module's class and parameters);
+    explain adds torchao's own reading of the site's module, step by step."""
+
+    config: TorchAoFqnConfig
+    label: str = "torchao config"
+    checkpoint: str | None = None
+    """The checkpoint folder the config came from, whose ``config.json`` also builds the model."""
+    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+
+    def rules_for(self, inv: Inventory) -> RuleSet:
+        from qrt.frontends.torchao.compile import compile_torchao
+
+        key = id(inv)
+        if key not in self._compiled:
+            self._compiled[key] = compile_torchao(self.config, inv)
+        return self._compiled[key]
+
+    def check(self, plan: Plan) -> None:
+        return None
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]:
+        from qrt.frontends.torchao.compile import module_notes
+
+        return module_notes(self.config, inv, site.module)
