@@ -75,13 +75,34 @@ def _source(rules: RulesLike, door: str = "qrt.resolve") -> RuleSource:
     return load_rule_source(rules, door=door, argument="rules")
 
 
-def resolve(rules: RulesLike, model: ModelLike, *args: Any, **kwargs: Any) -> Plan:
-    """Decide every site of ``model`` under ``rules`` (any front end)."""
+def resolve(rules: RulesLike, model: ModelLike, *args: Any, check_tensors: bool = True, **kwargs: Any) -> Plan:
+    """Decide every site of ``model`` under ``rules`` (any front end).
+
+    ``check_tensors``: refuse a plan with a spec its tensor cannot take (an axis beyond the
+    rank, an absurd block size: :mod:`qrt.resolver.tensor_check`), at the rule's file and
+    line. ``False`` keeps such decisions, for tools that show them (explain, the report) and
+    the runtime, which refuses them itself."""
     source = _source(rules)
     inv = as_inventory(model, *args, **kwargs)
     plan = resolve_inventory(source.rules_for(inv), inv, source=source)
     source.check(plan)
+    if check_tensors:
+        from qrt.resolver.tensor_check import check_plan
+
+        check_plan(plan)
     return plan
+
+
+def _tensor_note(plan: Plan, decision: Any) -> str | None:
+    from qrt.resolver.tensor_check import tensor_problem
+
+    spec = plan.spec(decision)
+    found = tensor_problem(spec, decision.site) if spec is not None else None
+    if found is None:
+        return None
+    if found[0] == "QRT022":
+        return f"error: {found[1]}: no runtime can prepare this spec here (lint QRT022; qrt resolve refuses it)"
+    return f"error: {found[1]}: qrt's eager runtime cannot prepare this spec here (lint {found[0]})"
 
 
 def explain(
@@ -99,7 +120,7 @@ def explain(
 
         raise wrong_type("qrt.explain", "queries", bad[0], "a query string or a list of them "
                          "(quantizer paths, op_name[:role[key]], globs, module names)")
-    plan = rules if isinstance(rules, Plan) else resolve(rules, model)  # type: ignore[arg-type]
+    plan = rules if isinstance(rules, Plan) else resolve(rules, model, check_tensors=False)  # type: ignore[arg-type]
     inv = plan.inventory
     wanted: dict[str, None] = {}
     for q in queries:
@@ -110,5 +131,8 @@ def explain(
     for path in wanted:
         decision = plan.decision(path)
         notes = tuple(plan.source.notes(decision.site, inv)) if plan.source is not None else ()
+        problem = _tensor_note(plan, decision)
+        if problem is not None:  # shown, not refused: explain is how a user sees what went wrong
+            notes += (problem,)
         out.append(explain_decision(decision, inv, notes))
     return out

@@ -249,7 +249,8 @@ def _rule_uses(rules: Any, inv: Inventory) -> tuple[dict[int, RuleUse], list[Any
 
 
 def _spec_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
-    from qrt.ir.spec import PerBlock, PerTensor
+    from qrt.ir.spec import PerTensor
+    from qrt.resolver.tensor_check import tensor_problem
 
     problems: dict[tuple[str, int], list[str]] = defaultdict(list)
     messages: dict[tuple[str, int], str] = {}
@@ -271,17 +272,12 @@ def _spec_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
                     f"{g.type} without an axis, and {site.op_type or site.module_type} has no "
                     f"default axis for {site.role}[{site.key}]"
                 )
-            elif site.shape is not None and not -len(site.shape) <= axis < len(site.shape):
-                key = ("QRT022", rule.order)
-                messages[key] = f"axis {axis} is beyond the rank of {site.role}[{site.key}] (shape {list(site.shape)})"
-            elif site.shape is not None and isinstance(g, PerBlock) and site.shape[axis] % g.block_size:
-                key = ("QRT023", rule.order)
-                messages[key] = (
-                    f"block size {g.block_size} does not divide dimension {axis} "
-                    f"({site.shape[axis]}) of {site.role}[{site.key}]"
-                )
-            else:
-                continue
+            else:  # QRT022, QRT023: the check qrt resolve refuses a plan by
+                found = tensor_problem(stage, site)
+                if found is None:
+                    continue
+                key = (found[0], rule.order)
+                messages[key] = found[1]
             problems[key].append(site.quantizer_path)
             rules[rule.order] = rule
     for (code, order), paths in problems.items():
