@@ -57,21 +57,27 @@ def _read(directory: Path) -> tuple[str, Any]:
     return text, parse_json(text, file=str(file), error=CompressedTensorsConfigError)
 
 
-def checkpoint_source(directory: str | Path) -> CompressedTensorsSource:
+def checkpoint_source(directory: str | Path) -> Any:
     """The rules of a checkpoint folder: its ``config.json``'s compressed-tensors
-    ``quantization_config``; any other quantization method is refused, naming it."""
+    ``quantization_config``, or transformers' ``TorchAoConfig`` (``quant_method: torchao``,
+    read by :mod:`qrt.frontends.torchao`); any other quantization method is refused, naming it."""
     directory = Path(directory)
     text, data = _read(directory)
     file = str(checkpoint_config_file(directory))
     inner = data.get("quantization_config") if isinstance(data, dict) else None
+    if isinstance(inner, dict) and inner.get("quant_method") == "torchao":
+        from qrt.frontends.torchao import torchao_from_text
+        from qrt.frontends.torchao.source import TorchAoSource
+
+        return TorchAoSource(torchao_from_text(text, file=file), label=str(directory), checkpoint=str(directory))
     if not is_compressed_tensors_document(data) or "config_groups" in data:
         method = inner.get("quant_method") if isinstance(inner, dict) else None
         raise CompressedTensorsConfigError(
             f"{file} has no compressed-tensors quantization_config"
             + (f" (its quant_method is {method!r})" if method else ""),
             location=file,
-            hint="qrt reads checkpoints quantized in the compressed-tensors format (llm-compressor, qrt export); "
-            "a float checkpoint is a --model, not rules")
+            hint="qrt reads checkpoints quantized in the compressed-tensors format (llm-compressor, qrt export) "
+            "and torchao checkpoints (transformers' TorchAoConfig); a float checkpoint is a --model, not rules")
     return CompressedTensorsSource(compressed_tensors_from_text(text, file=file), label=str(directory),
                                    checkpoint=str(directory))
 

@@ -67,9 +67,10 @@ def _raise(config: TorchAoFqnConfig, reading: ModuleReading) -> None:
                              location=origin.position or config.file)
 
 
-def compile_torchao(config: TorchAoFqnConfig, inv: Inventory) -> RuleSet:
-    """The rule set of a config on one inventory; see the module docstring."""
-    model = read_model(config, inv)
+def compile_torchao(config: TorchAoFqnConfig, inv: Inventory, model: ModelReading | None = None) -> RuleSet:
+    """The rule set of a config on one inventory (read by :func:`~.match.read_model` unless
+    given); see the module docstring."""
+    model = model or read_model(config, inv)
     rules: list[Rule] = []
     for name, reading in model.modules.items():
         if reading.refusal is not None:
