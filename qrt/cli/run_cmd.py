@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
     from qrt.runtime.calibration import CalibrationData
     from qrt.runtime.quant.run import RunReport
+    from qrt.runtime.sequential import SequentialModel
     from qrt.runtime.sources import BuiltModel
 
 __all__ = ["register", "run"]
@@ -64,6 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "quantization_config, its tokenizer and generation config (like qrt export --hf-config)",
     )
     p.add_argument("--overwrite", action="store_true", help="with --export: write into a non-empty OUT")
+    p.add_argument(
+        "--sequential", action="store_true",
+        help="Hugging Face checkpoint folders: calibrate and finalize one decoder layer at a time, each "
+        "read from the safetensors files when its turn comes and packed before the next (the model "
+        "itself on meta), so memory holds the packed weights and one float layer, not the float "
+        "model; the results equal a run without it (docs/sequential.md)",
+    )
+    p.add_argument("--max-memory", type=_size_arg, metavar="SIZE",
+                   help="run --sequential when the model's float weights are larger than SIZE (e.g. 8GiB, "
+                   "500MB, 2e9), as they are when loaded whole")
     p.add_argument("--no-compare", action="store_true",
                    help="skip the comparison with the float model, and the float copy of the model it "
                    "needs (the model's size again in memory)")
@@ -82,6 +93,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", choices=("text", "json"), default="text")
     add_debug_option(p)
     p.set_defaults(run=run)
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+
+
+def _size_arg(text: str) -> int:
+    """``--max-memory``: bytes, with an optional unit (``8GiB``, ``500MB``, ``2e9``)."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS or float(match.group(1)) * _UNITS[unit] < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: a positive number of bytes with an optional unit, e.g. 8GiB, 500MB, 2e9")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def _positive(text: str) -> int:
@@ -141,7 +168,7 @@ def _heading(args: argparse.Namespace, source: RuleSource, built: BuiltModel, re
 
 
 def run(args: argparse.Namespace) -> int:
-    from qrt.cli.common import model_from_args, progress_printer, read_config
+    from qrt.cli.common import model_from_args, read_config
 
     if args.device == "meta":
         print("qrt run: error: --device meta has no weights to run; use cpu or cuda", file=sys.stderr)
@@ -173,27 +200,37 @@ def run(args: argparse.Namespace) -> int:
     if not args.allow_low_coverage and _too_little(args, inventory):
         return 2
     coverage = coverage_of_plan(resolve(source, inventory))
-    built = model_from_args(args)
+    sequential = _sequential(args)
+    built = sequential.built() if sequential is not None else model_from_args(args)
+    from qrt.runtime.progress import bars_for
     from qrt.runtime.quant.run import run_config
     from qrt.runtime.quant.summary import LEGEND
 
     calib = _calibration(args, built) if args.calib is not None else None
-    progress = progress_printer(args)
+    bars = bars_for(args.no_progress)
     with contextlib.ExitStack() as stack:
         finalize_dir = args.finalize
         if args.export is not None and finalize_dir is None:  # export reads a finalized model
             import tempfile
 
             finalize_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="qrt-finalized-"))
-        report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches or 8,
-                            seed=args.seed, progress=progress, finalize_dir=finalize_dir,
-                            calibration=calib.samples if calib is not None else None,
-                            compare=not args.no_compare, all_experts=args.calib_all_experts)
-        exported = _export(args, finalize_dir) if args.export is not None else None
+        if sequential is not None:
+            from qrt.runtime.sequential import run_sequential
+
+            report = run_sequential(source, sequential, batches=args.batches or 8, seed=args.seed,
+                                    finalize_dir=finalize_dir, calibration=calib.samples if calib is not None else None,
+                                    compare=not args.no_compare, all_experts=args.calib_all_experts, bars=bars)
+        else:
+            report = run_config(source, built.model, built.args, built.kwargs, batches=args.batches or 8,
+                                seed=args.seed, finalize_dir=finalize_dir,
+                                calibration=calib.samples if calib is not None else None,
+                                compare=not args.no_compare, all_experts=args.calib_all_experts, bars=bars)
+        exported = None
+        if args.export is not None:
+            with bars.step("exporting"):
+                exported = _export(args, finalize_dir)
     if args.finalize is None and report.finalized is not None:
         report.finalized = None  # a scratch directory for --export, gone now
-    if progress is not None:
-        print("\r\033[K", end="", file=sys.stderr, flush=True)
     if args.format == "json":
         print(json.dumps({
             "quantizers": report.quantizers, "enabled": report.enabled, "batches": report.batches,
@@ -225,6 +262,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"exported to {args.export} ({exported['format']}): {exported['modules']} quantized Linear "
                   f"modules, files: {', '.join(exported['files'])}")
     return 0
+
+
+def _sequential(args: argparse.Namespace) -> SequentialModel | None:
+    """The checkpoint to run one layer at a time: with ``--sequential``, or with
+    ``--max-memory`` when the float weights are larger than it; ``None``: run it whole."""
+    if not args.sequential and args.max_memory is None:
+        return None
+    from qrt.errors import ModelSourceError
+    from qrt.model_spec import parse_model_spec
+    from qrt.runtime.sequential import load_sequential
+
+    if not args.sequential and parse_model_spec(args.model).kind != "hf":
+        return None  # only a checkpoint folder can be onloaded a layer at a time
+    if args.device == "cuda":
+        raise ModelSourceError("--sequential runs on the CPU (cuda is not supported with it yet)",
+                               hint="drop --device cuda, or run without --sequential")
+    loaded = load_sequential(args.model, dtype=args.dtype, input_shapes=args.input_shape, seed=args.seed)
+    if not args.sequential and loaded.float_bytes <= args.max_memory:
+        return None
+    return loaded
 
 
 def _too_little(args: argparse.Namespace, inventory: Inventory) -> bool:

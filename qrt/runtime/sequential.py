@@ -43,8 +43,7 @@ quantization off and on, and both outputs are cached like the calibration batche
 from __future__ import annotations
 
 import contextlib
-import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,10 +53,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from qrt.errors import ModelSourceError
+from qrt.runtime.progress import Bars
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 from qrt.runtime.quant.quantizer import Quantizer
 from qrt.runtime.quant.run import RunReport, _first_tensor, _like
 from qrt.runtime.sequential_onload import CheckpointReader, build_skeleton, onload
+from qrt.runtime.sources import BuiltModel
 
 __all__ = ["SequentialModel", "decoder_layers", "load_sequential", "run_sequential"]
 
@@ -78,6 +79,10 @@ class SequentialModel:
     info: dict[str, object]
     float_bytes: int
     """bytes of the float parameters and buffers (what the model takes when loaded whole)"""
+
+    def built(self) -> BuiltModel:
+        """As ``build_model`` describes a model: for the report's heading and ``--calib``."""
+        return BuiltModel(self.model, self.args, self.kwargs, self.info)
 
 
 def decoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
@@ -203,20 +208,20 @@ def _call(model: nn.Module, args: Sequence[Any], kwargs: dict[str, Any], layers:
 def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, seed: int = 0,
                    calibration: Sequence[torch.Tensor] | None = None, finalize_dir: str | None = None,
                    compare: bool = True, all_experts: bool = False, progress: Any = None,
-                   bars: Callable[..., Any] | None = None) -> RunReport:
+                   bars: Bars | None = None) -> RunReport:
     """``run_config``'s calibration, comparison and finalize on a model onloaded one decoder
     layer at a time: the same batches (the example and random ones like it, or the
     ``calibration`` samples with the last held out), the same report, and — with
     ``finalize_dir`` — the same finalized directory, while at most one layer's float weights
     are in memory. The model ends finalized (packed weights) whether or not it is written.
 
-    ``progress`` receives trace progress; ``bars(total, desc)`` makes a progress bar (a
-    context manager whose value has ``update()``), as :func:`qrt.runtime.progress.bars` does."""
+    ``progress`` receives trace progress; ``bars`` draws progress bars (tracing, one step per
+    layer, writing)."""
     from qrt.api import resolve
     from qrt.runtime.finalize.weights import check_targets, finalize_weights, weight_targets
     from qrt.runtime.trace import trace_model
 
-    bar = bars or _no_bar
+    bars = bars if bars is not None else Bars(False)
     model, args, kwargs = loaded.model, loaded.args, dict(loaded.kwargs)
     meta_args = tuple(a.to("meta") if isinstance(a, torch.Tensor) else a for a in args)
     meta_kwargs = {k: v.to("meta") if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
@@ -225,7 +230,8 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
     # traced on meta through the export branches, as `qrt resolve --model DIR` traces it: an
     # eager trace would read tensor data (Hugging Face's packed-sequence probe). The quantized
     # ops (inside the layers, the head) take the same branches either way.
-    inventory = trace_model(model, meta_args, meta_kwargs, progress=progress)
+    with bars.trace() as traced:
+        inventory = trace_model(model, meta_args, meta_kwargs, progress=traced or progress)
     quantizer._install_plan(resolve(quantizer.source, inventory), inventory)
     state = quantizer.state
     assert state is not None
@@ -266,7 +272,7 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
     report: dict[str, Any] = {"weights": 0, "dense_bytes": 0, "packed_bytes": 0, "kept_dense": {}}
     head: set[int] = set()
     stages = len(layers) + 1
-    with torch.no_grad(), quantizer.calibration_mode(all_experts=all_experts), bar(stages, "sequential") as steps:
+    with torch.no_grad(), quantizer.calibration_mode(all_experts=all_experts), bars(stages, "layers", "layer") as steps:
         for stage in range(stages):
             last = stage == len(layers)
             if not last:
@@ -309,7 +315,8 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
     assert got is not None
     finalized = None
     if finalize_dir is not None:
-        finalized = _write(model, finalize_dir, report, loaded.float_bytes, data, got)
+        with bars.step("writing"):
+            finalized = _write(model, finalize_dir, report, loaded.float_bytes, data, got)
     quantizers = quantizer.quantizers()
     return RunReport(
         summary=quantizer.summary(),
@@ -342,22 +349,13 @@ def _onload_layer(quantizer: Quantizer, model: nn.Module, layer: nn.Module, name
         for q in qs:
             if q is not None:
                 q.shared_global = None
-    gc.collect()  # the closures holding the weak references go
+    # the closures holding the weak references are gone now (nothing else refers to them)
     onload(model, layer, name, reader)
     for g, qs in zip(members, weight_quantizers):
         shared = shared_global_scale([m.weight for m in g])
         for q in qs:
             if q is not None:
                 q.shared_global = shared
-
-
-@contextlib.contextmanager
-def _no_bar(total: int, desc: str) -> Iterator[Any]:
-    class _Nothing:
-        def update(self, n: int = 1) -> None:
-            pass
-
-    yield _Nothing()
 
 
 def _write(model: nn.Module, directory: str, report: dict[str, Any], float_bytes: int,

@@ -78,7 +78,7 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
                *, batches: int = 8, seed: int = 0, progress: Any = None,
                finalize_dir: str | None = None, execution_mode: str = "eager",
                calibration: Sequence[torch.Tensor] | None = None, compare: bool = True,
-               all_experts: bool = False) -> RunReport:
+               all_experts: bool = False, bars: Any = None) -> RunReport:
     """Prepare ``model`` (changed in place), calibrate on ``batches`` batches — the example,
     then random batches shaped like it, drawn from ``seed`` — and compare with the float model
     on one more. ``finalize_dir``: then finalize the model into that directory
@@ -97,27 +97,38 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
 
     ``all_experts``: calibrate every expert of fused mixture-of-experts modules on every token
     (``Quantizer.calibration_mode(all_experts=True)``); the report counts the tokens the
-    model's own routing sent to each expert either way."""
+    model's own routing sent to each expert either way.
+
+    ``bars``: progress bars for tracing, calibration and finalize
+    (:class:`qrt.runtime.progress.Bars`; none by default)."""
+    from qrt.runtime.progress import Bars
+
+    bars = bars if bars is not None else Bars(False)
     kwargs = dict(kwargs or {})
     model.eval()
     float_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     reference = copy.deepcopy(model) if compare else None
     quantizer = Quantizer(model, config, execution_mode=execution_mode)
     configured = getattr(getattr(quantizer.source, "config", None), "execution_mode", None)
-    quantizer.prepare(args, example_kwargs=kwargs, progress=progress)
+    with bars.trace() as traced:
+        quantizer.prepare(args, example_kwargs=kwargs, progress=traced or progress)
     model = quantizer.model
     generator = torch.Generator().manual_seed(seed)
     samples = [s.to(args[0].device) for s in calibration] if calibration is not None else None
     held_out = samples.pop() if samples is not None and len(samples) > 1 else None
     with torch.no_grad():
-        with quantizer.calibration_mode(all_experts=all_experts):
+        total = len(samples) if samples is not None else max(batches, 1)
+        with quantizer.calibration_mode(all_experts=all_experts), bars(total, "calibrating", "batch") as bar:
             if samples is not None:
                 for sample in samples:
                     model(sample, *args[1:], **kwargs)
+                    bar.update()
             else:
                 model(*args, **kwargs)
+                bar.update()
                 for _ in range(max(batches - 1, 0)):
                     model(*[_like(a, generator) for a in args], **{k: _like(v, generator) for k, v in kwargs.items()})
+                    bar.update()
         if samples is not None:
             data, data_kwargs = [held_out if held_out is not None else samples[0], *args[1:]], kwargs
             batches = len(samples)
@@ -129,7 +140,8 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
     quantizers = quantizer.quantizers()
     finalized = None
     if finalize_dir is not None:
-        finalized = _finalize(quantizer, float_bytes, model, data, data_kwargs, got, finalize_dir)
+        with bars.step("finalizing"):
+            finalized = _finalize(quantizer, float_bytes, model, data, data_kwargs, got, finalize_dir)
     return RunReport(
         summary=quantizer.summary(),
         quantizers=len(quantizers),
