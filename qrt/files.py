@@ -52,6 +52,7 @@ __all__ = [
     "check_depth",
     "position_of",
     "write_output",
+    "check_json_constants",
     "output_directory",
 ]
 
@@ -198,16 +199,22 @@ def parse_json(
     ``walk=False`` skips the depth and surrogate walk, for a file whose seal is intact
     (:mod:`qrt.sealed_json`: qrt wrote it as it is); ``json`` still stops at ~1,000 levels."""
     try:
-        data = json.loads(text, object_pairs_hook=object_pairs_hook)
+        data = json.loads(text, object_pairs_hook=object_pairs_hook, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise error(f"not valid JSON: {exc.msg}", location=f"{file}:{exc.lineno}:{exc.colno}") from None
+    except _Constant as exc:
+        raise _constant_error(text, file, error, exc.args[0]) from None
     except RecursionError:
-        raise error(_too_deep(max_depth), location=file) from None
+        raise error(_too_deep(max_depth), location=_deep_position(text, file, max_depth)) from None
     except ValueError as exc:  # int('9' * 5000): Python's integer-parsing limit
         raise _long_int(text, file, error, exc) from None
     if not walk:
         return data
-    check_depth(data, file=file, error=error, max_depth=max_depth)
+    try:
+        check_depth(data, file=file, error=error, max_depth=max_depth)
+    except QrtError as exc:
+        exc.location = _deep_position(text, file, max_depth)
+        raise type(exc)(exc.message, location=exc.location, hint=exc.hint) from None
     found = _SURROGATE_ESCAPE.search(text)
     if found is not None:
         _check_surrogates(data, text, found.start(), file, error)
@@ -215,6 +222,63 @@ def parse_json(
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _Constant(Exception):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a JSON text: Python's ``json`` reads them, the
+    JSON standard (RFC 8259) does not, and no qrt setting takes one (``num_bits: NaN``)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _constant_error(text: str, file: str, error: ErrorType, name: str) -> QrtError:
+    where = file
+    for found in _CONSTANT.finditer(text):
+        if found.group(1) is not None:
+            line, column = position_of(text, found.start(1))
+            where = f"{file}:{line}:{column}"
+            break
+    return error(
+        f"{name} is not a JSON value (JSON numbers are finite), and no qrt setting takes one",
+        location=where,
+        offending=name,
+        hint="write a finite number, or null where the setting may be left unset",
+    )
+
+
+def check_json_constants(text: str, *, file: str, error: ErrorType = InputFileError) -> None:
+    """Refuse ``NaN``/``Infinity`` outside strings in a ``.json`` file that is read as YAML (for
+    its positions): YAML reads a bare ``NaN`` as the string ``"NaN"``, which a setting may then
+    take as a name (``num_bits: NaN`` as a custom format). A text scan, no second parse."""
+    if "NaN" not in text and "Infinity" not in text:
+        return
+    for found in _CONSTANT.finditer(text):
+        if found.group(1) is not None:
+            raise _constant_error(text, file, error, found.group(1))
+
+
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _deep_position(text: str, file: str, max_depth: int) -> str:
+    """``file:line:col`` of the first bracket that opens level ``max_depth + 1`` (strings
+    skipped), so that a too-deep document's error points at the place; ``file`` when none."""
+    depth = 0
+    for found in _BRACKETS.finditer(text):
+        token = found.group()
+        if token in "[{":
+            depth += 1
+            if depth > max_depth:
+                line, column = position_of(text, found.start())
+                return f"{file}:{line}:{column}"
+        elif token in "]}":
+            depth -= 1
+    return file
 
 
 def _check_surrogates(data: Any, text: str, index: int, file: str, error: ErrorType) -> None:

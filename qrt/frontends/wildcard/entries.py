@@ -69,6 +69,14 @@ KEY_NAMES: tuple[KeyName, ...] = ("quantizer_name", "quantizer_path")
 ENTRY_KEYS = ("quantizer_name", "quantizer_path", "parent_class", "cfg", "enable")
 """The keys an entry may have: one of the two name keys, and ``cfg`` and/or ``enable``."""
 CONFIG_KEYS = ("quant_cfg", "algorithm", "effective_bits")
+
+ALGORITHM_METHODS = frozenset({
+    "max", "mse", "local_hessian", "smoothquant", "awq_lite", "awq_clip", "awq_full", "svdquant",
+    "gptq", "nvfp4_act_headroom", "lsq",
+})
+"""The ``method`` names ModelOpt 0.47 defines (the ``method: Literal[...]`` of each algorithm
+config in modelopt/torch/quantization/config.py); any other name fails there, so it is refused
+here rather than carried."""
 """The keys of a full ModelOpt 0.47 config (``QuantizeConfig``)."""
 DATA_FILE = "<data>"
 STRING_FILE = "<string>"
@@ -576,6 +584,16 @@ class _Reader:
     def check_algorithm(self, algorithm: Any, mark: Mark | None) -> None:
         items = algorithm if isinstance(algorithm, (list, tuple)) else [algorithm]
         for item in items:
+            method = item.get("method") if isinstance(item, Mapping) else item
+            if isinstance(method, str) and method not in ALGORITHM_METHODS:
+                from qrt.errors import did_you_mean
+
+                raise self.error(
+                    f"algorithm {method!r} is not a ModelOpt 0.47 calibration method; valid: "
+                    + ", ".join(sorted(ALGORITHM_METHODS)) + ", or null",
+                    mark,
+                    hint=did_you_mean(method, ALGORITHM_METHODS) or None,
+                )
             if item is None or isinstance(item, str):
                 continue
             if isinstance(item, Mapping) and all(isinstance(k, str) for k in item):
@@ -849,6 +867,9 @@ def wildcard_from_text(text: str, *, file: str = STRING_FILE) -> WildcardConfig:
     """Read a wildcard config from YAML (or JSON) text, keeping ``file:line:col`` of each entry."""
     try:
         if file.endswith(".json"):
+            from qrt.files import check_json_constants
+
+            check_json_constants(text, file=file, error=WildcardConfigError)  # YAML reads NaN as a str
             try:
                 data, root = _parse_yaml(text, file)  # YAML reads JSON too, and gives positions
             except WildcardConfigError:

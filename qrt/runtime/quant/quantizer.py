@@ -64,6 +64,14 @@ def _disabled_spec(decision: Any, plan: Any) -> Any:
     return resolve_axes(state.spec, decision.site, owner_type(decision.site, plan.inventory))
 
 
+UNRUN_EXTRAS = frozenset({"num_bits", "block_sizes", "axis", "bias", "rotate"})
+"""Extras that describe the numbers themselves (a ModelOpt ``num_bits`` of 16 or a name, 2-D or
+per-token ``block_sizes``, several axes, an affine ``bias``, a Hadamard ``rotate``): a spec
+carries them when its own fields cannot say them, and the eager runtime, which runs the
+fields, would quantize differently from what the config says. Refused at prepare rather than
+run as something else. Descriptive extras (``effective_bits``) are not in this set."""
+
+
 class _GraphState:
     """Marks a Quantizer prepared in graph mode (its quantizers are torchao's)."""
 
@@ -191,6 +199,16 @@ class Quantizer:
                     )
                 sites.append((site, shared))
                 continue
+            unrun = [name for name, _ in spec.extras if name in UNRUN_EXTRAS] if enabled else []
+            if unrun:
+                raise PrepareError(
+                    f"{site.quantizer_path}: the spec's {', '.join(f'extra.{n}' for n in unrun)} "
+                    f"({', '.join(str(spec.extra_values()[n]) for n in unrun)}) says a format or "
+                    f"granularity qrt's eager runtime does not run; it would quantize as "
+                    f"{spec.dtype} {spec.granularity.type} instead",
+                    hint="use a format qrt runs (ModelOpt num_bits 2-8, [4, 3], [5, 2], [2, 1] in "
+                    "blocks; one blocked axis), or switch this site off",
+                )
             try:
                 quantizer = FakeQuantizer(spec, site.shape, role=site.role, path=site.quantizer_path)
             except QrtError as exc:
