@@ -224,7 +224,7 @@ def _dup_plan(folder: Path) -> list[str]:
         main(["resolve", str(rules), "--model", str(shared("inventory")), "--format", "json", "-o", str(plan)])
     data = json.loads(plan.read_text())
     data.pop("sha256", None)
-    data["decisions"].append(dict(data["decisions"][0]))
+    data["sites"].append(dict(data["sites"][0]))
     write(folder, "plan.json", json.dumps(data, indent=1))
     return ["diff", str(plan), str(rules), "--model", str(shared("inventory"))]
 

@@ -153,6 +153,8 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
             location=source,
             hint="every name in a site's scope must appear in 'modules'",
         )
+    if not trusted:  # qrt writes each site once; an edited file may not (issue 19)
+        _refuse_duplicate_sites(data["sites"], source)
     ops = tuple(
         OpRecord(
             name=o["name"],
@@ -195,6 +197,22 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
         for s in data["sites"]
     ])
     return Inventory(modules=modules, ops=ops, tensors=tensors, sites=tuple(sites), model=data["model"])
+
+
+def _refuse_duplicate_sites(sites: list[dict[str, Any]], source: str) -> None:
+    """A quantizer path listed twice (as a site or an alias) would get two decisions, of which
+    every tool would silently show one."""
+    seen: dict[str, int] = {}
+    for index, site in enumerate(sites):
+        for path in (site["quantizer_path"], *site.get("aliases", ())):
+            if path in seen:
+                raise InventoryFileError(
+                    f"quantizer path {path!r} is listed twice: sites[{seen[path]}] and sites[{index}]",
+                    location=source,
+                    hint="every site has one quantizer path; re-create the file with "
+                    "`qrt inspect --model SPEC --format json -o FILE`",
+                )
+            seen[path] = index
 
 
 def _schema_error(data: Any) -> Any:

@@ -116,9 +116,20 @@ def view_of_json(text: str, label: str) -> PlanView:
                 hint=f"the file must follow schemas/{kind}.schema.json",
             )
     header = {k: v for k, v in data.items() if k not in ("sites", "sha256")} if kind == "lock" else {}
+    rows = {r["quantizer_path"]: SiteRow.of(r) for r in data["sites"]}
+    if len(rows) != len(data["sites"]):  # an edited file: one row would silently win
+        from collections import Counter
+
+        twice = next(p for p, n in Counter(r["quantizer_path"] for r in data["sites"]).items() if n > 1)
+        raise PlanFileError(
+            f"{kind} file lists site {twice!r} more than once",
+            location=label,
+            hint=f"a {kind} file has one row per site; write it again with `qrt "
+            f"{'lock' if kind == 'lock' else 'resolve'} ...`",
+        )
     return PlanView(
         label=label,
-        rows={r["quantizer_path"]: SiteRow.of(r) for r in data["sites"]},
+        rows=rows,
         model=data.get("model", {}),
         inventory_sha256=data.get("inventory_sha256"),
         header=header,
