@@ -29,6 +29,17 @@ if str(ROOT) not in sys.path:  # tests run from the tree even without an install
     sys.path.insert(0, str(ROOT))
 
 
+MAX_WORKERS = 4
+"""``-n auto`` (pyproject's addopts) runs one worker per core up to this many: every worker
+imports torch, transformers and ModelOpt and builds its own models (about 1.5 GiB each), so a
+many-core desktop would otherwise spend its memory on workers the 5-minute suite cannot use."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """The worker count ``-n auto`` uses (pytest-xdist's hook): the cores, capped."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
 @pytest.fixture(autouse=True)
 def _private_inventory_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets an inventory cache of its own (``QRT_CACHE_DIR``, inherited by the
