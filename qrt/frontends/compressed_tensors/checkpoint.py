@@ -59,12 +59,23 @@ def _read(directory: Path) -> tuple[str, Any]:
 
 def checkpoint_source(directory: str | Path) -> Any:
     """The rules of a checkpoint folder: its ``config.json``'s compressed-tensors
-    ``quantization_config``, or transformers' ``TorchAoConfig`` (``quant_method: torchao``,
-    read by :mod:`qrt.frontends.torchao`); any other quantization method is refused, naming it."""
+    ``quantization_config``, transformers' ``TorchAoConfig`` (``quant_method: torchao``,
+    read by :mod:`qrt.frontends.torchao`), or — where the folder has ModelOpt's
+    ``hf_quant_config.json`` — that file (:mod:`.modelopt_checkpoint`); any other quantization
+    method is refused, naming it."""
     directory = Path(directory)
     text, data = _read(directory)
     file = str(checkpoint_config_file(directory))
     inner = data.get("quantization_config") if isinstance(data, dict) else None
+    from qrt.frontends.compressed_tensors.modelopt_checkpoint import (
+        HF_QUANT_CONFIG,
+        ModelOptCheckpointSource,
+        read_hf_quant_config,
+    )
+
+    if (directory / HF_QUANT_CONFIG).is_file():  # ModelOpt's export: its own file is the faithful one
+        return ModelOptCheckpointSource(read_hf_quant_config(directory / HF_QUANT_CONFIG), label=str(directory),
+                                        checkpoint=str(directory))
     if isinstance(inner, dict) and inner.get("quant_method") == "torchao":
         from qrt.frontends.torchao import torchao_from_text
         from qrt.frontends.torchao.source import TorchAoSource

@@ -143,3 +143,39 @@ def test_a_config_with_rules_but_no_model_needs_model(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "no model (no model_type" in refused.stderr and "--model" in refused.stderr
     with_model = run_qrt("explain", str(folder), "lm_head.weight_quantizer", "--model", "tiny_llama")
     assert with_model.returncode == 0 and "=> int4 symmetric per_block axis=1 block_size=128" in with_model.stdout
+
+
+def test_a_modelopt_export_folder_answers_from_its_hf_quant_config(tmp_path: Path) -> None:
+    """ModelOpt's ``hf_quant_config.json`` (as ``process_layer_quant_config`` writes it): the
+    format's specs are its ModelOpt preset's (here INT4_AWQ_CFG with the checkpoint's group
+    size, as qrt's ModelOpt reader resolves that preset), every Linear not matched by
+    ``exclude_modules`` (fnmatch), the FP8 KV cache on the attention's cached keys/values."""
+    folder = tmp_path / "mo"
+    folder.mkdir()
+    config = _tiny_llama().to_dict()
+    (folder / "config.json").write_text(json.dumps({**config, "quantization_config": {"quant_method": "modelopt"}}))
+    (folder / "hf_quant_config.json").write_text(json.dumps({
+        "producer": {"name": "modelopt", "version": "0.47.0"},
+        "quantization": {"quant_algo": "W4A16_AWQ", "group_size": 8, "has_zero_point": False,
+                         "pre_quant_scale": True, "kv_cache_quant_algo": "FP8",
+                         "exclude_modules": ["lm_head", "model.layers.0.mlp*"]}}))
+    inv = checkpoint_inventory(folder)
+    plan = resolve(load_rule_source(folder), inv)
+    preset = resolve("modelopt:INT4_AWQ_CFG", inv)
+    kv = resolve("modelopt:FP8_KV_CFG", inv)
+    for site in inv.sites:
+        got = plan.spec(plan.decision(site.quantizer_path))
+        if site.op_type == "linear" and (site.role, site.key) in (("state", "weight"), ("input", 0)):
+            want = preset.spec(preset.decision(site.quantizer_path))
+            if want is not None:
+                want = want.model_copy(update={"granularity": want.granularity.model_copy(update={"block_size": 8})})
+            if site.module == "lm_head" or site.module.startswith("model.layers.0.mlp"):
+                want = None
+            assert got == want, site.quantizer_path
+        elif site.modelopt_name and site.modelopt_name.endswith(("k_bmm_quantizer", "v_bmm_quantizer")):
+            assert got is not None and got == kv.spec(kv.decision(site.quantizer_path))
+    r = run_qrt("explain", str(folder), "model.layers.0.mlp.up_proj.weight_quantizer")
+    assert r.returncode == 0 and "exclude_modules pattern 'model.layers.0.mlp*'" in r.stdout, r.stderr
+    (folder / "hf_quant_config.json").write_text(json.dumps({"quantization": {"quant_algo": "NVFP4_SVD"}}))
+    r = run_qrt("resolve", str(folder), "--summary")
+    assert r.returncode == 2 and "quant_algo 'NVFP4_SVD' has no qrt reading" in r.stderr

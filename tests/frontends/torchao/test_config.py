@@ -139,3 +139,4 @@ def test_a_torchao_checkpoint_folder_answers(tmp_path: Path) -> None:
     fqn["quant_type"] = {"default": {"_type": "FqnToConfig", "_version": 1, "_data": {"fqn_to_config": {}}}}
     r = run_qrt("resolve", str(_checkpoint(tmp_path / "fqn", fqn)), "--summary")
     assert r.returncode == 2 and "QRT221" in r.stderr and "TorchAoQuantize.convert" in r.stderr
+
