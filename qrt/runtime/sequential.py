@@ -57,7 +57,7 @@ from qrt.runtime.progress import Bars
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 from qrt.runtime.quant.quantizer import Quantizer
 from qrt.runtime.quant.run import RunReport, _first_tensor, _like
-from qrt.runtime.sequential_onload import CheckpointReader, build_skeleton, onload
+from qrt.runtime.sequential_onload import CheckpointReader, build_skeleton, check_names, onload
 from qrt.runtime.sources import BuiltModel
 
 __all__ = ["SequentialModel", "decoder_layers", "load_sequential", "run_sequential"]
@@ -143,7 +143,9 @@ def load_sequential(folder: str, *, dtype: str | None = None, input_shapes: Sequ
         "device": "cpu",
         "weights": f"checkpoint ({len(files)} safetensors file{'s' if len(files) != 1 else ''}, onloaded one layer at a time)",
     })
-    return SequentialModel(model, args, kwargs, CheckpointReader(files), info, float_bytes)
+    reader = CheckpointReader(files)
+    check_names(model, reader, str(path))
+    return SequentialModel(model, args, kwargs, reader, info, float_bytes)
 
 
 def _switch(quantizers: Sequence[FakeQuantizer], *, observer: bool | None = None, fake_quant: bool | None = None) -> None:

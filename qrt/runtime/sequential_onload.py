@@ -36,7 +36,7 @@ from torch import nn
 
 from qrt.errors import ModelSourceError
 
-__all__ = ["CheckpointReader", "build_skeleton", "meta_tensors", "onload"]
+__all__ = ["CheckpointReader", "build_skeleton", "check_names", "meta_tensors", "onload"]
 
 _DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -126,19 +126,44 @@ def build_skeleton(config: Any, dtype: torch.dtype) -> nn.Module:
     return model.eval()
 
 
-def meta_tensors(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module, str, bool]]:
-    """``(full name, owner module, attribute, is parameter)`` of every tensor of ``module`` still
-    on ``meta``, each tensor once (a tied weight under its first name)."""
-    out: list[tuple[str, nn.Module, str, bool]] = []
-    seen: set[int] = set()
+def meta_tensors(module: nn.Module, prefix: str = "") -> list[tuple[list[str], nn.Module, str, bool]]:
+    """``(full names, owner module, attribute, is parameter)`` of every tensor of ``module``
+    still on ``meta``, each tensor once with all its names (a tied weight has two)."""
+    out: dict[int, tuple[list[str], nn.Module, str, bool]] = {}
     for name, owner in module.named_modules(prefix=prefix, remove_duplicate=False):
         for group, is_param in ((owner._parameters, True), (owner._buffers, False)):
             for attr, t in group.items():
-                if t is None or t.device.type != "meta" or id(t) in seen:
+                if t is None or t.device.type != "meta":
                     continue
-                seen.add(id(t))
-                out.append((f"{name}.{attr}" if name else attr, owner, attr, is_param))
-    return out
+                full = f"{name}.{attr}" if name else attr
+                if id(t) in out:
+                    out[id(t)][0].append(full)
+                else:
+                    out[id(t)] = ([full], owner, attr, is_param)
+    return list(out.values())
+
+
+def check_names(model: nn.Module, reader: CheckpointReader, where: str) -> None:
+    """Every parameter of ``model`` is in the checkpoint (under one of its names) and every
+    checkpoint tensor is one of the model's, before anything is read: as ``from_pretrained``'s
+    loading info is checked for a whole load (a missing tensor would stay unset, an extra one
+    be silently dropped)."""
+    state = set(model.state_dict().keys())
+    missing = [names[0] for names, _, _, is_param in meta_tensors(model)
+               if is_param and not any(n in reader for n in names)]
+    unexpected = sorted(k for k in reader.where if k not in state)
+    problems = [(what, keys) for what, keys in ((("not in the checkpoint"), missing),
+                                                 ("in the checkpoint but not in the model", unexpected)) if keys]
+    if problems:
+        detail = "; ".join(f"{len(keys)} tensor(s) {what}: {', '.join(keys[:4])}" + (" …" if len(keys) > 4 else "")
+                           for what, keys in problems)
+        raise ModelSourceError(
+            f"the checkpoint in {where} does not match its config under the model's own names: {detail}",
+            location=where,
+            hint="sequential onloading reads each tensor under the model's own name: the weights and config.json "
+            "must come from the same save_pretrained (run without --sequential to let transformers convert "
+            "older layouts)",
+        )
 
 
 def onload(model: nn.Module, module: nn.Module, prefix: str, reader: CheckpointReader, *,
@@ -150,19 +175,20 @@ def onload(model: nn.Module, module: nn.Module, prefix: str, reader: CheckpointR
     read = 0
     missing: list[str] = []
     to_init: dict[int, nn.Module] = {}
-    for name, owner, attr, is_param in meta_tensors(module, prefix):
-        if any(name == s or name.startswith(s + ".") for s in skip):
+    for names, owner, attr, is_param in meta_tensors(module, prefix):
+        if any(n == s or n.startswith(s + ".") for s in skip for n in names):
             continue
         current = (owner._parameters if is_param else owner._buffers)[attr]
         assert current is not None
-        if name in reader:
-            value = reader.read(name, current)
+        stored = next((n for n in names if n in reader), None)
+        if stored is not None:
+            value = reader.read(stored, current)
             read += value.numel() * value.element_size()
         elif not is_param:
             value = torch.empty(current.shape, dtype=current.dtype)
             to_init[id(owner)] = owner
         else:
-            missing.append(name)
+            missing.append(names[0])
             continue
         if is_param:
             value = nn.Parameter(value, requires_grad=current.requires_grad)

@@ -85,3 +85,10 @@ def test_the_cli_chooses_it_by_memory_and_refuses_what_it_cannot_onload(checkpoi
     assert bad.returncode == 2 and "invalid size 'lots'" in bad.stderr
     with pytest.raises(ModelSourceError, match="not one"):
         load_sequential("tiny_llama")
+    odd = tmp_path / "odd"  # a tensor the model does not have is an error, not silently dropped
+    odd.mkdir()
+    (odd / "config.json").write_text((checkpoints / "llama" / "config.json").read_text())
+    tensors = safetensors_torch.load_file(str(checkpoints / "llama" / "model.safetensors"))
+    safetensors_torch.save_file({**tensors, "model.extra": torch.zeros(2)}, str(odd / "model.safetensors"))
+    with pytest.raises(ModelSourceError, match=r"1 tensor\(s\) in the checkpoint but not in the model: model.extra"):
+        load_sequential(str(odd))
