@@ -42,7 +42,8 @@ when ``re.match(f"(?:{key})(?:(?<=\\.)|(?=\\.|$))", name)`` — the key matches 
 to a module boundary — or the name ends with the key. With ``None`` transformers computes the
 list on the model (``quantizers/base.py``, ``get_keys_to_not_convert``): both ends of every
 tied weight, the module of the model's last parameter, and the output embeddings (here: a
-module named ``lm_head``, what ``*ForCausalLM.get_output_embeddings`` returns).
+module named ``lm_head``, what ``*ForCausalLM.get_output_embeddings`` returns). Either way the
+model class's ``_keep_in_fp32_modules`` are added (``get_modules_to_not_convert``).
 """
 
 from __future__ import annotations
@@ -283,8 +284,10 @@ def read_model(config: TorchAoFqnConfig, inv: Inventory) -> ModelReading:
     params = module_params(inv)
     out = ModelReading(views=views, params=params)
     if config.transformers:
-        out.not_convert = config.modules_to_not_convert if config.modules_to_not_convert is not None \
-            else default_not_convert(inv)
+        from qrt.frontends.compressed_tensors.transformers_methods import keep_in_fp32
+
+        given = config.modules_to_not_convert
+        out.not_convert = (*(given if given is not None else default_not_convert(inv)), *keep_in_fp32(inv))
     for name, view in views.items():
         reading = read_module(view, params.get(name, []), config)
         skipped = should_convert(f"{name}.weight", out.not_convert) if config.transformers and reading.applied else None

@@ -179,3 +179,35 @@ def test_a_modelopt_export_folder_answers_from_its_hf_quant_config(tmp_path: Pat
     (folder / "hf_quant_config.json").write_text(json.dumps({"quantization": {"quant_algo": "NVFP4_SVD"}}))
     r = run_qrt("resolve", str(folder), "--summary")
     assert r.returncode == 2 and "quant_algo 'NVFP4_SVD' has no qrt reading" in r.stderr
+
+
+def test_an_awq_checkpoint_converts_the_linears_transformers_converts(tmp_path: Path) -> None:
+    """``quant_method: awq``: every Linear ``should_convert_module`` keeps, with the list
+    ``get_modules_to_not_convert(..., add_default_skips=True)`` builds on the same model, gets
+    AutoAWQ's int4 groups; bitsandbytes is refused, naming why."""
+    from transformers import AwqConfig
+    from transformers.quantizers.base import HfQuantizer
+    from transformers.quantizers.quantizers_utils import should_convert_module
+
+    folder = tmp_path / "awq"
+    folder.mkdir()
+    awq = {**AwqConfig(group_size=8).to_dict(), "modules_to_not_convert": ["model.layers.0.self_attn.q_proj"]}
+    (folder / "config.json").write_text(json.dumps({**_tiny_llama().to_dict(), "quantization_config": awq}))
+    inv = checkpoint_inventory(folder)
+    plan = resolve(load_rule_source(folder), inv)
+    model = transformers.AutoModelForCausalLM.from_config(_tiny_llama())
+    skip = HfQuantizer.get_modules_to_not_convert(model, awq["modules_to_not_convert"], model._keep_in_fp32_modules,
+                                                  add_default_skips=True)
+    linears = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    weights = _weights(plan)
+    for name in linears:
+        spec = weights[f"{name}.weight_quantizer"]
+        if should_convert_module(name, skip):
+            assert spec is not None and spec.dtype == "int4" and spec.qscheme == "asymmetric", name
+        else:
+            assert spec is None, name
+    assert any(weights.values()) and not all(weights.values())
+    bnb = {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
+    (folder / "config.json").write_text(json.dumps({**_tiny_llama().to_dict(), "quantization_config": bnb}))
+    r = run_qrt("resolve", str(folder), "--summary")
+    assert r.returncode == 2 and "NF4/FP4" in r.stderr and "no exact qrt spec" in r.stderr
