@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from qrt.errors import QrtError
 
-__all__ = ["ExportError", "export_model"]
+__all__ = ["ExportError", "export_model", "without_kv_cache"]
 
 
 class ExportError(QrtError):
     """``torch.export`` could not capture the model."""
 
     code = "QRT401"
+
+
+@contextlib.contextmanager
+def without_kv_cache(model: torch.nn.Module, kwargs: dict[str, Any] | None) -> Iterator[bool]:
+    """A Hugging Face model's forward, captured without its KV cache; yields whether it did.
+
+    A causal LM returns a ``DynamicCache`` unless told otherwise, and ``torch.export`` cannot
+    return one. Passing ``use_cache=False`` as an example keyword would work, but the exported
+    graph then takes ``use_cache`` as an input at every call (export keeps the signature it was
+    called with). Transformers reads ``config.use_cache`` when the keyword is absent, so
+    switching that off while the model is traced and exported gives a graph that takes the
+    caller's inputs and returns no cache (decoding with a cache stays an eager-mode use). The
+    caller's config is restored afterwards. A ``use_cache`` the caller passed is theirs: kept."""
+    config = getattr(model, "config", None)
+    if kwargs and "use_cache" in kwargs or getattr(config, "use_cache", None) is not True:
+        yield False
+        return
+    config.use_cache = False
+    try:
+        yield True
+    finally:
+        config.use_cache = True
 
 
 def export_model(

@@ -168,9 +168,10 @@ class Quantizer:
             f"{chosen}; quantize the model in eager mode instead: "
             "qrt.Quantizer(model, config, execution_mode=\"eager\"), or `execution_mode: eager` in the config",
         ]
-        if "Cache" in first and "use_cache" not in (example_kwargs or {}):
-            hint.append("a Hugging Face model returns its KV cache, which torch.export cannot capture: "
-                        "prepare(..., example_kwargs={\"use_cache\": False}) keeps graph mode")
+        if "Cache" in first:
+            hint.append("a Hugging Face model that returns its KV cache cannot be captured: leave use_cache "
+                        "out of example_kwargs (graph mode then captures the forward without its cache) "
+                        "or pass use_cache=False")
         cls = ExportError if isinstance(exc, ExportError) else PrepareError
         err = cls(f"graph mode: {stage}: {type(original).__name__}: {first}", hint="\n".join(hint))
         err.graph_error = original  # type: ignore[attr-defined]
@@ -238,11 +239,12 @@ class Quantizer:
 
         from qrt.api import resolve
         from qrt.runtime.graph.annotate import PlanQuantizer
-        from qrt.runtime.graph.export import export_model
+        from qrt.runtime.graph.export import export_model, without_kv_cache
         from qrt.runtime.graph.names import graph_call_sites
         from qrt.runtime.trace import trace_model, type_name
 
-        inventory = trace_model(self.model, args, kwargs)  # export branches on: the graph's names
+        with without_kv_cache(self.model, kwargs):  # the inventory's sites are the graph's
+            inventory = trace_model(self.model, args, kwargs)  # export branches on: the graph's names
         plan = resolve(self.source, inventory, check_tensors=False)
         experts = [d.site.quantizer_path for d in plan.decisions if d.site.fused is not None and plan.spec(d) is not None]
         if experts:
@@ -250,9 +252,10 @@ class Quantizer:
                 f"graph mode cannot quantize fused mixture-of-experts modules yet ({len(experts)} "
                 f"quantizers, e.g. {experts[0]}): the eager runtime runs them in every experts implementation",
                 hint='prepare in eager mode: qrt.Quantizer(model, config, execution_mode="eager"), '
-                "`execution_mode: eager` in the config, or qrt run --mode eager; docs/moe.md",
+                "or `execution_mode: eager` in the config (qrt run is always eager); docs/moe.md",
             )
-        gm = export_model(self.model, args, kwargs, dynamic_shapes=dynamic_shapes, no_grad=no_grad)
+        with without_kv_cache(self.model, kwargs):
+            gm = export_model(self.model, args, kwargs, dynamic_shapes=dynamic_shapes, no_grad=no_grad)
         decisions = {}
         boundary: list[Any] = []
         for decision in plan.decisions:
