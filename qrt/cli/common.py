@@ -100,7 +100,9 @@ def add_model_options(parser: argparse.ArgumentParser, *, required: bool = True)
         help="the model's dtype: auto keeps a checkpoint's own (its config's dtype) and builds "
         "everything else in float32; another choice casts the model and its example inputs",
     )
-    parser.add_argument("--no-progress", action="store_true", help="do not show tracing progress")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="do not show progress on stderr (tracing; qrt run: also calibration, layers, "
+                        "finalize, export); off anyway when stderr is not a terminal")
     parser.add_argument(
         "--no-cache",
         action="store_true",
