@@ -12,6 +12,8 @@
   back as it is; another front end needs a model (order and scope depth meet only there).
 * **→ compressed-tensors** (:mod:`qrt.frontends.compressed_tensors.writer`): a model's
   decisions per Linear/Embedding module, refused naming every decision the format cannot hold.
+* **→ torchao** (:mod:`qrt.frontends.torchao.writer`): a model's decisions as an
+  ``FqnToConfig`` keyed by exact Linear names, refused naming every decision it cannot hold.
 
 With a model, the written text is read back and resolved beside the source, and nothing is
 written unless every site gets the same decision; the refusal names the sites that differ.
@@ -28,8 +30,8 @@ from qrt.inventory.model import Inventory
 
 __all__ = ["TARGETS", "ConvertError", "Target", "convert", "convert_to_dsl"]
 
-Target = Literal["dsl", "quant-cfg", "hierarchical", "compressed-tensors"]
-TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors")
+Target = Literal["dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao"]
+TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao")
 
 
 class ConvertError(QrtError):
@@ -210,6 +212,44 @@ def _compressed_tensors(source: RuleSource, inv: Inventory | None) -> _Written:
 
 
 # ---------------------------------------------------------------------------------------------
+# → torchao
+
+
+def _torchao(source: RuleSource, inv: Inventory | None) -> _Written:
+    """A plan's decisions as a torchao ``FqnToConfig`` (:mod:`qrt.frontends.torchao.writer`)."""
+    import json
+
+    from qrt.frontends.torchao import torchao_from_data
+    from qrt.frontends.torchao.source import TorchAoSource
+    from qrt.frontends.torchao.writer import config_from_plan
+
+    if inv is None:
+        raise ConvertError(
+            "a torchao FqnToConfig is written per model: its keys are the model's Linear modules",
+            location=source.label,
+            hint="pass --model SPEC: the decisions on that model are written and checked",
+        )
+    from qrt.api import resolve
+
+    config, reasons = config_from_plan(resolve(source, inv))
+    if reasons:
+        by_reason: dict[str, list[str]] = {}
+        for path, why in reasons:
+            by_reason.setdefault(why, []).append(path)
+        shown = "\n  ".join(
+            f"- {why} — {len(paths)} site(s): {', '.join(paths[:3])}{' …' if len(paths) > 3 else ''}"
+            for why, paths in by_reason.items())
+        raise ConvertError(
+            f"{len(reasons)} decision(s) have no torchao equivalent, so nothing was written:\n  {shown}",
+            location=source.label,
+            hint="torchao quantizes Linear weights (and, with the dynamic-activation configs, their inputs); "
+            "convert --to dsl holds every decision",
+        )
+    text = json.dumps(config, indent=2) + "\n"
+    return _Written(text, TorchAoSource(torchao_from_data(config, file="<converted>"), label="converted config"))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _verify(source: RuleSource, written: _Written, inv: Inventory, target: Target) -> None:
@@ -251,6 +291,8 @@ def convert(source: RuleSource, to: Target, inv: Inventory | None = None, *, fmt
         written = _hierarchical(source, inv)
     elif to == "compressed-tensors":
         written = _compressed_tensors(source, inv)
+    elif to == "torchao":
+        written = _torchao(source, inv)
     else:
         raise ConvertError(f"unknown target {to!r}", hint="valid targets: " + ", ".join(TARGETS))
     if inv is not None:

@@ -11,7 +11,8 @@ quantization attached to it give the weight and input specs torchao applied, wri
 torchao's tensor definitions. qrt resolves the same object on the model's traced inventory and
 must give every Linear the same two specs — or refuse the config, which it may only where
 torchao fails or quantizes something qrt reads no torchao config on (a bias, a non-Linear
-module's weight). Skipped where torchao is not installed.
+module's weight). The plan written back as an ``FqnToConfig`` (``qrt convert --to torchao``)
+and applied by torchao quantizes every Linear the same. Skipped where torchao is not installed.
 """
 
 from __future__ import annotations
@@ -156,7 +157,27 @@ def _compare(name: str, entries: list[tuple[str, Any]]) -> str:
             assert sites[("input", 0)] == in_want, (name, entries, module_name, sites, in_want)
         else:
             assert all(type(p).__name__ == "Parameter" for p in module.parameters(recurse=False)), module_name
+    _check_written(model, plan, copy_)
     return "agreed"
+
+
+def _check_written(model: Any, plan: Any, theirs: Any) -> None:
+    """``qrt convert --to torchao`` of the plan, rebuilt by torchao's own ``config_from_dict``
+    and applied by ``quantize_``, quantizes every Linear weight as the original map did."""
+    from torchao.core.config import config_from_dict
+
+    from qrt.frontends.torchao.writer import config_from_plan
+
+    written, reasons = config_from_plan(plan)
+    assert reasons == []
+    again = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_(again, config_from_dict(written), filter_fn=None)
+    before = dict(theirs.named_modules())
+    for name, module in again.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            assert _theirs(module.weight) == _theirs(before[name].weight), name
 
 
 @st.composite
