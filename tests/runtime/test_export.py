@@ -249,3 +249,22 @@ def test_nvfp4_activations_export_as_compressed_tensors_nvfp4(tmp_path: Path) ->
         assert amax.numel() == 1 and float(amax) > 0
         torch.testing.assert_close(exported[f"{module}.input_global_scale"], generate_gparam(-amax, amax).reshape(1),
                                    rtol=1e-6, atol=0)
+
+
+def test_an_mx_input_is_refused_with_the_rounding_that_differs(tmp_path: Path) -> None:
+    """compressed-tensors computes dynamic MX activation scales by rounding each block's
+    largest magnitude to a power of two; qrt floors it. The export would not compute what qrt
+    measured, so it is refused with the way out (the MX weights alone are exact)."""
+    rules = tmp_path / "r.qrt"
+    mx = "float4_e2m1fn_x2 per_block(32, axis=-1) scale_dtype=float8_e8m0fnu"
+    rules.write_text(f"op linear weight -> {mx}\nop linear input[0] -> {mx}\n")
+    done = run_qrt("run", str(rules), "--model", "tiny_llama", "--finalize", str(tmp_path / "m"), "--no-compare")
+    assert done.returncode == 0, done.stderr
+    refused = run_qrt("export", str(tmp_path / "m"), "--format", "compressed-tensors", "-o", str(tmp_path / "ct"))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "MX input quantizer" in refused.stderr and "rounded, not floored" in refused.stderr, refused.stderr
+    assert not (tmp_path / "ct").exists()
+    done = run_qrt("export", str(tmp_path / "m"), "--format", "compressed-tensors", "--weights-only", "-o", str(tmp_path / "ct"))
+    assert done.returncode == 0, done.stderr
+    groups = json.loads((tmp_path / "ct" / "config.json").read_text())["quantization_config"]["config_groups"]
+    assert [g["format"] for g in groups.values()] == ["mxfp4-pack-quantized"]

@@ -64,6 +64,21 @@ def _input_args(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         return {"num_bits": 4, "type": "float", "symmetric": True, "strategy": "tensor_group", "group_size": 16,
                 "block_structure": None, "dynamic": "local", "actorder": None, "observer": "static_minmax",
                 "observer_kwargs": {}, "scale_dtype": "torch.float8_e4m3fn", "zp_dtype": "torch.float8_e4m3fn"}
+    if spec.get("scale_dtype") == "float8_e8m0fnu":
+        # compressed-tensors would hold it (MXFP4/MXFP8 presets: dynamic groups of 32), but its
+        # forward computes each block's scale by rounding the block's largest magnitude to a
+        # power of two (generate_mx_scales in quantization/utils/mxfp_utils.py: torchao's EVEN
+        # mode for FP4, RCEIL for FP8), where qrt floors it (the OCP rule, torchao's default):
+        # about one block in six gets another scale, so the checkpoint would not compute what
+        # qrt measured. MX weights are exact (their scales are stored).
+        raise FinalizeError(
+            f"{where}: a {dtype} MX input quantizer: compressed-tensors computes dynamic MX "
+            "activation scales with another rounding than qrt (a power of two rounded, not "
+            "floored), so the export would not reproduce qrt's numbers",
+            hint="export the MX weights alone with weights_only=True (--weights-only), or quantize "
+            "the Linear inputs with a format compressed-tensors stores as qrt computes it "
+            "(static per_tensor int8 / float8_e4m3fn, or NVFP4); docs/finalize.md",
+        )
     raise FinalizeError(
         f"{where}: a {dtype} {spec['granularity']['type']} input quantizer has no compressed-tensors form",
         hint="compressed-tensors stores static per_tensor int8 or float8_e4m3fn Linear inputs; pass "
@@ -129,8 +144,11 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
                 f"{parameter} is a {linears.get(module) or _module_type(manifest, module)} {leaf}",
                 hint="leave that weight unquantized in the config (or keep the model in qrt's own format)",
             )
-        packed = Packed.from_stored(record["layout"], {f: tensors[n] for f, n in record["tensors"].items()})
         where = f"{saved}: {path}"
+        try:
+            packed = Packed.from_stored(record["layout"], {f: tensors[n] for f, n in record["tensors"].items()})
+        except FinalizeError as exc:  # the layout and the stored tensors disagree (an edited manifest)
+            raise FinalizeError(f"{where}: {exc.message}", hint=exc.hint) from None
         try:
             group = config_group([module], packed)
             written.update(weight_tensors(module, packed))
