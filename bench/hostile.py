@@ -279,7 +279,7 @@ def _edit_bits(data: dict[str, Any]) -> None:
     data.update(json.loads(text))
 
 
-case("saved-bits-8-to-4", "saved dir trusted", phrase="qrt-manifest.json")(
+case("saved-bits-8-to-4", "saved dir trusted", phrase="saved")(
     lambda f: load_call(manifest_edit(f, _edit_bits)))
 case("saved-manifest-include-passwd", "saved dir trusted", phrase="include")(
     lambda f: ["explain", str(manifest_edit(f, lambda d: d.update(rules='include "/etc/passwd"\n'))), "linear"])
@@ -299,7 +299,8 @@ def _shard_edit(folder: Path, how: str) -> Path:
         tensors = load_file(shard)
         name = sorted(tensors)[0]
         if how == "shape":
-            tensors[name] = tensors[name].flatten()[:-1].clone() if tensors[name].numel() > 1 else tensors[name].reshape(1, 1)
+            t = tensors[name]
+            tensors[name] = __import__("torch").zeros((*t.shape[:-1], t.shape[-1] + 1) if t.dim() else (2,), dtype=t.dtype)
         elif how == "dtype":
             tensors[name] = tensors[name].to(__import__("torch").float64)
         else:

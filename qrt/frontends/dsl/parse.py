@@ -44,7 +44,7 @@ from qrt.ir.origin import Origin
 from qrt.ir.rule import Rule, RuleSet
 from qrt.resources import data_dir
 
-__all__ = ["MAX_INCLUDES", "MAX_INCLUDE_DEPTH", "parse_rules", "load_rules", "available_presets"]
+__all__ = ["MAX_INCLUDES", "MAX_INCLUDE_DEPTH", "MAX_RULES", "parse_rules", "load_rules", "available_presets"]
 
 MAX_INCLUDE_DEPTH = 32
 """Files an ``include`` chain may nest. Each level is a few Python frames deep, so a chain of
@@ -53,6 +53,14 @@ MAX_INCLUDE_DEPTH = 32
 MAX_INCLUDES = 1000
 """Files read through ``include`` for one rule file, repeats counted. 25 files each including
 the next twice would read 2^25 files (and hold 2^25 rules); a real rule set reads a few dozen."""
+
+MAX_RULES = 50_000
+"""Rules one rule set may hold, includes counted (each ``->`` in the text, so the check runs
+before a file is parsed). Parsing costs about 0.4 ms a rule (lark's LALR parser, one core;
+``python bench/hostile.py --scale``): 50,000 rules parse in tens of seconds, 200,000 would take
+minutes and look hung. Real rule sets hold tens to a few thousand rules (ModelOpt's largest
+preset 40 entries, a per-layer list for a 100-layer model a few thousand); a set that large
+says with a pattern (``layer 0..99``, a regex) what it says rule by rule."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,11 +104,14 @@ class _Loader:
     rules: list[Rule] = field(default_factory=list)
     stack: list[tuple[str | None, str]] = field(default_factory=list)
     """``(key, label)`` of each file being read, outermost first, for the cycle check"""
+    counted: int = 0
+    """rules (``->``) in the files read so far, capped at :data:`MAX_RULES`"""
     included: int = 0
     """files read through ``include`` so far, repeats counted (capped at :data:`MAX_INCLUDES`)"""
 
     def load(self, src: Source) -> None:
         _refuse_long_numbers(src)
+        self._count_rules(src)
         self.stack.append((src.key, src.file))
         try:
             for stmt in read_statements(src):
@@ -112,6 +123,26 @@ class _Loader:
                     self._rule(src, stmt)
         finally:
             self.stack.pop()
+
+    def _count_rules(self, src: Source) -> None:
+        """Refuse a rule set past :data:`MAX_RULES` before parsing the file that crosses it,
+        at the line of its first rule over the limit."""
+        arrows = src.text.count("->")
+        if self.counted + arrows <= MAX_RULES:
+            self.counted += arrows
+            return
+        index = -1
+        for _ in range(MAX_RULES - self.counted + 1):
+            index = src.text.find("->", index + 1)
+        line = src.text.count("\n", 0, index) + 1
+        column = index - (src.text.rfind("\n", 0, index) + 1) + 1
+        raise located(
+            RuleSyntaxError, src, line, column,
+            f"more than {MAX_RULES:,} rules in one rule set ({self.counted + arrows:,} counted by "
+            "their '->', includes too): qrt reads at most that many",
+            hint="say it with patterns: one rule per kind of site with `layer LOW..HIGH` or a "
+            "regex (`module /model\\.layers\\.(1[0-9])\\..*/`) instead of one rule per name",
+        )
 
     # -- include -------------------------------------------------------------------------
 

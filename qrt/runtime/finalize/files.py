@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,13 @@ def _header(path: Path) -> tuple[int, bytes]:
         if len(raw) < 8:
             raise FinalizeError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
         (length,) = struct.unpack("<Q", raw)
+        size = os.fstat(fh.fileno()).st_size
+        if length > size - 8:  # a damaged length would read (or allocate) past the file
+            raise FinalizeError(
+                f"{path}: not a safetensors file: its header length ({length} bytes) runs past the "
+                f"end of the file ({size} bytes)",
+                hint="the file is damaged or not the one qrt wrote; save the model again",
+            )
         return length, fh.read(length)
 
 

@@ -72,10 +72,60 @@ class Packed:
 
     @classmethod
     def from_stored(cls, layout: dict[str, object], tensors: dict[str, torch.Tensor]) -> Packed:
-        """The inverse of :meth:`layout` + :meth:`tensors`."""
+        """The inverse of :meth:`layout` + :meth:`tensors`; stored tensors that do not hold what
+        the layout says (an edited manifest's ``bits``, a shard of another model) are an error."""
+        _check_stored(layout, tensors)
         return cls(tensors["data"], tensors["scale"], tensors.get("zero_point"), tuple(layout["shape"]),  # type: ignore[arg-type]
                    tuple(layout["block"]), str(layout["kind"]), int(layout["bits"]), bool(layout["signed"]),  # type: ignore[arg-type]
                    int(layout["qmin"]), tensors.get("global_scale"))  # type: ignore[call-overload]
+
+
+_KINDS = {"int": None, "float8": 8, "mxfp8": 8, "mxfp4": 4, "nvfp4": 4}
+"""Packed kinds and their bits per stored value (``int``: the layout's own, packed below 8 only
+for 2 and 4 bits, one byte per value otherwise: :func:`Packed` via ``_pack``)."""
+
+
+def _check_stored(layout: dict[str, object], tensors: dict[str, torch.Tensor]) -> None:
+    """Cheap structural check of a stored packed weight against its layout: the kind is known,
+    ``data`` holds exactly the bytes ``shape`` and ``bits`` take, ``scale`` one value per group
+    (int, float8). Catches an edited manifest (``bits`` 8 → 4) or a shard that is not the one
+    written, which would otherwise load and give other numbers, or fail in the first forward."""
+    try:
+        kind, bits = str(layout["kind"]), int(layout["bits"])  # type: ignore[call-overload]
+        shape = tuple(int(n) for n in layout["shape"])  # type: ignore[attr-defined]
+        block = tuple(int(n) for n in layout["block"])  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FinalizeError(f"a packed weight's layout is incomplete or malformed ({exc})",
+                            hint="the manifest was edited or damaged; save the model again") from None
+    if kind not in _KINDS or not 1 <= bits <= 8 or (_KINDS[kind] is not None and bits != _KINDS[kind]):
+        raise FinalizeError(f"a packed weight's layout says {kind} with {bits} bits, which qrt never writes",
+                            hint="the manifest was edited or damaged; save the model again")
+    data = tensors.get("data")
+    if data is None or tensors.get("scale") is None:
+        raise FinalizeError("a packed weight lacks its data or scale tensor",
+                            hint="the shards and the manifest no longer belong together; save the model again")
+    count = 1
+    for n in shape:
+        count *= n
+    packed = (kind == "int" and bits in (2, 4)) or kind in ("mxfp4", "nvfp4")
+    expected = -(-count * bits // 8) if packed else count
+    held = data.numel() * data.element_size()
+    if held != expected:
+        raise FinalizeError(
+            f"a packed weight's data holds {held} bytes, but its layout ({kind}, {bits} bits, shape "
+            f"{list(shape)}) takes {expected}",
+            hint="the manifest was edited, or a shard is not the one qrt wrote; save the model again",
+        )
+    if kind in ("int", "float8") and len(block) == len(shape) and all(b > 0 for b in block):
+        groups = 1
+        for n, b in zip(shape, block):
+            groups *= max(n // b, 1)
+        if tensors["scale"].numel() != groups:
+            raise FinalizeError(
+                f"a packed weight's scale holds {tensors['scale'].numel()} values, but its layout "
+                f"(shape {list(shape)}, blocks {list(block)}) has {groups} groups",
+                hint="the manifest was edited, or a shard is not the one qrt wrote; save the model again",
+            )
 
 
 def _pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:

@@ -337,7 +337,11 @@ def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mism
     for path, record in packed.items():
         q = state.quantizers[path]
         stored = {field: tensors[name] for field, name in record["tensors"].items()}
-        q.use_packed(Packed.from_stored(record["layout"], stored), getattr(torch, record["dtype"]))
+        try:
+            unpacked = Packed.from_stored(record["layout"], stored)
+        except FinalizeError as exc:  # the layout and the stored tensors disagree (an edited manifest)
+            raise FinalizeError(f"{where}: {path}: {exc.message}", hint=exc.hint) from None
+        q.use_packed(unpacked, getattr(torch, record["dtype"]))
     state.mmap_dir = str(directory)
     model._qrt_quantizer = quantizer  # type: ignore[assignment]
     return model

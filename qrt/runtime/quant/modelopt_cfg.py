@@ -125,7 +125,18 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
                     raise QuantizerCfgError(
                         f"{site.quantizer_path}: {exc.message}", hint="nothing was changed; fix the entry that sets this spec"
                     ) from None
-        changes.append((by_path[site.quantizer_path], spec, enable))
+        quantizer = by_path[site.quantizer_path]
+        if "packed" in quantizer.__dict__:  # finalized: its weight is stored packed, the float copy is gone
+            resolved = spec if spec is not None else quantizer.spec
+            if enable is False or resolved != quantizer.spec:
+                what = "switch it off" if enable is False else f"change its spec to {resolved.dtype} {resolved.granularity.type}"
+                raise QuantizerCfgError(
+                    f"{site.quantizer_path}: the model is finalized, and this entry would {what}; its "
+                    f"weight is stored packed as {quantizer.spec.dtype}, with no float copy to quantize again",
+                    hint="on a finalized model a list may switch activation quantizers on and off only; "
+                    "change weights before finalize (or load the float model again). Nothing was changed",
+                )
+        changes.append((quantizer, spec, enable))
     for quantizer, spec, enable in changes:
         if spec is not None and spec != quantizer.spec:
             quantizer.set_spec(spec, prepared=checked[(spec, quantizer.shape)])

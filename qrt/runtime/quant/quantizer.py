@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from qrt.errors import QrtError
@@ -70,6 +71,34 @@ per-token ``block_sizes``, several axes, an affine ``bias``, a Hadamard ``rotate
 carries them when its own fields cannot say them, and the eager runtime, which runs the
 fields, would quantize differently from what the config says. Refused at prepare rather than
 run as something else. Descriptive extras (``effective_bits``) are not in this set."""
+
+
+class CalibrationRangeError(QrtError):
+    """Calibration observed NaN: a batch holding NaN (or a model that makes one) leaves NaN
+    ranges, and every output after it is NaN."""
+
+    code = "QRT305"
+
+
+def _refuse_nan_ranges(state: EagerState) -> None:
+    """After calibration, refuse ranges that hold NaN (torch.minimum/maximum carry a NaN on
+    into every later batch's range): one check per quantizer, at the end, not per batch."""
+    bad: list[str] = []
+    seen: set[int] = set()
+    for path, q in state.quantizers.items():
+        if id(q) in seen:
+            continue
+        seen.add(id(q))
+        lo, hi = q.min_val, q.max_val
+        if lo.numel() and (bool(torch.isnan(lo).any()) or bool(torch.isnan(hi).any())):
+            bad.append(path)
+    if bad:
+        raise CalibrationRangeError(
+            f"calibration observed NaN at {len(bad)} quantizer(s) ({', '.join(bad[:3])}"
+            f"{' …' if len(bad) > 3 else ''}): their ranges are NaN, so every output from now on would be NaN",
+            hint="a calibration batch holds NaN (check the data: torch.isnan(batch).any()), or the "
+            "model produces NaN on it; calibrate again without it",
+        )
 
 
 class _GraphState:
@@ -409,6 +438,8 @@ class Quantizer:
             state.count_routing, state.all_experts = True, all_experts
         try:
             yield model or self.model
+            if eager:
+                _refuse_nan_ranges(state)
         finally:
             self._set(model, observer=False, fake_quant=True)
             if eager:
