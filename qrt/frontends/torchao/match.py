@@ -93,10 +93,26 @@ class ModuleReading:
         return None
 
 
-def _matches(entry: Entry, fqn: str) -> bool:
-    if entry.regex:
-        return regex_fullmatch(entry.key[3:], fqn)
-    return entry.key == fqn
+class Matcher:
+    """The map's keys, indexed: exact keys by name, ``re:`` keys as one RE2 set (a map of
+    thousands of regexes matches each name in one pass)."""
+
+    def __init__(self, config: TorchAoFqnConfig) -> None:
+        from qrt.ir.regex_set import RegexSet
+
+        self.exact = {e.key: e for e in config.entries if not e.regex}
+        self.regexes = [e for e in config.entries if e.regex]
+        self._set = RegexSet([e.key[3:] for e in self.regexes])
+        self._hits: dict[str, tuple[Entry, ...]] = {}
+
+    def regex_hits(self, name: str) -> tuple[Entry, ...]:
+        """The ``re:`` entries that fully match ``name``, in map order."""
+        if name not in self._hits:
+            self._hits[name] = tuple(self.regexes[i] for i in sorted(self._set.match(name))) if self._set else ()
+        return self._hits[name]
+
+    def any_hit(self, name: str) -> bool:
+        return name in self.exact or bool(self.regex_hits(name))
 
 
 def module_params(inv: Inventory) -> dict[str, list[tuple[str, tuple[int, ...] | None]]]:
@@ -118,15 +134,20 @@ def _pfqn(module: str, name: str) -> str:
 
 
 def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None]],
-                config: TorchAoFqnConfig) -> ModuleReading:
+                config: TorchAoFqnConfig, matcher: Matcher | None = None) -> ModuleReading:
     """``quantize_``'s visit and ``_fqn_to_config_handler`` on one module (module docstring)."""
+    m = matcher or Matcher(config)
     fqn = view.name
     names = [p for p, _ in params]
-    candidates = tuple(e for e in config.entries
-                       if e.key != DEFAULT_KEY and (_matches(e, fqn) or any(_matches(e, _pfqn(fqn, p)) for p in names)))
-    default = config.get(DEFAULT_KEY)
-    exact = config.get(fqn) if fqn != DEFAULT_KEY else None
-    if any(not e.regex and e.key == fqn for e in candidates) or any(e.regex and _matches(e, fqn) for e in candidates):
+    reaching = {e.index for e in m.regex_hits(fqn)}
+    for name in (fqn, *(_pfqn(fqn, p) for p in names)):
+        if name != DEFAULT_KEY and name in m.exact:
+            reaching.add(m.exact[name].index)
+        reaching.update(e.index for e in m.regex_hits(name))
+    candidates = tuple(config.entries[i] for i in sorted(reaching))
+    default = m.exact.get(DEFAULT_KEY)
+    exact = m.exact.get(fqn) if fqn != DEFAULT_KEY else None
+    if exact is not None or m.regex_hits(fqn):
         visited = "its name is a key or matches one"
     elif candidates:
         visited = "one of its parameters' names is a key or matches one"
@@ -143,7 +164,7 @@ def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None
     decided: Entry | None = None
     # 1. exact parameter keys
     for i, name in enumerate(names):
-        entry = config.get(_pfqn(fqn, name))
+        entry = m.exact.get(_pfqn(fqn, name))
         if entry is None:
             continue
         found = True
@@ -167,23 +188,22 @@ def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None
         return _done(fqn, candidates, visited, applied, exact, steps)
     # 3. parameter regexes: every match, in map order, no stop
     for name in remaining:
-        for entry in config.entries:
-            if entry.regex and _matches(entry, _pfqn(fqn, name)):
-                found = True
-                decided = decided or entry
-                steps.append(f"3. {entry.key!r} matches parameter {_pfqn(fqn, name)} → "
-                             f"{entry.config.text if entry.config else 'None'}")
-                if entry.config is not None:
-                    applied.append((name, entry))
+        for entry in m.regex_hits(_pfqn(fqn, name)):
+            found = True
+            decided = decided or entry
+            steps.append(f"3. {entry.key!r} matches parameter {_pfqn(fqn, name)} → "
+                         f"{entry.config.text if entry.config else 'None'}")
+            if entry.config is not None:
+                applied.append((name, entry))
     # 4. first module regex
-    if not found:
-        for entry in config.entries:
-            if entry.regex and _matches(entry, fqn):
-                steps.append(f"4. first regex matching the module: {entry.key!r} → "
-                             f"{entry.config.text if entry.config else 'None'}")
-                if entry.config is not None:
-                    applied.append(("weight", entry))
-                return _done(fqn, candidates, visited, applied, entry, steps)
+    first = m.regex_hits(fqn)[:1]
+    if not found and first:
+        entry = first[0]
+        steps.append(f"4. first regex matching the module: {entry.key!r} → "
+                     f"{entry.config.text if entry.config else 'None'}")
+        if entry.config is not None:
+            applied.append(("weight", entry))
+        return _done(fqn, candidates, visited, applied, entry, steps)
     # 5. _default
     if not found and default is not None:
         steps.append(f"5. no key decided it: _default → {default.config.text if default.config else 'None'}")
@@ -288,8 +308,9 @@ def read_model(config: TorchAoFqnConfig, inv: Inventory) -> ModelReading:
 
         given = config.modules_to_not_convert
         out.not_convert = (*(given if given is not None else default_not_convert(inv)), *keep_in_fp32(inv))
+    matcher = Matcher(config)
     for name, view in views.items():
-        reading = read_module(view, params.get(name, []), config)
+        reading = read_module(view, params.get(name, []), config, matcher)
         skipped = should_convert(f"{name}.weight", out.not_convert) if config.transformers and reading.applied else None
         refusal = None if skipped else reading.refusal or _refusal(view, reading, params.get(name, []))
         if refusal is not None or skipped is not None:
