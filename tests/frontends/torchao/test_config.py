@@ -140,3 +140,11 @@ def test_a_torchao_checkpoint_folder_answers(tmp_path: Path) -> None:
     r = run_qrt("resolve", str(_checkpoint(tmp_path / "fqn", fqn)), "--summary")
     assert r.returncode == 2 and "QRT221" in r.stderr and "TorchAoQuantize.convert" in r.stderr
 
+
+
+def test_convert_to_torchao_refuses_what_torchao_cannot_hold() -> None:
+    """ModelOpt's FP8 calibrates its activations (minmax); torchao's are dynamic: refused by
+    site, naming the spec, and nothing is written."""
+    r = run_qrt("convert", "modelopt:FP8_DEFAULT_CFG", "--to", "torchao", "--model", "tiny_llama")
+    assert r.returncode == 2 and r.stdout == ""
+    assert "no torchao equivalent" in r.stderr and "'qparam_calculator': 'minmax'" in r.stderr
