@@ -24,7 +24,7 @@ TINY_LLAMA = {
 
 
 def _entries(cache: Path) -> list[Path]:
-    return sorted(p for p in (cache / "inventories").glob("*.json") if not p.name.endswith(".meta.json"))
+    return sorted((cache / "inventories").glob("*.qinv"))
 
 
 def test_a_second_command_reads_the_trace_back_and_no_cache_traces_again(
@@ -72,13 +72,26 @@ def test_what_changes_the_trace_changes_the_key(tmp_path: Path) -> None:
 def test_a_damaged_entry_is_a_miss_and_is_rewritten(tmp_path: Path, _private_inventory_cache: Path) -> None:
     assert run_qrt("inspect", "--model", "two_add").returncode == 0
     [entry] = _entries(_private_inventory_cache)
-    whole = entry.read_text()
-    for damaged in (whole[: len(whole) // 2], whole.replace('"add"', '"mul"', 1), "", "\x00garbage"):
-        entry.write_text(damaged)
+    whole = entry.read_bytes()
+    flipped = bytearray(whole)
+    flipped[-5] ^= 1  # one bit of the rows: the seal no longer holds
+    for damaged in (whole[: len(whole) // 2], bytes(flipped), whole.replace(b"add", b"mul", 1), b"", b"\x00garbage"):
+        entry.write_bytes(damaged)
         assert load_cached(entry.stem) is None
         result = run_qrt("inspect", "--model", "two_add", "--format", "json")
         assert result.returncode == 0, result.stderr
-        assert entry.read_text() == whole
+        assert entry.read_bytes() == whole
+
+
+def test_an_entry_reads_back_as_the_traced_inventory(_private_inventory_cache: Path) -> None:
+    """Equal tables, ModelOpt names, digest and JSON text, its ops and tensors built on first use."""
+    traced = load_model_inventory("tiny_llama")
+    assert store_cached("1" * 64, traced, spec="tiny_llama")
+    read = load_cached("1" * 64)
+    assert read is not None and "ops" not in vars(read)  # not built until read
+    assert read.sites == traced.sites and [s.modelopt_name for s in read.sites] == [s.modelopt_name for s in traced.sites]
+    assert read == traced and read.sha256 == traced.sha256
+    assert dumps_inventory(read) == dumps_inventory(traced)
 
 
 def test_concurrent_writers_leave_a_whole_entry(tmp_path: Path, _private_inventory_cache: Path) -> None:
@@ -107,12 +120,14 @@ def test_concurrent_writers_leave_a_whole_entry(tmp_path: Path, _private_invento
 
 def test_the_cache_keeps_to_its_bound(monkeypatch: pytest.MonkeyPatch, _private_inventory_cache: Path) -> None:
     inv = load_model_inventory("two_add")
-    size = len(dumps_inventory(inv).encode())
+    assert store_cached("e" * 64, inv, spec="two_add")
+    [entry] = _entries(_private_inventory_cache)
+    size = entry.stat().st_size
     monkeypatch.setenv("QRT_CACHE_MAX_BYTES", str(2 * size + 10))
     for i in range(4):
         assert store_cached(f"{i:064d}", inv, spec="two_add")
     kept = [p.stem for p in _entries(_private_inventory_cache)]
-    assert kept == [f"{2:064d}", f"{3:064d}"]  # the least recently used went first
+    assert kept == [f"{2:064d}", f"{3:064d}"]  # the least recently used went first ("e"*64 too)
     monkeypatch.setenv("QRT_CACHE_MAX_BYTES", str(size // 2))
     assert not store_cached("f" * 64, inv, spec="two_add")  # larger than the whole cache
 
