@@ -300,3 +300,244 @@ def test_control_characters_are_escaped_in_the_echoed_source_line(tmp_path: Path
         assert done.returncode == 2 and "\x1b" not in out, out
         echoed, caret = [line for line in out.splitlines() if "global_config:" in line or line.strip() == "^"][:2]
         assert "\\x1b[31m" in echoed and caret.index("^") == echoed.index("\\x1b")
+
+
+# -- the corpus: every file a result or a clean error, under a memory cap and a timeout -------
+
+CORPUS = Path(__file__).resolve().parent / "hostile" / "corpus"
+VALID_RESULTS = {"empty.qrt", "only-comment.qrt", "regex-catastrophic.qrt"}
+"""Corpus files that are odd but valid (an empty rule set, a regex RE2 runs in linear time)."""
+
+
+def test_the_corpus_ends_in_results_or_clean_errors_under_a_memory_cap() -> None:
+    """``tests/hostile/run_corpus.py`` in a fresh process capped at 1.5 GiB of address space, a
+    20 s alarm per call: every corpus file through ``qrt resolve`` and ``qrt lint``."""
+    import json
+    import subprocess
+
+    runner = CORPUS.parent / "run_corpus.py"
+    done = subprocess.run([sys.executable, str(runner), "--doors", "resolve,lint"], capture_output=True,
+                          text=True, timeout=240, env={**os.environ, "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(rows) == 2 * len(list(CORPUS.iterdir())) >= 100
+    for row in rows:
+        said, name = row["said"], row["file"]
+        assert "Traceback" not in said and "internal error" not in said, row
+        assert row["code"] in (0, 1, 2), row  # not "hang", "memory" or an exception
+        if name.startswith("ok-") or name in VALID_RESULTS:
+            assert row["code"] == 0 or (row["door"] == "lint" and row["code"] == 1), row
+        else:
+            assert row["code"] != 0 and name in said, row
+
+
+# -- output paths: atomic, or a located refusal -----------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["a-dir", "missing/plan.json", "/dev/full"])
+def test_an_output_path_qrt_cannot_write_is_a_clean_error(tmp_path: Path, inventory: Path, target: str) -> None:
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "rules.qrt").write_text(RULE)
+    out = target if target.startswith("/") else str(tmp_path / target)
+    done = run_qrt("resolve", str(tmp_path / "rules.qrt"), "--model", str(inventory), "-o", out)
+    said = done.stdout + done.stderr
+    assert done.returncode == 2 and "QRT106" in said and out in said, said
+    assert "Traceback" not in said and "internal error" not in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-dir", "rules.qrt"]  # nothing half-written
+
+
+def test_output_files_are_replaced_whole(tmp_path: Path) -> None:
+    from qrt.files import write_output
+
+    path = tmp_path / "plan.json"
+    path.write_text("old")
+    path.chmod(0o640)
+    write_output(path, "new ✓")
+    assert path.read_text(encoding="utf-8") == "new ✓" and path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no scratch file left
+
+
+# -- Python API misuse: a TypeError naming the argument ---------------------------------------
+
+
+def _api_misuse(inventory: Path) -> list[tuple[Callable[[], object], str]]:
+    import torch
+
+    inv = load_inventory_file(inventory)
+    rules = qrt.parse_rules(RULE)
+    linear = torch.nn.Linear(4, 4)
+    return [
+        (lambda: qrt.resolve(5, inv), "qrt.resolve: rules must be"),
+        (lambda: qrt.resolve(rules, 5), "qrt.resolve: model must be"),
+        (lambda: qrt.explain(rules, inv, queries=[5]), "qrt.explain: queries must be"),
+        (lambda: qrt.load_rules(5), "qrt.load_rules: source must be"),
+        (lambda: qrt.parse_rules(b"op linear weight -> int8"), "qrt.parse_rules: text must be"),
+        (lambda: qrt.Quantizer(linear, 12345), "qrt.Quantizer: config must be"),
+        (lambda: qrt.Quantizer("two_add"), "qrt.Quantizer: model must be"),
+        (lambda: qrt.Quantizer(linear, execution_mode="warp"), "qrt.Quantizer: execution_mode must be"),
+        (lambda: qrt.load_quantized(".", "x"), "qrt.load_quantized: model must be"),
+        (lambda: qrt.load_quantized(5, linear), "qrt.load_quantized: directory must be"),
+    ]
+
+
+def test_python_api_misuse_is_a_type_error_naming_the_argument(inventory: Path) -> None:
+    from qrt.errors import ArgumentTypeError
+
+    for call, phrase in _api_misuse(inventory):
+        with pytest.raises(ArgumentTypeError) as caught:
+            call()
+        assert isinstance(caught.value, TypeError) and phrase in str(caught.value), str(caught.value)
+
+
+# -- CLI options and --model specs ------------------------------------------------------------
+
+
+def test_cli_options_out_of_range_are_clean_errors(tmp_path: Path) -> None:
+    import torch
+
+    factory = tmp_path / "leaves.py"
+    factory.write_text("import sys\n\ndef make():\n    sys.exit(0)\n")
+    cases = [
+        (["inspect", "--model", "two_add", "--input-shape", "100000,100000"], "at most 2,147,483,648"),
+        (["inspect", "--model", "two_add", "--seed", "1e23"], "invalid seed"),
+        (["inspect", "--model", "two_add", "--seed", "9" * 30], "64-bit seed"),
+        (["inspect", "--model", f"{factory}:make", "--no-cache"], "called exit()"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["inspect", "--model", "two_add", "--device", "cuda", "--no-cache"], "--device cpu"))
+    for argv, phrase in cases:
+        done = run_qrt(*argv)
+        said = done.stdout + done.stderr
+        assert done.returncode == 2 and phrase in said, (argv, said)
+        assert "Traceback" not in said and "internal error" not in said, said
+
+
+# -- plans that cannot hold on their model ----------------------------------------------------
+
+
+def test_resolve_refuses_an_axis_beyond_the_rank_and_explain_shows_it(tmp_path: Path) -> None:
+    model = str(CORPUS.parent / "model.json")
+    rules = tmp_path / "axis.qrt"
+    rules.write_text("# per-channel on the wrong axis\nop linear weight -> int8 per_channel(axis=7)\n")
+    done = run_qrt("resolve", str(rules), "--model", model)
+    said = done.stderr
+    assert done.returncode == 2 and f"{rules}:2:1" in said and "proj.weight_quantizer" in said, said
+    assert "axis 7 is beyond the rank" in said and "QRT022" in said
+    shown = run_qrt("explain", str(rules), "--model", model, "proj.weight_quantizer")
+    assert shown.returncode == 0 and "error: axis 7 is beyond the rank" in shown.stdout, shown.stdout
+    # a ragged block is a valid ModelOpt plan (ModelOpt pads it): resolve keeps it, lint reports it
+    ragged = tmp_path / "ragged.qrt"
+    ragged.write_text("op linear weight -> int4 per_block(48)\n")
+    assert run_qrt("resolve", str(ragged), "--model", model).returncode == 0
+    assert "QRT023" in run_qrt("lint", str(ragged), "--model", model).stdout
+
+
+def test_a_site_listed_twice_in_an_inventory_or_plan_is_refused(tmp_path: Path) -> None:
+    import json
+
+    data = json.loads((CORPUS.parent / "model.json").read_text())
+    data.pop("sha256")
+    data["sites"].append(data["sites"][3])
+    (tmp_path / "inv.json").write_text(json.dumps(data))
+    (tmp_path / "rules.qrt").write_text(RULE)
+    done = run_qrt("resolve", str(tmp_path / "rules.qrt"), "--model", str(tmp_path / "inv.json"))
+    assert done.returncode == 2 and "listed twice: sites[3] and sites[" in done.stderr, done.stderr
+    plan = tmp_path / "plan.json"
+    assert run_qrt("resolve", str(tmp_path / "rules.qrt"), "--model", str(CORPUS.parent / "model.json"),
+                   "-o", str(plan)).returncode == 0
+    data = json.loads(plan.read_text())
+    data.pop("sha256")
+    data["sites"].append(data["sites"][0])
+    plan.write_text(json.dumps(data))
+    done = run_qrt("diff", str(plan), str(plan))
+    assert done.returncode == 2 and "more than once" in done.stderr and "plan.json" in done.stderr, done.stderr
+
+
+def test_a_dsl_rule_set_past_the_rule_limit_is_refused_before_parsing(tmp_path: Path) -> None:
+    from qrt.frontends.dsl.parse import MAX_RULES
+
+    path = tmp_path / "huge.qrt"
+    path.write_text('quantizer "*.weight_quantizer" -> int8\n' * (MAX_RULES + 1))
+    with pytest.raises(QrtError, match=f"more than {MAX_RULES:,} rules") as caught:
+        qrt.load_rules(path)
+    assert f"huge.qrt:{MAX_RULES + 1}:" in str(caught.value)
+
+
+# -- the eager runtime, finalized models and saved directories --------------------------------
+
+
+@pytest.fixture(scope="module")
+def finalized(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A two-layer model quantized int8, calibrated, finalized into a saved directory."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16))
+    x = torch.randn(4, 16)
+    quantizer = qrt.Quantizer(model, "modelopt:INT8_DEFAULT_CFG")
+    prepared = quantizer.prepare((x,))
+    with torch.no_grad(), quantizer.calibration_mode():
+        prepared(x)
+    folder = tmp_path_factory.mktemp("saved") / "model"
+    quantizer.finalize(mmap_dir=folder)
+    return prepared, x, folder
+
+
+def test_a_finalized_model_refuses_changes_to_its_packed_weights(finalized) -> None:  # type: ignore[no-untyped-def]
+    from qrt.runtime.quant.modelopt_cfg import QuantizerCfgError
+
+    model, x, _ = finalized
+    before = model(x)
+    for entry in ({"quantizer_name": "*", "enable": False}, {"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 4}}):
+        with pytest.raises(QuantizerCfgError, match="the model is finalized"):
+            with qrt.set_quantizer_by_cfg_context(model, [entry]):
+                model(x)
+    with qrt.set_quantizer_by_cfg_context(model, [{"quantizer_name": "*input_quantizer", "enable": False}]):
+        model(x)  # activations may still be switched
+    assert model(x).equal(before)  # nothing was changed by the refused entries
+
+
+def _load(folder: Path):  # type: ignore[no-untyped-def]
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16))
+    return qrt.load_quantized(folder, model)
+
+
+def test_a_saved_directory_whose_manifest_or_shards_were_edited_is_refused(finalized, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import shutil
+
+    _, _, folder = finalized
+    _load(folder)  # the untouched directory loads
+    edited = tmp_path / "bits"
+    shutil.copytree(folder, edited)
+    text = (edited / "qrt-manifest.json").read_text()
+    (edited / "qrt-manifest.json").write_text(text.replace('"bits":8', '"bits":4', 1))
+    with pytest.raises(QrtError, match="its layout .int, 4 bits, shape .16, 16.. takes 128") as caught:
+        _load(edited)
+    assert str(edited) in str(caught.value)
+    header = tmp_path / "header"
+    shutil.copytree(folder, header)
+    shard = sorted(header.glob("*.safetensors"))[0]
+    shard.write_bytes(b"\xff" * 8 + shard.read_bytes()[8:])
+    manifest = json.loads((header / "qrt-manifest.json").read_text())
+    manifest.pop("sha256", None)  # not sealed: the shards are checked, not trusted
+    (header / "qrt-manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(QrtError, match="header length|no longer belong|damaged"):
+        _load(header)
+
+
+def test_the_eager_runtime_refuses_what_it_does_not_run_and_nan_calibration() -> None:
+    import torch
+
+    from qrt.runtime.quant.eager import PrepareError
+    from qrt.runtime.quant.quantizer import CalibrationRangeError
+
+    torch.manual_seed(0)
+    model, x = torch.nn.Sequential(torch.nn.Linear(8, 8)), torch.randn(2, 8)
+    for cfg in ({"num_bits": 16}, {"num_bits": "8"}, {"num_bits": [4, 3], "block_sizes": {-1: 4, -2: 4}}):
+        with pytest.raises(PrepareError, match="eager runtime does not run"):
+            qrt.Quantizer(model, [{"quantizer_name": "*weight_quantizer", "cfg": cfg}]).prepare((x,))
+    with pytest.raises(CalibrationRangeError, match="observed NaN"):
+        qrt.quantize(model, "modelopt:INT8_DEFAULT_CFG", [x, torch.full_like(x, float("nan")), x])
