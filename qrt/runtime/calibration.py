@@ -116,6 +116,7 @@ def load_calibration(
         tokenizer = _tokenizer(tokenizer_dir, path)
         ids = [tokenizer(text, return_tensors="pt", truncation=True, max_length=seq_len)["input_ids"] for text in picked]
         how = f"text tokenized by {tokenizer_dir}'s tokenizer"
+    drawn = len(ids)
     ids = [t for t in ids if t.numel()]
     if not ids:
         raise CalibrationError(f"every sample of {path} is empty after tokenizing", location=str(path))
@@ -125,7 +126,10 @@ def load_calibration(
             raise CalibrationError(f"{path} has token id {high}, beyond the model's vocabulary of {vocab_size}",
                                    location=str(path), hint="the ids must come from this model's tokenizer")
     of = f" of {len(pool)}, drawn with seed {seed}" if len(pool) > samples else ""
-    return CalibrationData(tuple(ids), f"{len(ids)} samples{of} from {path} ({how}, at most {seq_len} tokens)")
+    # a sample that tokenizes to nothing cannot run; it is left out, and said so (a tokenizer
+    # that empties most lines is worth a look before trusting the scales it calibrated)
+    empty = f", {drawn - len(ids)} of the {drawn} drawn left out: empty after tokenizing" if drawn > len(ids) else ""
+    return CalibrationData(tuple(ids), f"{len(ids)} samples{of} from {path} ({how}, at most {seq_len} tokens{empty})")
 
 
 def _tokenizer(folder: Path | None, data: Path) -> Any:
