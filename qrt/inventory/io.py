@@ -155,28 +155,34 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
         )
     if not trusted:  # qrt writes each site once; an edited file may not (issue 19)
         _refuse_duplicate_sites(data["sites"], source)
-    ops = tuple(
-        OpRecord(
-            name=o["name"],
-            op_type=o["op_type"],
-            module=o["module"],
-            registered=o["registered"],
-            inputs=tuple(TensorUse(k, t) for k, t in o.get("inputs", ())),
-            outputs=tuple(TensorUse(k, t) for k, t in o.get("outputs", ())),
-            source=o.get("source"),
+    ops_rows, tensor_rows = data["ops"], data["tensors"]
+
+    def build_ops() -> tuple[OpRecord, ...]:
+        return tuple(
+            OpRecord(
+                name=o["name"],
+                op_type=o["op_type"],
+                module=o["module"],
+                registered=o["registered"],
+                inputs=tuple(TensorUse(k, t) for k, t in o.get("inputs", ())),
+                outputs=tuple(TensorUse(k, t) for k, t in o.get("outputs", ())),
+                source=o.get("source"),
+            )
+            for o in ops_rows
         )
-        for o in data["ops"]
-    )
-    tensors = tuple(
-        TensorInfo(
-            id=t["id"],
-            shape=_shape(t["shape"]),
-            dtype=t["dtype"],
-            producer=t["producer"],
-            readers=tuple(t["readers"]),
+
+    def build_tensors() -> tuple[TensorInfo, ...]:
+        return tuple(
+            TensorInfo(
+                id=t["id"],
+                shape=_shape(t["shape"]),
+                dtype=t["dtype"],
+                producer=t["producer"],
+                readers=tuple(t["readers"]),
+            )
+            for t in tensor_rows
         )
-        for t in data["tensors"]
-    )
+
     sites = with_modelopt_names(modules, [
         Site(
             quantizer_path=s["quantizer_path"],
@@ -196,7 +202,11 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
         )
         for s in data["sites"]
     ])
-    return Inventory(modules=modules, ops=ops, tensors=tensors, sites=tuple(sites), model=data["model"])
+    # the ops and tensors tables are built when first read (explain, load_quantized never read
+    # them); the rows they are built from passed the schema check or carry qrt's seal
+    return Inventory.with_lazy_tables(
+        modules=modules, sites=tuple(sites), model=data["model"], tables={"ops": build_ops, "tensors": build_tensors}
+    )
 
 
 def _refuse_duplicate_sites(sites: list[dict[str, Any]], source: str) -> None:
