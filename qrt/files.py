@@ -440,9 +440,12 @@ def write_output(path: str | os.PathLike[str], text: str, *, what: str = "output
 
 
 def output_directory(path: str | os.PathLike[str], *, what: str = "output directory") -> Path:
-    """``path`` checked as a directory qrt may create or fill: not a file or device, and its
-    parent folder exists (an :class:`OutputFileError` otherwise). Whether a non-empty directory
-    may be replaced is the caller's rule (``--overwrite``)."""
+    """``path`` checked as a directory qrt may create or fill: not a file or device (an
+    :class:`OutputFileError` otherwise). Missing parent folders are created, as
+    ``save_pretrained`` does: ``qrt run … --finalize out/model`` in a fresh clone is the
+    README's first command, and a folder path names where the user wants the result. An
+    ancestor that is a file is an error. Whether a non-empty directory may be replaced is the
+    caller's rule (``--overwrite``)."""
     target = Path(os.fspath(path))
     if target.exists() and not target.is_dir():
         raise OutputFileError(
@@ -451,5 +454,18 @@ def output_directory(path: str | os.PathLike[str], *, what: str = "output direct
             hint="pass the path of a new or existing directory",
         )
     if not target.exists():
-        _parent_check(target, what)
+        ancestor = target.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if ancestor.exists() and not ancestor.is_dir():
+            raise OutputFileError(
+                f"cannot write {what} {str(target)!r}: {str(ancestor)!r} is not a folder", location=str(target)
+            )
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputFileError(
+                f"cannot write {what} {str(target)!r}: cannot create its folder: {_os_reason(exc)}",
+                location=str(target),
+            ) from None
     return target

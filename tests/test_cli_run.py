@@ -150,3 +150,18 @@ def test_no_compare_keeps_no_float_copy_and_reports_no_error_figures(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "comparison:   none (--no-compare" in done.stdout and "output vs float model" not in done.stdout
     assert "finalized vs prepared output: max abs difference 0" in done.stdout
+
+
+def test_finalize_creates_missing_folders_but_not_through_a_file(tmp_path: Path) -> None:
+    """``--finalize out/model`` in a fresh clone (the README's first command) creates ``out``,
+    as save_pretrained does; an ancestor that is a file is a located refusal."""
+    rules = tmp_path / "r.qrt"
+    rules.write_text("op linear weight -> int8 per_channel(axis=0) qparam_calculator=static\n")
+    nested = tmp_path / "out" / "deeper" / "model"
+    done = run_qrt("run", str(rules), "--model", "two_add", "--finalize", str(nested), "--allow-low-coverage")
+    assert done.returncode == 0, done.stderr
+    assert (nested / "qrt-manifest.json").is_file()
+    (tmp_path / "a-file").write_text("x")
+    refused = run_qrt("run", str(rules), "--model", "two_add", "--finalize", str(tmp_path / "a-file" / "model"))
+    assert refused.returncode == 2 and "QRT106" in refused.stderr and "is not a folder" in refused.stderr
+    assert "Traceback" not in refused.stderr
