@@ -283,7 +283,8 @@ def _edit_bits(data: dict[str, Any]) -> None:
 case("saved-bits-8-to-4", "saved dir trusted", phrase="saved")(
     lambda f: load_call(manifest_edit(f, _edit_bits)))
 case("saved-manifest-include-passwd", "saved dir trusted", phrase="include")(
-    lambda f: ["explain", str(manifest_edit(f, lambda d: d.update(rules='include "/etc/passwd"\n'))), "linear"])
+    lambda f: ["explain", str(manifest_edit(f, lambda d: d["rules"].update(dsl='include "/etc/passwd"\n' + d["rules"]["dsl"]))),
+               "model.layers.0.mlp.up_proj"])
 
 
 def _shard_edit(folder: Path, how: str) -> Path:

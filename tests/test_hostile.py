@@ -517,6 +517,14 @@ def test_a_saved_directory_whose_manifest_or_shards_were_edited_is_refused(final
     with pytest.raises(QrtError, match="its layout .int, 4 bits, shape .16, 16.. takes 128") as caught:
         _load(edited)
     assert str(edited) in str(caught.value)
+    included = tmp_path / "include"
+    shutil.copytree(folder, included)
+    manifest = json.loads((included / "qrt-manifest.json").read_text())
+    manifest["rules"]["dsl"] = 'include "/etc/passwd"\n' + manifest["rules"]["dsl"]
+    (included / "qrt-manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(QrtError, match="hold an include") as caught:
+        _load(included)
+    assert "root:" not in str(caught.value)  # nothing of the named file is read or shown
     header = tmp_path / "header"
     shutil.copytree(folder, header)
     shard = sorted(header.glob("*.safetensors"))[0]

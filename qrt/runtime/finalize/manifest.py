@@ -70,6 +70,15 @@ def rules_from_json(data: dict[str, Any], *, source: str) -> Any:
     from qrt.ir.origin import Origin
     from qrt.ir.rule import RuleSet
 
+    import re
+
+    found = re.search(r"(?m)^[ \t]*include\b.*$", data["dsl"])
+    if found is not None:  # qrt writes compiled rules, never an include: confine what a saved model reads
+        raise FinalizeError(
+            f"{source}: the manifest's rules hold an include ({found.group().strip()[:80]!r}); a saved "
+            "model's rules are compiled and read no other file",
+            hint="the manifest was edited; save the model again",
+        )
     parsed = parse_rules(data["dsl"], file=f"{source} (rules)")
     origins = data["origins"]
     if len(parsed) != len(origins):
