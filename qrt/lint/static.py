@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import bisect
+
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -273,6 +275,30 @@ def covers(outer: Selector, inner: Selector) -> bool:
     return True
 
 
+class _QuantizerIndex:
+    """Rule positions (ascending) by their quantizer glob: the candidates that may cover a
+    rule, without scanning the others. ``covers`` needs the outer glob to be unset, ``*``, equal
+    to the inner one, or (for a literal inner name) to match it (:func:`_glob_covers`)."""
+
+    def __init__(self) -> None:
+        self.any: list[int] = []  # no quantizer glob, or "*": may cover anything
+        self.by_glob: dict[str, list[int]] = {}
+
+    def add(self, j: int, glob: str | None) -> None:
+        if glob is None or glob == "*":
+            self.any.append(j)
+        else:
+            self.by_glob.setdefault(glob, []).append(j)
+
+    def candidates(self, glob: str | None) -> list[list[int]]:
+        if glob is None:  # an outer with a glob never covers an inner without one
+            return [self.any]
+        lists = [self.any, self.by_glob.get(glob, [])]
+        if not _GLOB_META.search(glob):  # a literal name: any glob that matches it
+            lists += [js for outer, js in self.by_glob.items() if outer != glob and fnmatchcase(glob, outer)]
+        return lists
+
+
 def _never_wins(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
     """QRT006 for each rule of the user's that a later rule always replaces. The finding is
     about the rule's own file; a rule of an included file that a rule of another file replaces
@@ -282,25 +308,30 @@ def _never_wins(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:
     # sets, its rules by their values of those fields (in rule order). A rule's possible
     # covers are then looked up, not scanned: linear in the rules for configs of many
     # distinct module rules (a 10,000-key hierarchical config), not quadratic
-    buckets: dict[tuple[str, ...], dict[tuple[object, ...], list[int]]] = {}
+    # within a bucket, rules are indexed again by their quantizer glob (:func:`_QuantizerIndex`):
+    # 20,000 per-layer ``quantizer "*layers.N.…"`` rules share one bucket, and a glob can only
+    # be covered by the same glob, ``*``, no glob, or (a literal name) a glob matching it
+    buckets: dict[tuple[str, ...], dict[tuple[object, ...], _QuantizerIndex]] = {}
     for j, other in enumerate(ordered):
         if not isinstance(other.effect, (Set, Off)) or is_synthetic(other):
             continue
         fields = tuple(name for name in _EQUAL_FIELDS if getattr(other.selector, name) is not None)
         values = tuple(getattr(other.selector, name) for name in fields)
-        buckets.setdefault(fields, {}).setdefault(values, []).append(j)
+        buckets.setdefault(fields, {}).setdefault(values, _QuantizerIndex()).add(j, other.selector.quantizer_path)
     for i, rule in enumerate(ordered):
         if not is_users(rule, item):
             continue
         later = None
         for fields, by_values in buckets.items():
-            for j in by_values.get(tuple(getattr(rule.selector, name) for name in fields), ()):
-                if j <= i or (later is not None and j >= later[0]):
-                    continue
-                other = ordered[j]
-                if not overridden_include(rule, other, item) and covers(other.selector, rule.selector):
-                    later = (j, other)
-                    break  # the first in this bucket after i: later ones in it come after
+            index = by_values.get(tuple(getattr(rule.selector, name) for name in fields))
+            for candidates in index.candidates(rule.selector.quantizer_path) if index is not None else ():
+                for j in candidates[bisect.bisect_right(candidates, i):]:
+                    if later is not None and j >= later[0]:
+                        break
+                    other = ordered[j]
+                    if not overridden_include(rule, other, item) and covers(other.selector, rule.selector):
+                        later = (j, other)
+                        break  # the first in this list after i: later ones in it come after
         later = later[1] if later is not None else None
         if later is None:
             continue
