@@ -240,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if after == before:
             continue
         if not _group_complete(rel, chosen, all_rels):
-            print(f"{rel}: skipped, it changes together with files not named here ({', '.join(g for g in GROUPS if rel in g) or 'its group'})")
+            group = next(g for g in GROUPS if any(_applies(m, rel) for m in g))
+            print(f"{rel}: skipped, it changes together with {' and '.join(group)}, not all named here")
             continue
         path.write_text(after, encoding="utf-8", errors="surrogateescape")
         changed += 1
