@@ -60,7 +60,7 @@ def synthetic_sites(n: int, tag: str = "") -> list[Site]:
             for role, key, q in (("input", 0, "input_quantizer"), ("state", "weight", "weight_quantizer"),
                                  ("output", 0, "output_quantizer")):
                 sites.append(Site(f"{name}.{q}", scope, role, key, op, opn, tensor=f"{opn}:{role}"))
-        for i, op in enumerate(("add", "mul", "softmax", "matmul", "silu", "cat")):
+        for op in ("add", "mul", "softmax", "matmul", "silu", "cat"):
             opn = f"{lname}.{op}"
             for k in (0, 1):
                 sites.append(Site(f"{opn}.input_quantizer_{k}", lscope, "input", k, op, opn, tensor=f"{opn}:{k}"))

@@ -99,7 +99,7 @@ class Block:
 
     @property
     def is_actions_snippet(self) -> bool:
-        return self.lang in ("yaml", "yml") and any(_ACTIONS_RUN.match(l) for l in self.text.splitlines())
+        return self.lang in ("yaml", "yml") and any(_ACTIONS_RUN.match(line) for line in self.text.splitlines())
 
     @property
     def kind(self) -> BlockKind:

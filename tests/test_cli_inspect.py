@@ -24,7 +24,7 @@ def test_text_tree_shows_modules_ops_and_sites() -> None:
     assert "\x1b[" not in out  # plain when piped
     assert "decoder.deconv1  torch.nn.modules.conv.ConvTranspose2d" in out
     assert "op decoder.deconv1.conv_transpose2d  conv_transpose2d" in out
-    line = next(l for l in out.splitlines() if l.strip().endswith("decoder.deconv1.weight_quantizer"))
+    line = next(ln for ln in out.splitlines() if ln.strip().endswith("decoder.deconv1.weight_quantizer"))
     assert "state[weight]" in line and "(16, 8, 2, 2)" in line and "float32" in line
     # children appear in execution order: encoder before decoder before fc
     assert out.index("\n  encoder ") < out.index("\n  decoder.deconv1 ") < out.index("\n  fc ")
@@ -33,8 +33,8 @@ def test_text_tree_shows_modules_ops_and_sites() -> None:
 def test_filter_keeps_matching_sites_and_their_modules() -> None:
     result = run_qrt("inspect", "--model", "tiny_llama", "--filter", "*k_bmm*")
     assert result.returncode == 0, result.stderr
-    site_lines = [l for l in result.stdout.splitlines() if "_quantizer" in l]
-    assert len(site_lines) == 2 and all("k_bmm_quantizer" in l for l in site_lines)
+    site_lines = [ln for ln in result.stdout.splitlines() if "_quantizer" in ln]
+    assert len(site_lines) == 2 and all("k_bmm_quantizer" in ln for ln in site_lines)
     assert "model.layers.1.self_attn" in result.stdout
     assert "mlp" not in result.stdout
 
@@ -54,7 +54,7 @@ def test_output_file_and_reading_it_back(tmp_path: Path) -> None:
 def test_list_models() -> None:
     result = run_qrt("inspect", "--list-models")
     assert result.returncode == 0
-    assert [l.split()[0] for l in result.stdout.splitlines()] == ["two_add", "cnn", "mha", "tiny_llama"]
+    assert [ln.split()[0] for ln in result.stdout.splitlines()] == ["two_add", "cnn", "mha", "tiny_llama"]
 
 
 def test_bad_input_shape_is_a_usage_error() -> None:

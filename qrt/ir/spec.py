@@ -355,7 +355,7 @@ def _granularity_input(value: object) -> object:
                 f"{_listing(GRANULARITY_TYPES)}",
             )
         raw = _enum_text(value["type"])
-        kind = raw.strip().lower() if isinstance(raw, str) else raw
+        kind = raw.strip().lower() if isinstance(raw, str) else raw  # type: ignore[assignment]
         if kind not in GRANULARITY_TYPES:
             raise _error(
                 "invalid_granularity",

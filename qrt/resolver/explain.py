@@ -57,7 +57,7 @@ def _value_text(value: Any) -> str:
 
 def _spec_text(spec: QuantizationSpec) -> str:
     g = spec.granularity
-    gran = g.type
+    gran: str = g.type
     extras = []
     if getattr(g, "block_size", None) is not None:
         extras.append(str(g.block_size))  # type: ignore[union-attr]

@@ -17,11 +17,11 @@ How (each step is memoised on the *distinct* value, not on the site):
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from qrt.ir.rule import Rule, RuleSet
-from qrt.ir.selector import _relative, in_range, type_matches
+from qrt.ir.selector import Selector, _relative, in_range, type_matches
 from qrt.ir.site import Site
 from qrt.ir.patterns import glob_to_regex, modelopt_match_names
 from qrt.ir.regex_set import RegexSet
@@ -69,7 +69,7 @@ class FastResolver:
         self.all = (1 << n) - 1
         sel = [r.selector for r in self.rules]
 
-        def without(pred: Any) -> int:
+        def without(pred: Callable[[Selector], bool]) -> int:
             return self.all & ~_bits(i for i, s in enumerate(sel) if pred(s))
 
         self._tensor_free = without(lambda s: s.tensor is not None)
@@ -78,7 +78,9 @@ class FastResolver:
         self._role: dict[str, int] = {}
         self._op_free = without(lambda s: s.op_type is not None)
         self._op: dict[str, int] = {}
-        keyed = lambda s: s.key is not None and s.key != "*"  # noqa: E731
+        def keyed(s: Selector) -> bool:
+            return s.key is not None and s.key != "*"
+
         self._key_free = without(keyed)
         self._key: dict[object, int] = {}
         for i, s in enumerate(sel):
@@ -94,8 +96,12 @@ class FastResolver:
 
         # parent_class reads the module's class, or (ModelOpt names) the class ModelOpt's
         # converted module is an instance of: two memos, keyed by the class each one reads
-        qrt_parent = lambda s: s.parent_class is not None and s.quantizer_names == "qrt"  # noqa: E731
-        mo_parent = lambda s: s.parent_class is not None and s.quantizer_names == "modelopt"  # noqa: E731
+        def qrt_parent(s: Selector) -> bool:
+            return s.parent_class is not None and s.quantizer_names == "qrt"
+
+        def mo_parent(s: Selector) -> bool:
+            return s.parent_class is not None and s.quantizer_names == "modelopt"
+
         self._typed = [(i, s) for i, s in enumerate(sel) if s.module_type or qrt_parent(s)]
         self._type_free = self.all & ~_bits(i for i, _ in self._typed)
         self._type_memo: dict[str, int] = {}
@@ -114,7 +120,7 @@ class FastResolver:
         self._scope_by_idx = dict(self._scoped)
         self._entry_memo: dict[tuple[str, str, int], int] = {}
         self._type_depth_memo: dict[tuple[str, int], int] = {}
-        self._scope_memo: dict[tuple, int] = {}
+        self._scope_memo: dict[tuple[Any, ...], int] = {}
 
         self._abs_op = _PatternSet(
             [(i, s.op_name) for i, s in enumerate(sel) if s.op_name is not None and not s.op_name_relative]
@@ -123,7 +129,7 @@ class FastResolver:
         self._rel_op_set = _PatternSet(self._rel_op)
         self._rel_bits = _bits(i for i, _ in self._rel_op)
         self._op_name_free = without(lambda s: s.op_name is not None)
-        self._opname_memo: dict[tuple, int] = {}
+        self._opname_memo: dict[tuple[Any, ...], int] = {}
 
         # a quantizer_path glob reads qrt's names (path and aliases) or only the ModelOpt name
         self._paths = _PatternSet(
@@ -202,7 +208,7 @@ class FastResolver:
             self._entry_memo[key] = mask
         return mask
 
-    def _scope_mask(self, scope: tuple) -> int:
+    def _scope_mask(self, scope: tuple[Any, ...]) -> int:
         mask = self._scope_memo.get(scope)
         if mask is None:
             mask = self._scope_free

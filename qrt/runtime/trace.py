@@ -88,7 +88,7 @@ def _user_source() -> str | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename == _EXAMPLES_FILE or not (
-            filename.startswith(_TORCH_DIR) or filename.startswith(_QRT_DIR)
+            filename.startswith((_TORCH_DIR, _QRT_DIR))
         ):
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back

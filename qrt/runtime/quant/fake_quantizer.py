@@ -254,7 +254,7 @@ class FakeQuantizer(nn.Module):
 
 def _spec_text(spec: QuantizationSpec) -> str:
     g = spec.granularity
-    args = [str(getattr(g, "block_size"))] if getattr(g, "block_size", None) else []
+    args = [str(g.block_size)] if getattr(g, "block_size", None) else []  # type: ignore[union-attr]
     if getattr(g, "axis", None) is not None:
         args.append(f"axis={g.axis}")  # type: ignore[union-attr]
     text = f"{spec.dtype} {spec.qscheme} {g.type}" + (f"({', '.join(args)})" if args else "")

@@ -106,7 +106,7 @@ def test_skip_linear_as_op() -> None:
         QuantizerConfig(global_config=ModuleQuantizerConfig(op_type_config={"linear": None})),
     ):
         got, _ = decisions(cfg, AttnModel(), *X)
-        check(got, attn_w8a8(**{f"{l}.proj.{q}": None for l in (L0, L1) for q in ("input_quantizer", "weight_quantizer", "output_quantizer")}))
+        check(got, attn_w8a8(**{f"{layer}.proj.{q}": None for layer in (L0, L1) for q in ("input_quantizer", "weight_quantizer", "output_quantizer")}))
 
 
 def test_skip_linear_as_module() -> None:
@@ -115,7 +115,7 @@ def test_skip_linear_as_module() -> None:
         QuantizerConfig(module_type_configs={"torch.nn.modules.linear.Linear": None}),
     ):
         got, _ = decisions(cfg, AttnModel(), *X)
-        check(got, attn_w8a8(**{f"{l}.proj.{q}": None for l in (L0, L1) for q in ("input_quantizer", "weight_quantizer", "output_quantizer")}))
+        check(got, attn_w8a8(**{f"{layer}.proj.{q}": None for layer in (L0, L1) for q in ("input_quantizer", "weight_quantizer", "output_quantizer")}))
 
 
 def test_skip_softmax_inside_a_module_type() -> None:
@@ -124,7 +124,7 @@ def test_skip_softmax_inside_a_module_type() -> None:
         QuantizerConfig(module_type_configs={"mymodelSelfAttention": ModuleQuantizerConfig(op_type_config={"softmax": None})}),
     ):
         got, _ = decisions(cfg, AttnModel(), *X)
-        check(got, attn_w8a8(**{f"{l}.softmax.{q}": None for l in (L0, L1) for q in ("input_quantizer_0", "output_quantizer_0")}))
+        check(got, attn_w8a8(**{f"{layer}.softmax.{q}": None for layer in (L0, L1) for q in ("input_quantizer_0", "output_quantizer_0")}))
 
 
 def test_skip_softmax_inside_a_named_module() -> None:

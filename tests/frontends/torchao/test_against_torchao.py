@@ -45,7 +45,7 @@ with warnings.catch_warnings():
         Int8WeightOnlyConfig,
         quantize_,
     )
-    from torchao.quantization.granularity import PerGroup, PerRow  # noqa: E402
+    from torchao.quantization.granularity import PerGroup  # noqa: E402
     from torchao.quantization.granularity import PerTensor as AoPerTensor  # noqa: E402
     from torchao.quantization.quant_primitives import MappingType  # noqa: E402
 
