@@ -42,9 +42,16 @@ class LintInput:
     sources: dict[str, list[str]] = field(default_factory=dict)
     """lines of the other files its rules came from (includes), read once when first needed"""
 
+    _lines: tuple[str, list[str]] | None = field(default=None, repr=False, compare=False)
+
     @property
     def lines(self) -> list[str]:
-        return (self.text or "").splitlines()
+        """The input's lines, split once per text (every finding asks for them: splitting the
+        whole file each time made 20,000 findings quadratic)."""
+        text = self.text or ""
+        if self._lines is None or self._lines[0] is not text:
+            self._lines = (text, text.splitlines())
+        return self._lines[1]
 
     def lines_of(self, file: str | None) -> list[str]:
         """The lines of ``file``: this input's own, or an included file's (read once)."""
