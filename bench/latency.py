@@ -6,6 +6,8 @@ and loading a saved quantized model against opening its safetensors.
     python bench/latency.py --full           # the 80-layer 70B shape, 5 runs of everything, a 1B-shaped saved model
     python bench/latency.py --root OTHER     # time another qrt checkout (e.g. an older commit)
     python bench/latency.py --layers 80 --runs 5 --no-cold --saved DIR   # warm rows and loads only
+    python bench/latency.py --full --baseline HEAD~10   # also time that commit (git archive), same machine,
+                                                        # same run, and print both against the goals
 
 Rows (median of the runs, wall seconds of a whole ``python -m qrt …`` process, and its CPU
 seconds — the machine may be shared, CPU time is what the command itself costs):
@@ -24,6 +26,12 @@ seconds — the machine may be shared, CPU time is what the command itself costs
 
 A checkout without the inventory cache (``--root`` of an older qrt) traces on every run: its
 warm rows are cold.
+
+Every process runs with Python's bytecode cache on (in the bench's scratch folder: an installed
+qrt has its ``.pyc`` files), whatever ``PYTHONDONTWRITEBYTECODE`` says, and each row starts
+with one untimed run that writes it; without it each process compiles qrt's modules again
+(0.15 s of every command). The closing table puts each goal of issue 24 beside the median of
+this checkout and, with ``--baseline``, of the baseline.
 """
 
 from __future__ import annotations
@@ -71,12 +79,13 @@ def _timed(argv: list[str], env: dict[str, str], *, before=None) -> tuple[float,
     return wall, cpu, done.stdout
 
 
-def _row(label: str, runs: list[tuple[float, float, str]]) -> None:
+def _row(label: str, runs: list[tuple[float, float, str]]) -> tuple[float, float]:
     walls = [r[0] for r in runs]
     cpus = [r[1] for r in runs]
     progress("")
     print(f"{label:<28} {statistics.median(walls):8.3f} {statistics.median(cpus):8.3f}   "
           f"{' '.join(f'{w:.2f}' for w in walls)}", flush=True)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 LOAD = r"""
@@ -123,7 +132,8 @@ q.finalize(mmap_dir={directory!r})
 """
 
 
-def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None, env: dict[str, str]) -> None:
+def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None,
+               env: dict[str, str]) -> dict[str, tuple[float, float]]:
     shape = dict(hidden=2048, inter=8192, heads=32, kv=8) if full else dict(hidden=256, inter=1024, heads=4, kv=2)
     config = _config(work / "small", 16 if full else 2, **shape) / "config.json"
     if saved is None:
@@ -135,6 +145,7 @@ def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None
     size = sum(f.stat().st_size for f in saved.glob("*.safetensors")) / 2**20
     print(f"\nload of a saved Llama ({size:.0f} MiB of safetensors), the call alone, in a fresh process")
     print(f"{'what':<28} {'median s':>8} {'cpu s':>8}   wall of each run", flush=True)
+    medians: dict[str, tuple[float, float]] = {}
     for mode in ("trusted", "verify", "safe_open"):
         times = []
         for i in range(runs):
@@ -147,6 +158,95 @@ def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None
         walls = [t[0] for t in times]
         print(f"{label:<28} {statistics.median(walls):8.4f} {statistics.median(t[1] for t in times):8.4f}   "
               f"{' '.join(f'{t:.4f}' for t in walls)}", flush=True)
+        medians[mode] = statistics.median(walls), statistics.median(t[1] for t in times)
+    return medians
+
+
+def _checkout(baseline: str, work: Path) -> Path:
+    """``--baseline``: a folder as it is, else a git revision of this repository, extracted
+    (``git archive``) into the scratch folder."""
+    if Path(baseline).is_dir():
+        return Path(baseline).resolve()
+    folder = work / "baseline"
+    folder.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", baseline], capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"--baseline {baseline}: neither a folder nor a git revision: {archive.stderr.decode()[-500:]}")
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def _measure(root: Path, args: argparse.Namespace, work: Path, runs: int, slow_runs: int, layers: int,
+             saved: Path | None) -> tuple[dict[str, tuple[float, float]], Path | None]:
+    """Every row for the checkout at ``root``; returns the medians by row (and the saved model
+    it finalized, for the next checkout to load the same files)."""
+    cache = work / f"cache-{root.name}"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(root), QRT_CACHE_DIR=str(cache), NO_COLOR="1",
+               PYTHONPYCACHEPREFIX=str(work / "pycache"))
+    model = str(_config(work / "llama", layers))
+    qrt = [sys.executable, "-m", "qrt"]
+    rules = str(root / "rules" / "w8a8.qrt")
+
+    def empty_cache() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    medians: dict[str, tuple[float, float]] = {}
+    print(f"\nqrt at {root}; a 70B-shaped Llama config with {layers} layers; {runs} runs a row")
+    print(f"{'command':<28} {'median s':>8} {'cpu s':>8}   wall of each run", flush=True)
+    explain = [*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", model, QUERY]
+    rows = [
+        *([] if args.no_cold else [("explain cold", explain, empty_cache)]),
+        ("explain warm", explain, None),
+        ("lint warm", [*qrt, "lint", rules, "--model", model], None),
+        ("inspect warm", [*qrt, "inspect", "--model", model], None),
+    ]
+    if not args.no_commands:
+        progress("writing the bytecode cache, filling the inventory cache ...")
+        _timed(explain, env)  # untimed: compiles qrt's modules once (and traces, for the warm rows)
+    for label, argv, before in [] if args.no_commands else rows:
+        done = []
+        for i in range(runs if before is None else slow_runs):
+            progress(f"{label}: run {i + 1} of {runs} ...")
+            done.append(_timed(argv, env, before=before))
+        medians[label] = _row(label, done)
+    if not args.no_commands:
+        inv = str(work / f"inv-{root.name}.json")
+        _timed([*qrt, "inspect", "--model", model, "--format", "json", "-o", inv], env)
+        done = []
+        for i in range(runs):
+            progress(f"explain inv.json: run {i + 1} of {runs} ...")
+            done.append(_timed([*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", inv, QUERY], env))
+        medians["explain inv.json"] = _row("explain inv.json", done)
+    if not args.no_load:
+        loads = _load_rows(root, work, slow_runs, args.full, saved, env)
+        medians.update({f"load {k}": v for k, v in loads.items()})
+        saved = saved or work / "saved"
+    return medians, saved
+
+
+GOALS = (
+    ("explain cold", "first `qrt explain` <= 2 s", lambda m: 2.0),
+    ("explain warm", "warm `qrt explain` <= 0.3 s", lambda m: 0.3),
+    ("lint warm", "warm `qrt lint --model` <= 0.3 s", lambda m: 0.3),
+    ("load trusted", "load_quantized <= 2 x safe_open + 20 ms", lambda m: 2 * m["load safe_open"][0] + 0.02),
+)
+
+
+def _goal_table(results: list[tuple[str, dict[str, tuple[float, float]]]]) -> None:
+    print("\nissue 24's goals: median wall s / cpu s (whole process; load_quantized: the call alone)")
+    print(f"{'goal':<42} " + " ".join(f"{name:>15}" for name, _ in results) + "  met (last, by wall)")
+    for key, text, limit in GOALS:
+        cells, met = [], ""
+        for _, medians in results:
+            if key not in medians or (key == "load trusted" and "load safe_open" not in medians):
+                cells.append(f"{'-':>15}")
+                continue
+            goal = limit(medians)
+            wall, cpu = medians[key]
+            cells.append(f"{wall:8.3f}/{cpu:6.3f}")
+            met = f"{'yes' if wall <= goal else 'no'} (goal {goal:.3f})"
+        print(f"{text:<42} " + " ".join(cells) + f"  {met}", flush=True)
 
 
 def main() -> None:
@@ -155,6 +255,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per row (default 3; --full 5)")
     parser.add_argument("--layers", type=int, help="layers of the 70B-shaped config (default 8; --full 80)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the qrt checkout to time (default: this one)")
+    parser.add_argument("--baseline", help="also time this checkout (a folder, or a git revision of this "
+                        "repository, extracted with git archive) first, and print both against the goals")
     parser.add_argument("--saved", type=Path, help="a saved quantized Llama to load (its config.json beside it); "
                         "default: finalize one first")
     parser.add_argument("--no-load", action="store_true", help="skip the load_quantized rows")
@@ -164,43 +266,19 @@ def main() -> None:
     runs = args.runs or (5 if args.full else 3)
     slow_runs = args.runs or (5 if args.full else 1)  # a cold trace, a process importing transformers
     layers = args.layers or (80 if args.full else 8)
-    root = args.root.resolve()
     work = Path(tempfile.mkdtemp(prefix="qrt-bench-latency-"))
-    cache = work / "cache"
-    env = {**os.environ, "PYTHONPATH": str(root), "QRT_CACHE_DIR": str(cache), "NO_COLOR": "1"}
-    model = str(_config(work / "llama", layers))
-    qrt = [sys.executable, "-m", "qrt"]
-    rules = str(root / "rules" / "w8a8.qrt")
-
-    def empty_cache() -> None:
-        shutil.rmtree(cache, ignore_errors=True)
-
-    print(f"qrt at {root}; a 70B-shaped Llama config with {layers} layers; {runs} runs a row")
-    print(f"{'command':<28} {'median s':>8} {'cpu s':>8}   wall of each run", flush=True)
-    explain = [*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", model, QUERY]
-    rows = [
-        *([] if args.no_cold else [("explain cold", explain, empty_cache)]),
-        ("explain warm", explain, None),
-        ("lint warm", [*qrt, "lint", rules, "--model", model], None),
-        ("inspect warm", [*qrt, "inspect", "--model", model], None),
-    ]
-    for label, argv, before in [] if args.no_commands else rows:
-        done = []
-        for i in range(runs if before is None else slow_runs):
-            progress(f"{label}: run {i + 1} of {runs} ...")
-            done.append(_timed(argv, env, before=before))
-        _row(label, done)
-    if not args.no_commands:
-        inv = str(work / "inv.json")
-        _timed([*qrt, "inspect", "--model", model, "--format", "json", "-o", inv], env)
-        done = []
-        for i in range(runs):
-            progress(f"explain inv.json: run {i + 1} of {runs} ...")
-            done.append(_timed([*qrt, "explain", "modelopt:NVFP4_DEFAULT_CFG", "--model", inv, QUERY], env))
-        _row("explain inv.json", done)
-    if not args.no_load:
-        _load_rows(root, work, slow_runs, args.full, args.saved, env)
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        roots = [("this", args.root.resolve())]
+        if args.baseline:
+            roots.insert(0, ("baseline", _checkout(args.baseline, work)))
+        results = []
+        saved = args.saved
+        for name, root in reversed(roots):  # this checkout first: it finalizes the saved model
+            medians, saved = _measure(root, args, work, runs, slow_runs, layers, saved)
+            results.insert(0, (name, medians))
+        _goal_table(results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
