@@ -29,9 +29,9 @@ HERE = Path(__file__).resolve().parent
 MODEL = HERE / "model.json"
 INVENTORY = load_inventory_file(MODEL)
 _PROFILE_EXAMPLES = settings().max_examples
-FAST = settings(max_examples=20 if _PROFILE_EXAMPLES <= 40 else _PROFILE_EXAMPLES, deadline=None,
+FAST = settings(max_examples=15 if _PROFILE_EXAMPLES <= 40 else _PROFILE_EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
-"""20 examples a family in CI (about a second each); the ``heavy`` profile's count otherwise."""
+"""15 examples a family in CI (under a second each); the ``heavy`` profile's count otherwise."""
 
 
 def _settle(call: Any) -> None:
