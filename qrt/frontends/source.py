@@ -179,6 +179,19 @@ def document_kind(data: Any) -> str:
     return "hierarchical"
 
 
+def _json_data(text: str) -> Any:
+    """A ``.json`` file's data by the bounded JSON reader (C speed: a 5,000-key config is read
+    in milliseconds, where the YAML parser takes seconds), or ``None`` when it is no JSON (a
+    YAML text named ``.json``: the YAML reader then decides)."""
+    from qrt.errors import QrtError
+    from qrt.files import parse_json
+
+    try:
+        return parse_json(text, file="<detect>", error=QrtError)
+    except QrtError:
+        return None
+
+
 def _structured_from_text(text: str, *, label: str) -> RuleSource:
     """A YAML/JSON document's rule source: a ModelOpt list by its shape, else a hierarchical
     config (whose reader reports a syntax error, or a missing ``quantization_config``, located)."""
@@ -189,10 +202,12 @@ def _structured_from_text(text: str, *, label: str) -> RuleSource:
     from qrt.frontends.wildcard import wildcard_from_text
     from qrt.frontends.yaml_load import safe_load
 
-    try:
-        data = safe_load(text)
-    except yaml.YAMLError:
-        data = None  # the reader chosen below reports it with its position
+    data = _json_data(text) if label.endswith(".json") else None
+    if data is None:
+        try:
+            data = safe_load(text)
+        except yaml.YAMLError:
+            data = None  # the reader chosen below reports it with its position
     kind = document_kind(data)
     if kind in ("compressed_tensors", "recipe"):
         return compressed_tensors_source(text, label=label, recipe=kind == "recipe")
