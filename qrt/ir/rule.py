@@ -25,6 +25,11 @@ class Rule:
     priority: tuple[int, ...] = (0,)
     order: int = 0
     origin: Origin = field(default_factory=Origin, compare=False)
+    baseline: bool = field(default=False, compare=False)
+    """A front end's starting point for every site, not a setting anyone wrote: ModelOpt's
+    lists start every quantizer off with default attributes. A site only the baseline set has
+    no quantizer in a runtime, where a site a user's rule switched off keeps a disabled one.
+    Behaviour reads this flag; the origin (for reporting) says the same in words."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.priority, tuple) or not self.priority or not all(

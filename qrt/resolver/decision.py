@@ -30,9 +30,12 @@ class Decision:
         return self.matched[-1] if self.matched else None
 
 
-def fold(rules: tuple[Rule, ...], role: str) -> FoldState:
-    """Apply ``rules`` (already in fold order) to "not quantized"."""
-    state = NOT_QUANTIZED
+def fold(rules: tuple[Rule, ...], role: str, start: FoldState = NOT_QUANTIZED) -> FoldState:
+    """Apply ``rules`` (already in fold order) to ``start``: "not quantized" when resolving a
+    site; a placed quantizer's own state when a ModelOpt list is applied to a prepared model
+    (``set_quantizer_by_cfg``: an ``enable`` toggle keeps the quantizer's spec). The one fold
+    every reader of a decision uses."""
+    state = start
     for rule in rules:
         state = apply_effect(state, rule.effect, role)
     return state

@@ -75,7 +75,7 @@ def leading_rules() -> list[Rule]:
     off = Set(spec_from_attributes({}), enable=False)
     per_tensor = Set(spec_from_attributes(_PER_TENSOR))
     return [
-        Rule(Selector(), off, (0,), origin=_origin("every site starts off")),
+        Rule(Selector(), off, (0,), origin=_origin("every site starts off"), baseline=True),
         Rule(_modelopt(_INPUT_GLOB), per_tensor, (0,), origin=_origin("input_quantizer on")),
         Rule(_modelopt(_WEIGHT_GLOB), Set(spec_from_attributes(_WEIGHT_ROW)), (0,),
              origin=_origin("weight_quantizer on")),

@@ -54,12 +54,13 @@ def model_fingerprint(names_and_shapes: list[tuple[str, tuple[int, ...]]], class
 
 
 def rules_to_json(rules: Any) -> dict[str, Any]:
-    """The compiled rules as canonical DSL text plus each rule's origin."""
+    """The compiled rules as canonical DSL text plus each rule's origin (and its baseline flag,
+    which DSL text cannot say)."""
     from qrt.frontends.dsl.printer import print_rules
 
     origins = [
         {k: v for k, v in (("file", r.origin.file), ("line", r.origin.line), ("column", r.origin.column),
-                           ("config_path", r.origin.config_path)) if v is not None}
+                           ("config_path", r.origin.config_path), ("baseline", r.baseline or None)) if v is not None}
         for r in rules
     ]
     return {"dsl": print_rules(rules), "origins": origins}
@@ -86,7 +87,16 @@ def rules_from_json(data: dict[str, Any], *, source: str) -> Any:
             f"{source}: the manifest's rules parse to {len(parsed)} rules but record {len(origins)} origins",
             hint="the manifest was edited or written by another qrt; save the model again",
         )
-    return RuleSet.of(replace(rule, origin=Origin(**o)) for rule, o in zip(parsed, origins))
+    return RuleSet.of(replace(rule, origin=Origin(**{k: v for k, v in o.items() if k != "baseline"}),
+                              baseline=_baseline(o)) for rule, o in zip(parsed, origins))
+
+
+def _baseline(origin: dict[str, Any]) -> bool:
+    """The rule's baseline flag; a manifest written before the flag existed says it only in
+    the origin of ModelOpt's starting rule, which is read here, once, to migrate it."""
+    if "baseline" in origin:
+        return bool(origin["baseline"])
+    return origin.get("file") == "<ModelOpt role defaults>" and origin.get("config_path") == "every site starts off"
 
 
 def read_manifest(directory: Path, *, allow_version_mismatch: bool = False) -> dict[str, Any]:

@@ -26,8 +26,9 @@ from typing import Any
 from torch import nn
 
 from qrt.errors import QrtError, did_you_mean
-from qrt.ir.effect import Patch, Set
+from qrt.ir.effect import FoldState
 from qrt.ir.rule import RuleSet
+from qrt.resolver.decision import fold
 
 __all__ = ["set_quantizer_by_cfg", "set_quantizer_by_cfg_context"]
 
@@ -108,13 +109,12 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
         matched = resolver.decide(site).matched
         if not matched:
             continue
-        spec, enable = None, None
-        for rule in matched:
-            effect = rule.effect
-            if isinstance(effect, Set):
-                spec, enable = effect.spec, effect.enable
-            elif isinstance(effect, Patch) and effect.enable is not None:
-                enable = effect.enable
+        quantizer = by_path[site.quantizer_path]
+        # the resolver's fold, started from the quantizer as it is: a cfg replaces its spec, a
+        # toggle keeps it (a list has no partial-spec patches and no off rules)
+        end = fold(matched, site.role, start=FoldState(quantizer.enabled, quantizer.spec))
+        spec = end.spec if end.spec is not quantizer.spec else None
+        enable = end.enabled
         if spec is not None:
             spec = resolve_axes(spec, site, owner_type(site, inventory))
             key = (spec, site.shape)
@@ -125,10 +125,9 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
                     raise QuantizerCfgError(
                         f"{site.quantizer_path}: {exc.message}", hint="nothing was changed; fix the entry that sets this spec"
                     ) from None
-        quantizer = by_path[site.quantizer_path]
         if "packed" in quantizer.__dict__:  # finalized: its weight is stored packed, the float copy is gone
             resolved = spec if spec is not None else quantizer.spec
-            if enable is False or resolved != quantizer.spec:
+            if (enable is False and quantizer.enabled) or resolved != quantizer.spec:
                 what = "switch it off" if enable is False else f"change its spec to {resolved.dtype} {resolved.granularity.type}"
                 raise QuantizerCfgError(
                     f"{site.quantizer_path}: the model is finalized, and this entry would {what}; its "
@@ -140,7 +139,7 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
     for quantizer, spec, enable in changes:
         if spec is not None and spec != quantizer.spec:
             quantizer.set_spec(spec, prepared=checked[(spec, quantizer.shape)])
-        if enable is not None:
+        if enable != quantizer.enabled:
             quantizer.set_enabled(enable)
 
 

@@ -52,12 +52,14 @@ def _disabled_spec(decision: Any, plan: Any) -> Any:
     """The spec of a site the plan leaves off but configured (a ModelOpt entry's ``enable:
     false``, a DSL ``disabled`` set): it gets a quantizer, switched off, as ModelOpt keeps one,
     so ``set_quantizer_by_cfg`` can turn it on later. A site nothing but the ModelOpt list's
-    "every site starts off" rule touched gets none."""
+    baseline (every ModelOpt quantizer starts off) set gets none."""
+    from qrt.ir.effect import Set
+
     state = decision.state
     if state.spec is None or state.enabled:
         return None
-    setters = [r for r in decision.matched if type(r.effect).__name__ == "Set"]
-    if not setters or all(r.origin.config_path == "every site starts off" for r in setters[-1:]):
+    setters = [r for r in decision.matched if isinstance(r.effect, Set)]
+    if not setters or setters[-1].baseline:
         return None
     from qrt.resolver.axes import resolve_axes
     from qrt.resolver.plan import owner_type
