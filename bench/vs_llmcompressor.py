@@ -12,9 +12,11 @@ the samples qrt calibrates on), and writes a compressed-tensors checkpoint:
 
 * ``qrt``: ``qrt run RULES --model DIR --calib TEXT --export OUT --no-compare``;
 * ``qrt --sequential``: the same, one decoder layer read from the safetensors at a time;
-* ``qrt --sequential`` under ``prlimit --as CAP`` (an address-space limit below what the whole
-  model needs; ``--cap auto``: the whole run's peak RSS minus 60% of the float weights), and
-  ``qrt`` whole under the same limit, which must fail for the limit to mean anything;
+* ``qrt --sequential --finalize`` under ``prlimit --as CAP``, an address-space limit that
+  leaves less room than the float weights: ``--cap auto`` is the ``VmPeak`` of a process that
+  imports everything and builds the model on ``meta`` (no weight read) plus 95% of the float
+  weights' bytes; and ``qrt --finalize`` whole under the same limit, which must fail for the
+  limit to mean anything;
 * peer: llm-compressor 0.14's ``oneshot`` (its default pipeline) with the same scheme as
   ``config_groups`` — ``w4a16``: int4 symmetric weights per group of 32, every Linear, the
   head included (qrt's ``rules/w4a16.qrt``); ``w8a8``: int8 per-channel weights and static
@@ -157,13 +159,12 @@ def main() -> None:
     whole = run("qrt", [*qrt, str(workdir / "out-qrt")], args.runs)
     run("qrt --sequential", [*qrt, str(workdir / "out-qrt-seq"), "--sequential"], args.runs)
     if args.cap != "none":
-        cap = int(args.cap) if args.cap != "auto" else None
-        if cap is None:  # the address space of a sequential run, measured, plus headroom; below the whole run's
-            probe = _address_space(qrt + [str(workdir / "out-probe"), "--sequential"], env)
-            cap = probe + int(0.1 * float_bytes)
+        cap = int(args.cap) if args.cap != "auto" else _baseline(model_dir, env) + int(0.95 * float_bytes)
         limit = ["prlimit", f"--as={cap}", "--"]
-        run(f"qrt --sequential, --as {cap / 2**20:.0f} MiB", [*limit, *qrt, str(workdir / "out-qrt-cap"), "--sequential"], 1)
-        run(f"qrt, --as {cap / 2**20:.0f} MiB", [*limit, *qrt, str(workdir / "out-qrt-cap2")], 1)
+        finalize = [*qrt[:-1], "--finalize"]  # calibrate and finalize: what sequential onloading is for
+        run(f"qrt --sequential --finalize, --as {cap / 2**20:.0f} MiB",
+            [*limit, *finalize, str(workdir / "fin-qrt-cap"), "--sequential"], 1)
+        run(f"qrt --finalize, --as {cap / 2**20:.0f} MiB", [*limit, *finalize, str(workdir / "fin-qrt-cap2")], 1)
     peer_note = None
     if args.peer_python and Path(args.peer_python).exists():
         from qrt.runtime.calibration import load_calibration
@@ -198,19 +199,15 @@ def main() -> None:
     del whole
 
 
-def _address_space(cmd: list[str], env: dict[str, str]) -> int:
-    """The peak virtual size (VmPeak) of ``cmd``, read from /proc just before it exits."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmPeak:"):
-                    peak = max(peak, int(line.split()[1]) * 1024)
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return peak
+def _baseline(model_dir: Path, env: dict[str, str]) -> int:
+    """The address space (``VmPeak``) a run takes before it reads any weight: the interpreter,
+    torch, transformers, qrt's runtime and the model on ``meta``."""
+    code = ("import qrt.runtime.finalize.export, qrt.runtime.quant.run\n"
+            "from qrt.runtime.sequential import load_sequential\n"
+            f"load_sequential({str(model_dir)!r})\n"
+            "print(next(l for l in open('/proc/self/status') if l.startswith('VmPeak')).split()[1])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return int(out.stdout.split()[-1]) * 1024
 
 
 if __name__ == "__main__":
