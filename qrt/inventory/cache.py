@@ -329,6 +329,7 @@ def _unpack(data: bytes) -> Inventory | None:
         sites=tuple(Site(*row) for row in sites),
         model=model,
         tables={"ops": build_ops, "tensors": build_tensors},
+        columns={"op_names": lambda: tuple(o[0] for o in ops), "op_types": lambda: tuple(o[1] for o in ops)},
     )
     inv.__dict__["sha256"] = sha256  # the digest the stored inventory had: its cached_property
     return inv

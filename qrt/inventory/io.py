@@ -205,7 +205,9 @@ def inventory_from_json(data: Any, *, source: str = "<inventory>", trusted: bool
     # the ops and tensors tables are built when first read (explain, load_quantized never read
     # them); the rows they are built from passed the schema check or carry qrt's seal
     return Inventory.with_lazy_tables(
-        modules=modules, sites=tuple(sites), model=data["model"], tables={"ops": build_ops, "tensors": build_tensors}
+        modules=modules, sites=tuple(sites), model=data["model"], tables={"ops": build_ops, "tensors": build_tensors},
+        columns={"op_names": lambda: tuple(o["name"] for o in ops_rows),
+                 "op_types": lambda: tuple(o["op_type"] for o in ops_rows)},
     )
 
 

@@ -101,17 +101,28 @@ class Inventory:
         sites: tuple[Site, ...],
         model: dict[str, object],
         tables: dict[str, Callable[[], tuple[Any, ...]]],
+        columns: dict[str, Callable[[], tuple[Any, ...]]] | None = None,
     ) -> Inventory:
         """An inventory whose tables named in ``tables`` (``ops``, ``tensors``) are built by
         their function the first time they are read. Why: the inventory cache holds them as
         plain rows, and explain of one site never reads them — 20,000 objects a 70B-shaped
         Llama need not pay for. Equal, in every way one can observe, to the inventory built
-        with all its tables at once."""
+        with all its tables at once. ``columns`` gives :attr:`op_names` and :attr:`op_types`
+        from the rows while the ``ops`` table is not built (lint reads only those)."""
         inv = object.__new__(cls)
         state = inv.__dict__
         state.update(modules=modules, sites=sites, model=model)
         state["_lazy_tables"] = dict(tables)
+        state["_lazy_columns"] = dict(columns or {})
         return inv
+
+    def _ops_column(self, name: str, field: str) -> tuple[str, ...]:
+        """One field of every op, in order: from the rows where the ``ops`` table is still
+        unbuilt and the rows give it, else from the table."""
+        column = self.__dict__.get("_lazy_columns", {}).get(name)
+        if column is not None and "ops" not in self.__dict__:
+            return column()
+        return tuple(getattr(op, field) for op in self.ops)
 
     def __getattr__(self, name: str) -> Any:
         # reached only for what the instance does not hold: a lazy table not yet built
@@ -127,7 +138,7 @@ class Inventory:
         """Pickled (a copy, a worker process) with every table built."""
         for name in tuple(self.__dict__.get("_lazy_tables", ())):
             getattr(self, name)
-        return {k: v for k, v in self.__dict__.items() if k != "_lazy_tables"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lazy_tables", "_lazy_columns")}
 
     # --- lookups -------------------------------------------------------------------------
     @cached_property
@@ -155,7 +166,12 @@ class Inventory:
 
     @cached_property
     def op_names(self) -> tuple[str, ...]:
-        return tuple(op.name for op in self.ops)
+        return self._ops_column("op_names", "name")
+
+    @cached_property
+    def op_types(self) -> tuple[str, ...]:
+        """Each op's type, in op order."""
+        return self._ops_column("op_types", "op_type")
 
     def registered_ops(self) -> Iterator[OpRecord]:
         return (op for op in self.ops if op.registered)

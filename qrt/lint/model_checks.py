@@ -181,8 +181,8 @@ class _Names:
         return cls(
             modules=frozenset(m.name for m in inv.modules),
             types=frozenset(m.type for m in inv.modules),
-            op_types=frozenset(o.op_type for o in inv.ops),
-            op_names=frozenset(o.name for o in inv.ops),
+            op_types=frozenset(inv.op_types),  # read from the rows: the ops table is not built
+            op_names=frozenset(inv.op_names),
             quantizers=frozenset(n for s in inv.sites for n in (s.quantizer_path, *s.aliases)),
         )
 
