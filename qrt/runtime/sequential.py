@@ -242,7 +242,7 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
     targets = weight_targets(model, state, quantizer.plan)
     check_targets(targets)  # a weight that cannot be packed fails before anything is read
     by_layer: list[list[Any]] = [[] for _ in layers]
-    rest_targets = []
+    rest_targets: list[Any] = []
     for t in targets:
         i = next((i for i, n in enumerate(names) if t.parameter.startswith(n + ".")), None)
         (rest_targets if i is None else by_layer[i]).append(t)
