@@ -128,7 +128,17 @@ def read_text(
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise error(f"cannot read {what} {file!r}: not a regular file", location=file)
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
+            # in pieces: read(limit + 1) reserves the whole limit (1 GiB) for every file, which
+            # a process under an address-space cap (prlimit --as) cannot have for a 76-byte one
+            pieces: list[bytes] = []
+            held = 0
+            while held <= limit:
+                piece = handle.read(min(1 << 20, limit + 1 - held))
+                if not piece:
+                    break
+                pieces.append(piece)
+                held += len(piece)
+            data = b"".join(pieces)
     except OSError as exc:
         raise error(f"cannot read {what}: {exc.strerror or exc}", location=file) from None
     finally:
