@@ -85,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError:  # the machine's limit, not a bug: say so, and what uses less
+        if debug:
+            traceback.print_exc()
+        print(f"qrt: error: out of memory running `qrt {argv[0] if argv else ''}`: the model or an input needs "
+              "more memory than this process may use (a ulimit, prlimit --as, a container's limit)\n"
+              "  for qrt run on a checkpoint folder, --sequential (or --max-memory SIZE) loads one decoder "
+              "layer at a time", file=sys.stderr)
+        return 2
     except Exception:  # a bug in qrt, not in the user's input
         traceback.print_exc()
         print("qrt: internal error — please report it with the traceback above", file=sys.stderr)
