@@ -16,7 +16,7 @@ from qrt.frontends.source import RuleSource, load_rule_source
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
 from qrt.resolver.explain import Explanation, explain_decision, module_query_sites
-from qrt.resolver.plan import Plan, resolve_inventory
+from qrt.resolver.plan import Plan, resolve_source
 
 if TYPE_CHECKING:
     import torch
@@ -83,14 +83,7 @@ def resolve(rules: RulesLike, model: ModelLike, *args: Any, check_tensors: bool 
     line. ``False`` keeps such decisions, for tools that show them (explain, the report) and
     the runtime, which refuses them itself."""
     source = _source(rules)
-    inv = as_inventory(model, *args, **kwargs)
-    plan = resolve_inventory(source.rules_for(inv), inv, source=source)
-    source.check(plan)
-    if check_tensors:
-        from qrt.resolver.tensor_check import check_plan
-
-        check_plan(plan)
-    return plan
+    return resolve_source(source, as_inventory(model, *args, **kwargs), check_tensors=check_tensors)
 
 
 def _tensor_note(plan: Plan, decision: Any) -> str | None:

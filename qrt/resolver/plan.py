@@ -24,7 +24,7 @@ from qrt.resolver.axes import resolve_axes
 from qrt.resolver.decision import Decision
 from qrt.resolver.fast import FastResolver
 
-__all__ = ["Plan", "PLAN_VERSION", "plan_spec_json", "site_json", "resolve_inventory", "owner_type", "check_type_names"]
+__all__ = ["Plan", "PLAN_VERSION", "plan_spec_json", "site_json", "resolve_inventory", "resolve_source", "owner_type", "check_type_names"]
 
 PLAN_VERSION = 1
 
@@ -149,3 +149,19 @@ def resolve_inventory(rules: RuleSet, inv: Inventory, *, source: Any = None) -> 
     check_type_names(rules, inv)
     decisions = FastResolver(rules).resolve(inv.sites)
     return Plan(inv, rules, tuple(decisions), source)
+
+
+def resolve_source(source: Any, inv: Inventory, *, check_tensors: bool = True) -> Plan:
+    """Resolve a rule source of any front end (an object with ``rules_for`` and ``check``, as
+    :func:`qrt.frontends.source.load_rule_source` returns) on ``inv``: its rules for this
+    model, the fold, the front end's own check of the plan, and — with ``check_tensors`` — the
+    refusal of a spec its tensor cannot take (:mod:`qrt.resolver.tensor_check`). The one
+    sequence ``qrt.resolve`` and the runtime both run; it lives here, below both, so the
+    runtime never imports the API face above it."""
+    plan = resolve_inventory(source.rules_for(inv), inv, source=source)
+    source.check(plan)
+    if check_tensors:
+        from qrt.resolver.tensor_check import check_plan
+
+        check_plan(plan)
+    return plan

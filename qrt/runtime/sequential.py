@@ -219,7 +219,7 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
 
     ``progress`` receives trace progress; ``bars`` draws progress bars (tracing, one step per
     layer, writing)."""
-    from qrt.api import resolve
+    from qrt.resolver.plan import resolve_source
     from qrt.runtime.finalize.weights import check_targets, finalize_weights, weight_targets
     from qrt.runtime.trace import trace_model
 
@@ -234,7 +234,7 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
     # ops (inside the layers, the head) take the same branches either way.
     with bars.trace() as traced:
         inventory = trace_model(model, meta_args, meta_kwargs, progress=traced or progress)
-    quantizer._install_plan(resolve(quantizer.source, inventory), inventory)
+    quantizer._install_plan(resolve_source(quantizer.source, inventory), inventory)
     state = quantizer.state
     assert state is not None
     prefix, layers = decoder_layers(model)

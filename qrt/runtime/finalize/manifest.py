@@ -181,9 +181,10 @@ def plan_from_manifest(manifest: dict[str, Any], *, source: str, trusted: bool =
     finally:
         if was_enabled:
             gc.enable()
-    from qrt.api import resolve
+    from qrt.frontends.source import load_rule_source
+    from qrt.resolver.plan import resolve_source
 
-    plan = resolve(rules, inventory, check_tensors=False)  # compared with the recorded plan below
+    plan = resolve_source(load_rule_source(rules), inventory, check_tensors=False)  # compared with the recorded plan below
     recorded = {s["quantizer_path"]: s["decision"] for s in manifest["plan"]["sites"]}
     for d in plan.decisions:
         spec = plan.spec(d)

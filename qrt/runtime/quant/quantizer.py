@@ -165,13 +165,13 @@ class Quantizer:
                 return self._prepare_graph(example_inputs, example_kwargs, dynamic_shapes, export_with_no_grad)
             except Exception as exc:  # noqa: BLE001 - every graph-mode failure becomes one clean error
                 raise self._graph_failure(exc, example_kwargs) from None
-        from qrt.api import resolve
+        from qrt.resolver.plan import resolve_source
         from qrt.runtime.trace import trace_model
 
         if not isinstance(example_inputs, tuple):
             example_inputs = (example_inputs,)
         inventory = trace_model(self.model, example_inputs, example_kwargs, as_export=False, progress=progress)
-        self._install_plan(resolve(self.source, inventory, check_tensors=False), inventory)  # prepare says QRT302
+        self._install_plan(resolve_source(self.source, inventory, check_tensors=False), inventory)  # prepare says QRT302
         return self.model
 
     def _graph_failure(self, exc: Exception, example_kwargs: dict[str, Any] | None) -> QrtError:
@@ -268,7 +268,7 @@ class Quantizer:
         the plan with a torchao PT2E quantizer, ``prepare_pt2e``. Returns the GraphModule."""
         from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
-        from qrt.api import resolve
+        from qrt.resolver.plan import resolve_source
         from qrt.runtime.graph.annotate import PlanQuantizer
         from qrt.runtime.graph.export import export_model, without_kv_cache
         from qrt.runtime.graph.names import graph_call_sites
@@ -276,7 +276,7 @@ class Quantizer:
 
         with without_kv_cache(self.model, kwargs):  # the inventory's sites are the graph's
             inventory = trace_model(self.model, args, kwargs)  # export branches on: the graph's names
-        plan = resolve(self.source, inventory, check_tensors=False)
+        plan = resolve_source(self.source, inventory, check_tensors=False)
         experts = [d.site.quantizer_path for d in plan.decisions if d.site.fused is not None and plan.spec(d) is not None]
         if experts:
             raise PrepareError(
