@@ -268,3 +268,24 @@ def test_an_mx_input_is_refused_with_the_rounding_that_differs(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     groups = json.loads((tmp_path / "ct" / "config.json").read_text())["quantization_config"]["config_groups"]
     assert [g["format"] for g in groups.values()] == ["mxfp4-pack-quantized"]
+
+
+def test_overwrite_replaces_an_earlier_export_whole_and_keeps_other_files(tmp_path: Path) -> None:
+    """An export is written beside OUT and moved in: into an existing OUT (--overwrite) the
+    shards and index of an earlier, larger export go (a loader would read a stale index before
+    the new model.safetensors), the user's other files stay, and no scratch folder remains."""
+    expected, inputs, saved, hf = saved_hf(tmp_path, CASES["int4 weight-only"][0])
+    out = tmp_path / "ct"
+    out.mkdir()
+    for stale in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                  "model.safetensors.index.json", "config.json"):
+        (out / stale).write_text("stale")
+    (out / "NOTES.md").write_text("mine")
+    with pytest.raises(FinalizeError, match="not empty"):
+        export_compressed_tensors(saved, out, hf_config=hf)
+    export_compressed_tensors(saved, out, hf_config=hf, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["NOTES.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(*inputs).logits, expected)

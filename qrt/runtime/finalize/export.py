@@ -218,16 +218,12 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
         if not isinstance(config, dict):
             raise FinalizeError(f"{source}: not a JSON object", hint="pass the model's config.json or its directory")
         _check_config_fits(config, manifest, source)
-    out.mkdir(parents=True, exist_ok=True)
-    files = _write(out, written)
-    if folder is not None:
-        files += _copy_companions(folder, out)
     config["quantization_config"] = qconfig
     if untied:
         # the head is stored quantized and the embedding float: tied, a loader would give one
         # of them the other's tensor
         config["tie_word_embeddings"] = False
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    files = _write_atomically(out, written, config, folder)
     return {"modules": len(quantized_modules), "groups": len(config_groups), "ignore": ignore,
             "activations_left_out": left_out, "files": files, "format": qconfig["format"]}
 
@@ -237,6 +233,43 @@ _COMPANIONS = ("generation_config.json", "tokenizer.json", "tokenizer_config.jso
                "chat_template.jinja", "chat_template.json", "preprocessor_config.json")
 """Files beside a Hugging Face config that a deployment loads with the weights (tokenizer,
 generation defaults, processor): an export without them cannot ``generate``."""
+
+
+def _write_atomically(out: Path, tensors: dict[str, torch.Tensor], config: dict[str, Any],
+                      folder: Path | None) -> list[str]:
+    """Write the export into a scratch folder beside ``out``, then move its files in: a
+    failure (a full disk, an interrupt) leaves ``out`` as it was, never half a checkpoint.
+    Into an existing ``out`` (``--overwrite``) the files of an earlier export are removed
+    first — a stale shard or index beside a new ``model.safetensors`` would be read by a
+    loader — and anything else there is left alone."""
+    import os
+    import shutil
+
+    scratch = out.parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        files = _write(scratch, tensors)
+        if folder is not None:
+            files += _copy_companions(folder, scratch)
+        (scratch / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        files_written = [*files, "config.json"]
+        out.mkdir(exist_ok=True)
+        for old in out.iterdir():
+            if old.is_file() and (old.name in _COMPANIONS or old.name == "config.json" or _is_weights_file(old.name)):
+                old.unlink()
+        for name in files_written:
+            os.replace(scratch / name, out / name)
+    except OSError as exc:
+        raise FinalizeError(f"{out}: cannot write the export: {exc.strerror or exc}",
+                            hint="nothing was left half-written; free space or pass another directory") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return files
+
+
+def _is_weights_file(name: str) -> bool:
+    return name == "model.safetensors.index.json" or (name.startswith("model") and name.endswith(".safetensors"))
 
 
 def _copy_companions(folder: Path, out: Path) -> list[str]:
