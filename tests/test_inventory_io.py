@@ -115,3 +115,33 @@ def test_a_written_inventory_is_sealed_and_an_edit_breaks_the_seal(tmp_path) -> 
 
     with pytest.raises(InventoryFileError, match="does not match its schema"):
         load_inventory_file(path)
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("role", None, "'role' is a required property"),
+    ("role", "bogus", "'bogus' is not one of"),
+    ("key", {"a": 1}, "is not of type 'integer', 'string'"),
+    ("scope", 5, "5 is not of type 'array'"),
+    ("shape", [-3, "x"], "['sites'][0]['shape']"),
+    ("op_name", 7, "7 is not of type"),
+])
+def test_a_resealed_inventory_with_bad_content_is_located(tmp_path: Path, llama_inventory, field: str,
+                                                         value: object, said: str) -> None:
+    """A sealed file skips the schema check; one edited and sealed again (the seal is a digest,
+    not a signature) still gets a located refusal, not a crash in a later tool nor a role
+    nothing reads (issue 19)."""
+    from qrt.sealed_json import dumps_sealed, is_sealed
+
+    path = tmp_path / "inv.json"
+    save_inventory(llama_inventory, path)
+    data = json.loads(path.read_text())
+    data.pop("sha256")
+    if value is None:
+        data["sites"][0].pop(field)
+    else:
+        data["sites"][0][field] = value
+    path.write_text(dumps_sealed(data))
+    assert is_sealed(path.read_text())  # so the reader trusts it and skips the schema
+    with pytest.raises(InventoryFileError) as info:
+        load_inventory_file(path).sites  # noqa: B018 - reading is the check
+    assert said in str(info.value) and str(path) in str(info.value)
