@@ -221,3 +221,26 @@ def test_resolve_summary_counts_sites_per_op_type_role_and_decision() -> None:
     assert lines[0].split() == ["op", "type", "role", "sites", "decision"]
     assert any(line.split()[:3] == ["linear", "state", "15"] and "int8 per_channel(axis=0)" in line for line in lines)
     assert lines[-1] == "30 of 331 sites quantized"
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda r: r.__setitem__("decision", {"x": 1}), "['decision']"),
+    (lambda r: r.pop("quantizer_path"), "'quantizer_path' is a required property"),
+    (lambda r: r.__setitem__("role", "bogus"), "'bogus' is not one of"),
+])
+def test_a_resealed_plan_with_bad_content_is_a_located_error(tmp_path: Path, edit, said: str) -> None:  # type: ignore[no-untyped-def]
+    """A sealed plan skips the full schema check; edited and sealed again (a seal is a digest,
+    not a signature) it still gets a located refusal in diff, not a crash (issue 19)."""
+    from qrt.sealed_json import dumps_sealed, is_sealed
+
+    plan = tmp_path / "plan.json"
+    assert run_qrt("resolve", str(ROOT / "rules" / "w8a8.qrt"), "--model", "two_add", "-o", str(plan)).returncode == 0
+    data = json.loads(plan.read_text())
+    data.pop("sha256")
+    edit(data["sites"][0])
+    bad = tmp_path / "bad.json"
+    bad.write_text(dumps_sealed(data))
+    assert is_sealed(bad.read_text())
+    done = run_qrt("diff", str(bad), str(plan))
+    assert done.returncode == 2 and "QRT211" in done.stderr and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -115,6 +115,8 @@ def view_of_json(text: str, label: str) -> PlanView:
                 location=label,
                 hint=f"the file must follow schemas/{kind}.schema.json",
             )
+    else:
+        _check_sealed_rows(data, kind, label)
     header = {k: v for k, v in data.items() if k not in ("sites", "sha256")} if kind == "lock" else {}
     rows = {r["quantizer_path"]: SiteRow.of(r) for r in data["sites"]}
     if len(rows) != len(data["sites"]):  # an edited file: one row would silently win
@@ -134,6 +136,38 @@ def view_of_json(text: str, label: str) -> PlanView:
         inventory_sha256=data.get("inventory_sha256"),
         header=header,
     )
+
+
+def _check_sealed_rows(data: dict[str, Any], kind: str, label: str) -> None:
+    """A sealed file skips the full schema check (seconds for a 70B model's 11,727 rows), but
+    a seal is a digest anyone can recompute: an edited file sealed again must still not crash
+    diff or lock. Every row is checked against the schema's row definition once per distinct
+    shape — its fields' types, its role, its decision — which is a few dozen validations."""
+    import jsonschema
+
+    whole = schema(kind)
+    rows = data.get("sites")
+    if not isinstance(rows, list) or not all(type(r) is dict for r in rows):
+        where, message = "['sites']", "must be a list of objects"
+    else:
+        validator = jsonschema.Draft202012Validator({"$defs": whole.get("$defs", {}), **whole["properties"]["sites"]["items"]})
+        seen: set[tuple[Any, ...]] = set()
+        for index, row in enumerate(rows):
+            shape = (tuple(sorted((k, type(v).__name__) for k, v in row.items() if k != "decision")), row.get("role"),
+                     json.dumps(row.get("decision"), sort_keys=True))
+            if shape in seen:
+                continue
+            seen.add(shape)
+            error = jsonschema.exceptions.best_match(validator.iter_errors(row))
+            if error is not None:
+                where = f"['sites'][{index}]" + "".join(f"[{p!r}]" for p in error.absolute_path)
+                message = error.message
+                break
+        else:
+            return
+    raise PlanFileError(f"{kind} file does not match its schema at {where}: {message}", location=label,
+                        hint=f"the file was edited after qrt wrote it; write it again with `qrt "
+                        f"{'lock' if kind == 'lock' else 'resolve'} ...`")
 
 
 def decision_text(decision: dict[str, Any] | None) -> str:
