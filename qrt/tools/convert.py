@@ -193,22 +193,29 @@ def _compressed_tensors(source: RuleSource, inv: Inventory | None) -> _Written:
     from qrt.api import resolve
 
     config, reasons = config_from_plan(resolve(source, inv))
-    if reasons:
-        by_reason: dict[str, list[str]] = {}
-        for path, why in reasons:
-            by_reason.setdefault(why, []).append(path)
-        shown = "\n  ".join(
-            f"- {why} — {len(paths)} site(s): {', '.join(paths[:3])}{' …' if len(paths) > 3 else ''}"
-            for why, paths in by_reason.items())
-        raise ConvertError(
-            f"{len(reasons)} decision(s) have no compressed-tensors equivalent, so nothing was written:\n  {shown}",
-            location=source.label,
-            hint="compressed-tensors holds the weight, input and output specs of Linear and Embedding modules; "
-            "convert --to dsl holds every decision",
-        )
+    _refuse_inexpressible(reasons, "compressed-tensors", source.label,
+                          "compressed-tensors holds the weight, input and output specs of Linear and Embedding "
+                          "modules; convert --to dsl holds every decision")
     text = json.dumps(config, indent=2) + "\n"
     return _Written(text, CompressedTensorsSource(compressed_tensors_from_data(config, file="<converted>"),
                                                   label="converted config"))
+
+
+def _refuse_inexpressible(reasons: list[tuple[str, str]], target: str, label: str, hint: str) -> None:
+    """Every decision a target format cannot hold, grouped by reason, in one refusal: nothing
+    is written rather than a config that decides otherwise."""
+    if not reasons:
+        return
+    by_reason: dict[str, list[str]] = {}
+    for path, why in reasons:
+        by_reason.setdefault(why, []).append(path)
+    shown = "\n  ".join(
+        f"- {why} — {len(paths)} site(s): {', '.join(paths[:3])}{' …' if len(paths) > 3 else ''}"
+        for why, paths in by_reason.items())
+    raise ConvertError(
+        f"{len(reasons)} decision(s) have no {target} equivalent, so nothing was written:\n  {shown}",
+        location=label, hint=hint,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,19 +239,9 @@ def _torchao(source: RuleSource, inv: Inventory | None) -> _Written:
     from qrt.api import resolve
 
     config, reasons = config_from_plan(resolve(source, inv))
-    if reasons:
-        by_reason: dict[str, list[str]] = {}
-        for path, why in reasons:
-            by_reason.setdefault(why, []).append(path)
-        shown = "\n  ".join(
-            f"- {why} — {len(paths)} site(s): {', '.join(paths[:3])}{' …' if len(paths) > 3 else ''}"
-            for why, paths in by_reason.items())
-        raise ConvertError(
-            f"{len(reasons)} decision(s) have no torchao equivalent, so nothing was written:\n  {shown}",
-            location=source.label,
-            hint="torchao quantizes Linear weights (and, with the dynamic-activation configs, their inputs); "
-            "convert --to dsl holds every decision",
-        )
+    _refuse_inexpressible(reasons, "torchao", source.label,
+                          "torchao quantizes Linear weights (and, with the dynamic-activation configs, their "
+                          "inputs); convert --to dsl holds every decision")
     text = json.dumps(config, indent=2) + "\n"
     return _Written(text, TorchAoSource(torchao_from_data(config, file="<converted>"), label="converted config"))
 
