@@ -49,14 +49,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from qrt.errors import ModelSourceError
 from qrt.runtime.progress import Bars
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 from qrt.runtime.quant.quantizer import Quantizer
-from qrt.runtime.quant.run import RunReport, _first_tensor, _like
+from qrt.runtime.quant.run import RunReport, _first_tensor, _like, report_of
 from qrt.runtime.sequential_onload import CheckpointReader, build_skeleton, check_names, onload
 from qrt.runtime.sources import BuiltModel
 
@@ -320,20 +319,8 @@ def run_sequential(config: Any, loaded: SequentialModel, *, batches: int = 8, se
     if finalize_dir is not None:
         with bars.step("writing"):
             finalized = _write(model, finalize_dir, report, loaded.float_bytes, data, got)
-    quantizers = quantizer.quantizers()
-    return RunReport(
-        summary=quantizer.summary(),
-        quantizers=len(quantizers),
-        enabled=sum(1 for q in quantizers if getattr(q, "enabled", True)),
-        max_abs_error=(got - want).abs().max().item() if want is not None else None,
-        cosine=F.cosine_similarity(got.flatten(), want.flatten(), dim=0).item() if want is not None else None,
-        batches=count,
-        finalized=finalized,
-        mode="eager",
-        config_mode=None if configured is None else str(getattr(configured, "value", configured)),
-        held_out=held is not None,
-        routed=quantizer.routed_tokens() or None,
-    )
+    return report_of(quantizer, got, want, batches=count, finalized=finalized, mode="eager",
+                     configured=configured, held_out=held is not None)
 
 
 def _release_freed() -> None:

@@ -137,11 +137,19 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
             data_kwargs = {k: _like(v, generator) for k, v in kwargs.items()}
         got = _first_tensor(model(*data, **data_kwargs)).float()
         want = _first_tensor(reference(*data, **data_kwargs)).float() if reference is not None else None
-    quantizers = quantizer.quantizers()
     finalized = None
     if finalize_dir is not None:
         with bars.step("finalizing"):
             finalized = _finalize(quantizer, float_bytes, model, data, data_kwargs, got, finalize_dir)
+    return report_of(quantizer, got, want, batches=batches, finalized=finalized, mode=execution_mode,
+                     configured=configured, held_out=held_out is not None)
+
+
+def report_of(quantizer: Quantizer, got: torch.Tensor, want: torch.Tensor | None, *, batches: int,
+              finalized: dict[str, Any] | None, mode: str, configured: Any, held_out: bool) -> RunReport:
+    """The report of a run, whole or sequential: the quantizers, the error figures (none
+    without a float output to compare with), what was finalized."""
+    quantizers = quantizer.quantizers()
     return RunReport(
         summary=quantizer.summary(),
         quantizers=len(quantizers),
@@ -150,9 +158,9 @@ def run_config(config: Any, model: torch.nn.Module, args: tuple[Any, ...], kwarg
         cosine=F.cosine_similarity(got.flatten(), want.flatten(), dim=0).item() if want is not None else None,
         batches=batches,
         finalized=finalized,
-        mode=execution_mode,
+        mode=mode,
         config_mode=None if configured is None else str(getattr(configured, "value", configured)),
-        held_out=held_out is not None,
+        held_out=held_out,
         routed=quantizer.routed_tokens() or None,
     )
 
