@@ -29,6 +29,7 @@ from qrt.frontends.compressed_tensors.args import ROLES, check_args, check_schem
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.frontends.compressed_tensors.positions import key_marks
 from qrt.frontends.compressed_tensors.presets import PRESET_SCHEMES, preset_scheme
+from qrt.frontends.marks import MarkedDocument
 from qrt.ir.origin import Origin
 from qrt.ir.spec import QuantizationSpec
 
@@ -132,36 +133,17 @@ def is_compressed_tensors_document(data: Any) -> bool:
     return isinstance(inner, Mapping) and ("config_groups" in inner or inner.get("quant_method") == QUANT_METHOD)
 
 
-class _Reader:
+class _Reader(MarkedDocument):
     def __init__(self, file: str, marks: Mapping[tuple[Any, ...], tuple[int, int]], prefix: tuple[Any, ...],
                  label: str = "") -> None:
-        self.file = file
-        self.marks = marks
-        self.prefix = prefix
+        super().__init__(file, marks, prefix)
         self.label = label
         """Prepended to config paths (a recipe's modifier, ``quant_stage.quant_modifiers.GPTQModifier``)."""
-
-    def locate(self, path: tuple[Any, ...]) -> str | None:
-        full = (*self.prefix, *path)
-        while full:
-            if full in self.marks:
-                line, column = self.marks[full]
-                return f"{self.file}:{line}:{column}"
-            full = full[:-1]
-        return self.file
 
     def origin(self, path: tuple[Any, ...], config_path: str) -> Origin:
         """Where ``path`` was written, or the nearest key above it that was (a preset's
         targets, written as a recipe's ``scheme``, stand where the scheme does)."""
-        if self.label:
-            config_path = f"{self.label}.{config_path}"
-        full = (*self.prefix, *path)
-        while full and full not in self.marks:
-            full = full[:-1]
-        mark = self.marks.get(full) if full else None
-        if mark is None:
-            return Origin(file=self.file, config_path=config_path)
-        return Origin(file=self.file, line=mark[0], column=mark[1], config_path=config_path)
+        return super().origin(path, f"{self.label}.{config_path}" if self.label else config_path)
 
     def fail(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> CompressedTensorsConfigError:
         return CompressedTensorsConfigError(message, location=self.locate(path), hint=hint)

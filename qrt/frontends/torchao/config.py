@@ -32,6 +32,7 @@ from qrt.errors import did_you_mean
 from qrt.frontends.compressed_tensors.positions import key_marks
 from qrt.frontends.torchao.configs import SUPPORTED, MappedConfig, map_config
 from qrt.frontends.torchao.errors import TorchAoConfigError
+from qrt.frontends.marks import MarkedDocument
 from qrt.ir.origin import Origin
 
 __all__ = [
@@ -108,28 +109,7 @@ def is_torchao_document(data: Any) -> bool:
     return isinstance(inner, Mapping) and inner.get("quant_method") == "torchao"
 
 
-class _Reader:
-    def __init__(self, file: str, marks: Mapping[tuple[Any, ...], tuple[int, int]], prefix: tuple[Any, ...]) -> None:
-        self.file, self.marks, self.prefix = file, marks, prefix
-
-    def locate(self, path: tuple[Any, ...]) -> str:
-        full = (*self.prefix, *path)
-        while full:
-            if full in self.marks:
-                line, column = self.marks[full]
-                return f"{self.file}:{line}:{column}"
-            full = full[:-1]
-        return self.file
-
-    def origin(self, path: tuple[Any, ...], config_path: str) -> Origin:
-        full = (*self.prefix, *path)
-        while full and full not in self.marks:
-            full = full[:-1]
-        mark = self.marks.get(full) if full else None
-        if mark is None:
-            return Origin(file=self.file, config_path=config_path)
-        return Origin(file=self.file, line=mark[0], column=mark[1], config_path=config_path)
-
+class _Reader(MarkedDocument):
     def fail(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> TorchAoConfigError:
         return TorchAoConfigError(message, location=self.locate(path), hint=hint)
 
