@@ -7,7 +7,7 @@ Table 1 — synthetic sites (a Llama-like naming scheme, 24 op kinds per layer) 
 of a realistic mix (op-type/role/key equalities, module-name regexes, quantizer-path globs,
 scope predicates, patches). ``warm`` resolves a second site set of the same model shape
 with the resolver already built (indexes and memo tables filled); ``cold`` includes
-building it. The peers, same rules and sites, on a sample (10^3 sites, fewer for big rule sets): the literal SEMANTICS
+building it. The peers, same rules and sites, on a sample (10^3 sites, fewer for big rule sets): the literal docs/semantics.md
 §2 fold (``reference``, every rule tested per site), and a ModelOpt-style loop — for each
 entry, ``fnmatch`` every quantizer name (what ``set_quantizer_by_cfg`` does) — run on the
 path-glob rules alone.

@@ -50,7 +50,7 @@ def main() -> int:
             body["algorithm"] = preset["algorithm"]
         body["quant_cfg"] = _int_keys(preset["quant_cfg"])
         header = (
-            f"{name}: ModelOpt {version}'s preset of that name, as a wildcard list (SEMANTICS §4).\n"
+            f"{name}: ModelOpt {version}'s preset of that name, as a wildcard list (docs/semantics.md §4).\n"
             f"Written by scripts/write_modelopt_presets.py from the released config's values;\n"
             f"load it as `modelopt:{name}` (qrt resolve modelopt:{name} --model ...)."
         )

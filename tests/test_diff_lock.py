@@ -1,6 +1,6 @@
 """``qrt diff``, git revisions, lock files and ``qrt resolve --summary``, as CI uses them.
 
-The seed examples are diffed against each other on the model seed 001 describes (two
+The worked examples (docs/semantics.md §3) are diffed against each other on the model they describe (two
 ``mymodelSelfAttention`` layers, a concat), with the exact groups each pair must give.
 """
 

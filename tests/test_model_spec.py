@@ -173,7 +173,7 @@ def _types(inv_json: str) -> set[str]:
 
 
 def test_a_file_factory_names_its_classes_after_the_file_in_every_process(factory_file: Path) -> None:
-    """SEMANTICS §1: ``path/to/mymodels.py:factory`` is imported as module ``mymodels``, so a
+    """docs/semantics.md §1: ``path/to/mymodels.py:factory`` is imported as module ``mymodels``, so a
     rule can say ``type mymodels.Net`` and two processes write the same inventory."""
     runs = [run_qrt("inspect", "--model", f"{factory_file}:with_inputs", "--format", "json", fresh=True)
             for _ in range(2)]

@@ -3,7 +3,7 @@
 Commands take ``RULES`` as a path and never ask which style it is:
 
 * a YAML/JSON document with a ``quantization_config`` key is a hierarchical config
-  (front end 1); it compiles against the model's inventory, because SEMANTICS §3's
+  (front end 1); it compiles against the model's inventory, because docs/semantics.md §3's
   priorities depend on scope depth and module-level quantizers override the op-level sites
   on their tensor;
 * a YAML/JSON list of entries, a mapping with ``quant_cfg`` (a full ModelOpt config too), a
@@ -136,7 +136,7 @@ class WildcardSource:
             return [
                 "ModelOpt 0.47 creates no quantizer on this tensor (its module is of no class "
                 "ModelOpt converts, or the tensor is none of the module's input/weight/output), "
-                "so no entry of a list reaches it, however broad: it stays off (SEMANTICS §4)"
+                "so no entry of a list reaches it, however broad: it stays off (docs/semantics.md §4)"
             ]
         start = "enabled" if role_default_state(site) is not None else "disabled"
         return [

@@ -1,4 +1,4 @@
-"""ModelOpt's names for attention tensors (SEMANTICS §4).
+"""ModelOpt's names for attention tensors (docs/semantics.md §4).
 
 So that KV-cache and FP8-attention presets (``*[kv]_bmm_quantizer``, ``*p_bmm_quantizer``)
 reach the right tensors, the query/key/value inputs of an attention and its probabilities

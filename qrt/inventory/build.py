@@ -3,7 +3,7 @@
 Kept apart from tracing (and free of torch) because both the eager and the graph runtime
 record the same raw facts, and quantizer paths must come out the same from either.
 
-Quantizer paths (SEMANTICS §1): the one registered op a *leaf* module runs is named after the
+Quantizer paths (docs/semantics.md §1): the one registered op a *leaf* module runs is named after the
 module, as a module-swapping runtime names it (``q_proj.input_quantizer``,
 ``q_proj.weight_quantizer``, ``q_proj.output_quantizer``); every other op after itself
 (``blk.add.input_quantizer_0``, ``norm.mul_1.weight_quantizer``). Module-level sites are

@@ -7,9 +7,9 @@ consumed by the resolver, lint, explain and the runtimes. It holds four tables:
 * ``ops``: every op call site, registered or not, in execution order (unregistered ops are
   kept because they carry tensors between quantized ops and show in ``qrt inspect``);
 * ``tensors``: each tensor identity with its producer and its readers — how a module
-  boundary site is tied to the op sites on the same tensor (SEMANTICS §3, one quantizer per
+  boundary site is tied to the op sites on the same tensor (docs/semantics.md §3, one quantizer per
   tensor) and how back-to-back quantizers are found later;
-* ``sites``: the quantizable tensor positions (SEMANTICS §1).
+* ``sites``: the quantizable tensor positions (docs/semantics.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where ModelOpt 0.47 would put quantizers, and under which names (SEMANTICS §4).
+"""Where ModelOpt 0.47 would put quantizers, and under which names (docs/semantics.md §4).
 
 A wildcard list (ModelOpt's ``quant_cfg``) configures the quantizers ModelOpt's conversion
 creates, and nothing else: the list's universe is a fact of the model, computed here once per
@@ -37,7 +37,7 @@ activation, operand 1 (qrt's ``c_attn.input_quantizer_1``), whatever its positio
 always the tensor as stored: ``_QuantConv1D.convert`` replaces a ``Conv1D``'s ``(in, out)``
 weight by its transpose and runs ``nn.Linear``'s forward, so a list's ``axis: 0`` means the
 output features there, which are axis 1 of the stored weight. Plans index the stored tensor
-(SEMANTICS §3), so the wildcard front end translates (:func:`weight_transposed` says where;
+(docs/semantics.md §3), so the wildcard front end translates (:func:`weight_transposed` says where;
 :mod:`qrt.frontends.wildcard.spec_map` does it). The fact is keyed by the op that reads the
 stored weight (``addmm`` for ``Conv1D``), so the front end can select those sites with an
 ordinary selector and its rules stay independent of the model.
@@ -210,7 +210,7 @@ role select exactly the sites whose frame differs — the selector the wildcard 
 def weight_transposed(site: Site) -> bool:
     """Whether ModelOpt applies a list's attributes to the transpose of this site's stored
     tensor (the ``weight_quantizer`` of a ``Conv1D``): then a list's ``axis``/``block_sizes``
-    are translated between the frames (SEMANTICS §4; a plan stores the stored tensor's axes)."""
+    are translated between the frames (docs/semantics.md §4; a plan stores the stored tensor's axes)."""
     return site.modelopt_name is not None and site.role == "state" and site.op_type in TRANSPOSED_WEIGHT_OPS
 
 

@@ -1,4 +1,4 @@
-"""What a rule does to a site's decision, and the fold state it acts on (SEMANTICS §2).
+"""What a rule does to a site's decision, and the fold state it acts on (docs/semantics.md §2).
 
 The fold state is ``(enabled, spec)``. It starts "not quantized" ``(False, None)``:
 

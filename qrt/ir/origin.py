@@ -1,4 +1,4 @@
-"""Where a rule came from: a file position and/or a config path (SEMANTICS §2 ``origin``)."""
+"""Where a rule came from: a file position and/or a config path (docs/semantics.md §2 ``origin``)."""
 
 from __future__ import annotations
 

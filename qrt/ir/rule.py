@@ -1,4 +1,4 @@
-"""A rule: ``(selector, effect, priority, order, origin)`` (SEMANTICS §2).
+"""A rule: ``(selector, effect, priority, order, origin)`` (docs/semantics.md §2).
 
 ``priority`` is a tuple of ints compared lexicographically and set by the front end (the
 DSL's default is ``(0,)``); ``order`` is the rule's position in its rule set. The fold sorts

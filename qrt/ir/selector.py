@@ -1,4 +1,4 @@
-"""Selectors: a conjunction of predicates on a site's fields (SEMANTICS §2).
+"""Selectors: a conjunction of predicates on a site's fields (docs/semantics.md §2).
 
 Every field left ``None`` accepts every site. Regexes use ``re.fullmatch`` semantics on the
 whole name, globs ``fnmatchcase``; both are checked when the selector is built, so a bad
@@ -12,7 +12,7 @@ Two predicates need care:
 * ``tensor``: an exact tensor identity, for rules about every site on one tensor.
 * ``op_name`` with ``op_name_relative``: the regex is matched against the op name relative
   to the scope entry that matched (``self_attn\\.softmax`` inside ``model.layers.0``), which
-  is how an ``op_name_config`` inside a module config reads (SEMANTICS §3).
+  is how an ``op_name_config`` inside a module config reads (docs/semantics.md §3).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Selector:
     quantizer_names: QuantizerNames = "qrt"
     """``"qrt"``: the glob matches the site's quantizer path or any of its aliases (the DSL's
     ``quantizer "…"``); ``"modelopt"``: only the site's ModelOpt name, so sites ModelOpt would
-    put no quantizer on are out of reach (a wildcard list's entries, SEMANTICS §4; the DSL's
+    put no quantizer on are out of reach (a wildcard list's entries, docs/semantics.md §4; the DSL's
     ``modelopt_name "…"``)."""
     parent_class: str | None = None
     """ModelOpt's ``parent_class``: the owning module's class exactly (no subclasses); with
@@ -116,7 +116,7 @@ class Selector:
     tensor: str | None = None
     """the site's tensor identity exactly (``op:<op>:<k>``, ``param:<fqn>``, ``input:<key>``):
     every site on one tensor, e.g. a module-level quantizer overriding the op-level sites on
-    the tensor it quantizes (SEMANTICS §3)"""
+    the tensor it quantizes (docs/semantics.md §3)"""
 
     def __post_init__(self) -> None:
         if self.module_name is not None:

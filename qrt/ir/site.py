@@ -1,4 +1,4 @@
-"""A site: one tensor position where a quantizer may sit (SEMANTICS.md §1).
+"""A site: one tensor position where a quantizer may sit (docs/semantics.md §1).
 
 Sites are the rows every other part of qrt works on: the resolver decides one spec per site,
 explain talks about one site, the runtime puts one quantizer per *tensor* (several sites may
@@ -15,7 +15,7 @@ __all__ = ["Site", "Role", "ROLES", "OP_ROLES", "MODULE_ROLES", "Key", "ScopeEnt
 
 Role = Literal["input", "output", "state", "module_input", "module_output", "module_state"]
 """Where the tensor sits. ``module_state`` is qrt's name for a module's own state tensors
-(``module_state_spec`` in SEMANTICS §3); §1's table lists the other five."""
+(``module_state_spec`` in docs/semantics.md §3); §1's table lists the other five."""
 
 ROLES: tuple[str, ...] = get_args(Role)
 OP_ROLES: frozenset[str] = frozenset({"input", "output", "state"})
@@ -58,7 +58,7 @@ class Site:
     """The name of the quantizer ModelOpt 0.47's conversion would create on this tensor
     (``q_proj.weight_quantizer``, ``self_attn.p_bmm_quantizer``), or ``None`` where it would
     create none (norm weights, activation-function inputs, modules of classes outside its
-    registry). SEMANTICS §4: a wildcard list reaches exactly the sites that have one, by this
+    registry). docs/semantics.md §4: a wildcard list reaches exactly the sites that have one, by this
     name. An inventory fact (:mod:`qrt.inventory.modelopt`), not something a rule decides."""
     modelopt_class: str | None = None
     """Where :attr:`modelopt_name` is set: the class a list entry's ``parent_class`` is

@@ -2,12 +2,12 @@
 
 Why a module of its own: every front end (hierarchical configs, wildcard lists, the DSL)
 ends in the same value, the one that a ``set`` effect carries and a patch effect edits
-(SEMANTICS.md §2), so the vocabulary and its checks live in one place and nowhere else.
+(docs/semantics.md §2), so the vocabulary and its checks live in one place and nowhere else.
 What it decides:
 
-* **Spellings in, one spelling out.** The reference library (seed 001) writes dtypes as
+* **Spellings in, one spelling out.** The reference library (docs/semantics.md §3) writes dtypes as
   ``torch.int4`` objects, as ``"int4"`` in YAML, and schemes as ``QuantizationScheme.SYMMETRIC``;
-  its source (seed 002) names the algorithm fields ``*_cls``. All of these are read and stored
+  its source names the algorithm fields ``*_cls``. All of these are read and stored
   in one canonical form (``"int4"``, ``"symmetric"``, ``qparam_calculator``), so two specs that
   mean the same thing compare and hash equal. A torch dtype is recognised by ``str(obj)``
   (``"torch.int8"``); this module never imports torch, so lint and explain run without it.
@@ -32,7 +32,7 @@ What it decides:
   have no zero point (no ``asymmetric``), ``float4_e2m1fn_x2`` and ``float8_e8m0fnu`` scales
   exist only for small blocks (MX/NVFP4), so they need ``per_block``. These are rejected when
   the spec is built, not when a runtime meets them.
-* **Explicit vs default.** SEMANTICS §3: a field left unset takes the class default, and the
+* **Explicit vs default.** docs/semantics.md §3: a field left unset takes the class default, and the
   explanation must say so. The set of fields a user wrote is kept (``explicit_fields()``) and
   survives ``merged`` (a patch effect) and ``to_json(explicit_only=True)``; equality and
   hashing look at values only.
@@ -43,7 +43,7 @@ What it decides:
   stages of a *sequential* quantizer (ModelOpt's list ``cfg``): the spec is the first stage,
   ``then`` the ones applied after it, in order; a stage has no stages of its own.
 * **Axis left open.** ``per_channel``/``per_block`` may omit ``axis``; the resolver fills it from
-  seed 001's default-axis tables by the op or module that owns the tensor (``with_axis``).
+  the default-axis tables of docs/semantics.md §3 by the op or module that owns the tensor (``with_axis``).
 
 Errors are pydantic ``ValidationError``s whose ``type`` slugs are stable
 (``unknown_dtype``, ``unknown_choice``, ``invalid_granularity``, ``invalid_value``,
@@ -144,10 +144,10 @@ _FIELD_ALIASES: dict[str, str] = {
     "range_calculator_cls": "range_calculator",
     "fake_quantize_cls": "fake_quantize",
 }
-"""Seed 002 names the algorithm fields with a ``_cls`` suffix; they are read as qrt's names."""
+"""The reference library names the algorithm fields with a ``_cls`` suffix; they are read as qrt's names."""
 
 _DEFAULT_WORD = "default"
-"""Seed 002 writes ``qparam_calculator_cls="default"``: the runtime picks, ``None`` here."""
+"""The reference library writes ``qparam_calculator_cls="default"``: the runtime picks, ``None`` here."""
 
 # ---------------------------------------------------------------------------------------------
 # Spelling helpers
@@ -260,7 +260,7 @@ class PerTensor(BaseModel):
 class PerChannel(BaseModel):
     """One scale per index along ``axis``.
 
-    ``axis=None`` means "the owning op's or module's default" (seed 001: the output-channel
+    ``axis=None`` means "the owning op's or module's default" (docs/semantics.md §3: the output-channel
     dimension), filled in by the resolver; it is not per-tensor.
     """
 
@@ -284,8 +284,8 @@ class PerChannel(BaseModel):
 class PerBlock(BaseModel):
     """One scale per run of ``block_size`` consecutive elements along ``axis``.
 
-    Every other dimension keeps one scale per index (block size 1), which is why seed 001's
-    default axis for per-block is the *input*-channel dimension, not the output one.
+    Every other dimension keeps one scale per index (block size 1), which is why the
+    default axis (docs/semantics.md §3) for per-block is the *input*-channel dimension, not the output one.
     ``block_size`` has no default: a wrong guess would silently change the format.
     """
 
@@ -316,7 +316,7 @@ class PerBlock(BaseModel):
 
 
 Granularity = Annotated[Union[PerTensor, PerChannel, PerBlock], Field(discriminator="type")]
-"""Tagged by ``type``, as seed 001's YAML writes it: ``{type: per_block, block_size: 32}``."""
+"""Tagged by ``type``, as the YAML of docs/semantics.md §3 writes it: ``{type: per_block, block_size: 32}``."""
 
 _GRANULARITY_MODELS: dict[str, type[BaseModel]] = {
     "per_tensor": PerTensor,
@@ -384,7 +384,7 @@ class QuantizationSpec(BaseModel):
     """How one tensor is quantized. Build it from keywords, a mapping (``from_json``) or a patch.
 
     Defaults (``QuantizationSpec()``): int8, symmetric, per tensor, everything else ``None``
-    (scale dtype and algorithms chosen by the runtime). The role defaults of seed 001 are
+    (scale dtype and algorithms chosen by the runtime). The role defaults (docs/semantics.md §2) are
     ``default_activation_spec()`` and ``default_weight_spec()``.
     """
 
@@ -519,7 +519,7 @@ class QuantizationSpec(BaseModel):
         return (self.merged({"then": ()}), *self.then)
 
     def explicit_fields(self) -> frozenset[str]:
-        """The fields the author wrote; the others hold class defaults (SEMANTICS §3, explain)."""
+        """The fields the author wrote; the others hold class defaults (docs/semantics.md §3, explain)."""
         return frozenset(self.model_fields_set)
 
     def merged(self, patch: Mapping[str, Any]) -> QuantizationSpec:
@@ -538,7 +538,7 @@ class QuantizationSpec(BaseModel):
         return type(self).model_validate(data)
 
     def with_axis(self, axis: int | None) -> QuantizationSpec:
-        """This spec with the granularity's axis set (the resolver fills seed 001's defaults)."""
+        """This spec with the granularity's axis set (the resolver fills the defaults of docs/semantics.md §3)."""
         granularity = self.granularity
         if isinstance(granularity, PerTensor):
             raise ValueError(
@@ -634,7 +634,7 @@ def _extras_input(value: object) -> tuple[tuple[str, str], ...]:
 
 
 def default_activation_spec() -> QuantizationSpec:
-    """Seed 001's default for op inputs and outputs: int8, symmetric, per tensor, moving average.
+    """The reference library's default for op inputs and outputs: int8, symmetric, per tensor, moving average.
 
     The four named fields are explicit: they are what this default says, not leftovers.
     """
@@ -647,7 +647,7 @@ def default_activation_spec() -> QuantizationSpec:
 
 
 def default_weight_spec() -> QuantizationSpec:
-    """Seed 001's default for ``weight`` state: int8, symmetric, per channel, static.
+    """The reference library's default for ``weight`` state: int8, symmetric, per channel, static.
 
     The axis is left ``None`` for the resolver to fill by op or module type (the output channel).
     """

@@ -46,11 +46,11 @@ _ALL = [
         "`type Linear` compares with the last part of every class name, so it also matches "
         "`my_lib.Linear` or a class of that name from another library. Name the class fully "
         "(`torch.nn.modules.linear.Linear`), or ModelOpt's way for torch.nn (`nn.Linear`). "
-        "With `--model` the resolver's own class matching settles it (SEMANTICS §2): a bare "
+        "With `--model` the resolver's own class matching settles it (docs/semantics.md §2): a bare "
         "name that names exactly one class of the model is accepted, and the finding is info "
         "naming that class; one that names several is an error listing them (resolving "
         "refuses it) — also for a bare `module_type_configs` key, which is otherwise "
-        "accepted as seed 001 writes it.",
+        "accepted, as the worked examples of docs/semantics.md §3 write it.",
         "type Linear weight -> int8 per_channel\n",
         "type torch.nn.modules.linear.Linear weight -> int8 per_channel\n",
         column=6,
@@ -61,7 +61,7 @@ _ALL = [
         "Module and op names are dotted; in a regex `.` is any character, so "
         "`/model.layers.\\d+.mlp/` also matches `model_layers_3_mlp`. A regex that escapes "
         "`\\d` but not its dots has slipped; escape literal dots. A plain dotted name "
-        "(`decoder.deconv1`, the way seed 001 writes module names) is not reported.",
+        "(`decoder.deconv1`, the way the examples of docs/semantics.md §3 write module names) is not reported.",
         "module /model.layers.\\d+.mlp.down_proj/ weight -> int8 per_channel\n",
         "module /model\\.layers\\.\\d+\\.mlp\\.down_proj/ weight -> int8 per_channel\n",
         column=8,
@@ -127,7 +127,7 @@ _ALL = [
         "`<module>.<op_type>[_n]`, numbered per module, so a bare `linear_23` can only match an "
         "op of the root module. Name the module (`model.layers.3.mlp.linear`) or use "
         "`opname relative` under `in name`. Info only: functional models do run their ops at "
-        "the root (seed 001's `linear_23` example), and with `--model` a name that matches "
+        "the root (the `linear_23` example of docs/semantics.md §1), and with `--model` a name that matches "
         "nothing is reported as QRT020.",
         "opname /linear_23/ -> off\n",
         "opname /model\\.layers\\.3\\.mlp\\.down_proj\\.linear/ -> off\n",
@@ -212,7 +212,7 @@ _ALL = [
     CodeInfo(
         "QRT026", "uninstrumented-site", _I,
         "a ModelOpt list entry whose glob also matches sites ModelOpt has no quantizer for",
-        "A list reaches only the quantizers ModelOpt would create (SEMANTICS §4): "
+        "A list reaches only the quantizers ModelOpt would create (docs/semantics.md §4): "
         "`*weight_quantizer` read over qrt's paths also names norm weights, which ModelOpt does "
         "not quantize, so they stay off. Narrow the glob if they were not meant; use a DSL rule "
         "or a hierarchical config to quantize them.",
@@ -223,7 +223,7 @@ _ALL = [
     CodeInfo(
         "QRT028", "module-never-runs", _W,
         "a module key or pattern whose module never runs its own forward",
-        "A configuration governs the ops on its module's call stack (SEMANTICS §1, §3). A "
+        "A configuration governs the ops on its module's call stack (docs/semantics.md §1, §3). A "
         "container whose children its parent calls directly (`self.decoder.deconv1(x)` from "
         "the root, a `ModuleList` of layers) never runs its own forward, so it is on no call "
         "stack and a `module_name_configs` key (or a `module`/`in name` pattern) naming only "

@@ -300,7 +300,7 @@ def _spec_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
 
 
 def never_run(regex: str, inv: Inventory) -> tuple[list[str], list[str]] | None:
-    """When every module ``regex`` names never runs its own forward (SEMANTICS §1: a container
+    """When every module ``regex`` names never runs its own forward (docs/semantics.md §1: a container
     whose children its parent calls directly is on no call stack, so a configuration keyed to
     it governs nothing): those modules, and the modules that do run below them, outermost first
     (called from outside them, per the inventory's call stacks). ``None`` when ``regex`` names
@@ -500,7 +500,7 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
 def _uninstrumented(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
     """QRT026: an entry whose glob, read over qrt's quantizer paths, also matches sites ModelOpt
     has no quantizer for: those carry no ModelOpt name, so the entry does not reach them and
-    they stay off (SEMANTICS §4). Only entries that switch on (a cfg, or enable: true)."""
+    they stay off (docs/semantics.md §4). Only entries that switch on (a cfg, or enable: true)."""
     from dataclasses import replace
 
     from qrt.ir.effect import Patch

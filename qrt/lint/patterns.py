@@ -58,7 +58,7 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]*")
 
 def unescaped_dots(pattern: str) -> Finding | None:
     """Unescaped dots in a regex that uses other regex syntax too. A plain dotted name
-    (``decoder.deconv1``, as seed 001 writes module names) spells the name it means and is
+    (``decoder.deconv1``, as the examples of docs/semantics.md §3 write module names) spells the name it means and is
     left alone; ``model.layers.\\d+.mlp`` shows its author writes regexes, so its bare dots
     are slips."""
     if _PLAIN_NAME.fullmatch(pattern):

@@ -132,7 +132,7 @@ def _class_finding(item: LintInput, origin: Any, name: str, keyword: str,
                    types: frozenset[str] | None) -> Iterator[Diagnostic]:
     """QRT001 for a bare class name. Without a model: a warning (it may name several classes).
     With one, the resolver's own matching (:func:`~qrt.ir.selector.type_matches`) decides:
-    several classes → an error (resolving refuses it, SEMANTICS §2); exactly one → info naming
+    several classes → an error (resolving refuses it, docs/semantics.md §2); exactly one → info naming
     it (accepted, and the fix is that class's full name); none → the warning stays (and QRT020
     says the rule selects nothing)."""
     if "." in name:

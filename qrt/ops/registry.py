@@ -1,6 +1,6 @@
 """Quantizable op types and the one canonical spelling of every op.
 
-SEMANTICS §1: only ops of a *registered* op type have op-level sites, and the registry says
+docs/semantics.md §1: only ops of a *registered* op type have op-level sites, and the registry says
 which of an op's tensors are quantizable. An entry says, by argument position (or keyword):
 
 * ``inputs``: activation inputs that get ``input`` sites (``"*"``: every floating tensor
@@ -49,7 +49,7 @@ class OpType:
     state: Mapping[Slot, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     attention: bool = False
-    """Scaled-dot-product attention: inputs 0/1/2 are query/key/value (SEMANTICS §4)."""
+    """Scaled-dot-product attention: inputs 0/1/2 are query/key/value (docs/semantics.md §4)."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
@@ -110,7 +110,7 @@ TORCH_ALIASES: dict[str, str] = {
     "_max_pool1d": "max_pool1d",
     "_max_pool2d": "max_pool2d",
     "_max_pool3d": "max_pool3d",
-    # the grouped matrix product of fused MoE experts (SEMANTICS §1): torch's private spelling,
+    # the grouped matrix product of fused MoE experts (docs/semantics.md §1): torch's private spelling,
     # and transformers' CPU fallback custom op (``transformers::grouped_mm_fallback``, the same
     # arguments and math), are one op, so a model traces alike on every device
     "_grouped_mm": "grouped_mm",
@@ -254,7 +254,7 @@ def _builtin_entries() -> list[OpType]:
         OpType("addmm", inputs=(0, 1, 2)),
         # fused experts' grouped product (input (tokens, in), weight (experts, in, out), offs):
         # the activation is an input site; the weight gets per-expert sites from the fused
-        # experts' own naming (SEMANTICS §1), not one site for the whole 3-D tensor
+        # experts' own naming (docs/semantics.md §1), not one site for the whole 3-D tensor
         OpType("grouped_mm", inputs=(0, "mat_a"), aliases=("_grouped_mm", "grouped_mm_fallback")),
         OpType("einsum", inputs="*"),
         OpType("add", inputs="*"),

@@ -1,4 +1,4 @@
-"""Default axes of per-channel and per-block weight specs (seed 001's tables, SEMANTICS §3).
+"""Default axes of per-channel and per-block weight specs (docs/semantics.md §3).
 
 A weight spec may leave ``axis`` open; the axis then depends on the layout of the weight:
 output channels first for Linear/Conv/Embedding (per-channel axis 0, per-block axis 1),
@@ -18,7 +18,7 @@ on it use axis 0. Without this, the no-argument W8A8 config — which quantizes 
 tensor named ``weight`` — would be an error on any model with a BatchNorm or an RMSNorm.
 
 Where no row applies the axis stays open (``None``) in the plan; for hierarchical configs
-that is an error (SEMANTICS §3), and lint reports it for the other front ends.
+that is an error (docs/semantics.md §3), and lint reports it for the other front ends.
 """
 
 from __future__ import annotations

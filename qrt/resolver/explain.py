@@ -1,6 +1,6 @@
 """Why a site got its decision: the whole cascade, who won, and why every other rule lost.
 
-An explanation replays the fold (SEMANTICS §2) over the site's matching rules in fold order
+An explanation replays the fold (docs/semantics.md §2) over the site's matching rules in fold order
 and classifies each step:
 
 * ``decided`` — the last ``set``/``off`` (the state the final result starts from);
@@ -12,7 +12,7 @@ and classifies each step:
 
 It also says which spec fields the user wrote and which came from defaults (class defaults
 of the spec, or the role's default spec when a patch enabled a site nobody set), and what
-default axis the resolver filled in. SEMANTICS §5 property 7: the listed rules are exactly
+default axis the resolver filled in. docs/semantics.md §5 property 7: the listed rules are exactly
 the matching ones in fold order, and the final state equals the resolver's.
 """
 

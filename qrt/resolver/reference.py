@@ -1,4 +1,4 @@
-"""The literal SEMANTICS §2 fold, kept as the oracle of the fast resolver.
+"""The literal docs/semantics.md §2 fold, kept as the oracle of the fast resolver.
 
 For each site: take every rule whose selector matches, sort by ``(priority, order)``, apply
 the effects in that order. Nothing else — no indexes, no caches — so it is obviously right

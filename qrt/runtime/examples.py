@@ -1,7 +1,7 @@
 """Built-in example models: ``--model two_add`` (or ``builtin:two_add``) and friends.
 
 They exist so that a new user can run qrt with nothing of their own, and so that tests and
-benchmarks cover the shapes quantization configs meet in practice: the seed's two-add model,
+benchmarks cover the shapes quantization configs meet in practice: the two-add model of docs/semantics.md §1,
 a small CNN (conv/bn/relu/maxpool/conv-transpose/linear), ``nn.MultiheadAttention``, and a
 Llama-style decoder whose size is a parameter (the 70B-shaped benchmark builds it on meta).
 """
@@ -35,7 +35,7 @@ class TwoAddModule(nn.Module):
 
 
 class TwoAddModel(nn.Module):
-    """Seed 001's naming example: ops ``submodule_a.add``, ``submodule_a.add_1``, …"""
+    """The naming example of docs/semantics.md §1: ops ``submodule_a.add``, ``submodule_a.add_1``, …"""
 
     def __init__(self) -> None:
         super().__init__()
@@ -231,7 +231,7 @@ class Example:
 EXAMPLES: dict[str, Example] = {
     e.name: e
     for e in (
-        Example("two_add", "seed 001's TwoAddModule model: two submodules, two adds each",
+        Example("two_add", "the naming example of docs/semantics.md §1: two submodules, two adds each",
                 TwoAddModel, (2, 8)),
         Example("cnn", "small CNN: conv/bn/relu/maxpool/conv-transpose/avgpool/linear",
                 SmallCNN, (1, 3, 16, 16)),

@@ -77,7 +77,7 @@ stem may replace it, and a module Python imported by that name (``json``) never 
 
 
 def _import_file(path: Path, spec: ModelSpec) -> Any:
-    """Import ``path/to/file.py`` as module ``file`` (SEMANTICS §1), so its classes are
+    """Import ``path/to/file.py`` as module ``file`` (docs/semantics.md §1), so its classes are
     ``file.Net`` in every process, and rules, lint suggestions, lock files and diffs that name
     them stay valid. The file is executed afresh on each load (it may have changed); a module
     of the same name that did not come from such a file is never shadowed."""

@@ -1,6 +1,6 @@
 """Eager inventory: run a model once under a torch function mode and record every site.
 
-How names come about (SEMANTICS §1):
+How names come about (docs/semantics.md §1):
 
 * forward pre/post hooks on every module keep a stack of *invocations*; each invocation owns
   its op counters, so a module that runs twice (shared, or called in a loop) names its ops the
@@ -323,7 +323,7 @@ class _Tracer(TorchFunctionMode):
         return None, slot
 
     def _attention_probs(self, name, op_type, scope, args, kwargs, source) -> None:
-        """The probabilities inside a fused attention are a site too (SEMANTICS §4, key "p")."""
+        """The probabilities inside a fused attention are a site too (docs/semantics.md §4, key "p")."""
         q = args[0] if args else kwargs.get("query")
         k = args[1] if len(args) > 1 else kwargs.get("key")
         if not (isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor)):
@@ -488,7 +488,7 @@ def _as_export() -> Iterator[None]:
 
     Models (Hugging Face's among them) take other branches under export: a materialised
     causal mask instead of a data-dependent ``.all()`` shortcut, no packed-sequence probe.
-    Tracing through the export branches gives the op names ``torch.export`` gives (SEMANTICS
+    Tracing through the export branches gives the op names ``torch.export`` gives (docs/semantics.md
     §1: the same names in eager and graph mode) and never reads tensor data, so it also
     works on ``meta``.
     """

@@ -7,7 +7,7 @@ Three routes, each exact or refused:
 * **with a model**, the source's plan is written: ``{"*": enable: false}`` first, then one
   entry per group of sites with the same decision, under globs of ModelOpt's names chosen so
   each matches only its group (:mod:`qrt.tools.compaction`); every quantized site must be a
-  quantizer ModelOpt would create (a list reaches nothing else, SEMANTICS §4) and its decision
+  quantizer ModelOpt would create (a list reaches nothing else, docs/semantics.md §4) and its decision
   must map to ModelOpt attributes (:mod:`qrt.frontends.wildcard.spec_map`), or the sites that
   cannot are named with why;
 * **without a model**, rules are translated one by one, in fold order, after the same

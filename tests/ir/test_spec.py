@@ -118,7 +118,7 @@ def test_algorithm_spellings_and_cls_aliases(field: str, choices: tuple[str, ...
         aliased = QuantizationSpec.from_json({f"{field}_cls": choice})
         assert getattr(aliased, field) == choice
         assert aliased.explicit_fields() == {field}
-    # Seed 002 writes "default": the runtime picks, which qrt stores as None.
+    # The reference library writes "default": the runtime picks, which qrt stores as None.
     assert getattr(QuantizationSpec(**{field: "default"}), field) is None
     assert getattr(QuantizationSpec(**{field: None}), field) is None
 

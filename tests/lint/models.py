@@ -1,10 +1,10 @@
 """Tiny real models for the lint tests, each built so one lint question has a clear answer.
 
-* :class:`ContainerRoot` — seed 001's ``mymodelSelfAttention`` under a container ``model``
+* :class:`ContainerRoot` — the worked examples' ``mymodelSelfAttention`` (docs/semantics.md §3) under a container ``model``
   whose own forward never runs: the root calls ``self.model.selfattention(x)`` directly
-  (SEMANTICS §1 "Call stack, not name prefixes").
+  (docs/semantics.md §1 "Call stack, not name prefixes").
 * :class:`TwoLinears` — two classes whose bare name is ``Linear`` (torch's and this file's),
-  so ``type Linear`` is ambiguous in it (SEMANTICS §2).
+  so ``type Linear`` is ambiguous in it (docs/semantics.md §2).
 * :class:`Ragged` — a linear whose 48 input features blocks of 32 do not divide.
 """
 
@@ -19,7 +19,7 @@ from qrt.inventory.model import Inventory
 __all__ = ["ContainerRoot", "Linear", "Ragged", "TwoLinears", "inventory", "mymodelSelfAttention"]
 
 
-class mymodelSelfAttention(nn.Module):  # noqa: N801 - seed 001's class name
+class mymodelSelfAttention(nn.Module):  # noqa: N801 - the worked examples' class name
     def __init__(self) -> None:
         super().__init__()
         self.proj = nn.Linear(4, 4)

@@ -135,7 +135,7 @@ def test_lint_without_a_model_or_with_a_saved_inventory_imports_no_torch(tmp_pat
 
 
 def _seed_examples() -> list[str]:
-    """The YAML configs of seed 001's worked examples, as the acceptance tests hold them."""
+    """The YAML configs of the worked examples (docs/semantics.md §3), as the acceptance tests hold them."""
     tree = ast.parse((ROOT / "tests" / "frontends" / "hierarchical" / "test_seed_examples.py").read_text())
     return [
         node.value for node in ast.walk(tree)

@@ -150,7 +150,7 @@ def test_an_ambiguous_bare_class_name_is_an_error_naming_the_classes(tmp_path: P
 
 
 # ---------------------------------------------------------------------------------------------
-# A module whose forward never runs (SEMANTICS §1: call stack, not name prefixes)
+# A module whose forward never runs (docs/semantics.md §1: call stack, not name prefixes)
 
 
 def test_a_key_for_a_container_that_never_runs_says_so_and_names_the_modules_that_do(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""SEMANTICS §5 property 6 for the DSL: rules → text → rules is the identity, and the text is
+"""docs/semantics.md §5 property 6 for the DSL: rules → text → rules is the identity, and the text is
 canonical (printing what was parsed gives the same text back).
 
 Three sources of rule sets: the shared ``rule_sets()`` as they are (inline specs), the same

@@ -1,4 +1,4 @@
-"""SEMANTICS §5 property 7: explain lists exactly the matching rules in fold order, marks the
+"""docs/semantics.md §5 property 7: explain lists exactly the matching rules in fold order, marks the
 ones that lost and why, and its final decision equals the resolver's."""
 
 from __future__ import annotations

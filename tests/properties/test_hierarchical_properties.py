@@ -1,4 +1,4 @@
-"""SEMANTICS §5.5 for front end 1: the compiled hierarchical config, resolved by §2, equals the
+"""docs/semantics.md §5.5 for front end 1: the compiled hierarchical config, resolved by §2, equals the
 direct reading of §3 on every site of generated models and configs."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A generated tree is a set of modules; each runs a program of steps: an op of a registered type,
 or a call of one of its children (children may be called several times: shared modules and
-loops). An independent oracle walks the same program with SEMANTICS §1's rule — a counter per
+loops). An independent oracle walks the same program with docs/semantics.md §1's rule — a counter per
 (module invocation, op type) — and the traced names must equal its names, in first-seen order.
 """
 

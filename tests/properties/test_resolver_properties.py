@@ -1,4 +1,4 @@
-"""SEMANTICS §5 properties 1–5 of the resolver, on generated sites and rule sets."""
+"""docs/semantics.md §5 properties 1–5 of the resolver, on generated sites and rule sets."""
 
 from __future__ import annotations
 

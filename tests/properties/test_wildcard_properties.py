@@ -1,4 +1,4 @@
-"""SEMANTICS §5.5: compiled wildcard rules equal the literal loop over entries and quantizers.
+"""docs/semantics.md §5.5: compiled wildcard rules equal the literal loop over entries and quantizers.
 
 Models are generated as ModelOpt-shaped site lists: modules of registry classes (and of a
 subclass that inherits or overrides ``forward``, a norm, an attention with ``q/k/v/p_bmm``
@@ -186,7 +186,7 @@ def test_compiled_rules_equal_the_literal_loop_on_builtin_models(model: str, con
 @settings(max_examples=25, deadline=None)
 @given(config=wildcard_lists)
 def test_generated_lists_convert_to_every_front_end_and_resolve_equal(target: str, config: WildcardConfig) -> None:
-    """SEMANTICS §5.6: a config converted to another front end decides every site the same.
+    """docs/semantics.md §5.6: a config converted to another front end decides every site the same.
     (``convert`` verifies by itself; this resolves the written text again independently.)"""
     from qrt.api import resolve
     from qrt.errors import QrtError

@@ -43,7 +43,7 @@ def test_plan_json_matches_schema_and_resolves_default_axes(cnn: Inventory) -> N
     jsonschema.validate(data, schema("plan"))
     json.dumps(data)
     by = {s["quantizer_path"]: s for s in data["sites"]}
-    # seed 001 tables: conv per-channel axis 0; conv-transpose per-block axis 0; linear module state 0
+    # default-axis tables (docs/semantics.md §3): conv per-channel axis 0; conv-transpose per-block axis 0; linear module state 0
     assert by["encoder.0.weight_quantizer"]["decision"]["granularity"] == {"type": "per_channel", "axis": 0, "block_size": None}
     assert by["decoder.deconv1.weight_quantizer"]["decision"]["granularity"] == {"type": "per_block", "axis": 0, "block_size": 4}
     assert by["fc.module_state_quantizer_weight"]["decision"]["granularity"]["axis"] == 0

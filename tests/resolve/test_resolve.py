@@ -1,4 +1,4 @@
-"""Targeted resolver cases: each SEMANTICS §2 mechanism on real inventories."""
+"""Targeted resolver cases: each docs/semantics.md §2 mechanism on real inventories."""
 
 from __future__ import annotations
 

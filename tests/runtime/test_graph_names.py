@@ -1,4 +1,4 @@
-"""SEMANTICS §1 across modes: an exported graph's call sites get the eager inventory's op names.
+"""docs/semantics.md §1 across modes: an exported graph's call sites get the eager inventory's op names.
 
 The eager side traces with the export branches on (``as_export``), as ``qrt inspect`` does, so
 models that branch on ``torch.compiler.is_exporting()`` (Hugging Face masks, ``repeat_kv``) take

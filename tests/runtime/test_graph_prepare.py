@@ -154,7 +154,7 @@ def test_graph_qat_schedule_follows_seed_002() -> None:
 
 def test_module_boundary_quantizers_in_graph_mode() -> None:
     """A module_input spec quantizes the tensor where it enters the module's call, once, and
-    the op-level sites on that tensor stay off (SEMANTICS §3)."""
+    the op-level sites on that tensor stay off (docs/semantics.md §3)."""
     example = EXAMPLES["cnn"]
     torch.manual_seed(0)
     cfg = QuantizerConfig.from_dict({"quantization_config": {

@@ -1,4 +1,4 @@
-"""Eager tracing on small real models: SEMANTICS §1 naming, roles, keys and tensor identity."""
+"""Eager tracing on small real models: docs/semantics.md §1 naming, roles, keys and tensor identity."""
 
 from __future__ import annotations
 

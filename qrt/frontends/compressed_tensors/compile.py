@@ -1,4 +1,4 @@
-"""A compressed-tensors config → the engine's rules on one model (SEMANTICS §2's fold).
+"""A compressed-tensors config → the engine's rules on one model (docs/semantics.md §2's fold).
 
 compressed-tensors decides per *module* (:mod:`.match`): a Linear or Embedding selected by
 some target and by no ``ignore`` entry takes the scheme of the first target in

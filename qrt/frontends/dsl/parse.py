@@ -1,4 +1,4 @@
-"""Rule files in the selector DSL → a :class:`~qrt.ir.rule.RuleSet` (SEMANTICS §2): the loader
+"""Rule files in the selector DSL → a :class:`~qrt.ir.rule.RuleSet` (docs/semantics.md §2): the loader
 and the public entry points :func:`parse_rules`, :func:`load_rules`, :func:`available_presets`.
 
 Why it is built this way:

@@ -1,6 +1,6 @@
 """Rules → canonical DSL text, the inverse of :func:`qrt.frontends.dsl.parse_rules`.
 
-Why canonical: SEMANTICS §5 property 6 asks that rules → text → rules is the identity, and
+Why canonical: docs/semantics.md §5 property 6 asks that rules → text → rules is the identity, and
 converters (and ``qrt convert``) need one stable text per rule set so diffs show meaning, not
 spelling. So the printer makes every choice the parser leaves open in one fixed way:
 

@@ -212,7 +212,7 @@ class ToStatements(Transformer[Token, list[Statement]]):
     def modelopt_quantizer(self, meta: Any, children: list[Token]) -> list[tuple[str, Any, Token]]:
         """``modelopt_name "glob"``: the glob over ModelOpt's quantizer names, reaching only the
         sites ModelOpt would put a quantizer on (what a wildcard list's entry selects,
-        SEMANTICS §4); ``quantizer`` and ``modelopt_name`` exclude each other."""
+        docs/semantics.md §4); ``quantizer`` and ``modelopt_name`` exclude each other."""
         (tok,) = children
         return [("quantizer_path", decode_string(self.src, tok), tok), ("quantizer_names", "modelopt", tok)]
 

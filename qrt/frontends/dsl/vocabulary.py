@@ -2,7 +2,7 @@
 need quotes.
 
 Why a module of its own: the parser and the printer must agree on these exactly, or
-``parse_rules(print_rules(rs)) == rs`` (SEMANTICS §5 property 6) breaks: a name the printer
+``parse_rules(print_rules(rs)) == rs`` (docs/semantics.md §5 property 6) breaks: a name the printer
 writes bare has to be one the parser reads as that name, not as a dtype or a keyword. Both
 import the word lists from here. Words are case-sensitive and literal: a spec body reads only
 the canonical spellings of :mod:`qrt.ir.spec` (``int8``, ``per_block(32)``,

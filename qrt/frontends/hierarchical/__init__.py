@@ -1,8 +1,8 @@
-"""The hierarchical config front end: the reference library's ``QuantizerConfig`` (seeds 000–002).
+"""The hierarchical config front end: the reference library's ``QuantizerConfig`` (docs/semantics.md §3).
 
 Written in Python or YAML, a config is a tree — ``QuantizerConfig`` → ``ModuleQuantizerConfig``
 (global, per module type, per module name) → ``OpQuantizerConfig`` (per op type, per op name)
-→ ``QuantizationSpec`` per tensor — that compiles to the one rule IR (SEMANTICS §3)::
+→ ``QuantizationSpec`` per tensor — that compiles to the one rule IR (docs/semantics.md §3)::
 
     from qrt.frontends.hierarchical import QuantizerConfig, load_config
 

@@ -1,6 +1,6 @@
-"""SEMANTICS §3, default axes: a per-channel or per-block spec with no axis must get one.
+"""docs/semantics.md §3, default axes: a per-channel or per-block spec with no axis must get one.
 
-The resolver fills the axis from seed 001's tables where a table row applies (Linear,
+The resolver fills the axis from the default-axis tables of docs/semantics.md §3 where a table row applies (Linear,
 Conv1–3d, ConvTranspose1–3d, Embedding weights, by the op that reads them or the module that
 owns them). For a hierarchical config anything else without an axis is an error naming the
 site, the spec and the setting it came from — a runtime could not prepare it.

@@ -1,6 +1,6 @@
-"""Compile a hierarchical config into the engine's ordered rules (SEMANTICS §3 → §2).
+"""Compile a hierarchical config into the engine's ordered rules (docs/semantics.md §3 → §2).
 
-Priorities. SEMANTICS §3 gives ``(tier, level, depth, op_level, key_level)``. Two more
+Priorities. docs/semantics.md §3 gives ``(tier, level, depth, op_level, key_level)``. Two more
 components are needed for the compiled fold to equal the direct reading, and qrt adds them:
 
 * ``key_order`` after ``depth``: two ``module_name_configs`` keys (or two type keys) that
@@ -91,7 +91,7 @@ class Candidate:
     def matches_entry(self, name: str, type_: str, depth: int) -> bool:
         if self.kind == "global":
             return depth == 0
-        if self.kind == "type":  # a bare class name is allowed where unambiguous (SEMANTICS §2)
+        if self.kind == "type":  # a bare class name is allowed where unambiguous (docs/semantics.md §2)
             return type_matches(self.key or "", type_)
         return regex_fullmatch(self.key or "", name)
 

@@ -1,8 +1,8 @@
 """The config classes: ``QuantizerConfig`` → ``ModuleQuantizerConfig`` → ``OpQuantizerConfig``.
 
-These are the reference library's config vocabulary (seeds 000–002), read and checked here so
+These are the reference library's config vocabulary (docs/semantics.md §3), read and checked here so
 that the compiler (:mod:`qrt.frontends.hierarchical.compile`) only ever sees valid configs.
-SEMANTICS §3 says what they *mean*; this module says what may be *written*:
+docs/semantics.md §3 says what they *mean*; this module says what may be *written*:
 
 * **Defaults are W8A8.** Every class built with no arguments quantizes op inputs and outputs
   with :func:`~qrt.ir.spec.default_activation_spec` and ``weight`` state with
@@ -10,7 +10,7 @@ SEMANTICS §3 says what they *mean*; this module says what may be *written*:
   ``None`` (YAML ``null`` or an empty value) switches a scope or a tensor group off.
 * **Keys.** Input/output keys are all positions (``0``, ``1``) or all names (``"x"``), plus
   ``"*"``; state keys are names. Op type keys are normalised to the canonical op type
-  (``concat`` → ``cat``, SEMANTICS §3) and the spelling the author used is remembered.
+  (``concat`` → ``cat``, docs/semantics.md §3) and the spelling the author used is remembered.
   Module type keys are fully-qualified class names; ``torch.nn.Linear`` is refused with the
   key that would work. Name keys are regexes and must compile. The checks live in
   :mod:`.keys`.
@@ -99,7 +99,7 @@ class _OpTypeDict(dict):  # type: ignore[type-arg]
 
 
 _ORDERED_FIELDS = frozenset({"module_name_configs", "module_type_configs", "op_name_config"})
-"""Dict fields whose order decides ties (SEMANTICS §3: later keys win), so it is compared."""
+"""Dict fields whose order decides ties (docs/semantics.md §3: later keys win), so it is compared."""
 
 
 class _ConfigBase(BaseModel):
@@ -260,7 +260,7 @@ class ModuleQuantizerConfig(OpQuantizerConfig):
 
     Inside the scope the op configuration is the last matching ``op_name_config`` regex (matched
     against the op name relative to the module that holds the key), else
-    ``op_type_config[op_type]``, else this object's ``op_*_spec`` (SEMANTICS §3). The
+    ``op_type_config[op_type]``, else this object's ``op_*_spec`` (docs/semantics.md §3). The
     ``module_*_spec`` dicts put quantizers on the module's own inputs, outputs and state,
     whatever op receives them; they are partial (unlisted keys are left to the op level) and
     override the op level on the same tensor. ``presets`` holds ready-made configs.
@@ -360,11 +360,11 @@ def _check_op_config(item: object, key: object) -> None:
 
 
 class QuantizerConfig(_ConfigBase):
-    """The quantization config of a whole model (seed 001).
+    """The quantization config of a whole model (docs/semantics.md §3).
 
     A module is governed by the most specific candidate: ``module_name_configs`` (regexes on
     module names) over ``module_type_configs`` (fully-qualified class names) over
-    ``global_config``; among equals the deeper module, then the later key (SEMANTICS §3).
+    ``global_config``; among equals the deeper module, then the later key (docs/semantics.md §3).
     ``QuantizerConfig()`` is W8A8 everywhere; ``global_config=None`` quantizes nothing that a
     more specific entry does not switch on.
 
@@ -457,7 +457,7 @@ class QuantizerConfig(_ConfigBase):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QuantizerConfig:
-        """The config under ``data["quantization_config"]`` (seed 001); ``quantization_spec``
+        """The config under ``data["quantization_config"]`` (docs/semantics.md §3); ``quantization_spec``
         may sit beside it and is ignored (its anchors are already resolved in a dict)."""
         from qrt.frontends.hierarchical.document import config_from_document
 
@@ -532,7 +532,7 @@ class QuantizerConfig(_ConfigBase):
                 best = obj._origins[()]
         return replace(best, config_path=path) if best is not None else None
 
-    # -- setters (seed 001): each returns self so calls chain ----------------------------------
+    # -- setters (docs/semantics.md §3): each returns self so calls chain ----------------------------------
 
     def set_global(
         self, config: ModuleQuantizerConfig | Mapping[str, Any] | None
@@ -548,7 +548,7 @@ class QuantizerConfig(_ConfigBase):
     ) -> QuantizerConfig:
         """Set the config of a module class (a class, or its fully-qualified name).
 
-        An existing key keeps its place in the dict (order decides ties, SEMANTICS §3).
+        An existing key keeps its place in the dict (order decides ties, docs/semantics.md §3).
         """
         key = module_type_key(module_type)
         self._assign("module_type_configs", {**self.module_type_configs, key: config})
@@ -560,7 +560,7 @@ class QuantizerConfig(_ConfigBase):
     ) -> QuantizerConfig:
         """Set the config of modules whose name fully matches the regex ``name``.
 
-        An existing key keeps its place in the dict (order decides ties, SEMANTICS §3).
+        An existing key keeps its place in the dict (order decides ties, docs/semantics.md §3).
         """
         self._assign("module_name_configs", {**self.module_name_configs, name: config})
         self._record(("module_name_configs", name))
@@ -575,7 +575,7 @@ class QuantizerConfig(_ConfigBase):
     def only_for(self, *targets: type | str) -> QuantizerConfig:
         """Apply the global config only to ``targets``; everything else is left unquantized.
 
-        Exactly seed 001's equivalence: ``global_config`` becomes ``None`` and each target gets
+        Exactly the equivalence of docs/semantics.md §3: ``global_config`` becomes ``None`` and each target gets
         its own copy of the former global config, a class through :meth:`set_module_type`, a
         string (a module name regex) through :meth:`set_module_name`. Existing type and name
         entries are kept, except those the targets replace.
@@ -604,7 +604,7 @@ class QuantizerConfig(_ConfigBase):
 
     def without(self, *targets: type | str) -> QuantizerConfig:
         """Leave ``targets`` unquantized: ``set_module_type(cls, None)`` for a class,
-        ``set_module_name(name, None)`` for a string (seed 001)."""
+        ``set_module_name(name, None)`` for a string (docs/semantics.md §3)."""
         if not targets:
             raise ConfigError(
                 "without() needs at least one target: a module class or a module name regex",

@@ -1,6 +1,6 @@
-"""The direct reading of SEMANTICS §3: walk the config for one site, no rules.
+"""The direct reading of docs/semantics.md §3: walk the config for one site, no rules.
 
-Kept beside the compiler as its oracle (SEMANTICS §5.5): hypothesis checks that resolving the
+Kept beside the compiler as its oracle (docs/semantics.md §5.5): hypothesis checks that resolving the
 compiled rules gives exactly these decisions on every site of generated models and configs.
 It is also what ``explain`` uses to name the governing module configuration and the op
 configuration level that applied.
@@ -98,7 +98,7 @@ def _module_reading(cfg: QuantizerConfig, site: Site) -> Reading:
 
 
 def read_site(cfg: QuantizerConfig, site: Site, inv: Inventory) -> Reading:
-    """The decision SEMANTICS §3 gives ``site`` (before default axes are filled in)."""
+    """The decision docs/semantics.md §3 gives ``site`` (before default axes are filled in)."""
     if site.role in MODULE_ROLES:
         return _module_reading(cfg, site)
     for other in inv.sites_by_tensor.get(site.tensor, ()):

@@ -1,4 +1,4 @@
-"""Config documents: the mapping ``{quantization_config: ..., quantization_spec: ...}`` (seed 001).
+"""Config documents: the mapping ``{quantization_config: ..., quantization_spec: ...}`` (docs/semantics.md §3).
 
 A config on disk or in a dict is not a bare :class:`~.config.QuantizerConfig`: it sits under
 ``quantization_config``, beside an optional ``quantization_spec`` section that only holds
@@ -26,7 +26,7 @@ from qrt.ir.spec import QuantizationSpec
 __all__ = ["CONFIG_KEY", "SPEC_SECTION_KEY", "config_from_document", "document_of"]
 
 CONFIG_KEY = "quantization_config"
-"""The top-level key whose value is a :class:`QuantizerConfig` (seed 001)."""
+"""The top-level key whose value is a :class:`QuantizerConfig` (docs/semantics.md §3)."""
 
 SPEC_SECTION_KEY = "quantization_spec"
 """The top-level section that holds YAML anchors for specs; not itself a config."""

@@ -1,6 +1,6 @@
 """``ExecutionMode``: graph or eager, and the deprecated name ``PT2E`` that still reads as graph.
 
-Seed 002 renamed ``PT2E`` to ``graph``; old configs and old code must keep working, with a
+The reference library (docs/semantics.md §3) renamed ``PT2E`` to ``graph``; old configs and old code must keep working, with a
 warning that points at the user's line. Three spellings have to be caught, by two
 hooks: ``ExecutionMode("PT2E")`` (and any case of a valid value) goes through
 ``_missing_``, while ``ExecutionMode.PT2E`` and ``ExecutionMode["PT2E"]`` go through the
@@ -19,7 +19,7 @@ from qrt.frontends.hierarchical.errors import listing, suggest
 __all__ = ["ExecutionMode"]
 
 _DEPRECATED_MODES: dict[str, str] = {"PT2E": "GRAPH"}
-"""Seed 002: ``PT2E`` was the old name of graph mode; it still works, with a warning."""
+"""docs/semantics.md §3: ``PT2E`` was the old name of graph mode; it still works, with a warning."""
 
 
 def _warn_deprecated_mode(alias: str, target: str) -> None:
@@ -56,7 +56,7 @@ class ExecutionMode(str, enum.Enum, metaclass=_ExecutionModeMeta):
     """How a quantizer runs the model.
 
     ``graph`` (default): ops are the nodes of an exported graph. ``eager``: ops are the torch
-    calls the module's forward makes. qrt names ops the same way in both (SEMANTICS §1).
+    calls the module's forward makes. qrt names ops the same way in both (docs/semantics.md §1).
     ``"PT2E"`` is read as ``graph`` with a :class:`DeprecationWarning`. Strings are matched
     case-insensitively.
     """

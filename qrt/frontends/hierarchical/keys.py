@@ -1,4 +1,4 @@
-"""Which dict keys a config accepts, and how they are normalised (SEMANTICS §3, seeds 000–002).
+"""Which dict keys a config accepts, and how they are normalised (docs/semantics.md §3).
 
 Keys are where configs go wrong silently: a YAML ``yes`` read as ``True``, ``torch.nn.Linear``
 that matches no module because modules are keyed by ``torch.nn.modules.linear.Linear``, a
@@ -51,7 +51,7 @@ ALL = "*"
 
 
 def io_spec_dict(value: object, field: str) -> object:
-    """Input/output keys: all positions or all names, plus ``"*"`` (seeds 000, 002)."""
+    """Input/output keys: all positions or all names, plus ``"*"`` (docs/semantics.md §3)."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
@@ -184,7 +184,7 @@ def _class_name(cls: type) -> str:
 def module_type_key(key: object) -> str:
     """A module type key as stored: a class becomes its fully-qualified name.
 
-    Raises :class:`ConfigError` for a short public name such as ``torch.nn.Linear`` (seed 001:
+    Raises :class:`ConfigError` for a short public name such as ``torch.nn.Linear`` (docs/semantics.md §3:
     keys are the class's ``__module__`` and ``__qualname__``), naming the key that works.
     """
     try:

@@ -1,4 +1,4 @@
-"""Preset configs (seed 001): ``QuantizerConfig.presets.w4()`` and friends.
+"""Preset configs (docs/semantics.md §3): ``QuantizerConfig.presets.w4()`` and friends.
 
 Why presets are YAML files (``rules/presets/<name>.yaml``, shipped as data) and not Python:
 a preset is a config a user could have written, so it is written the way users write them,
@@ -7,7 +7,7 @@ read by the same loader, and its origins point at real lines (``explain`` can sa
 the caller may change freely.
 
 ``QuantizerConfig.presets.NAME()`` is the whole document; ``ModuleQuantizerConfig.presets.NAME()``
-is its ``global_config``, so that seed 001's equivalence holds::
+is its ``global_config``, so that the equivalence of docs/semantics.md §3 holds::
 
     QuantizerConfig.presets.w4() == QuantizerConfig(
         global_config=ModuleQuantizerConfig.presets.w4()

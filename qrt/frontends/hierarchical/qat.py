@@ -1,7 +1,7 @@
-"""``QATSchedule``: when observers and fake quantization switch on and off during QAT (seed 002).
+"""``QATSchedule``: when observers and fake quantization switch on and off during QAT (docs/semantics.md §3).
 
 A module config may carry a schedule; a runtime advances a step counter (``quantizer.step()``,
-seed 003) and asks the schedule for the state at that step. The whole state machine is two
+docs/architecture.md) and asks the schedule for the state at that step. The whole state machine is two
 switches driven by three thresholds, so it is written here as a pure function of the step
 (:meth:`QATSchedule.state_at`) and checked when the schedule is built, not when training is
 an hour in. The checks are the reference library's: a schedule that fake-quantizes before it

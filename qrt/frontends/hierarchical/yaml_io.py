@@ -13,7 +13,7 @@ Why a loader of our own (a :class:`yaml.SafeLoader` subclass) rather than ``yaml
 * **Safety.** Only the safe tags load: ``!!python/object`` and friends are refused at their
   position, with the reason.
 
-The document layout is seed 001's: ``quantization_config`` holds the config and an optional
+The document layout is that of docs/semantics.md §3: ``quantization_config`` holds the config and an optional
 ``quantization_spec`` section holds named specs whose anchors (``&int8_weight``) are reused
 with aliases (``*int8_weight``); that section is not a config and is only checked for shape.
 A key with an empty value is ``null``.
@@ -242,7 +242,7 @@ def _stamp(obj: _ConfigBase, raw: YamlMapping, file: str) -> None:
 
 
 def config_from_yaml_text(text: str, *, file: str = STRING_FILE) -> QuantizerConfig:
-    """The :class:`QuantizerConfig` of a YAML document (seed 001's layout).
+    """The :class:`QuantizerConfig` of a YAML document (docs/semantics.md §3).
 
     Errors are :class:`ConfigError` (or ``SpecError`` inside a spec) at ``file:line:col`` of the
     offending key, with its config path and what would be valid.
@@ -307,7 +307,7 @@ class _Dumper(yaml.SafeDumper):
 
 def dump_config(config: QuantizerConfig, *, full: bool = False) -> str:
     """YAML text of ``config``; every distinct spec is written once under ``quantization_spec``
-    and referred to by alias, as in seed 001's examples."""
+    and referred to by alias, as in the examples of docs/semantics.md §3."""
     shared: dict[Any, dict[str, Any]] = {}
     section: dict[str, dict[str, Any]] = {}
     names: dict[int, str] = {}

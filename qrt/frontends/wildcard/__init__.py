@@ -1,4 +1,4 @@
-"""Front end 2: ordered wildcard lists, ModelOpt's ``quant_cfg`` (SEMANTICS §4, seed 004).
+"""Front end 2: ordered wildcard lists, ModelOpt's ``quant_cfg`` (docs/semantics.md §4).
 
 A list of entries, each a glob over quantizer names with ``cfg`` (full replacement) and/or
 ``enable`` (a switch), applied in order so later entries win::

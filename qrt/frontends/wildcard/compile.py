@@ -1,4 +1,4 @@
-"""A wildcard list → the engine's rules (SEMANTICS §4): one rule per entry, order decides.
+"""A wildcard list → the engine's rules (docs/semantics.md §4): one rule per entry, order decides.
 
 Every rule has priority ``(0,)``, so the fold applies them in list order and a later entry
 wins, as ModelOpt's loop does. In front of the entries stand the role defaults
@@ -19,7 +19,7 @@ attributes, then on for the quantizers ModelOpt creates on. Each entry becomes:
 **Frames.** Where ModelOpt sees a weight transposed (transformers' ``Conv1D``: stored
 ``(in, out)``, quantized by ModelOpt as ``(out, in)``), a ``cfg``'s ``axis``/``block_sizes``
 mean the other dimension of the stored tensor, and a plan stores the stored tensor's axes
-(SEMANTICS §3, §4). So a set rule whose spec names an axis is followed by one more rule, for
+(docs/semantics.md §3, §4). So a set rule whose spec names an axis is followed by one more rule, for
 the sites :func:`~qrt.inventory.modelopt.weight_transposed` picks out, selected by the same
 glob and ``parent_class`` plus the role and the op that reads such a weight (``state`` of
 ``addmm``), setting the translated spec (:func:`~qrt.frontends.wildcard.spec_map.transposed_attributes`).

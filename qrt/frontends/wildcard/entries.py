@@ -1,7 +1,7 @@
-"""Reading a ModelOpt ``quant_cfg`` (SEMANTICS §4) into a typed, immutable list of entries.
+"""Reading a ModelOpt ``quant_cfg`` (docs/semantics.md §4) into a typed, immutable list of entries.
 
 A wildcard config is an ordered list; later entries win. Each entry names quantizers by a glob
-(``quantizer_name``, or ``quantizer_path`` as seed 004 spells it), optionally only those whose
+(``quantizer_name``, or ``quantizer_path`` as ModelOpt's API documentation spells it, docs/semantics.md §4), optionally only those whose
 owning module is exactly ``parent_class``, and says what to do with them: ``cfg`` replaces all
 attributes (a list of dicts for a sequential quantizer), ``enable`` alone switches them on or
 off. The forms read here, all into one :class:`WildcardConfig`:
@@ -644,7 +644,7 @@ class _Reader:
             raise self.error(
                 f"{label}: both 'quantizer_name' and 'quantizer_path' are given; write one",
                 _mark_of(raw, "quantizer_path"),
-                hint="ModelOpt 0.47 reads 'quantizer_name'; seed 004 documents 'quantizer_path'",
+                hint="ModelOpt 0.47 reads 'quantizer_name'; its documentation writes 'quantizer_path'",
             )
         if not names:
             raise self.error(

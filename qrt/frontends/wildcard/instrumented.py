@@ -1,4 +1,4 @@
-"""How ModelOpt sets up the quantizers it creates: SEMANTICS §4's role defaults.
+"""How ModelOpt sets up the quantizers it creates: docs/semantics.md §4's role defaults.
 
 A wildcard list only says what *changes*; where quantizers are and how they start is ModelOpt's
 business. *Where* is an inventory fact: each site carries the name of the quantizer ModelOpt

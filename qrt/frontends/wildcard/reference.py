@@ -1,12 +1,12 @@
-"""The literal reading of a wildcard list (SEMANTICS §4): a loop over entries and quantizers.
+"""The literal reading of a wildcard list (docs/semantics.md §4): a loop over entries and quantizers.
 
-This is the oracle the wildcard compiler is checked against (SEMANTICS §5.5), so it does the
+This is the oracle the wildcard compiler is checked against (docs/semantics.md §5.5), so it does the
 obvious thing and nothing clever: every quantizer starts from its role default; then, for each
 entry in order and each quantizer name, if the entry's glob matches the name (and its
 ``parent_class``, if any, is exactly the owning module's class), the entry is applied.
 The quantizers are ModelOpt's: on a model, the sites that carry a ModelOpt name, by that name
 (:func:`reference_site_states`); every other site keeps its start, off — a list cannot reach
-it (SEMANTICS §4). What an entry does:
+it (docs/semantics.md §4). What an entry does:
 
 * an entry with a ``cfg`` **replaces** all attributes — unset ones revert to the 0.47 defaults
   (``num_bits`` 8, ``axis`` None, …), earlier entries leave no trace — and enables the
@@ -143,7 +143,7 @@ def reference_states(
     role_default: RoleDefault | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, State]:
-    """The final state of every quantizer after applying ``entries`` in order (SEMANTICS §4).
+    """The final state of every quantizer after applying ``entries`` in order (docs/semantics.md §4).
 
     ``quantizers`` gives each quantizer's name and its owning module's fully-qualified class
     (a mapping, or ``(name, class)`` pairs). ``role_default(name)`` gives the state a quantizer
@@ -183,7 +183,7 @@ def reference_site_states(entries: WildcardConfig | Iterable[Entry], sites: Sequ
     """The literal reading of a list on a model's sites: ``{quantizer path: state}``.
 
     The quantizers of the loop are the sites that carry a ModelOpt name, under that name and
-    owned by the class ModelOpt's module is an instance of (``modelopt_class``), starting from SEMANTICS §4's role defaults
+    owned by the class ModelOpt's module is an instance of (``modelopt_class``), starting from docs/semantics.md §4's role defaults
     (:func:`~qrt.frontends.wildcard.instrumented.role_default_state`); every other site is
     outside the list's reach and keeps its start (off, default attributes).
     """

@@ -31,7 +31,7 @@ made of two halves:
   by property tests, not argued.
 
 **Frames.** ModelOpt applies a quantizer's attributes to the tensor its converted module
-holds; a plan indexes the tensor as stored (SEMANTICS §3). The two differ on one kind of site:
+holds; a plan indexes the tensor as stored (docs/semantics.md §3). The two differ on one kind of site:
 the weight of transformers' ``Conv1D``, stored ``(in, out)``, which ModelOpt's conversion
 transposes to ``(out, in)`` (:func:`qrt.inventory.modelopt.weight_transposed`). There the
 attributes are translated before they are mapped (``transposed=True``, or the site helpers

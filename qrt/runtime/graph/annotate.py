@@ -228,7 +228,7 @@ _FUSE_NEXT: dict[str, tuple[str, ...]] = {
     "conv1d": ("batch_norm", "relu"), "conv2d": ("batch_norm", "relu"), "conv3d": ("batch_norm", "relu"),
     "batch_norm": ("relu",), "linear": ("relu",), "add": ("relu",),
 }
-"""Seed 003's fusion patterns: what may follow each op inside one pattern."""
+"""Graph mode's fusion patterns (docs/graph.md): what may follow each op inside one pattern."""
 _SHARE_IO = frozenset({
     "max_pool1d", "max_pool2d", "max_pool3d", "relu", "relu6", "hardtanh", "reshape", "view",
     "permute", "transpose", "flatten", "squeeze", "unsqueeze", "adaptive_avg_pool2d", "avg_pool2d", "cat",
@@ -310,7 +310,7 @@ class PlanQuantizer:
     (inputs, state) or leaves (outputs) the module's call"""
 
     def _fusions(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Patterns the graph runs as one (seed 003): conv + batch_norm (+ relu), linear + relu,
+        """Patterns the graph runs as one (docs/graph.md): conv + batch_norm (+ relu), linear + relu,
         add + relu, conv + relu. Returns ``{site inside: pattern's last site}`` for the sites
         whose output quantizer moves to the pattern's end, and the reverse for their inputs."""
         by_node = {node: site for site in self.sites for node in site.nodes}
@@ -400,7 +400,7 @@ class PlanQuantizer:
                     # quantizer serves this input too
                     input_map[arg] = SharedQuantizationSpec(arg)
                     self.report.append(f"{where}: de-duplicated into {producer[0]}:output[0]")
-                    # seed 002: the de-duplicated quantizer follows the consumer's QAT schedule
+                    # the de-duplicated quantizer follows the consumer's QAT schedule (docs/semantics.md §3)
                     self.consumer_of.setdefault(f"{producer[0]}:output[0]", where)
                     continue
                 if ident in first:

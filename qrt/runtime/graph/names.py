@@ -1,4 +1,4 @@
-"""Op names for an exported graph's call sites: the eager inventory's names (SEMANTICS §1).
+"""Op names for an exported graph's call sites: the eager inventory's names (docs/semantics.md §1).
 
 An exported node records, in ``torch_fn``, the outermost torch-level call that produced it
 (shared by all the aten nodes of that call) and, in ``nn_module_stack``, the module call it

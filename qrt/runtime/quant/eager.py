@@ -13,7 +13,7 @@ registers each under its site's quantizer path, and installs the machinery that 
   and parameters read through a ``module_state`` quantizer wherever an op reads them.
 
 One tensor, one quantizer: the plan already lets a module-level site override the op-level
-sites on its tensor (SEMANTICS §3); a parameter read by two ops gets one quantizer (the first
+sites on its tensor (docs/semantics.md §3); a parameter read by two ops gets one quantizer (the first
 site in module order), registered under both paths. Nothing is changed on the model until
 every quantizer has been built, and a failure while registering undoes what was done.
 """
@@ -232,7 +232,7 @@ def _sdpa_math(
     enable_gqa: bool = False,
 ) -> torch.Tensor:
     """``scaled_dot_product_attention`` written out (torch's documented math form), with the
-    probabilities quantized before they meet ``value`` (SEMANTICS §4, key ``p``)."""
+    probabilities quantized before they meet ``value`` (docs/semantics.md §4, key ``p``)."""
     import math
 
     length, source = query.size(-2), key.size(-2)

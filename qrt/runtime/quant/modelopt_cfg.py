@@ -5,7 +5,7 @@ resolved through the engine: its entries compile to rules (:mod:`qrt.frontends.w
 without the role-default rules — a prepared model's quantizers already have a state) and the
 fast resolver matches them against the quantizers' sites with RE2 sets, never a glob loop per
 entry over the modules. Each quantizer then gets, in list order, what its matching entries
-say (SEMANTICS §4): a ``cfg`` entry replaces the spec wholesale (observations reset) and
+say (docs/semantics.md §4): a ``cfg`` entry replaces the spec wholesale (observations reset) and
 enables it unless ``enable: false``; an ``enable`` entry only switches it.
 
 ``set_quantizer_by_cfg_context`` does the same for a ``with`` block and puts every quantizer's
@@ -74,7 +74,7 @@ def set_quantizer_by_cfg(model: nn.Module, quant_cfg: Any) -> None:
     sites = state.__dict__.get("quantized_sites")
     if sites is None:
         sites = state.__dict__["quantized_sites"] = [s for s in inventory.sites if s.quantizer_path in by_path]
-    # entries match ModelOpt's names only (SEMANTICS §4): a quantizer ModelOpt would not
+    # entries match ModelOpt's names only (docs/semantics.md §4): a quantizer ModelOpt would not
     # create (a norm weight a hierarchical config quantized) is out of a list's reach
     names = {s.modelopt_name for s in sites if s.modelopt_name is not None}
     for entry in config:

@@ -1,6 +1,6 @@
 """``qrt.Quantizer``: prepare a model from any config, calibrate it, train it with QAT.
 
-The workflow and its exact semantics are seed 003's (and seed 002's QAT schedule):
+The workflow (docs/architecture.md, "The runtime workflow"; QAT schedules: docs/semantics.md §3):
 
 * ``prepare(example_inputs)`` traces the model once, resolves the config (any front end) and
   places a quantizer at every quantized site (:mod:`.eager`); the model is changed in place and
@@ -305,7 +305,7 @@ class Quantizer:
         prepared = prepare_pt2e(gm, annotator.torchao())
         from torchao.quantization.pt2e import allow_exported_model_train_eval
 
-        # .train()/.eval() on the graph switch dropout and batch norm only (seed 003's note)
+        # .train()/.eval() on the graph switch dropout and batch norm only (docs/graph.md)
         allow_exported_model_train_eval(prepared)
         self.graph_report = annotator.report
         self.graph_placed = annotator.placed

@@ -1,6 +1,6 @@
 """The hierarchical config classes: defaults, every validation rule, origins, QAT, round trips.
 
-Seeds 000–002 are the reference; SEMANTICS §3 decides where they are silent. YAML has its
+docs/semantics.md §3 is the reference. YAML has its
 own file (``test_yaml_io.py``), presets and setters theirs (``test_presets_setters.py``).
 """
 

@@ -1,5 +1,5 @@
-"""Presets (``rules/presets/*.yaml``, ``register_preset``) and the setters of seed 001, with
-``only_for`` / ``without`` checked against the setter code seed 001 says they equal."""
+"""Presets (``rules/presets/*.yaml``, ``register_preset``) and the setters of docs/semantics.md §3, with
+``only_for`` / ``without`` checked against the setter code docs/semantics.md §3 says they equal."""
 
 from __future__ import annotations
 
@@ -326,7 +326,7 @@ def test_setter_origins_are_the_setter_calls() -> None:
 
 
 # =============================================================================================
-# only_for and without: exactly the setter code of seed 001
+# only_for and without: exactly the setter code of docs/semantics.md §3
 
 
 def test_only_for_equals_the_setter_code() -> None:

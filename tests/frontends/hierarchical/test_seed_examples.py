@@ -1,4 +1,4 @@
-"""Seed 001's worked examples as acceptance tests, in YAML and Python, on models built so the
+"""The worked examples of docs/semantics.md §3 as acceptance tests, in YAML and Python, on models built so the
 examples mean something. Each test writes out the decision of every site: the op-level sites
 in a table, and every site not in the table is expected unquantized."""
 
@@ -22,7 +22,7 @@ A8 = default_activation_spec()
 W8 = default_weight_spec()
 
 
-class mymodelSelfAttention(nn.Module):  # noqa: N801 - the seed's class name
+class mymodelSelfAttention(nn.Module):  # noqa: N801 - the worked examples' class name
     def __init__(self) -> None:
         super().__init__()
         self.proj = nn.Linear(4, 4)

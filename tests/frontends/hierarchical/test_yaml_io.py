@@ -1,4 +1,4 @@
-"""YAML configs: every YAML example of seed 001 equals its Python form; anchors, merges, nulls,
+"""YAML configs: every YAML example of docs/semantics.md §3 equals its Python form; anchors, merges, nulls,
 duplicate keys, syntax errors, tags, error positions, origins and the YAML round trip."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def error_of(text: str, kind: type[QrtError] = ConfigError) -> QrtError:
 
 
 # =============================================================================================
-# Seed 001's examples: YAML and Python give equal configs
+# The worked examples (docs/semantics.md §3): YAML and Python give equal configs
 
 INT8_ACTIVATION = QuantizationSpec(dtype="int8", granularity={"type": "per_tensor"})
 INT8_WEIGHT = QuantizationSpec(dtype="int8", granularity={"type": "per_channel"})
@@ -196,7 +196,7 @@ def test_example_skip_only_the_output_of_concat() -> None:
     )
     assert yaml_config == python_config
     assert list(yaml_config.global_config.op_type_config) == ["cat"]  # type: ignore[union-attr]
-    # The seed's Python form uses default_activation_quantization_spec(); its YAML leaves the
+    # The worked example's Python form uses default_activation_quantization_spec(); its YAML leaves the
     # calculator to the runtime (None), whose default for activations is that same moving average.
     assert (
         activation_spec.merged({"qparam_calculator": "moving_average"}) == default_activation_spec()

@@ -6,7 +6,7 @@ compiled entries, the resolver, the spec mapping back to attributes in ModelOpt'
 (:func:`~qrt.frontends.wildcard.spec_map.attributes_for_site`: a ``Conv1D`` weight's axes are
 stored on its ``(in, out)`` tensor and compared on the ``(out, in)`` view ModelOpt quantizes,
 so agreeing numbers mean agreeing dimensions) — and compares, in both directions, every quantizer ModelOpt creates on the same model with the qrt site carrying its
-name, and every site qrt turns on with a ModelOpt quantizer (SEMANTICS §4: a list reaches
+name, and every site qrt turns on with a ModelOpt quantizer (docs/semantics.md §4: a list reaches
 ModelOpt's quantizers and nothing else). On a small torch model for hand-written lists, the
 legacy dict and all 39 presets; on tiny random Hugging Face models of seventeen
 architectures (built locally from their config classes: Llama, Qwen2, Qwen3, Mistral, Mixtral,
@@ -18,7 +18,7 @@ Skipped where ModelOpt is not installed (it is a test extra).
 Known differences, each asserted so that a change on either side shows:
 
 * ``Embedding``'s input quantizer: the indices are integers, so qrt has no site there
-  (SEMANTICS §1); ModelOpt keeps its quantizer disabled whatever the list says;
+  (docs/semantics.md §1); ModelOpt keeps its quantizer disabled whatever the list says;
 * a module whose forward never runs (T5's tied ``shared`` embedding): no sites, and
   ModelOpt's quantizers there never act.
 
@@ -269,7 +269,7 @@ def _known_difference(torch: Any, name: str, owner: Any, state: Any, inv: Invent
     """Why a ModelOpt quantizer has no qrt site, for the differences understood and kept:
 
     * an ``Embedding``'s input quantizer: the token ids are integers, and a tensor that is not
-      floating point never has a site (SEMANTICS §1); ModelOpt keeps it off;
+      floating point never has a site (docs/semantics.md §1); ModelOpt keeps it off;
     * a module whose forward never runs (T5's ``shared``, whose weight the encoder's and the
       decoder's own ``embed_tokens`` use): ModelOpt's quantizers there never act;
     """

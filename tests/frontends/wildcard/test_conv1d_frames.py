@@ -1,5 +1,5 @@
 """A ModelOpt list on transformers' ``Conv1D`` (GPT-2): axes in ModelOpt's frame, plans in the
-stored one (SEMANTICS §3, §4; issue 17).
+stored one (docs/semantics.md §3, §4; issue 17).
 
 ModelOpt's conversion transposes a ``Conv1D``'s ``(in, out)`` weight to ``(out, in)`` and
 applies ``axis``/``block_sizes`` there, so ``axis: 0`` is per output feature. qrt stores axes

@@ -614,7 +614,7 @@ ENTRIES_BOTH_REFUSE = [
     {"quantizer_name": "*", "enable": False, "extra": 1},
 ]
 ENTRIES_ONLY_QRT_ACCEPTS = [
-    {"quantizer_path": "*", "enable": False},  # 0.47 reads quantizer_name only; seed 004's name
+    {"quantizer_path": "*", "enable": False},  # 0.47 reads quantizer_name only; its documentation's name
 ]
 ENTRIES_ONLY_MODELOPT_ACCEPTS = [  # qrt refuses these with a message saying what 0.47 does
     {"quantizer_name": "*", "cfg": None},  # 0.47: a switch on

@@ -1,4 +1,4 @@
-"""The literal reading of a wildcard list (SEMANTICS §4), by hand and against ModelOpt 0.47.
+"""The literal reading of a wildcard list (docs/semantics.md §4), by hand and against ModelOpt 0.47.
 
 The hand-written cases pin each rule: later wins, full replacement vs toggle, parent_class
 exactness, stage names, case-sensitive globs. The differential tests build a tiny model, let
@@ -39,7 +39,7 @@ def defaults(**changes: Any) -> dict[str, Any]:
 
 
 def role_default(name: str) -> dict[str, Any] | None:
-    """SEMANTICS §4's role defaults for Linear-like modules."""
+    """docs/semantics.md §4's role defaults for Linear-like modules."""
     if name.endswith("weight_quantizer"):
         return {"enable": True, "attributes": {"num_bits": 8, "axis": 0}}
     if name.endswith("input_quantizer"):
@@ -278,7 +278,7 @@ def _comparable(state: dict[str, Any]) -> Any:
     return (state["enable"], attrs(state["attributes"]))
 
 
-_SIMPLE = {  # the rows of SEMANTICS §4's role defaults this model has (no Embedding)
+_SIMPLE = {  # the rows of docs/semantics.md §4's role defaults this model has (no Embedding)
     "weight_quantizer": {"enable": True, "attributes": {"num_bits": 8, "axis": 0}},
     "input_quantizer": {"enable": True, "attributes": {"num_bits": 8, "axis": None}},
     "output_quantizer": {"enable": False, "attributes": {"num_bits": 8, "axis": None}},

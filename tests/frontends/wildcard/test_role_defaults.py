@@ -1,4 +1,4 @@
-"""SEMANTICS §4's role defaults on a traced model, without ModelOpt installed.
+"""docs/semantics.md §4's role defaults on a traced model, without ModelOpt installed.
 
 ``test_against_modelopt.py`` checks the same facts against ModelOpt 0.47 itself where it is
 installed; these pin them in every environment, so a change of qrt's defaults fails here too.

@@ -1,4 +1,4 @@
-"""SEMANTICS §4: a list reaches ModelOpt's quantizers, and nothing else — without ModelOpt.
+"""docs/semantics.md §4: a list reaches ModelOpt's quantizers, and nothing else — without ModelOpt.
 
 The sites ModelOpt 0.47 would put no quantizer on (a norm's weight, an activation function's
 input, an ``Embedding`` subclass that overrides ``forward``, a module of a class outside the
