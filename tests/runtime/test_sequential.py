@@ -65,9 +65,13 @@ def test_layer_by_layer_equals_the_whole_model(checkpoints: Path, tmp_path: Path
         assert a[name].dtype == b[name].dtype and torch.equal(a[name].view(torch.uint8), b[name].view(torch.uint8)), name
     assert (staged.max_abs_error, staged.cosine, staged.summary) == (whole.max_abs_error, whole.cosine, whole.summary)
     assert whole.finalized is not None and staged.finalized is not None
-    for key in ("weights", "dense_weight_bytes", "packed_weight_bytes", "float_checkpoint_bytes", "kept_dense",
-                "max_abs_diff_vs_prepared"):
+    for key in ("weights", "dense_weight_bytes", "packed_weight_bytes", "float_checkpoint_bytes", "kept_dense"):
         assert staged.finalized[key] == whole.finalized[key], key
+    # finalized vs fake-quantized output: the same codes through other kernels, so a static
+    # int8 input can round to the next code in one run and not the other (it did, in a long
+    # pytest process, where allocation alignment differs): equal up to one activation step
+    for run in (whole, staged):
+        assert run.finalized["max_abs_diff_vs_prepared"] <= 0.05, run.finalized
 
 
 def test_the_cli_chooses_it_by_memory_and_refuses_what_it_cannot_onload(checkpoints: Path, tmp_path: Path) -> None:
