@@ -166,6 +166,23 @@ def check_names(model: nn.Module, reader: CheckpointReader, where: str) -> None:
         )
 
 
+def _swap(current: torch.Tensor, value: torch.Tensor) -> None:
+    """``torch.utils.swap_tensors``, which refuses a tensor something holds a weak reference
+    to. Such a reference can outlive its holder until the cyclic GC runs (a long process that
+    traced other models holds unreachable caches keyed weakly by tensors), so one collection is
+    tried before giving up; a live holder is reported, not worked around."""
+    try:
+        torch.utils.swap_tensors(current, value)
+        return
+    except RuntimeError as exc:
+        if "weakref" not in str(exc):
+            raise
+    import gc
+
+    gc.collect()
+    torch.utils.swap_tensors(current, value)
+
+
 def onload(model: nn.Module, module: nn.Module, prefix: str, reader: CheckpointReader, *,
            skip: tuple[str, ...] = ()) -> int:
     """Give every meta tensor of ``module`` (named ``prefix`` in ``model``) its value: from the
@@ -192,7 +209,7 @@ def onload(model: nn.Module, module: nn.Module, prefix: str, reader: CheckpointR
             continue
         if is_param:
             value = nn.Parameter(value, requires_grad=current.requires_grad)
-        torch.utils.swap_tensors(current, value)
+        _swap(current, value)
     if missing:
         raise ModelSourceError(
             f"{len(missing)} parameter(s) are not in the checkpoint: {', '.join(missing[:4])}"
