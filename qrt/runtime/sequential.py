@@ -55,7 +55,7 @@ from qrt.errors import ModelSourceError
 from qrt.runtime.progress import Bars
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 from qrt.runtime.quant.quantizer import Quantizer
-from qrt.runtime.quant.run import RunReport, _first_tensor, _like, report_of
+from qrt.runtime.quant.run import RunReport, _first_tensor, _like, finalize_figures, report_of
 from qrt.runtime.sequential_onload import CheckpointReader, build_skeleton, check_names, onload
 from qrt.runtime.sources import BuiltModel
 
@@ -370,20 +370,9 @@ def _write(model: nn.Module, directory: str, report: dict[str, Any], float_bytes
            data: tuple[tuple[Any, ...], dict[str, Any]], prepared: torch.Tensor) -> dict[str, Any]:
     """The finalized model written as ``Quantizer.finalize(mmap_dir=...)`` writes it, and the
     figures ``qrt run --finalize`` reports (:func:`qrt.runtime.quant.run._finalize`)."""
-    from qrt.runtime.finalize.manifest import MANIFEST_NAME
     from qrt.runtime.finalize.saved import save_quantized
 
     save_quantized(model, directory, overwrite=True)
     with torch.no_grad():
         again = _first_tensor(model(*data[0], **data[1])).float()
-    return {
-        "directory": str(directory),
-        "weights": report["weights"],
-        "dense_weight_bytes": report["dense_bytes"],
-        "packed_weight_bytes": report["packed_bytes"],
-        "float_checkpoint_bytes": float_bytes,
-        "disk_bytes": sum(f.stat().st_size for f in Path(directory).glob("*.safetensors")),
-        "manifest_bytes": (Path(directory) / MANIFEST_NAME).stat().st_size,
-        "kept_dense": list(report["kept_dense"]),
-        "max_abs_diff_vs_prepared": (again - prepared).abs().max().item(),
-    }
+    return finalize_figures(report, directory, float_bytes, again, prepared)

@@ -169,12 +169,22 @@ def _finalize(quantizer: Quantizer, float_bytes: int, model: torch.nn.Module, da
               kwargs: dict[str, Any], prepared: torch.Tensor, directory: str) -> dict[str, Any]:
     """Finalize into ``directory``; the sizes a user wants to see, and a check that the
     finalized model computes what the prepared one did."""
-    from pathlib import Path
 
     quantizer.finalize(mmap_dir=directory, overwrite=True)  # a re-run replaces its own output only
     report = quantizer.finalize_report
     with torch.no_grad():
         again = _first_tensor(model(*data, **kwargs)).float()
+    return finalize_figures(report, directory, float_bytes, again, prepared)
+
+
+def finalize_figures(report: dict[str, Any], directory: str, float_bytes: int, again: torch.Tensor,
+                     prepared: torch.Tensor) -> dict[str, Any]:
+    """What ``qrt run --finalize`` reports, whole or sequential: sizes in memory and on disk,
+    and the finalized model's output against the prepared one's on the same data."""
+    from pathlib import Path
+
+    from qrt.runtime.finalize.manifest import MANIFEST_NAME
+
     return {
         "directory": str(directory),
         "weights": report["weights"],
@@ -182,7 +192,7 @@ def _finalize(quantizer: Quantizer, float_bytes: int, model: torch.nn.Module, da
         "packed_weight_bytes": report["packed_bytes"],
         "float_checkpoint_bytes": float_bytes,
         "disk_bytes": sum(f.stat().st_size for f in Path(directory).glob("*.safetensors")),
-        "manifest_bytes": (Path(directory) / "qrt-manifest.json").stat().st_size,
+        "manifest_bytes": (Path(directory) / MANIFEST_NAME).stat().st_size,
         "kept_dense": list(report["kept_dense"]),
         "max_abs_diff_vs_prepared": (again - prepared).abs().max().item(),
     }
