@@ -536,20 +536,28 @@ class _Runner(TorchFunctionMode):
             return None
         if self.stack and self.stack[-1].name == name:
             inv = self.stack.pop()
-            fused = self.state.fused.get(name)
-            if fused is not None and inv.weights:
-                self._check_multiplied(name, fused, inv)
-            if inv.pending:
-                self.paused += 1
-                try:
-                    for quantizer, seen in inv.pending.values():
-                        quantizer(torch.cat(seen) if len(seen) > 1 else seen[0])
-                finally:
-                    self.paused -= 1
-            if inv.activates:
-                self.depth -= 1
-                if self.depth == 0:
-                    self.__exit__(None, None, None)
+            try:
+                fused = self.state.fused.get(name)
+                if fused is not None and inv.weights:
+                    self._check_multiplied(name, fused, inv)
+                if inv.pending:
+                    self.paused += 1
+                    try:
+                        for quantizer, seen in inv.pending.values():
+                            quantizer(torch.cat(seen) if len(seen) > 1 else seen[0])
+                    finally:
+                        self.paused -= 1
+            finally:
+                # the mode this call switched on goes off whatever happened: a mode left on
+                # (a forward or a check that raised, in a model never run again) would see
+                # every op of the process from then on, and keep weak references to its tensors
+                if inv.activates:
+                    self.depth -= 1
+                    if self.depth == 0:
+                        self.__exit__(None, None, None)
+        if module is self.model and self.depth:  # the forward raised inside an active call
+            self.depth = 0
+            self.__exit__(None, None, None)
         quantizers = self.state.by_module.get(name)
         if not quantizers:
             return None
