@@ -2,7 +2,8 @@
 
 A weight spec may leave ``axis`` open; the axis then depends on the layout of the weight:
 output channels first for Linear/Conv/Embedding (per-channel axis 0, per-block axis 1),
-swapped for transposed convolutions (per-channel axis 1, per-block axis 0). For an op's
+swapped for transposed convolutions and for ``addmm`` weights such as transformers' ``Conv1D``
+(stored ``(in, out)``: per-channel axis 1, per-block axis 0). For an op's
 state the row is chosen by the op type that reads it — ``linear``, ``conv1d``–``conv3d``,
 ``conv_transpose1d``–``3d`` and ``embedding`` are the functional forms of those modules, so
 ``F.linear`` in a custom module resolves like ``nn.Linear``; for a module-level state spec,
@@ -34,6 +35,9 @@ _BY_OP: dict[str, tuple[int, int]] = {
     "embedding": (0, 1),
     **{f"conv{d}d": (0, 1) for d in (1, 2, 3)},
     **{f"conv_transpose{d}d": (1, 0) for d in (1, 2, 3)},
+    # addmm(bias, x, weight) multiplies by a weight stored (in, out): its columns are the
+    # output features. transformers' Conv1D (GPT-2's projections) runs exactly this
+    "addmm": (1, 0),
 }
 
 # module class (bare name) → the op type whose row it uses
@@ -43,6 +47,7 @@ _BY_MODULE: dict[str, str] = {
     "Embedding": "embedding",
     **{f"Conv{d}d": f"conv{d}d" for d in (1, 2, 3)},
     **{f"ConvTranspose{d}d": f"conv_transpose{d}d" for d in (1, 2, 3)},
+    "Conv1D": "addmm",  # transformers.pytorch_utils.Conv1D: weight (in, out), run by addmm
 }
 
 
