@@ -75,16 +75,34 @@ class DslSource:
         return []
 
 
+class InventoryKey:
+    """A cache key for "this inventory object": hashed by identity, equal only to itself, and
+    holding the inventory so its ``id`` cannot be given to another one while the entry lives
+    (a bare ``id(inv)`` key would hand a later inventory the rules compiled for a collected
+    one). Sources compile their rules once per inventory with it."""
+
+    __slots__ = ("inv",)
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+
+    def __hash__(self) -> int:
+        return id(self.inv)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InventoryKey) and other.inv is self.inv
+
+
 @dataclass
 class HierarchicalSource:
     config: Any  # QuantizerConfig
     label: str = "hierarchical config"
-    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+    _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
 
     def rules_for(self, inv: Inventory) -> RuleSet:
         from qrt.frontends.hierarchical.compile import compile_config
 
-        key = id(inv)
+        key = InventoryKey(inv)
         if key not in self._compiled:
             self._compiled[key] = compile_config(self.config, inv).rules
         return self._compiled[key]

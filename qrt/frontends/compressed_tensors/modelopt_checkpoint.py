@@ -43,6 +43,7 @@ from qrt.ir.origin import Origin
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector
 from qrt.ir.site import Site
+from qrt.frontends.source import InventoryKey
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
@@ -218,10 +219,10 @@ class ModelOptCheckpointSource:
     config: ModelOptCheckpoint
     label: str = "ModelOpt checkpoint"
     checkpoint: str | None = None
-    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+    _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
 
     def rules_for(self, inv: Inventory) -> RuleSet:
-        key = id(inv)
+        key = InventoryKey(inv)
         if key not in self._compiled:
             self._compiled[key] = RuleSet.of(self._rules(inv))
         return self._compiled[key]

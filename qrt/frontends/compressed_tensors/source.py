@@ -9,6 +9,7 @@ from qrt.frontends.compressed_tensors.config import CompressedTensorsConfig
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
 from qrt.ir.site import Site
+from qrt.frontends.source import InventoryKey
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
@@ -25,12 +26,12 @@ class CompressedTensorsSource:
     label: str = "compressed-tensors config"
     checkpoint: str | None = None
     """The checkpoint folder the config came from, whose ``config.json`` also builds the model."""
-    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+    _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
 
     def rules_for(self, inv: Inventory) -> RuleSet:
         from qrt.frontends.compressed_tensors.compile import compile_compressed_tensors
 
-        key = id(inv)
+        key = InventoryKey(inv)
         if key not in self._compiled:
             self._compiled[key] = compile_compressed_tensors(self.config, inv)
         return self._compiled[key]
@@ -52,12 +53,12 @@ class RecipeSource:
 
     recipe: Any  # Recipe
     label: str = "llm-compressor recipe"
-    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+    _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
 
     def rules_for(self, inv: Inventory) -> RuleSet:
         from qrt.frontends.compressed_tensors.compile import compile_sequence
 
-        key = id(inv)
+        key = InventoryKey(inv)
         if key not in self._compiled:
             self._compiled[key] = compile_sequence(list(self.recipe.configs), inv)
         return self._compiled[key]

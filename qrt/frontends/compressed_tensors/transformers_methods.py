@@ -34,6 +34,7 @@ from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector
 from qrt.ir.site import Site
 from qrt.ir.spec import PerBlock, PerChannel, QuantizationSpec
+from qrt.frontends.source import InventoryKey
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
@@ -120,7 +121,7 @@ class AwqSource:
     config: AwqCheckpoint
     label: str = "AWQ checkpoint"
     checkpoint: str | None = None
-    _compiled: dict[int, RuleSet] = field(default_factory=dict)
+    _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
 
     def skipped(self, inv: Inventory) -> tuple[str, ...]:
         from qrt.frontends.torchao.match import default_not_convert
@@ -130,7 +131,7 @@ class AwqSource:
     def rules_for(self, inv: Inventory) -> RuleSet:
         from qrt.frontends.torchao.match import should_convert
 
-        key = id(inv)
+        key = InventoryKey(inv)
         if key not in self._compiled:
             skip = self.skipped(inv)
             rules = []

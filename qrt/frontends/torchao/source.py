@@ -10,6 +10,7 @@ from qrt.frontends.torchao.match import ModelReading, read_model
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
 from qrt.ir.site import Site
+from qrt.frontends.source import InventoryKey
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
@@ -26,12 +27,12 @@ class TorchAoSource:
     label: str = "torchao config"
     checkpoint: str | None = None
     """The checkpoint folder the config came from, whose ``config.json`` also builds the model."""
-    _compiled: dict[int, RuleSet] = field(default_factory=dict)
-    _readings: dict[int, ModelReading] = field(default_factory=dict)
+    _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
+    _readings: dict[InventoryKey, ModelReading] = field(default_factory=dict)
 
     def reading(self, inv: Inventory) -> ModelReading:
         """torchao's reading of every module of ``inv`` (once per inventory: explain asks per site)."""
-        key = id(inv)
+        key = InventoryKey(inv)
         if key not in self._readings:
             self._readings[key] = read_model(self.config, inv)
         return self._readings[key]
@@ -39,7 +40,7 @@ class TorchAoSource:
     def rules_for(self, inv: Inventory) -> RuleSet:
         from qrt.frontends.torchao.compile import compile_torchao
 
-        key = id(inv)
+        key = InventoryKey(inv)
         if key not in self._compiled:
             self._compiled[key] = compile_torchao(self.config, inv, self.reading(inv))
         return self._compiled[key]
