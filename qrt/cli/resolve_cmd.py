@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="print how many sites of each op type and role get each decision, and the "
                    "weight bytes before and after by format (with --format json or -o, also as "
                    "the plan's summary.weights)")
+    p.add_argument("--as", dest="consumer", choices=("vllm",), default=None,
+                   help="read a compressed-tensors config as this consumer's loader does (vllm: its own target "
+                   "matching, fused q/k/v and gate/up layers; docs/compressed-tensors.md) instead of as "
+                   "compressed-tensors applies it")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     add_debug_option(p)
     p.set_defaults(run=run)
@@ -41,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     from qrt.cli.common import read_config
 
     source = read_config(args.rules)  # a bad rule file fails before the model is built
+    if args.consumer:
+        from qrt.frontends.compressed_tensors.source import consumer_view
+
+        source = consumer_view(source, args.consumer)
     plan = resolve(source, inventory_for_rules(args, source))
     fmt = args.format or ("json" if args.output else "text")
     coverage = None

@@ -14,7 +14,7 @@ from qrt.frontends.source import InventoryKey
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
 
-__all__ = ["CompressedTensorsSource", "RecipeSource"]
+__all__ = ["CompressedTensorsSource", "RecipeSource", "VllmSource", "consumer_view"]
 
 
 @dataclass
@@ -76,3 +76,47 @@ class RecipeSource:
                 lines.append(f"quantization modifier {i + 1} of {len(self.recipe.configs)}: {line}" if many else line)
         lines += [f"recorded, not run: {a.describe()}" for a in self.recipe.algorithms]
         return lines
+
+
+@dataclass
+class VllmSource:
+    """A compressed-tensors config as vLLM's loader reads it (``--as vllm``;
+    :mod:`qrt.frontends.compressed_tensors.vllm`), beside the producer's reading that
+    :class:`CompressedTensorsSource` gives. Keeps the checkpoint folder, whose ``config.json``
+    is also the model."""
+
+    config: CompressedTensorsConfig
+    label: str = "compressed-tensors config, as vLLM reads it"
+    checkpoint: str | None = None
+    _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
+
+    def rules_for(self, inv: Inventory) -> RuleSet:
+        from qrt.frontends.compressed_tensors.vllm import vllm_rules
+
+        key = InventoryKey(inv)
+        if key not in self._compiled:
+            self._compiled[key] = RuleSet.of(vllm_rules(self.config, inv))
+        return self._compiled[key]
+
+    def check(self, plan: Plan) -> None:
+        return None
+
+    def notes(self, site: Site, inv: Inventory) -> list[str]:
+        from qrt.frontends.compressed_tensors.vllm import vllm_notes
+
+        return vllm_notes(self.config, inv, site.module)
+
+
+def consumer_view(source: Any, consumer: str) -> Any:
+    """``source`` as ``consumer`` reads it (``--as vllm``): a compressed-tensors config or a
+    checkpoint folder holding one; any other source is refused (vLLM reads other formats with
+    other code)."""
+    from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
+
+    if consumer != "vllm":
+        raise CompressedTensorsConfigError(f"--as {consumer}: unknown consumer; known: vllm")
+    if not isinstance(source, CompressedTensorsSource):
+        raise CompressedTensorsConfigError(
+            f"--as vllm reads a compressed-tensors config or checkpoint folder; {source.label} is not one",
+            hint="convert it first: qrt convert RULES --to compressed-tensors --model MODEL -o config.json")
+    return VllmSource(source.config, label=f"{source.label}, as vLLM reads it", checkpoint=source.checkpoint)
