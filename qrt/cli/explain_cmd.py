@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="graph: also prepare the model in graph mode (torch.export + PT2E) and say what the "
         "graph did with each site (placed, fused away, shared, de-duplicated)",
     )
+    p.add_argument("--as", dest="consumer", choices=("vllm",), default=None,
+                   help="explain a compressed-tensors config as this consumer's loader reads it (vllm)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     add_debug_option(p)
     p.set_defaults(run=run)
@@ -46,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.rules).is_dir() and not is_checkpoint_dir(args.rules):
         plan = _saved_plan(Path(args.rules))
+        if args.consumer:
+            print(f"qrt explain: error: --as {args.consumer} reads a compressed-tensors config, not a saved model",
+                  file=sys.stderr)
+            return 2
         if args.mode == "graph":
             print("qrt explain: error: --mode graph needs a rule file and --model, not a saved model", file=sys.stderr)
             return 2
@@ -55,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         from qrt.tools.explain_query import resolve_for_queries
 
         source = read_config(args.rules)  # a bad rule file fails before the model is built
+        if args.consumer:
+            from qrt.frontends.compressed_tensors.source import consumer_view
+
+            source = consumer_view(source, args.consumer)
         # resolve(source, inv, check_tensors=False) (a tensor problem is shown as a note), each
         # site decided when asked for
         plan = resolve_for_queries(source, inventory_for_rules(args, source))

@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="leave out these codes or prefixes, comma-separated")
     p.add_argument("--fail-on", choices=("error", "warning", "info"), default="warning",
                    help="exit 1 when a finding is at least this severe (default: warning)")
+    p.add_argument("--target", action="append", choices=("vllm",), default=[], metavar="CONSUMER",
+                   help="also check compressed-tensors configs against this consumer's loader (vllm: a module it "
+                   "reads differently, fused q/k/v or gate/up shards with different schemes); needs --model")
     p.add_argument("--explain", metavar="CODE", help="print what CODE means, with a bad and a fixed example")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -81,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
         from qrt.cli.common import inventory_from_args
 
         inventory = lambda: inventory_from_args(args)  # noqa: E731  (built once the inputs read)
-    result = lint(args.paths, inventory, select=args.select, ignore=args.ignore)
+    if args.target and not args.model:
+        print(f"qrt lint: error: --target {args.target[0]} needs --model (vLLM's reading depends on the model's layers)",
+              file=sys.stderr)
+        return 2
+    result = lint(args.paths, inventory, select=args.select, ignore=args.ignore, targets=args.target)
     if result.model_skipped:
         print(f"qrt lint: {args.model} was not built: an input cannot be read (fix it first, then "
               "lint again for the model's checks)", file=sys.stderr)

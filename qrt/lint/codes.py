@@ -251,6 +251,43 @@ _ALL = [
         "op linear weight -> int4 per_block(32)\n",
         column=1, model="tiny_llama", needs_model=True,
     ),
+    CodeInfo(
+        "QRT030", "vllm-reads-differently", _W,
+        "a compressed-tensors config vLLM's loader reads differently from compressed-tensors (--target vllm)",
+        "vLLM does not use compressed-tensors' matching: it takes the first target in the config's "
+        "order (not exact names, then regexes, each alphabetically, then classes), matches class "
+        "targets as substrings of its own layer classes (`Linear` is in `QKVParallelLinear`), "
+        "reads q/k/v and gate/up as one fused layer, honours only names in `ignore`, never "
+        "quantizes `lm_head` or an output, and quantizes the KV cache of every attention. With "
+        "`--target vllm` each Linear whose weight, input or output decision differs between the "
+        "two readings is reported, both decisions named, at the target that decides it for "
+        "compressed-tensors. Example: groups `[Linear]` → W4A16 and `[re:.*k_proj$]` → W8A16 give "
+        "k_proj int8 in compressed-tensors and int4 in vLLM (its `qkv_proj` matches `Linear` by "
+        "class first). `qrt resolve/explain --as vllm` show vLLM's reading "
+        "(docs/compressed-tensors.md).",
+        "", "", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT031", "vllm-fused-shards-differ", _E,
+        "fused q/k/v or gate/up shards with different schemes (--target vllm)",
+        "vLLM runs q_proj/k_proj/v_proj as one `qkv_proj` layer and gate_proj/up_proj as one "
+        "`gate_up_proj` (the model's `packed_modules_mapping`), with one scheme. When `ignore` "
+        "keeps some shards and not others, vLLM refuses to load (\"Found a different quantization "
+        "schemes ... vLLM requires all to use the same scheme\"); when compressed-tensors gives the "
+        "shards different schemes, vLLM uses the first shard's for all and the others' saved "
+        "tensors do not fit it. Give every shard of a fused layer the same scheme, or ignore all.",
+        "", "", needs_model=True,
+    ),
+    CodeInfo(
+        "QRT032", "vllm-cannot-read", _E,
+        "a compressed-tensors config vLLM fails on, or a model whose vLLM layout qrt does not know (--target vllm)",
+        "vLLM reads `config.json` itself and fails on a group written as a preset list, a group "
+        "without `weights`, or a `kv_cache_scheme` other than symmetric 8-bit float per tensor or "
+        "per head. The vLLM checks also need vLLM's layout of the model (which Linears it fuses), "
+        "known for Llama, Mistral, Qwen2, Qwen3, Mixtral and Qwen2-MoE; another architecture is "
+        "reported here rather than checked wrongly.",
+        "", "", needs_model=True,
+    ),
     # ---- input that cannot be read ------------------------------------------------------
     CodeInfo(
         "QRT201", "invalid-pattern", _E,

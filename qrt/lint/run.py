@@ -101,12 +101,16 @@ def lint(
     *,
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
+    targets: Sequence[str] = (),
 ) -> LintResult:
     """Lint every input in ``paths`` (files or ``modelopt:NAME``), against ``inventory`` if given.
 
     ``inventory`` may be a function that builds it: it is then called only after every input
     was read, and not at all when one cannot be (a syntax error is reported at once, not after
-    a model build that can take seconds; ``model_skipped`` says so)."""
+    a model build that can take seconds; ``model_skipped`` says so).
+
+    ``targets`` names consumers to check compressed-tensors configs against (``vllm``:
+    :mod:`qrt.lint.vllm_checks`), with a model only."""
     result = LintResult()
     items = [(label, read_input(label)) if isinstance(label, str) else (label.label, label)
              for label in _expand(paths)]
@@ -128,6 +132,10 @@ def lint(
                 more, uses = model_findings(item, inventory)
                 found.extend(more)
                 result.uses[label] = uses
+                if "vllm" in targets:
+                    from qrt.lint.vllm_checks import vllm_findings
+
+                    found.extend(vllm_findings(item, inventory))
         # once per run: a file included by two inputs (or linted and included) has its
         # findings reported once, at its own lines
         for f in found:
