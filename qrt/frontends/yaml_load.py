@@ -37,7 +37,18 @@ from yaml.reader import ReaderError
 from qrt.errors import QrtError
 from qrt.files import INT_DIGITS, MAX_DEPTH, position_of
 
-__all__ = ["MAX_NODES", "BoundedLoader", "LimitError", "safe_load", "structured_from_text"]
+__all__ = [
+    "MAX_NODES",
+    "BoundedLoader",
+    "DuplicateKeyError",
+    "LimitError",
+    "NotPlainError",
+    "YamlList",
+    "YamlMapping",
+    "load_positioned",
+    "safe_load",
+    "structured_from_text",
+]
 
 MAX_NODES = 1_000_000
 """Nodes a document may expand to, aliases expanded. A 10,000-key hierarchical config with a
@@ -175,3 +186,154 @@ def structured_from_text(text: str, *, file: str, error: type[QrtError]) -> Any:
         return safe_load(text)
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", location=file) from None
+
+
+# =============================================================================================
+# Reading with positions: the one loader both YAML front ends (and ModelOpt recipes) read with
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class YamlMapping(dict):  # type: ignore[type-arg]
+    """A YAML mapping: a plain ``dict`` plus where it (``mark``) and each of its keys
+    (``key_marks``) were written. A mark's ``name`` is the file it was read from."""
+
+    mark: Mark | None = None
+    key_marks: dict[Any, Mark]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_marks = {}
+
+
+class YamlList(list):  # type: ignore[type-arg]
+    """A YAML sequence: a plain ``list`` plus where it and each of its items were written."""
+
+    mark: Mark | None = None
+    item_marks: list[Mark]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.item_marks = []
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A key written twice in one mapping. PyYAML keeps the last without a word, so a config
+    whose second ``global_config:`` silently wins is a bug nobody sees; keys pulled in by a
+    ``<<`` merge are not duplicates (overriding them is what merges are for). Each front end
+    words the message (``key``, ``first`` and ``problem_mark``, the second)."""
+
+    def __init__(self, key: Any, first: Mark, again: Mark) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", again)
+        self.key, self.first = key, first
+
+
+class NotPlainError(yaml.MarkedYAMLError):
+    """A collection qrt does not read as plain data: ``reason`` is ``"recursive"`` (an alias
+    inside the collection it names), ``"tag"`` (a collection tag such as ``!!set``,
+    ``!!omap`` or ``!!python/object``: ``tag``, ``expected`` ``mapping`` or ``list``) or
+    ``"unhashable"`` (a mapping key that is itself a collection: ``key_type``). Each front end
+    words the message; ``problem``/``context`` read as PyYAML's own constructor error."""
+
+    def __init__(self, reason: str, mark: Mark, *, tag: str = "", expected: str = "",
+                 key_type: str = "", context_mark: Mark | None = None) -> None:
+        problem = {
+            "recursive": "a YAML alias refers to a collection that contains it (a recursive structure)",
+            "tag": f"YAML tag {tag} is not allowed here: write a plain {expected}",
+            "unhashable": f"found an unhashable key ({key_type}); keys are names or integers",
+        }[reason]
+        context = "while constructing a mapping" if reason == "unhashable" else None
+        super().__init__(context, context_mark, problem, mark)
+        self.reason, self.tag, self.expected, self.key_type = reason, tag, expected, key_type
+
+
+def _build(loader: BoundedLoader, node: yaml.Node, active: set[int]) -> Any:
+    """Plain data from a composed node: :class:`YamlMapping`/:class:`YamlList` with marks,
+    scalars through the loader's (safe, bounded) constructors; duplicate keys, recursive
+    aliases and collection tags refused.
+
+    ``<<`` merges follow YAML 1.1's merge key (``https://yaml.org/type/merge.html``): a key
+    written in the mapping overrides a merged key of the same name. A mapping has no order in
+    YAML, but qrt's readers keep one (later keys win in a legacy ModelOpt dict, and among
+    ``module_name_configs``), so it is PyYAML's (what ``yaml.safe_load``, and so ModelOpt,
+    gives): merged keys first, in merge order, then the keys written; a written key that
+    overrides a merged one keeps the merged key's place, with the written value and mark."""
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_object(node, deep=True)
+    if id(node) in active:
+        raise NotPlainError("recursive", node.start_mark)
+    expected = _MAP_TAG if isinstance(node, yaml.MappingNode) else _SEQ_TAG
+    if node.tag != expected:
+        raise NotPlainError(
+            "tag", node.start_mark, tag=node.tag,
+            expected="mapping" if expected == _MAP_TAG else "list",
+        )
+    active.add(id(node))
+    try:
+        if isinstance(node, yaml.SequenceNode):
+            seq = YamlList()
+            seq.mark = node.start_mark
+            for item in node.value:
+                seq.append(_build(loader, item, active))
+                seq.item_marks.append(item.start_mark)
+            return seq
+        assert isinstance(node, yaml.MappingNode)
+        first: dict[Any, Mark] = {}
+        for key_node, _ in node.value:  # duplicates among the keys written, not merged ones
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = _key(loader, node, key_node, active)
+            if key in first:
+                raise DuplicateKeyError(key, first[key], key_node.start_mark)
+            first[key] = key_node.start_mark
+        loader.flatten_mapping(node)  # resolve << merges: merged pairs first, then the written
+        mapping = YamlMapping()
+        mapping.mark = node.start_mark
+        for key_node, value_node in node.value:
+            key = _key(loader, node, key_node, active)
+            mapping[key] = _build(loader, value_node, active)
+            mapping.key_marks[key] = key_node.start_mark
+        return mapping
+    finally:
+        active.discard(id(node))
+
+
+def _key(loader: BoundedLoader, mapping: yaml.MappingNode, key_node: yaml.Node, active: set[int]) -> Any:
+    key = _build(loader, key_node, active)
+    try:
+        hash(key)
+    except TypeError:
+        raise NotPlainError(
+            "unhashable", key_node.start_mark, key_type=type(key).__name__,
+            context_mark=mapping.start_mark,
+        ) from None
+    return key
+
+
+def load_positioned(text: str, *, file: str, documents: int = 1) -> list[tuple[Any, Mark | None]]:
+    """The documents of ``text`` as plain data whose mappings and lists carry positions
+    (:class:`YamlMapping`, :class:`YamlList`), each with the mark of its root (for a document
+    that is a bare scalar); a document with no content is ``(None, None)``. Marks are named
+    ``file``.
+
+    ``documents`` is how many a caller reads: ``1`` refuses a second document as PyYAML's
+    ``get_single_node`` does; more (a ModelOpt snippet is a header and a body) reads at most
+    one past it, so a caller can refuse the rest with its own words, and never composes a
+    stream of any length. Every problem is a :class:`yaml.YAMLError`: the loader's limits,
+    syntax, :class:`DuplicateKeyError`, :class:`NotPlainError`, a scalar of a tag outside the
+    safe subset (a ``ConstructorError``)."""
+    loader = BoundedLoader(text)  # building the loader reads the text: a NUL or ESC fails here
+    loader.name = file
+    try:
+        if documents == 1:
+            node = loader.get_single_node()
+            return [(None, None) if node is None else (_build(loader, node, set()), node.start_mark)]
+        out: list[tuple[Any, Mark | None]] = []
+        while loader.check_node() and len(out) <= documents:
+            node = loader.get_node()
+            out.append((None, None) if node is None else (_build(loader, node, set()), node.start_mark))
+        return out
+    finally:
+        loader.dispose()

@@ -28,12 +28,10 @@ import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qrt.errors import did_you_mean
-
-if TYPE_CHECKING:
-    from qrt.frontends.wildcard.entries import WildcardConfigError
+from qrt.frontends.wildcard.errors import WildcardConfigError
 
 __all__ = [
     "ATTRIBUTE_FIELDS",
@@ -452,9 +450,6 @@ def _fail(
     locate: Locate | None,
     hint: str | None = None,
 ) -> WildcardConfigError:
-    # The error class lives with the entries (which import this module), hence imported here.
-    from qrt.frontends.wildcard.entries import WildcardConfigError
-
     label = where + "".join(f".{p}" if i == 0 else f"[{p!r}]" for i, p in enumerate(path))
     location = None
     if locate is not None:
@@ -505,7 +500,7 @@ def validate_attributes(
     ``where`` names the dict in messages (``quant_cfg[3].cfg``); ``locate``, if given, turns a
     key path below it into ``file:line:col``. Only the attributes written are returned (with
     ``[4, 3]`` → ``(4, 3)``, ``{"-1": 16}`` → ``{-1: 16}``); :func:`attribute_defaults` has the
-    rest. Raises :class:`~qrt.frontends.wildcard.entries.WildcardConfigError` for an unknown
+    rest. Raises :class:`~qrt.frontends.wildcard.errors.WildcardConfigError` for an unknown
     name (with did-you-mean), a value of the wrong shape, or a combination 0.47 refuses.
     """
     if not isinstance(cfg, Mapping):

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qrt.frontends.wildcard.entries import Entry, WildcardConfig, qualified_parent_class
+from qrt.frontends.wildcard.entry_check import qualified_parent_class
+from qrt.frontends.wildcard.model import Entry, WildcardConfig
 from qrt.frontends.wildcard.instrumented import leading_rules
 from qrt.frontends.wildcard.spec_map import NoModelOptEquivalent, attributes_from_spec, spec_from_attributes
 from qrt.inventory.modelopt import TRANSPOSED_WEIGHT_OPS

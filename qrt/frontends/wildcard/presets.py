@@ -9,7 +9,9 @@ keys. Load one by its ModelOpt name (``FP8_DEFAULT_CFG``) from Python, or write
 from __future__ import annotations
 
 from qrt.errors import did_you_mean
-from qrt.frontends.wildcard.entries import WildcardConfig, WildcardConfigError, wildcard_from_text
+from qrt.frontends.wildcard.errors import WildcardConfigError
+from qrt.frontends.wildcard.model import WildcardConfig
+from qrt.frontends.wildcard.reading import wildcard_from_text
 from qrt.resources import data_dir
 
 __all__ = ["PRESET_PREFIX", "available_modelopt_presets", "load_modelopt_preset"]

@@ -43,7 +43,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from qrt.frontends.wildcard.attributes import attribute_defaults, validate_attributes
-from qrt.frontends.wildcard.entries import Entry, WildcardConfig, qualified_parent_class
+from qrt.frontends.wildcard.entry_check import qualified_parent_class
+from qrt.frontends.wildcard.model import Entry, WildcardConfig
 from qrt.inventory.modelopt import modelopt_base_name, modelopt_match_names
 from qrt.ir.site import Site
 

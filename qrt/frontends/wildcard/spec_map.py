@@ -58,6 +58,7 @@ from pydantic import ValidationError
 
 from qrt.errors import QrtError
 from qrt.frontends.wildcard.attributes import ATTRIBUTE_FIELDS, attribute_defaults, validate_attributes
+from qrt.frontends.wildcard.errors import WildcardConfigError
 from qrt.inventory.modelopt import weight_transposed
 from qrt.ir.site import Site
 from qrt.ir.spec import PerBlock, PerChannel, PerTensor, QuantizationSpec
@@ -250,8 +251,6 @@ def _stage_spec(attributes: Mapping[str, Any], where: str) -> QuantizationSpec:
             try:
                 json.dumps(_to_json(value), allow_nan=False)
             except (TypeError, ValueError):
-                from qrt.frontends.wildcard.entries import WildcardConfigError
-
                 raise WildcardConfigError(
                     f"{where}.{name}: {value!r} has no JSON form, so qrt cannot carry it",
                     hint="write it as JSON data (a calibrator as 'max' or 'histogram')",

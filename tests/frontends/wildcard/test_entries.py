@@ -406,7 +406,8 @@ ERRORS = [
      ["legacy single-key entry", "'quantizer_name': '*weight_quantizer'"]),
     ("- 3\n", "w.yaml:1:3", ["quant_cfg[0]", "expected a mapping"]),
     ("quant_cfg: []\nalgoritm: max\n", "w.yaml:2:1", ["unknown config key 'algoritm'", "did you mean 'algorithm'"]),
-    ("quant_cfg: []\nimports: {a: b}\n", "w.yaml:2:1", ["'$import' composition"]),
+    ("quant_cfg: []\nimports: {a: b}\n", "w.yaml:2:11",  # composed since issue 22: 'b' is no file
+     ["import 'a'", "cannot find config file 'b'", "current directory"]),
     ("quantize: {quant_cfg: []}\n", "w.yaml:1:1", ["modelopt_recipes"]),
     ("quantization_config: {}\n", "w.yaml:1:1", ["hierarchical config"]),
     ("quant_cfg: 3\n", "w.yaml:1:1", ["quant_cfg must be a list"]),
