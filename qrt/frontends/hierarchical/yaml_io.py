@@ -1,6 +1,8 @@
 """Hierarchical configs as YAML: safe loading with positions, duplicate keys refused, and dumping.
 
-Why a loader of our own (a :class:`yaml.SafeLoader` subclass) rather than ``yaml.safe_load``:
+YAML is read by qrt's one position-keeping loader (:func:`qrt.frontends.yaml_load.load_positioned`,
+which the ModelOpt lists read with too) rather than ``yaml.safe_load``; this module words its
+refusals for a hierarchical config. What the loader gives:
 
 * **Positions.** Every mapping comes back as a :class:`YamlMapping`, a ``dict`` that also
   knows the ``line:col`` of each of its keys. Pydantic's error ``loc`` is a path of keys, so
@@ -11,7 +13,8 @@ Why a loader of our own (a :class:`yaml.SafeLoader` subclass) rather than ``yaml
   second ``global_config:`` silently wins is a bug nobody sees, so both positions are reported.
   Keys pulled in by a ``<<`` merge are not duplicates: overriding them is what merges are for.
 * **Safety.** Only the safe tags load: ``!!python/object`` and friends are refused at their
-  position, with the reason.
+  position, with the reason; so are collection tags (``!!set``, ``!!omap``) and an alias
+  inside the collection it names (a recursive structure).
 
 The document layout is that of docs/semantics.md §3: ``quantization_config`` holds the config and an optional
 ``quantization_spec`` section holds named specs whose anchors (``&int8_weight``) are reused
@@ -40,7 +43,7 @@ from qrt.frontends.hierarchical.document import (
 )
 from qrt.frontends.hierarchical.errors import ConfigError
 from qrt.frontends.hierarchical.keys import MISSING, raw_child
-from qrt.frontends.yaml_load import BoundedLoader
+from qrt.frontends.yaml_load import DuplicateKeyError, NotPlainError, YamlMapping, load_positioned
 from qrt.ir.origin import Origin
 from qrt.ir.spec import QuantizationSpec
 
@@ -56,17 +59,6 @@ __all__ = [
 STRING_FILE = "<string>"
 
 
-class YamlMapping(dict):  # type: ignore[type-arg]
-    """A YAML mapping: a plain ``dict`` plus where it and each of its keys were written."""
-
-    mark: Mark | None = None
-    key_marks: dict[Any, Mark]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.key_marks = {}
-
-
 def _position(file: str, mark: Mark) -> str:
     return f"{file}:{mark.line + 1}:{mark.column + 1}"
 
@@ -75,67 +67,26 @@ def _origin(file: str, mark: Mark) -> Origin:
     return Origin(file=file, line=mark.line + 1, column=mark.column + 1)
 
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _Loader(BoundedLoader):
-    """Safe loading with qrt's limits (:mod:`qrt.frontends.yaml_load`), mappings as
-    :class:`YamlMapping`, duplicate keys refused."""
-
-    def __init__(self, stream: str, file: str) -> None:
-        super().__init__(stream)
-        self.file = file
-
-    def check_duplicates(self, node: yaml.MappingNode) -> None:
-        first: dict[Any, Mark] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                seen = first.get(key)
-            except TypeError:  # unhashable: construct_mapping reports it
-                continue
-            if seen is not None:
-                raise ConfigError(
-                    f"duplicate key {key!r}: first written at {_position(self.file, seen)}, "
-                    f"again at {_position(self.file, key_node.start_mark)}; YAML would silently "
-                    "keep only the last one, so keep one of them",
-                    location=_position(self.file, key_node.start_mark),
-                    offending=repr(key),
-                )
-            first[key] = key_node.start_mark
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Any:
-    data = YamlMapping()
-    data.mark = node.start_mark
-    yield data
-    loader.check_duplicates(node)
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=False)
-        try:
-            hash(key)
-        except TypeError:
-            raise ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"found an unhashable key ({type(key).__name__}); keys are names or integers",
-                key_node.start_mark,
-            ) from None
-        data[key] = loader.construct_object(value_node, deep=False)
-        data.key_marks[key] = key_node.start_mark  # a later (explicit) key overrides a merged one
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-
-
 def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> ConfigError:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "invalid YAML"
-    if isinstance(exc, ConstructorError) and "constructor for the tag" in problem:
+    if isinstance(exc, DuplicateKeyError) and exc.problem_mark is not None:
+        again = _position(file, exc.problem_mark)
+        return ConfigError(  # the caret is added with the others (config_from_yaml_text)
+            f"duplicate key {exc.key!r}: first written at {_position(file, exc.first)}, "
+            f"again at {again}; YAML would silently keep only the last one, so keep one of them",
+            location=again,
+            offending=repr(exc.key),
+        )
+    if isinstance(exc, NotPlainError) and exc.reason == "recursive" and mark is not None:
+        return ConfigError(problem, location=_position(file, mark),
+                           hint=caret_context(text, mark.line + 1, mark.column + 1))
+    tag = None
+    if isinstance(exc, NotPlainError) and exc.reason == "tag":
+        tag = repr(exc.tag)
+    elif isinstance(exc, ConstructorError) and "constructor for the tag" in problem:
         tag = problem.split("tag", 1)[-1].strip()
+    if tag is not None:
         message = (
             f"YAML tag {tag} is not allowed: qrt loads configs with YAML's safe subset only "
             "(no Python object tags); write plain mappings, lists and scalars"
@@ -156,18 +107,15 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> ConfigErro
 
 
 def load_yaml_document(text: str, *, file: str = STRING_FILE) -> Any:
-    """Parse YAML text safely; mappings become :class:`YamlMapping` (keys with positions)."""
-    loader: _Loader | None = None
-    try:  # building the loader reads the text: a NUL or ESC fails here, located
-        loader = _Loader(text, file)
-        return loader.get_single_data()
+    """Parse YAML text safely with the one position-keeping loader
+    (:func:`qrt.frontends.yaml_load.load_positioned`): mappings become :class:`YamlMapping`
+    (keys with positions), lists :class:`~qrt.frontends.yaml_load.YamlList`."""
+    try:
+        return load_positioned(text, file=file)[0][0]
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file, text) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", location=file) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
 
 
 def is_hierarchical_document(data: object) -> bool:
