@@ -192,12 +192,6 @@ def onload(model: nn.Module, module: nn.Module, prefix: str, reader: CheckpointR
     read = 0
     missing: list[str] = []
     to_init: dict[int, nn.Module] = {}
-    # the eager runtime remembers, by weak reference, the tensors its last forward saw (its
-    # op naming needs them only within one forward); a remembered meta parameter cannot be
-    # swapped, so that memory is dropped here, between forwards
-    runner = getattr(getattr(model, "_qrt_eager", None), "runner", None)
-    if runner is not None:
-        runner.seen = {}
     for names, owner, attr, is_param in meta_tensors(module, prefix):
         if any(n == s or n.startswith(s + ".") for s in skip for n in names):
             continue

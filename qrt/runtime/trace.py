@@ -7,7 +7,8 @@ How names come about (docs/semantics.md §1):
   same both times, while a loop inside one forward gives ``m.add``, ``m.add_1`` …;
 * the function mode sees only the outermost torch-level call (it is switched off while a
   handled call runs), which is what ``torch.export`` records too;
-* an op's canonical type comes from ``qrt.ops.registry.canonical_op_type``.
+* what is an op, its name, its argument slots and their roles come from
+  :mod:`qrt.runtime.op_naming`, the rule the eager runner and graph mode apply too.
 
 Tensor identity is named by producer (``op:<op_name>:<k>``, ``param:<fqn>``, ``input:<key>``),
 not by Python object, so repeated invocations agree and saved inventories stay meaningful.
@@ -21,7 +22,7 @@ import inspect
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,15 +33,22 @@ from qrt.errors import TraceError
 from qrt.inventory.build import RawSite, assemble
 from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorUse
 from qrt.ir.site import Key
-from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
+from qrt.ops.registry import OpRegistry, default_registry
 from qrt.runtime.experts import FusedExperts, fused_experts
+from qrt.runtime.op_naming import (
+    OpCounter,
+    op_type_of,
+    output_tensors,
+    positional_slots,
+    returned_input,
+    slot_role,
+)
 
 __all__ = ["trace_model", "TraceProgress"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _QRT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _EXAMPLES_FILE = os.path.join(_QRT_DIR, "runtime", "examples.py")  # user code, for our purposes
-_SKIP_FUNCS = frozenset({"_set_grad_enabled", "_assert_tensor_metadata", "sym_size"})
 
 
 @dataclass
@@ -76,10 +84,13 @@ def _dtype_name(dtype: torch.dtype) -> str:
 class _Invocation:
     name: str
     type: str
-    counters: dict[str, int] = field(default_factory=dict)
+    ops: OpCounter = field(init=False)
     opaque: bool = False
     """inside a fused experts module: its ops and submodules have no sites of their own (the
     module's expert sites stand for them, the same whichever experts implementation runs)"""
+
+    def __post_init__(self) -> None:
+        self.ops = OpCounter(self.name)
 
 
 def _user_source() -> str | None:
@@ -93,31 +104,6 @@ def _user_source() -> str | None:
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back
     return None
-
-
-def _positional_tensors(args: tuple[Any, ...]) -> list[tuple[int, Any]]:
-    """Argument positions, a list of tensors (``torch.cat([a, b])``) counting one per element."""
-    slots: list[tuple[int, Any]] = []
-    pos = 0
-    for arg in args:
-        if isinstance(arg, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in arg):
-            for item in arg:
-                slots.append((pos, item))
-                pos += 1
-        else:
-            slots.append((pos, arg))
-            pos += 1
-    return slots
-
-
-def _flatten_output(out: Any) -> list[tuple[Key, torch.Tensor]]:
-    if isinstance(out, torch.Tensor):
-        return [(0, out)]
-    if isinstance(out, Mapping):
-        return [(str(k), v) for k, v in out.items() if isinstance(v, torch.Tensor)]
-    if isinstance(out, (list, tuple)):
-        return [(i, v) for i, v in enumerate(out) if isinstance(v, torch.Tensor)]
-    return []
 
 
 class _Tracer(TorchFunctionMode):
@@ -227,21 +213,13 @@ class _Tracer(TorchFunctionMode):
         out = func(*args, **kwargs)
         if self.paused:
             return out
-        op_type = canonical_op_type(func)
-        if op_type is None or op_type in _SKIP_FUNCS:
+        op_type = op_type_of(func)
+        if op_type is None:
             return out
-        outputs = _flatten_output(out)
+        outputs = output_tensors(out)
         if not outputs:
             return out  # size(), dim(), shape …: no tensor, not an op
-        raw = getattr(func, "__name__", "")
-        in_place = raw.endswith("_") and not raw.endswith("__")
-        if (
-            not in_place
-            and isinstance(out, torch.Tensor)
-            and args
-            and out is args[0]
-            and self.tensor_ids.get(id(out)) is not None
-        ):
+        if returned_input(func, args, out):
             return out  # contiguous()/to() that returned its input: export records no node
         self._record_op(op_type, args, kwargs, outputs)
         return out
@@ -258,16 +236,15 @@ class _Tracer(TorchFunctionMode):
             if not self.stack:  # an op outside the model's forward (root hook not yet run)
                 self.stack.append(_Invocation("", type_name(self.model)))
             inv = self.stack[-1]
-            n = inv.counters.get(op_type, 0)
-            inv.counters[op_type] = n + 1
-            prefix = f"{inv.name}." if inv.name else ""
-            name = f"{prefix}{op_type}" + (f"_{n}" if n else "")
+            name = inv.ops.take(op_type)
             entry = self.registry.get(op_type)
             source = _user_source()
             scope = self._scope()
 
             inputs: list[TensorUse] = []
-            slots: list[tuple[Key, Any, str | None]] = [(p, a, None) for p, a in _positional_tensors(args)]
+            slots: list[tuple[Key, Any, str | None]] = [
+                (p, a, None) for p, a in positional_slots(args, lambda x: isinstance(x, torch.Tensor))
+            ]
             slots += [(k, v, k) for k, v in kwargs.items()]
             for slot, arg, kw in slots:
                 if not isinstance(arg, torch.Tensor):
@@ -277,9 +254,10 @@ class _Tracer(TorchFunctionMode):
                 self._read(tid, f"op:{name}:{slot}")
                 if entry is None or not arg.dtype.is_floating_point:
                     continue
-                role, key = self._classify(entry, slot, arg, inv.name)
-                if role is None:
+                classified = self._classify(entry, slot, arg, inv.name)
+                if classified is None:
                     continue
+                role, key = classified
                 shape, dtype = self.tensor_meta[tid]
                 self._add_site(
                     name,
@@ -310,17 +288,11 @@ class _Tracer(TorchFunctionMode):
         finally:
             self.paused -= 1
 
-    def _classify(self, entry, slot: Key, arg: torch.Tensor, module: str) -> tuple[str | None, Key]:
-        state_key = entry.state_key(slot)
-        if state_key is not None:
-            return "state", state_key
+    def _classify(self, entry, slot: Key, arg: torch.Tensor, module: str) -> tuple[str, Key] | None:
         fqn = self.param_names.get(id(arg))
-        if fqn is not None and self.tensor_ids.get(id(arg)) == f"param:{fqn}":
-            rel = fqn[len(module) + 1 :] if module and fqn.startswith(module + ".") else fqn
-            return "state", rel
-        if entry.input_slot(slot):
-            return "input", slot
-        return None, slot
+        if fqn is not None and self.tensor_ids.get(id(arg)) != f"param:{fqn}":
+            fqn = None  # a parameter passed in as the model's input: an input there
+        return slot_role(entry, slot, param=fqn, module=module)
 
     def _attention_probs(self, name, op_type, scope, args, kwargs, source) -> None:
         """The probabilities inside a fused attention are a site too (docs/semantics.md §4, key "p")."""
@@ -434,7 +406,7 @@ class _Tracer(TorchFunctionMode):
             scope = self._scope()
             inside = len(self.stack) > 1 and self.stack[-2].opaque
             fused = id(module) in self.fused and not inside
-            for key, t in _flatten_output(output):
+            for key, t in output_tensors(output):
                 if fused:
                     # what fused experts return is named by the module, not by its last op
                     # (``sum`` or ``index_add_``: it depends on the implementation that ran)

@@ -5,8 +5,8 @@ resolves the plan, builds one :class:`~.fake_quantizer.FakeQuantizer` per quanti
 registers each under its site's quantizer path, and installs the machinery that applies them:
 
 * a torch function mode, entered around the root's ``forward``, that names every op exactly
-  as the trace does (per-invocation counters kept by module hooks, the same canonical op
-  types, the same skips) and quantizes an op's inputs, state (its weight argument) and
+  as the trace does (per-invocation counters kept by module hooks, and every other part of
+  the rule from :mod:`qrt.runtime.op_naming`, which the trace calls too) and quantizes an op's inputs, state (its weight argument) and
   outputs by ``(op name, slot)`` — so functional calls, ``x + y``, ``torch.cat``, softmax and
   matmul inside custom forwards are covered, and data-dependent control flow just runs;
 * forward pre-hooks and hooks for module-boundary quantizers (``module_input``/``_output``),
@@ -20,7 +20,6 @@ every quantizer has been built, and a failure while registering undoes what was 
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +29,10 @@ from torch.overrides import TorchFunctionMode
 
 from qrt.errors import QrtError
 from qrt.ir.site import Key, Site
-from qrt.ops.registry import OpRegistry, canonical_op_type, default_registry
+from qrt.ops.registry import OpRegistry, default_registry
 from qrt.runtime.experts import MATMUL_OPS
+from qrt.runtime.op_naming import OpCounter, map_positional, op_type_of, output_tensors, returned_input, slot_role
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
-from qrt.runtime.trace import _SKIP_FUNCS, _flatten_output
 
 __all__ = ["EagerState", "PrepareError", "install", "quantizer_modules"]
 
@@ -98,7 +97,7 @@ class FusedParam:
 @dataclass
 class _Inv:
     name: str
-    counters: dict[str, int] = field(default_factory=dict)
+    ops: OpCounter = field(init=False)
     activates: bool = False
     """this invocation switched the function mode on (see ``_Runner.pre_hook``)"""
     weights: dict[int, torch.Tensor] = field(default_factory=dict)
@@ -108,10 +107,13 @@ class _Inv:
     observe, all at once when the call ends (a per-expert loop then observes what one
     ``grouped_mm`` call does, so a moving average takes one step per call either way)"""
     derived: dict[int, tuple[str, torch.Tensor]] = field(default_factory=dict)
-    multiplied: set[str] = field(default_factory=set)
-    """a fused experts call: the parameters whose activation reached its input quantizer"""
     """a fused experts call: tensors computed from a quantized fused parameter (a slice, its
     transpose, a gather), by id, with the parameter's name (the tensor is kept alive)"""
+    multiplied: set[str] = field(default_factory=set)
+    """a fused experts call: the parameters whose activation reached its input quantizer"""
+
+    def __post_init__(self) -> None:
+        self.ops = OpCounter(self.name)
 
 
 @dataclass
@@ -261,7 +263,6 @@ class _Runner(TorchFunctionMode):
         self.model = model
         self.stack: list[_Inv] = []
         self.paused = 0
-        self.seen: dict[int, weakref.ref[torch.Tensor]] = {}
         self.active_modules: set[str] = set()
         """modules whose own ops have quantizers: the mode runs only inside their calls"""
         self.global_mode = False
@@ -271,8 +272,8 @@ class _Runner(TorchFunctionMode):
         kwargs = kwargs or {}
         if self.paused:
             return func(*args, **kwargs)
-        op_type = canonical_op_type(func)
-        if op_type is None or op_type in _SKIP_FUNCS:
+        op_type = op_type_of(func)
+        if op_type is None:
             return func(*args, **kwargs)
         inv = self._invocation()
         fused = self.state.fused.get(inv.name)
@@ -284,8 +285,7 @@ class _Runner(TorchFunctionMode):
                 self.paused -= 1
         # the op's name is only known once we know it is an op (it returns tensors); the
         # counter is advanced after the call, but the name it will get is known now
-        n = inv.counters.get(op_type, 0)
-        candidate = (f"{inv.name}." if inv.name else "") + op_type + (f"_{n}" if n else "")
+        candidate = inv.ops.peek(op_type)
         quantizers = self.state.by_op.get(candidate)
         if quantizers:
             self.paused += 1
@@ -301,20 +301,9 @@ class _Runner(TorchFunctionMode):
                 self.paused -= 1
         else:
             out = func(*args, **kwargs)
-        outputs = _flatten_output(out)
-        if not outputs:
-            return out
-        raw = getattr(func, "__name__", "")
-        in_place = raw.endswith("_") and not raw.endswith("__")
-        if not in_place and isinstance(out, torch.Tensor) and args and out is args[0] and self._seen(out):
-            return out
-        inv.counters[op_type] = n + 1
-        for _, t in outputs:
-            self.seen[id(t)] = weakref.ref(t)
-        for arg in (*args, *kwargs.values()):  # the trace identifies an op's inputs too
-            for t in arg if isinstance(arg, (list, tuple)) else (arg,):
-                if isinstance(t, torch.Tensor):
-                    self.seen[id(t)] = weakref.ref(t)
+        if not output_tensors(out) or returned_input(func, args, out):
+            return out  # not an op (op_naming): not counted
+        inv.ops.take(op_type)
         if quantizers:
             self.paused += 1
             try:
@@ -366,15 +355,9 @@ class _Runner(TorchFunctionMode):
                     break
         out = func(*args, **kwargs)
         if reads is not None and op_type not in MATMUL_OPS:
-            for _, t in _flatten_output(out):
+            for _, t in output_tensors(out):
                 inv.derived[id(t)] = (reads, t)
         return out
-
-    def _seen(self, t: torch.Tensor) -> bool:
-        if id(t) in self.state.param_names:
-            return True
-        ref = self.seen.get(id(t))
-        return ref is not None and ref() is t
 
     def _invocation(self) -> _Inv:
         if not self.stack:
@@ -382,35 +365,18 @@ class _Runner(TorchFunctionMode):
         return self.stack[-1]
 
     def _slot_quantizer(self, quantizers, slot: Key, arg: torch.Tensor, op_type: str, module: str) -> FakeQuantizer | None:
-        entry = self.state.registry.get(op_type)
         param = self.state.by_param.get(id(arg))
-        if param is not None:
+        if param is not None:  # a module_state quantizer: wherever an op reads the parameter
             return param
+        entry = self.state.registry.get(op_type)
         if entry is None:
             return None
-        state_key = entry.state_key(slot)
-        if state_key is not None:
-            return quantizers.get(("state", state_key))
-        fqn = self.state.param_names.get(id(arg))
-        if fqn is not None:
-            rel = fqn[len(module) + 1:] if module and fqn.startswith(module + ".") else fqn
-            return quantizers.get(("state", rel))
-        return quantizers.get(("input", slot))
+        role = slot_role(entry, slot, param=self.state.param_names.get(id(arg)), module=module)
+        return quantizers.get(role) if role is not None else None
 
     def _quantize_args(self, name, op_type, args, kwargs, quantizers):
         module = self._invocation().name
-        pos = 0
-        new_args = []
-        for arg in args:
-            if isinstance(arg, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in arg):
-                items = []
-                for item in arg:
-                    items.append(self._one(quantizers, pos, item, op_type, module))
-                    pos += 1
-                new_args.append(type(arg)(items))
-            else:
-                new_args.append(self._one(quantizers, pos, arg, op_type, module))
-                pos += 1
+        new_args = map_positional(args, lambda pos, arg: self._one(quantizers, pos, arg, op_type, module))
         new_kwargs = {k: self._one(quantizers, k, v, op_type, module) for k, v in kwargs.items()}
         return tuple(new_args), new_kwargs
 
@@ -436,31 +402,24 @@ class _Runner(TorchFunctionMode):
         name = self.state.module_names.get(id(module))
         if name is None:
             return None
-        if module is self.model:  # a new forward: fresh invocations; its inputs count as seen
+        if module is self.model:  # a new forward: fresh invocations
             while self.depth:  # a forward that raised left the mode on: switch it off
                 self.depth -= 1
                 if self.depth == 0:
                     self.__exit__(None, None, None)
             self.stack.clear()
-            self.seen = {}
-            for t in (*args, *kwargs.values()):
-                if isinstance(t, torch.Tensor):
-                    self.seen[id(t)] = weakref.ref(t)
         inv = _Inv(name)
         self.stack.append(inv)
         if self.state.count_routing and name in self.state.fused:
             self._count(name, args, kwargs)
         if not self.global_mode and name in self.active_modules:
-            # the op names inside depend only on this invocation's own counters, so the mode
-            # is needed from here to the end of this call; what the trace had seen before is
-            # at least this call's inputs (and the parameters)
+            # the op names inside depend only on this invocation's own counters (and whether
+            # a call returned its input, which needs no memory of earlier tensors), so the
+            # mode is needed from here to the end of this call
             inv.activates = True
             if self.depth == 0:
                 self.__enter__()
             self.depth += 1
-            for t in (*args, *kwargs.values()):
-                if isinstance(t, torch.Tensor):
-                    self.seen[id(t)] = weakref.ref(t)
         if self.state.all_experts and name in self.state.fused:
             self._all_experts(module, name, args, kwargs)
         quantizers = self.state.by_module.get(name)
