@@ -10,7 +10,7 @@ from qrt.cli.common import add_debug_option, add_model_options, inventory_for_ru
 
 __all__ = ["register", "run"]
 
-TARGETS = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao")
+TARGETS = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao", "llm-compressor")
 """The targets (``qrt.tools.convert.TARGETS``; kept here so ``qrt --help`` imports no front end)."""
 
 

@@ -14,6 +14,10 @@
   decisions per Linear/Embedding module, refused naming every decision the format cannot hold.
 * **→ torchao** (:mod:`qrt.frontends.torchao.writer`): a model's decisions as an
   ``FqnToConfig`` keyed by exact Linear names, refused naming every decision it cannot hold.
+* **→ llm-compressor** (:mod:`qrt.tools.to_llm_compressor`): a model's decisions as a recipe
+  with one ``QuantizationModifier`` (``config_groups``, or a ``scheme`` preset where exact),
+  refused like compressed-tensors; llm-compressor's default observers are the one difference
+  the verification allows, and the recipe's header says so.
 
 With a model, the written text is read back and resolved beside the source, and nothing is
 written unless every site gets the same decision; the refusal names the sites that differ.
@@ -21,8 +25,9 @@ written unless every site gets the same decision; the refusal names the sites th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from qrt.errors import QrtError
 from qrt.frontends.source import DslSource, HierarchicalSource, RuleSource, WildcardSource
@@ -30,8 +35,8 @@ from qrt.inventory.model import Inventory
 
 __all__ = ["TARGETS", "ConvertError", "Target", "convert", "convert_to_dsl"]
 
-Target = Literal["dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao"]
-TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao")
+Target = Literal["dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao", "llm-compressor"]
+TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao", "llm-compressor")
 
 
 class ConvertError(QrtError):
@@ -43,6 +48,9 @@ class _Written:
     text: str
     source: RuleSource
     """the written text read back, for verification"""
+    same: Callable[[Any, Any], bool] | None = None
+    """how a site's spec before and after compare (``None``: equal); a format that adds its
+    own defaults says which, and its header names them"""
 
 
 def _header(source: RuleSource, inv: Inventory | None) -> str:
@@ -247,6 +255,35 @@ def _torchao(source: RuleSource, inv: Inventory | None) -> _Written:
 
 
 # ---------------------------------------------------------------------------------------------
+# → llm-compressor
+
+
+def _llm_compressor(source: RuleSource, inv: Inventory | None) -> _Written:
+    """A plan's decisions as an llm-compressor recipe (:mod:`qrt.tools.to_llm_compressor`)."""
+    import yaml
+
+    from qrt.frontends.compressed_tensors.recipe import recipe_from_text
+    from qrt.frontends.compressed_tensors.source import RecipeSource
+    from qrt.tools.to_llm_compressor import recipe_from_plan, same_but_default_observer
+
+    if inv is None:
+        raise ConvertError(
+            "an llm-compressor recipe is written per model: its targets are the model's modules",
+            location=source.label,
+            hint="pass --model SPEC: the decisions on that model are written and checked",
+        )
+    from qrt.api import resolve
+
+    recipe, reasons, notes = recipe_from_plan(resolve(source, inv))
+    _refuse_inexpressible(reasons, "llm-compressor", source.label,
+                          "an llm-compressor QuantizationModifier holds the weight, input and output specs of "
+                          "Linear and Embedding modules; convert --to dsl holds every decision")
+    text = _comment("\n".join([_header(source, inv), *notes])) + yaml.safe_dump(recipe, sort_keys=False)
+    return _Written(text, RecipeSource(recipe_from_text(text, file="<converted>"), label="converted recipe"),
+                    same=same_but_default_observer)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _verify(source: RuleSource, written: _Written, inv: Inventory, target: Target) -> None:
@@ -254,10 +291,11 @@ def _verify(source: RuleSource, written: _Written, inv: Inventory, target: Targe
 
     before = resolve(source, inv)
     after = resolve(written.source, inv)
+    same = written.same or (lambda x, y: x == y)
     diff = [
         (a.site.quantizer_path, before.spec(a), after.spec(b))
         for a, b in zip(before.decisions, after.decisions)
-        if before.spec(a) != after.spec(b)
+        if not same(before.spec(a), after.spec(b))
     ]
     if diff:
         shown = "\n  ".join(f"{path}: {was} → {now}" for path, was, now in diff[:5])
@@ -290,6 +328,8 @@ def convert(source: RuleSource, to: Target, inv: Inventory | None = None, *, fmt
         written = _compressed_tensors(source, inv)
     elif to == "torchao":
         written = _torchao(source, inv)
+    elif to == "llm-compressor":
+        written = _llm_compressor(source, inv)
     else:
         raise ConvertError(f"unknown target {to!r}", hint="valid targets: " + ", ".join(TARGETS))
     if inv is not None:
