@@ -87,7 +87,7 @@ def shared(name: str) -> Path:
     base = Path(tempfile.mkdtemp(prefix="qrt-hostile-shared-"))
     if name == "inventory":
         from qrt.inventory.io import save_inventory
-        from qrt.model_spec import load_model_inventory
+        from qrt.model_inventory import load_model_inventory
 
         path = base / "tiny_llama.json"
         save_inventory(load_model_inventory("tiny_llama"), path)

@@ -55,7 +55,7 @@ def as_inventory(model: ModelLike, *args: Any, **kwargs: Any) -> Inventory:
     if isinstance(model, Inventory):
         return model
     if isinstance(model, str):
-        from qrt.model_spec import load_model_inventory
+        from qrt.model_inventory import load_model_inventory
 
         return load_model_inventory(model)
     import torch

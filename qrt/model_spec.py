@@ -15,25 +15,21 @@ A factory returns a model, or ``(model, example_inputs)`` where the inputs are a
 tuple of positional arguments, or a dict of keyword arguments.
 
 This module decides *which* kind a spec is without importing torch; building and tracing a
-model is left to ``qrt.runtime.sources``, imported only when a model must really be built.
+model is left to ``qrt.runtime.sources`` (which reads the parsed spec), and
+:func:`qrt.model_inventory.load_model_inventory` joins the two with the inventory cache.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from qrt.errors import ModelSourceError
 from qrt.files import DATA_LIMIT, read_json
 
-if TYPE_CHECKING:
-    from qrt.inventory.model import Inventory
-    from qrt.runtime.trace import TraceProgress
-
-__all__ = ["ModelSpec", "parse_model_spec", "load_model_inventory", "BUILTIN_NAMES", "SPEC_FORMS"]
+__all__ = ["ModelSpec", "parse_model_spec", "BUILTIN_NAMES", "SPEC_FORMS"]
 
 Kind = Literal["builtin", "file", "module", "hf", "inventory"]
 
@@ -125,47 +121,3 @@ def parse_model_spec(text: str) -> ModelSpec:
         f"cannot tell what model {spec!r} names" + (": no built-in model has that name" if close else ""),
         hint=(close + "\n" if close else "") + SPEC_FORMS,
     )
-
-
-def load_model_inventory(
-    text: str,
-    *,
-    input_shapes: Sequence[Sequence[int]] | None = None,
-    device: str | None = None,
-    progress: Callable[[TraceProgress], None] | None = None,
-    seed: int | None = None,
-    dtype: str | None = None,
-    cache: bool = False,
-) -> Inventory:
-    """The inventory for a ``--model`` spec: read a saved one, or build and trace the model
-    (its random weights and inputs seeded by ``seed``, in ``dtype``: ``build_model``'s).
-
-    ``cache``: read the inventory from the inventory cache (:mod:`qrt.inventory.cache`) when
-    an entry for exactly this spec, its content and these options is there — no torch is
-    imported then — and store it there after tracing. The commands pass it unless
-    ``--no-cache``; a library caller opts in."""
-    spec = parse_model_spec(text)
-    if spec.kind == "inventory":
-        from qrt.inventory.io import load_inventory_file
-
-        return load_inventory_file(spec.target)
-    key = None
-    if cache:
-        from qrt.inventory.cache import inventory_key, load_cached
-
-        key = inventory_key(spec, input_shapes=input_shapes, device=device, seed=seed, dtype=dtype)
-        found = load_cached(key) if key is not None else None
-        if found is not None:
-            return found
-    from qrt.runtime.sources import build_model
-    from qrt.runtime.trace import trace_model
-
-    built = build_model(spec, input_shapes=input_shapes, device=device, seed=seed, dtype=dtype)
-    inv = trace_model(
-        built.model, built.args, built.kwargs, progress=progress, model_info=built.info
-    )
-    if key is not None:
-        from qrt.inventory.cache import store_cached
-
-        store_cached(key, inv, spec=spec.text)
-    return inv

@@ -14,7 +14,8 @@ import pytest
 
 from qrt.inventory.cache import cache_info, inventory_key, load_cached, store_cached
 from qrt.inventory.io import dumps_inventory
-from qrt.model_spec import load_model_inventory, parse_model_spec
+from qrt.model_inventory import load_model_inventory
+from qrt.model_spec import parse_model_spec
 from tests.conftest import ROOT, marking_factory, run_qrt
 
 TINY_LLAMA = {

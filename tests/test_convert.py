@@ -30,7 +30,7 @@ MODELS = ["two_add", "cnn", "mha", "tiny_llama", "hf_llama_sdpa", "hf_llama_eage
 @cache
 def inventory(name: str) -> Inventory:
     if not name.startswith("hf_llama"):
-        from qrt.model_spec import load_model_inventory
+        from qrt.model_inventory import load_model_inventory
 
         return load_model_inventory(name)
     torch = pytest.importorskip("torch")

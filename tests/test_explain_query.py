@@ -12,7 +12,7 @@ from qrt.api import explain, parse_rules
 from qrt.errors import QueryError
 from qrt.frontends.source import DslSource, load_rule_source
 from qrt.inventory.model import Inventory, _site_matches
-from qrt.model_spec import load_model_inventory
+from qrt.model_inventory import load_model_inventory
 from qrt.resolver.plan import Plan, resolve_inventory
 from qrt.tools.explain_query import resolve_for_queries
 from tests.conftest import ROOT

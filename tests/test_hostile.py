@@ -129,7 +129,7 @@ RULE_FILES: list[tuple[str, Make, str, int | None]] = [
 def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved inventory of the built-in two_add model: lint, resolve and explain read it
     without building a model."""
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     path = tmp_path_factory.mktemp("inv") / "two_add.json"
     save_inventory(load_model_inventory("two_add"), path)

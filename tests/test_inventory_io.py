@@ -98,7 +98,7 @@ def test_a_written_inventory_is_sealed_and_an_edit_breaks_the_seal(tmp_path) -> 
     file is checked in full (and a bad edit is reported)."""
     from qrt.inventory.io import dumps_inventory, load_inventory_file
     from qrt.sealed_json import is_sealed as _sealed
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     inv = load_model_inventory("two_add")
     text = dumps_inventory(inv)

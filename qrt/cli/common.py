@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from qrt.errors import ModelSourceError
 from qrt.inventory.model import Inventory
-from qrt.model_spec import SPEC_FORMS, load_model_inventory
+from qrt.model_inventory import load_model_inventory
+from qrt.model_spec import SPEC_FORMS
 
 if TYPE_CHECKING:
     from qrt.runtime.sources import BuiltModel

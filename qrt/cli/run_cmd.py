@@ -286,9 +286,9 @@ def _sequential(args: argparse.Namespace) -> SequentialModel | None:
 
 def _too_little(args: argparse.Namespace, inventory: Inventory) -> bool:
     """The too-little guard (lint QRT029, and QRT020 on an enabling rule of the user's own
-    file: :func:`qrt.lint.coverage_check.run_refusals`) on the model's inventory, before the
+    file: :func:`qrt.lint.refusals.run_refusals`) on the model's inventory, before the
     model is built and its weights read: say why and refuse."""
-    from qrt.lint.coverage_check import run_refusals
+    from qrt.lint.refusals import run_refusals
 
     refusals = run_refusals(args.config, inventory)
     if not refusals:

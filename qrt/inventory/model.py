@@ -145,7 +145,7 @@ class Inventory:
     def sha256(self) -> str:
         """The digest of the inventory's canonical text: equal inventories, equal digests.
         Plans and lock files record it, so a changed model is told from a changed config."""
-        from qrt.inventory.io import inventory_digest
+        from qrt.inventory.canonical import inventory_digest
 
         return inventory_digest(self)
 

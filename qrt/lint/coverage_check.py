@@ -13,24 +13,23 @@ bytes (a later rule turning the weights off again included: that is 0 %). A conf
 enabling rules select nothing at all is QRT020 (one finding per rule, warning), not this.
 
 An enabling rule that matches no site is QRT020 (``model_checks``); ``qrt run`` refuses both
-(:func:`run_refusals` says which QRT020s) unless ``--allow-low-coverage``.
+(:func:`qrt.lint.refusals.run_refusals` says which QRT020s) unless ``--allow-low-coverage``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from qrt.inventory.model import Inventory
 from qrt.ir.effect import Patch, Set
 from qrt.ir.rule import Rule
 from qrt.lint.codes import CODES
-from qrt.lint.diagnostics import Diagnostic, Severity
+from qrt.lint.diagnostics import Diagnostic
 from qrt.lint.inputs import LintInput
-from qrt.lint.locate import origin_file, shipped_file
+from qrt.lint.locate import origin_file
 from qrt.lint.static import is_synthetic, is_users
 
-__all__ = ["coverage_findings", "switches_on", "run_refusals"]
+__all__ = ["coverage_findings", "switches_on"]
 
 _WEIGHT_ROLES = ("state", "module_state")
 
@@ -95,17 +94,3 @@ def _located(meant: Rule, enabling: list[Rule], item: LintInput) -> Rule:
         if is_users(rule, item):
             return rule
     return meant
-
-
-def run_refusals(config: str, inventory: Inventory | Callable[[], Inventory]) -> list[Diagnostic]:
-    """Why ``qrt run`` should not go on with ``config`` on this model: QRT029, and QRT020 on an
-    enabling rule of the user's own file that names modules, ops or quantizers (a typo, a
-    renamed layer). Not QRT020 on a rule that selects only by a class or op type the model lacks
-    (``op conv2d weight`` in a preset for CNNs and LLMs alike), nor on a shipped preset's rule
-    (ModelOpt's ``NVFP4_MLP_ONLY_CFG`` has Mamba entries that a Llama lacks): those are written
-    for other architectures. Empty when nothing is wrong."""
-    from qrt.lint.run import lint
-
-    result = lint([config], inventory, select=["QRT029", "QRT020"])
-    return [f for f in result.findings
-            if f.code == "QRT029" or (f.severity >= Severity.WARNING and f.data.get("by_name") and not shipped_file(f.file))]

@@ -54,15 +54,15 @@ def load_side(arg: str, inventory: Inventory | None) -> PlanView:
             hint="pass --model SPEC (a saved inventory needs no torch), or compare two plan "
             "files written by `qrt resolve ... -o plan.json`",
         )
-    from qrt.api import resolve
     from qrt.frontends.source import load_rule_source, rule_source_from_text
+    from qrt.resolver.plan import resolve_source
 
     if revision is not None:
         assert text is not None
         source = rule_source_from_text(text, label=label, suffix=suffix, base_dir=base)
     else:
         source = load_rule_source(arg)
-    return view_of_plan(resolve(source, inventory), label)
+    return view_of_plan(resolve_source(source, inventory), label)
 
 
 def check_same_model(a: PlanView, b: PlanView, inventory: Inventory | None, *, across: bool) -> None:

@@ -111,7 +111,7 @@ def main() -> int:
     link.write_text('include "dev-zero.qrt"\n', encoding="utf-8")
     if "--model" in sys.argv:  # the inventory: needs torch, once
         from qrt.inventory.io import save_inventory
-        from qrt.model_spec import load_model_inventory
+        from qrt.model_inventory import load_model_inventory
 
         save_inventory(load_model_inventory("mha"), HERE / "model.json")
     print(f"wrote {len(FILES) + 2} files to {CORPUS}")

@@ -18,7 +18,7 @@ EXAMPLES = [info for info in CODES.values() if info.bad]
 
 @cache
 def model(name: str) -> Inventory:
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     return load_model_inventory(name)
 

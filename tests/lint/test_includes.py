@@ -41,7 +41,7 @@ module /model.layers.\\d+.mlp/ -> off
 
 @cache
 def tiny_llama() -> Inventory:
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     return load_model_inventory("tiny_llama")
 

@@ -176,7 +176,7 @@ def test_every_seed_example_lints_clean(tmp_path: Path) -> None:
 def test_presets_on_a_tiny_llama_only_miss_its_small_dimensions() -> None:
     """With a model, presets written for other architectures name modules this one lacks
     (warnings); the only errors are true ones: blocks of 128 on a 64-wide toy model."""
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     result = lint(corpus(), load_model_inventory("tiny_llama"))
     errors = [f for f in result.findings if f.severity == Severity.ERROR]

@@ -21,7 +21,7 @@ NVFP4 = data_dir("rules") / "modelopt" / "NVFP4_DEFAULT_CFG.yaml"
 
 @cache
 def builtin(name: str) -> Inventory:
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     return load_model_inventory(name)
 

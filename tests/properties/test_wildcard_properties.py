@@ -169,7 +169,7 @@ def test_fast_and_reference_resolvers_agree_on_compiled_lists(sites: list[Site],
 
 @cache
 def builtin(name: str) -> Inventory:
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     return load_model_inventory(name)
 

@@ -27,7 +27,7 @@ WEIGHT = "model.layers.0.self_attn.q_proj.weight_quantizer"
 @cache
 def tiny_llama() -> Inventory:
     """The built-in tiny_llama's inventory, traced once for every report and coverage test."""
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     return load_model_inventory("tiny_llama")
 

@@ -107,7 +107,7 @@ def checkpoint_inventory(
 ) -> Inventory:
     """The inventory of the float model a checkpoint's ``config.json`` describes, built on
     ``meta`` (no weights read) from the config without its ``quantization_config``."""
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     directory = Path(directory)
     _, data = _read(directory)

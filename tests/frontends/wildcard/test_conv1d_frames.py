@@ -163,7 +163,7 @@ def test_lint_takes_the_translation_for_part_of_its_entry(tmp_path: Any) -> None
     ``Conv1D`` weights is not reported as replaced by it (QRT021), and on a model without
     ``Conv1D`` the translation selecting nothing is not reported (QRT020)."""
     from qrt.lint.run import lint
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     path = tmp_path / "c_attn.yaml"
     path.write_text("quant_cfg:\n- quantizer_name: '*c_attn.weight_quantizer'\n  cfg: {num_bits: 4, axis: 0}\n")

@@ -18,7 +18,7 @@ from qrt.inventory.model import Inventory
 
 @cache
 def _tiny_llama() -> Inventory:
-    from qrt.model_spec import load_model_inventory
+    from qrt.model_inventory import load_model_inventory
 
     return load_model_inventory("tiny_llama")
 
