@@ -127,27 +127,29 @@ def _saved_plan(directory: Path) -> Any:
 
 
 def _graph_fates(args: argparse.Namespace, explanations: list) -> dict[str, str]:  # type: ignore[type-arg]
-    """What graph mode does with each explained site: placed, or the report's line on it."""
+    """What graph mode does with each explained site: placed, or its fates' lines
+    (``Quantizer.graph_fates``, read by the site they are about)."""
     from qrt.cli.common import model_from_args
     from qrt.frontends.source import load_rule_source
+    from qrt.runtime.graph.fates import Fate, site_id
     from qrt.runtime.quant.quantizer import Quantizer
 
     built = model_from_args(args)
     quantizer = Quantizer(built.model, load_rule_source(args.rules), execution_mode="graph")
     quantizer.prepare(built.args, example_kwargs=built.kwargs)
-    placed = set(quantizer.graph_placed)
+    by_site: dict[str, list[Any]] = {}
+    for fate in quantizer.graph_fates:
+        if fate.site is not None:
+            by_site.setdefault(fate.site, []).append(fate)
     fates = {}
     for e in explanations:
-        site = e.site
-        ident = f"{site.op_name}:{site.role}[{site.key}]"
+        ident = site_id(e.site)
+        records = by_site.get(ident, [])
+        lines = [line for line in (f.render() for f in records) if line is not None]
         if e.final is None:
-            fates[site.quantizer_path] = "not quantized"
-        elif ident in placed:
-            fates[site.quantizer_path] = f"placed ({ident})"
+            fates[e.site.quantizer_path] = "not quantized"
+        elif any(f.fate is Fate.PLACED for f in records):
+            fates[e.site.quantizer_path] = f"placed ({ident})"
         else:
-            lines = [
-                line for line in quantizer.graph_report
-                if line.startswith(ident + ":") or (site.role == "output" and line.startswith(f"{site.op_name}: output shares"))
-            ]
-            fates[site.quantizer_path] = "; ".join(lines) if lines else "no quantizer in the graph (module boundary or unsupported)"
+            fates[e.site.quantizer_path] = "; ".join(lines) if lines else "no quantizer in the graph (unsupported)"
     return fates

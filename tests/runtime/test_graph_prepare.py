@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from qrt.frontends.hierarchical import QuantizerConfig
 from qrt.runtime.examples import EXAMPLES
 from qrt.runtime.graph.annotate import GraphSpecError
+from qrt.runtime.graph.fates import Fate, GraphFate
 from qrt.runtime.quant.quantizer import Quantizer
 
 
@@ -36,6 +37,14 @@ def test_graph_w8a8_cnn_prepares_calibrates_and_stays_close_to_float() -> None:
     assert "fused conv2d + relu (encoder.0.conv2d … encoder.2.relu)" in report
     assert "encoder.3.max_pool2d: output shares its input's quantizer" in report
     assert "encoder.4.conv2d:input[0]: de-duplicated into encoder.3.max_pool2d:output[0]" in report
+    # the same facts as records, the report their text
+    fates = {(f.fate, f.site): f for f in q.graph_fates}
+    assert fates[Fate.FOLDED, "encoder.1.batch_norm:state[weight]"].other == "encoder.1.batch_norm"
+    assert fates[Fate.DEDUPLICATED, "encoder.4.conv2d:input[0]"].other == "encoder.3.max_pool2d:output[0]"
+    assert fates[Fate.SHARED, "encoder.3.max_pool2d:output[0]"].other == "encoder.3.max_pool2d:input[0]"
+    assert any(f.fate is Fate.FUSED and f.site is None and f.other == "encoder.2.relu" for f in q.graph_fates)
+    assert q.graph_report == [line for line in (f.render() for f in q.graph_fates) if line is not None]
+    assert q.graph_placed == [f.site for f in q.graph_fates if f.fate is Fate.PLACED]
 
 
 @pytest.mark.parametrize("model", ["cnn", "tiny_llama"])
@@ -55,10 +64,9 @@ def test_every_eager_quantizer_is_placed_in_graph_mode_or_reported(model: str) -
     graph = Quantizer(example.build().eval(), QuantizerConfig())
     graph.prepare(example.inputs(None, "cpu"))
     placed = set(graph.graph_placed)
-    reported = {line.split(": ", 1)[0] for line in graph.graph_report}
-    reported |= {line.split(":", 1)[0] + ":output[0]" for line in graph.graph_report if "shares its input" in line}
+    reported = {f.site for f in graph.graph_fates if f.fate is not Fate.PLACED}
     assert decided <= placed | reported, sorted(decided - placed - reported)
-    shared_by_torchao = sum(1 for line in graph.graph_report if "shares the observer torchao placed" in line)
+    shared_by_torchao = sum(1 for f in graph.graph_fates if f.fate is Fate.SHARED and f.site in placed)
     assert len(graph.quantizers()) == len(placed) - shared_by_torchao < len(eager.quantizers())
 
 
@@ -165,6 +173,7 @@ def test_module_boundary_quantizers_in_graph_mode() -> None:
     q = Quantizer(example.build().eval(), cfg)
     gm = q.prepare(example.inputs(None, "cpu"))
     assert q.graph_placed == ["fc.module_input_quantizer_0"]
+    assert [f for f in q.graph_fates if f.site is not None] == [GraphFate.placed("fc.module_input_quantizer_0")]
     fq = [n for n in gm.graph.nodes if n.op == "call_module" and "activation_post_process" in str(n.target)]
     assert len(fq) == 1 and [u.name for u in fq[0].users] == ["linear"]
 

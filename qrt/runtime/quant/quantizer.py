@@ -24,6 +24,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -130,7 +131,10 @@ class Quantizer:
         self.inventory: Any = None
         self._training = False
         self._step_count = 0
+        self.graph_fates: list[Any] = []
+        """graph mode: what it did with each decided site (:class:`~qrt.runtime.graph.fates.GraphFate`)"""
         self.graph_report: list[str] = []
+        """graph mode: the fates that are not a plain placement, as text"""
         self.graph_placed: list[str] = []
         self.graph_modules: dict[str, str] = {}
         self._schedules: dict[int, Any] = {}
@@ -270,6 +274,7 @@ class Quantizer:
 
         from qrt.resolver.plan import resolve_source
         from qrt.runtime.graph.annotate import PlanQuantizer
+        from qrt.runtime.graph.fates import GraphFate
         from qrt.runtime.graph.export import export_model, without_kv_cache
         from qrt.runtime.graph.names import graph_call_sites
         from qrt.runtime.trace import trace_model, type_name
@@ -298,7 +303,9 @@ class Quantizer:
                 boundary.append((site, spec))
                 continue
             decisions[(site.op_name, site.role, site.key)] = spec
-        annotator = PlanQuantizer(graph_call_sites(gm, type_name(self.model)), decisions, boundary=boundary)
+        # read-only: annotating works on its own copy of the decisions it is given
+        annotator = PlanQuantizer(graph_call_sites(gm, type_name(self.model)), MappingProxyType(decisions),
+                                  boundary=boundary)
         # prepare_pt2e with fake-quantize constructors: one graph for calibration and QAT
         # (prepare_qat_pt2e would also rewrite conv + batch_norm into torchao's folded QAT
         # pattern, which needs a weight quantizer on every such conv)
@@ -307,8 +314,6 @@ class Quantizer:
 
         # .train()/.eval() on the graph switch dropout and batch norm only (docs/graph.md)
         allow_exported_model_train_eval(prepared)
-        self.graph_report = annotator.report
-        self.graph_placed = annotator.placed
         self.plan, self.inventory = plan, inventory
         self.model = prepared
         self.state = _GraphState()
@@ -316,7 +321,10 @@ class Quantizer:
         served = set(self.graph_modules.values())
         for ident in annotator.placed:
             if ident not in served:  # torchao observes one tensor once for equal specs
-                annotator.report.append(f"{ident}: shares the observer torchao placed for the same tensor")
+                annotator.fates.append(GraphFate.torchao_shared_observer(ident))
+        self.graph_fates = list(annotator.fates)
+        self.graph_report = annotator.report
+        self.graph_placed = annotator.placed
         schedule_sites = {m: annotator.consumer_of.get(ident, ident) for m, ident in self.graph_modules.items()}
         self._schedules = self._graph_schedules(schedule_sites, plan, inventory)
         return prepared
@@ -329,7 +337,9 @@ class Quantizer:
             return {}
         from qrt.frontends.hierarchical.direct import read_site
 
-        by_ident = {f"{d.site.op_name}:{d.site.role}[{d.site.key}]": d.site for d in plan.decisions if d.site.op_name}
+        from qrt.runtime.graph.fates import site_id
+
+        by_ident = {site_id(d.site): d.site for d in plan.decisions}
         out: dict[int, Any] = {}
         for module_name, ident in modules.items():
             site = by_ident.get(ident)
