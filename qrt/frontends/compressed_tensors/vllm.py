@@ -55,7 +55,6 @@ __all__ = [
     "Layout",
     "VllmLayer",
     "VllmReading",
-    "VllmRefusal",
     "layout_of",
     "vllm_notes",
     "vllm_reading",
@@ -127,11 +126,6 @@ def layout_of(inv: Inventory) -> tuple[str, Layout]:
             "into one layer is the model class's packed_modules_mapping)",
             hint=f"architectures qrt reads as vLLM does: {', '.join(sorted(LAYOUTS))}")
     return arch, layout
-
-
-class VllmRefusal(CompressedTensorsConfigError):
-    """vLLM itself would refuse to load this config on this model (it raises while building
-    the model); the message quotes vLLM's reason and names the layer."""
 
 
 @dataclass(frozen=True)
@@ -259,13 +253,13 @@ def _check_groups(config: CompressedTensorsConfig) -> None:
     (``QuantizationArgs.model_validate(None)``)."""
     for group in config.groups:
         if group.preset:
-            raise VllmRefusal(
+            raise CompressedTensorsConfigError(
                 f"--as vllm: config_groups[{group.name!r}] is a preset ({group.preset}) written as a list of "
                 f"targets: vLLM reads every group as a mapping with 'targets' ({VLLM_CONFIG_FILE}, "
                 "_quantization_scheme_map_from_config) and fails on it",
                 location=group.origin.position, hint="write the group out (targets, weights, ...) as llm-compressor saves it")
         if group.weights is None:
-            raise VllmRefusal(
+            raise CompressedTensorsConfigError(
                 f"--as vllm: config_groups[{group.name!r}] has no weights: vLLM validates every group's "
                 f"weights as QuantizationArgs ({VLLM_CONFIG_FILE}, _quantization_scheme_map_from_config) and "
                 "fails on None", location=group.origin.position)
@@ -284,7 +278,7 @@ def _check_kv(config: CompressedTensorsConfig) -> None:
     elif not data.get("symmetric", True):
         problem = "symmetric: false: vLLM supports symmetric KV-cache scales only"
     if problem:
-        raise VllmRefusal(f"--as vllm: kv_cache_scheme {problem} (validate_kv_cache_scheme, {VLLM_CONFIG_FILE})",
+        raise CompressedTensorsConfigError(f"--as vllm: kv_cache_scheme {problem} (validate_kv_cache_scheme, {VLLM_CONFIG_FILE})",
                           location=config.kv_cache_origin.position if config.kv_cache_origin else None)
 
 
@@ -340,7 +334,8 @@ def vllm_rules(config: CompressedTensorsConfig, inv: Inventory) -> list:  # list
     """The rules of vLLM's reading: per HF Linear, the spec of the group vLLM uses for its
     weight and input (its output: never), ``off`` where vLLM quantizes nothing; ``set`` of
     ``kv_cache_scheme`` on every attention's cached keys and values. Raises
-    :class:`VllmRefusal` where vLLM refuses to load the config."""
+    :class:`~.errors.CompressedTensorsConfigError` where vLLM refuses to load the config (the
+    message says so and quotes vLLM's reason)."""
     from qrt.frontends.compressed_tensors.compile import KV_NAMES, ROLE_SITES, _glob_escape
     from qrt.ir.effect import Off, Set
     from qrt.ir.rule import Rule
@@ -349,7 +344,7 @@ def vllm_rules(config: CompressedTensorsConfig, inv: Inventory) -> list:  # list
     reading = vllm_reading(config, inv)
     if reading.refusals:
         layer, error, where = reading.refusals[0]
-        raise VllmRefusal(f"--as vllm: vLLM refuses to load this config on {layer}: {error} "
+        raise CompressedTensorsConfigError(f"--as vllm: vLLM refuses to load this config on {layer}: {error} "
                           f"(should_ignore_layer, {VLLM_UTILS_FILE})", location=where.position if where else None,
                           hint="ignore all shards of a fused layer, or none")
     rules = []

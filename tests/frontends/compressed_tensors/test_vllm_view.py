@@ -21,7 +21,7 @@ import pytest
 from qrt.api import resolve
 from qrt.frontends.compressed_tensors import compressed_tensors_from_data
 from qrt.frontends.compressed_tensors.source import CompressedTensorsSource, VllmSource, consumer_view
-from qrt.frontends.compressed_tensors.vllm import VllmRefusal, vllm_reading
+from qrt.frontends.compressed_tensors.vllm import vllm_reading
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.inventory.model import Inventory
 from qrt.lint import lint
@@ -107,7 +107,7 @@ def test_ignore_reads_names_only_and_a_split_fused_layer_is_refused() -> None:
     assert set(_weights(data, llama(), vllm=False).values()) == {None}
     assert _weights(data, llama(), vllm=True)["model.layers.0.mlp.down_proj"] == "int4"
     split = _config((["Linear"], {"weights": W4}), ignore=["re:.*v_proj$"])
-    with pytest.raises(VllmRefusal, match=r"Found a different quantization schemes .*qkv_proj.*v_proj ignored"):
+    with pytest.raises(CompressedTensorsConfigError, match=r"Found a different quantization schemes .*qkv_proj.*v_proj ignored"):
         resolve(VllmSource(compressed_tensors_from_data(split)), llama())
     whole = _config((["Linear"], {"weights": W4}), ignore=["re:.*(q|k|v)_proj$"])
     assert _weights(whole, llama(), vllm=True)["model.layers.0.self_attn.q_proj"] is None
@@ -119,7 +119,7 @@ def test_vllm_reads_no_output_activations_and_fails_on_presets() -> None:
     plan = resolve(VllmSource(config), llama())
     outputs = [s for s in llama().sites if s.op_type == "linear" and s.role == "output"]
     assert all(plan.spec(plan.decision(s.quantizer_path)) is None for s in outputs)
-    with pytest.raises(VllmRefusal, match="preset"):
+    with pytest.raises(CompressedTensorsConfigError, match="preset"):
         vllm_reading(compressed_tensors_from_data({"config_groups": {"W4A16": ["Linear"]}}), llama())
 
 
