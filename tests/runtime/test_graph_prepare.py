@@ -233,3 +233,31 @@ def test_a_module_called_twice_shares_one_quantizer_in_graph_mode() -> None:
     q.prepare((torch.randn(2, 4),))
     assert q.graph_placed == ["block.linear:state[weight]"]
     assert "block.linear:state[weight]: repeated module call shares the first call's quantizer" in q.graph_report
+
+
+def test_a_parameter_of_a_submodule_read_by_its_parent_is_placed_in_graph_mode() -> None:
+    """The state key of a parameter an op reads is its name relative to the op's module, in
+    both modes (qrt/runtime/op_naming.py): ``blk``'s ``mul`` reading ``blk.sub.bias`` is
+    ``blk.mul:state[sub.bias]``, found on the graph's ``get_attr`` node too."""
+    from qrt.frontends.dsl import parse_rules
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sub = torch.nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.sub(x) * self.sub.bias
+
+    class Outer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blk = Block()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.blk(x)
+
+    q = Quantizer(Outer().eval(), parse_rules("op mul state[sub.bias] -> int8\n"), execution_mode="graph")
+    q.prepare((torch.randn(2, 4),))
+    assert [d.site.label for d in q.plan.decisions if q.plan.spec(d) is not None] == ["blk.mul:state[sub.bias]"]
+    assert q.graph_placed == ["blk.mul:state[sub.bias]"]
