@@ -128,7 +128,7 @@ class FakeQuantizer(nn.Module):
     # -- state -------------------------------------------------------------------------------
     @property
     def dynamic(self) -> bool:
-        return self.fmt.kind in ("mx", "nvfp4")
+        return self.fmt.dynamic
 
     @property
     def calibrated(self) -> bool:
@@ -200,9 +200,9 @@ class FakeQuantizer(nn.Module):
         if self.shared_global is not None:
             return self.shared_global()  # type: ignore[no-any-return]
         if self._calibrated_global() and self.max_val.numel():
-            from qrt.runtime.quant.numerics import nvfp4_global_from_amax
+            from qrt.runtime.formats.nvfp4 import global_from_amax
 
-            return nvfp4_global_from_amax(self.max_val)
+            return global_from_amax(self.max_val)
         return None
 
     def _calibrated_global(self) -> bool:
@@ -210,8 +210,7 @@ class FakeQuantizer(nn.Module):
         calibrated — the largest magnitude seen while observing (ModelOpt's max calibration;
         compressed-tensors' static ``input_global_scale``) — and the block scales stay dynamic.
         Until calibrated, each call computes its own."""
-        return (self.fmt.kind == "nvfp4" and self.spec.scale_dtype == "float8_e4m3fn"
-                and self.role not in ("state", "module_state"))
+        return self.fmt.global_scale and self.role not in ("state", "module_state")
 
     def _observe_global(self, x: torch.Tensor) -> None:
         amax = torch.maximum(x.detach().max(), -x.detach().min()).float().reshape(1)
