@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
@@ -39,13 +39,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RuleSource",
+    "Detected",
     "DslSource",
     "HierarchicalSource",
     "WildcardSource",
     "compressed_tensors_source",
+    "detect",
     "document_kind",
     "load_rule_source",
     "rule_source_from_text",
+    "source_of",
     "torchao_source",
 ]
 
@@ -175,26 +178,81 @@ def _read_structured(path: Path) -> Any:
     return _structured_from_text(text, label=str(path))
 
 
-def document_kind(data: Any) -> str:
-    """Which front end reads a loaded YAML/JSON document, by its shape: ``compressed_tensors``,
-    ``recipe`` (llm-compressor), ``torchao``, ``wildcard`` or ``hierarchical`` (also the reader that reports
-    what is wrong with a document of no known shape). The one detector: rule sources and lint
-    both ask it."""
+Kind = Literal["compressed_tensors", "recipe", "torchao", "wildcard", "hierarchical"]
+
+
+def document_kind(data: Any) -> Kind:
+    """Which front end reads a loaded YAML/JSON document or Python data, by its shape:
+    ``compressed_tensors``, ``recipe`` (llm-compressor), ``torchao``, ``wildcard`` (a ModelOpt
+    list or config, or a ModelOpt recipe) or ``hierarchical`` (also the reader that reports
+    what is wrong with a document of no known shape). The one detector: :func:`detect` (files),
+    :func:`load_rule_source` (data) and lint all ask it."""
     from qrt.frontends.compressed_tensors import is_compressed_tensors_document
     from qrt.frontends.compressed_tensors.recipe import is_recipe_document
+    from qrt.frontends.torchao import is_torchao_document
     from qrt.frontends.wildcard import is_wildcard_document
 
     if is_compressed_tensors_document(data):
         return "compressed_tensors"
     if is_recipe_document(data):
         return "recipe"
-    from qrt.frontends.torchao import is_torchao_document
-
     if is_torchao_document(data):
         return "torchao"
     if is_wildcard_document(data):
         return "wildcard"
     return "hierarchical"
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A structured rule file's text, parsed once, and the front end that reads it.
+
+    ``documents`` is the YAML parse with positions (:func:`qrt.frontends.yaml_load.load_positioned`;
+    two documents for a ModelOpt snippet's header and body), handed on to the wildcard and
+    hierarchical readers so they do not parse again; ``None`` for a ``.json`` file read by the
+    fast JSON reader (whose readers then take positions from the text) or a text that did not
+    parse (the chosen reader reports the problem, located). ``data`` is the first document."""
+
+    kind: Kind
+    text: str
+    label: str
+    data: Any
+    documents: list[tuple[Any, Any]] | None
+
+
+def detect(text: str, *, label: str) -> Detected:
+    """Parse a ``.yaml``/``.yml``/``.json`` rule file's text once and say which front end reads
+    it (:func:`document_kind` of its first document; a second document makes it a ModelOpt
+    snippet, read by the wildcard front end)."""
+    import yaml
+
+    from qrt.frontends.yaml_load import DuplicateKeyError, NotPlainError, load_positioned, safe_load
+
+    data = _json_data(text) if label.endswith(".json") else None
+    documents: list[tuple[Any, Any]] | None = None
+    if data is None:
+        try:
+            documents = load_positioned(text, file=label)
+        except yaml.MarkedYAMLError as exc:
+            if exc.context and "expected a single document" in exc.context:
+                try:
+                    documents = load_positioned(text, file=label, documents=2)
+                except yaml.YAMLError:
+                    documents = None
+            elif isinstance(exc, (DuplicateKeyError, NotPlainError)):
+                try:  # the shape still says whose reader words the refusal
+                    data = safe_load(text)
+                except yaml.YAMLError:
+                    data = None
+        except yaml.YAMLError:
+            documents = None  # the reader chosen below reports it with its position
+        if documents:
+            data = documents[0][0]
+    if documents is not None and len(documents) > 1:
+        kind: Kind = "wildcard" if isinstance(data, dict) and "imports" in data else "hierarchical"
+    else:
+        kind = document_kind(data)
+    return Detected(kind, text, label, data, documents)
 
 
 def _json_data(text: str) -> Any:
@@ -211,27 +269,29 @@ def _json_data(text: str) -> Any:
 
 
 def _structured_from_text(text: str, *, label: str) -> RuleSource:
-    """A YAML/JSON document's rule source: a ModelOpt list by its shape, else a hierarchical
-    config (whose reader reports a syntax error, or a missing ``quantization_config``, located)."""
-    import yaml
+    """A YAML/JSON document's rule source: detected once (:func:`detect`), then read by its
+    front end from the parse (a hierarchical config's reader reports a syntax error, or a
+    missing ``quantization_config``, located)."""
+    return source_of(detect(text, label=label))
 
+
+def source_of(detected: Detected) -> RuleSource:
+    """The rule source of a detected document, its parse handed on where its reader takes one."""
     from qrt.errors import RuleSyntaxError
-    from qrt.frontends.hierarchical import config_from_yaml_text, is_hierarchical_document
-    from qrt.frontends.wildcard import wildcard_from_text
-    from qrt.frontends.yaml_load import safe_load
+    from qrt.frontends.hierarchical import is_hierarchical_document
+    from qrt.frontends.hierarchical.yaml_io import config_from_parsed, config_from_yaml_text
+    from qrt.frontends.wildcard.reading import wildcard_from_documents, wildcard_from_text
 
-    data = _json_data(text) if label.endswith(".json") else None
-    if data is None:
-        try:
-            data = safe_load(text)
-        except yaml.YAMLError:
-            data = None  # the reader chosen below reports it with its position
-    kind = document_kind(data)
+    kind, text, label, data, documents = (
+        detected.kind, detected.text, detected.label, detected.data, detected.documents
+    )
     if kind in ("compressed_tensors", "recipe"):
         return compressed_tensors_source(text, label=label, recipe=kind == "recipe")
     if kind == "torchao":
         return torchao_source(text, label=label)
     if kind == "wildcard":
+        if documents is not None and not label.endswith(".json"):  # .json: its constants checked first
+            return WildcardSource(wildcard_from_documents(documents, text=text, file=label), label=label)
         return WildcardSource(wildcard_from_text(text, file=label), label=label)
     if data is not None and not is_hierarchical_document(data):
         raise RuleSyntaxError(
@@ -242,6 +302,8 @@ def _structured_from_text(text: str, *, label: str) -> RuleSource:
             "of entries or has a 'quant_cfg' key; a compressed-tensors config has 'config_groups' "
             "(docs/compressed-tensors.md)",
         )
+    if documents is not None and len(documents) == 1:
+        return HierarchicalSource(config_from_parsed(data, text=text, file=label), label=label)
     return HierarchicalSource(config_from_yaml_text(text, file=label), label=label)
 
 
@@ -279,40 +341,25 @@ def load_rule_source(source: str | Path | RuleSet | Any, *, door: str = "qrt.loa
     if isinstance(source, RuleSet):
         return DslSource(source)
     from qrt.frontends.wildcard import WildcardConfig
-    from qrt.frontends.wildcard.presets import PRESET_PREFIX, load_modelopt_preset
 
     if isinstance(source, WildcardConfig):
         return WildcardSource(source)
-    from qrt.frontends.wildcard import is_wildcard_document, wildcard_from_data
-
-    from qrt.frontends.compressed_tensors import (
-        CompressedTensorsConfig,
-        compressed_tensors_from_data,
-        is_compressed_tensors_document,
-    )
+    from qrt.frontends.compressed_tensors import CompressedTensorsConfig
     from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
 
     if isinstance(source, CompressedTensorsConfig):
         return CompressedTensorsSource(source)
-    if isinstance(source, dict) and is_compressed_tensors_document(source):
-        return CompressedTensorsSource(compressed_tensors_from_data(source), label="quantization_config")
-    from qrt.frontends.torchao import TorchAoFqnConfig, is_torchao_document, torchao_from_data
+    from qrt.frontends.torchao import TorchAoFqnConfig
     from qrt.frontends.torchao.source import TorchAoSource
 
     if isinstance(source, TorchAoFqnConfig):
         return TorchAoSource(source)
-    if isinstance(source, dict) and is_torchao_document(source):
-        return TorchAoSource(torchao_from_data(source), label="torchao config")
     if type(source).__module__.startswith("torchao."):  # an FqnToConfig or AOBaseConfig object
         from qrt.frontends.torchao import torchao_from_object
 
         return TorchAoSource(torchao_from_object(source), label=type(source).__name__)
-    if isinstance(source, (list, tuple, dict)) and is_wildcard_document(source):
-        return WildcardSource(wildcard_from_data(source), label="quant_cfg")
-    if isinstance(source, dict):
-        from qrt.frontends.hierarchical import QuantizerConfig
-
-        return HierarchicalSource(QuantizerConfig.from_dict(source), label="config dict")
+    if isinstance(source, (list, tuple, dict)):
+        return _data_source(source, door, argument)
     if not isinstance(source, (str, Path)):
         from qrt.frontends.hierarchical import QuantizerConfig
 
@@ -321,6 +368,8 @@ def load_rule_source(source: str | Path | RuleSet | Any, *, door: str = "qrt.loa
 
             raise wrong_type(door, argument, source, RULES_ACCEPTED)
         return HierarchicalSource(source, label="QuantizerConfig")
+    from qrt.frontends.wildcard.presets import PRESET_PREFIX, load_modelopt_preset
+
     if isinstance(source, str) and source.startswith(PRESET_PREFIX):
         return WildcardSource(load_modelopt_preset(source), label=source)
     path = Path(source)
@@ -334,6 +383,39 @@ def load_rule_source(source: str | Path | RuleSet | Any, *, door: str = "qrt.loa
     from qrt.frontends.dsl import load_rules
 
     return DslSource(load_rules(path), label=str(path))
+
+
+def _data_source(data: list[Any] | tuple[Any, ...] | dict[Any, Any], door: str, argument: str) -> RuleSource:
+    """A config given as Python data, read by the front end :func:`document_kind` names; a
+    dict of no known shape is a hierarchical config dict (whose reader says what is wrong), a
+    list of none is the wrong type."""
+    kind = document_kind(data)
+    if kind == "compressed_tensors":
+        from qrt.frontends.compressed_tensors import compressed_tensors_from_data
+        from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
+
+        return CompressedTensorsSource(compressed_tensors_from_data(data), label="quantization_config")
+    if kind == "recipe":
+        from qrt.frontends.compressed_tensors.recipe import recipe_from_data
+        from qrt.frontends.compressed_tensors.source import RecipeSource
+
+        return RecipeSource(recipe_from_data(data), label="recipe")
+    if kind == "torchao":
+        from qrt.frontends.torchao import torchao_from_data
+        from qrt.frontends.torchao.source import TorchAoSource
+
+        return TorchAoSource(torchao_from_data(data), label="torchao config")
+    if kind == "wildcard":
+        from qrt.frontends.wildcard import wildcard_from_data
+
+        return WildcardSource(wildcard_from_data(data), label="quant_cfg")
+    if not isinstance(data, dict):
+        from qrt.errors import wrong_type
+
+        raise wrong_type(door, argument, data, RULES_ACCEPTED)
+    from qrt.frontends.hierarchical import QuantizerConfig
+
+    return HierarchicalSource(QuantizerConfig.from_dict(data), label="config dict")
 
 
 def rule_source_from_text(text: str, *, label: str, suffix: str, base_dir: Path | None = None) -> RuleSource:

@@ -50,6 +50,7 @@ from qrt.ir.spec import QuantizationSpec
 __all__ = [
     "YamlMapping",
     "load_config",
+    "config_from_parsed",
     "config_from_yaml_text",
     "is_hierarchical_document",
     "load_yaml_document",
@@ -197,6 +198,15 @@ def config_from_yaml_text(text: str, *, file: str = STRING_FILE) -> QuantizerCon
     """
     try:
         doc = load_yaml_document(text, file=file)
+    except QrtError as exc:
+        raise _with_context(exc, text) from None
+    return config_from_parsed(doc, text=text, file=file)
+
+
+def config_from_parsed(doc: Any, *, text: str, file: str = STRING_FILE) -> QuantizerConfig:
+    """:func:`config_from_yaml_text` of a document already parsed with positions
+    (:func:`load_yaml_document`, or the front-end detector's parse handed on)."""
+    try:
         if doc is None:
             raise ConfigError(
                 f"empty document: expected a mapping with a {CONFIG_KEY!r} key",

@@ -10,12 +10,20 @@ A list of entries, each a glob over quantizer names with ``cfg`` (full replaceme
     config.to_list()                             # the list form, legacy dicts converted
     reference_states(config, {"fc.weight_quantizer": "torch.nn.modules.linear.Linear"})
 
-Modules, in import order:
+Modules, in import order (none imports one below it in this list):
 
+* ``errors`` — :class:`WildcardConfigError`;
 * ``attributes`` — ModelOpt 0.47's quantizer attribute vocabulary, its defaults and checks;
-* ``entries`` — :class:`WildcardConfigError`, reading every form into a :class:`WildcardConfig`
-  of immutable :class:`Entry` objects, with positions;
-* ``reference`` — the literal loop over entries × quantizers, the compiler's oracle.
+* ``model`` — the immutable values :class:`Entry`, :class:`WildcardConfig`, :class:`FrozenDict`;
+* ``positions`` — where each part was written, entry origins;
+* ``entry_check`` — one entry's fields checked (an :class:`~.entry_check.EntryFields` in, an
+  :class:`Entry` out);
+* ``document`` — the document forms (list, entry, ``quant_cfg``, full config, legacy dict);
+* ``parse`` — YAML/JSON text parsed with positions by the one loader (``qrt.frontends.yaml_load``);
+* ``recipe`` — ModelOpt recipes' ``imports``/``$import`` composed as ModelOpt 0.47 does;
+* ``reading`` — text and files; ``entries`` — the reading face that gathers these;
+* ``spec_map``, ``compile``, ``reference`` (the literal loop over entries × quantizers, the
+  compiler's oracle), ``instrumented``, ``presets``, ``writer``.
 """
 
 from __future__ import annotations

@@ -324,7 +324,8 @@ def is_wildcard_document(data: Any) -> bool:
     """Whether loaded YAML/JSON data looks like a wildcard config (and not a hierarchical one).
 
     ``True`` for a list of mappings, a mapping with ``quant_cfg``, a single entry (a mapping
-    with ``quantizer_name`` or ``quantizer_path``), and a legacy dict: string keys, each value a
+    with ``quantizer_name`` or ``quantizer_path``), a ModelOpt recipe (``imports`` at the top,
+    or a ``quantize`` section: :mod:`.recipe`), and a legacy dict: string keys, each value a
     mapping or a list, and some key that reads as a quantizer pattern (``default``, ``nn.*``,
     a glob, or a name containing ``quantizer``). Only the shape is looked at; reading may still
     fail with a located error.
@@ -334,6 +335,8 @@ def is_wildcard_document(data: Any) -> bool:
     if not isinstance(data, Mapping) or not data or "quantization_config" in data:
         return False
     if "quant_cfg" in data or any(k in data for k in KEY_NAMES):
+        return True
+    if "imports" in data or "quantize" in data:
         return True
     if not all(isinstance(k, str) for k in data):
         return False

@@ -42,7 +42,7 @@ def parse_wildcard_yaml(text: str, file: str, *, documents: int = 1) -> Document
             message = f"a mapping key must be a name or a number, not a {exc.key_type}"
         raise WildcardConfigError(message, location=position(file, exc.problem_mark)) from None
     except yaml.MarkedYAMLError as exc:
-        if documents == 1 and exc.problem and "expected a single document" in exc.problem:
+        if documents == 1 and exc.context and "expected a single document" in exc.context:
             return parse_wildcard_yaml(text, file, documents=2)  # a snippet: header, then body
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
