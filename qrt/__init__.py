@@ -36,6 +36,7 @@ _LAZY: dict[str, str] = {
     "InventoryFileError": "qrt.errors",
     "ModelSourceError": "qrt.errors",
     "QrtError": "qrt.errors",
+    "Location": "qrt.diagnostics",
     "QueryError": "qrt.errors",
     "RegistryError": "qrt.errors",
     "ResolveError": "qrt.errors",
@@ -116,6 +117,7 @@ __all__ = [
     "__version__",
     # errors
     "QrtError",
+    "Location",
     "ModelSourceError",
     "TraceError",
     "InventoryFileError",

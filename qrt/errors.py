@@ -3,7 +3,10 @@
 Every error a user can cause is a :class:`QrtError`: it carries a stable ``code``, where it
 happened (``location``: a file, ``file:line:col`` or a config path), what the user wrote
 (``offending``) and what would have been valid (``hint``). The CLI prints these without a
-traceback and exits with status 2; anything else escaping is a bug in qrt.
+traceback and exits with status 2; anything else escaping is a bug in qrt. The location is kept
+as its parts (:class:`~qrt.diagnostics.Location`), and :meth:`QrtError.diagnostics` gives the
+error as lint findings (:mod:`qrt.diagnostics`, the one model of a reported problem); every code
+is documented in the one code table, ``qrt/lint/codes.py`` (``docs/lint.md``).
 
     QrtError
     ├── ModelSourceError      --model SPEC could not give a model and example inputs
@@ -26,7 +29,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from qrt.diagnostics import Diagnostic, Location, Severity
+
 __all__ = [
+    "Location",
     "QrtError",
     "shown_line",
     "shown_offset",
@@ -59,18 +65,52 @@ class QrtError(Exception):
         self,
         message: str,
         *,
-        location: str | None = None,
+        location: str | Location | None = None,
         offending: str | None = None,
         hint: str | None = None,
         code: str | None = None,
     ) -> None:
         self.message = message
-        self.location = location
+        self.where: Location | None = Location.parse(location)
+        """where the problem is, kept as its parts (``str(where)`` is the ``location`` text)"""
         self.offending = offending
         self.hint = hint
         if code is not None:
             self.code = code
         super().__init__(self.render())
+
+    @property
+    def location(self) -> str | None:
+        """``file:line:col`` (or a file, or a config path): the text users see; the parts are
+        :attr:`where`."""
+        return str(self.where) if self.where is not None else None
+
+    @location.setter
+    def location(self, value: str | Location | None) -> None:
+        self.where = Location.parse(value)
+
+    def diagnostics(self, default_file: str | None = None) -> list[Diagnostic]:
+        """This error as findings (``qrt lint`` reports an unreadable input this way): one per
+        problem it lists (``issues``, a front end that reports every problem it found), each at
+        its own location; ``default_file`` stands in where a location names no file."""
+        issues = getattr(self, "issues", ()) or ()
+        if issues:
+            return [self._finding(issue.render(), issue.where, default_file, self.hint, issue.path or None)
+                    for issue in issues]
+        where = self.where
+        if (where is not None and where.line is None and default_file is not None
+                and where.file != default_file):
+            where = Location(default_file, config_path=where.file)  # a config path, not a file
+        message = _without_context(self.message) or self.message
+        return [self._finding(message, where, default_file, _without_context(self.hint), None)]
+
+    def _finding(self, message: str, where: Location | None, default_file: str | None, fix: str | None,
+                 config_path: str | None) -> Diagnostic:
+        where = where or Location()
+        return Diagnostic(
+            code=self.code, severity=Severity.ERROR, message=message, file=where.file or default_file,
+            line=where.line, column=where.column, config_path=config_path or where.config_path, fix=fix,
+        )
 
     def render(self) -> str:
         head = f"{self.location}: " if self.location else ""
@@ -157,6 +197,15 @@ class FinalizeError(QrtError):
     reading a saved model's manifest (``qrt explain DIR``) needs no torch."""
 
     code = "QRT501"
+
+
+def _without_context(text: str | None) -> str | None:
+    """A front end's message without the source line and caret it appends (indented four
+    spaces): a finding's renderer shows the line itself."""
+    if text is None:
+        return None
+    kept = [line for line in text.split("\n") if not line.startswith("    ")]
+    return "\n".join(kept).strip() or None
 
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:

@@ -13,14 +13,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from qrt.lint.codes import CODES  # noqa: E402
+from qrt.lint.codes import CODES, CodeInfo  # noqa: E402
 
 HEAD = """\
-# `qrt lint` codes
+# `qrt lint` codes, and every other code qrt emits
 
 `qrt lint PATH... [--model SPEC]` checks DSL rule files, hierarchical YAML configs and
 ModelOpt `quant_cfg` lists (or `modelopt:NAME`) before a long run. Each finding has a stable
 code, a severity, the `file:line:col` it is about and, where one exists, a fix.
+
+This page is also the list of every code qrt emits: the errors that stop a command or an API
+call carry a code of this table too (the last column names the exception class: `except
+qrt.ConfigError` catches it). The same model describes both (`qrt/diagnostics.py`): an
+error's location is kept as file, line and column, and `QrtError.diagnostics()` gives it as
+findings, which is how `qrt lint` reports an input it cannot read.
 
 * Exit codes: `0` clean, `1` a finding at or above `--fail-on` (default `warning`), `2` an
   input that cannot be read (its `QRT2xx` finding says why) or a usage error.
@@ -32,20 +38,28 @@ code, a severity, the `file:line:col` it is about and, where one exists, a fix.
   Without a model nothing imports torch.
 * `qrt lint --explain CODE` prints an entry of this page.
 
-| code | name | severity | needs a model | what |
-| --- | --- | --- | --- | --- |
+| code | name | severity | reported by | what | raised as |
+| --- | --- | --- | --- | --- | --- |
 """
+
+
+def _reported_by(c: CodeInfo) -> str:
+    if not c.lint:
+        return "a command or the API"
+    return "lint, with a model" if c.needs_model else "lint"
 
 
 def render_docs() -> str:
     rows = "".join(
         f"| [{c.code}](#{c.code.lower()}) | {c.name} | {c.severity.label} | "
-        f"{'yes' if c.needs_model else 'no'} | {c.summary} |\n"
+        f"{_reported_by(c)} | {c.summary} | {f'`qrt.{c.raised_as}`' if c.raised_as else ''} |\n"
         for c in CODES.values()
     )
     parts = [HEAD + rows]
     for c in CODES.values():
-        part = f"\n## {c.code}\n\n**{c.name}** ({c.severity.label}{', model' if c.needs_model else ''}): {c.summary}.\n\n{c.explanation}\n"
+        kind = ", model" if c.needs_model else ("" if c.lint else ", raised by a command, not a lint finding")
+        raised = f" Raised as `qrt.{c.raised_as}`." if c.raised_as else ""
+        part = f"\n## {c.code}\n\n**{c.name}** ({c.severity.label}{kind}): {c.summary}.\n\n{c.explanation}{raised}\n"
         if c.bad:
             lang = "yaml" if c.file.endswith((".yaml", ".yml")) else ""
             where = f" (against `--model {c.model}`)" if c.model else ""

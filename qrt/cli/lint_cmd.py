@@ -59,8 +59,12 @@ def _explain(code: str) -> int:
     if info is None:
         print(f"qrt: error: unknown code {code!r}; known codes: {', '.join(CODES)}", file=sys.stderr)
         return 2
-    where = "needs --model" if info.needs_model else "no model needed"
-    print(f"{info.code} {info.name} [{info.severity.label}, {where}]: {info.summary}\n")
+    if info.lint:
+        where = "needs --model" if info.needs_model else "no model needed"
+    else:
+        where = "an error a command raises, not a lint finding"
+    raised = f" (qrt.{info.raised_as})" if info.raised_as else ""
+    print(f"{info.code} {info.name} [{info.severity.label}, {where}]{raised}: {info.summary}\n")
     print(info.explanation + "\n")
     if info.bad:
         print(f"Bad ({info.file}):\n" + "".join(f"    {line}\n" for line in info.bad.splitlines()))

@@ -5,8 +5,11 @@ This table is the one source for ``qrt lint --explain CODE``, ``docs/lint.md`` (
 each bad example must produce its code at ``line``/``column`` and the fixed one must lint
 clean (``model`` names the built-in model a model-aware example runs against).
 
-Codes: ``QRT0xx`` are lint checks; ``QRT1xx`` model and inventory problems; ``QRT2xx`` input
-that cannot be read (its front end's own error, the first or every problem it found).
+Codes: ``QRT0xx`` are lint checks; ``QRT1xx`` model, inventory and file problems; ``QRT2xx``
+input that cannot be read (its front end's own error, the first or every problem it found);
+``QRT3xx`` the eager runtime; ``QRT4xx`` graph mode; ``QRT5xx`` finalize, save and export. The
+table is the one list of every code qrt emits — lint findings and the errors commands raise
+(``raised_as``); a test checks that every ``QrtError`` class's code is here.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ class CodeInfo:
     model: str | None = None
     """the built-in model a model-aware example runs against"""
     needs_model: bool = False
+    raised_as: str | None = None
+    """the :class:`~qrt.errors.QrtError` class that carries this code (``except qrt.<class>``)"""
+    lint: bool = True
+    """``qrt lint`` reports it; ``False`` for an error only a command or the API raises (a
+    model that cannot be built, a file that cannot be written …)"""
 
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -296,7 +304,7 @@ _ALL = [
         "qrt matches in linear time.",
         "module /model\\.layers\\.(\\d+/ -> off\n",
         "module /model\\.layers\\.(\\d+)/ -> off\n",
-        column=8,
+        column=8, raised_as="PatternError",
     ),
     CodeInfo(
         "QRT202", "invalid-spec", _E,
@@ -305,7 +313,7 @@ _ALL = [
         "the closest.",
         "op linear weight -> int8 scale_dtyp=float16\n",
         "op linear weight -> int8 scale_dtype=float16\n",
-        column=26,
+        column=26, raised_as="SpecError",
     ),
     CodeInfo(
         "QRT203", "syntax-error", _E,
@@ -314,7 +322,7 @@ _ALL = [
         "-> <effect> [priority ...]` (docs/dsl.md).",
         "op linear weight => int8\n",
         "op linear weight -> int8\n",
-        column=18,
+        column=18, raised_as="RuleSyntaxError",
     ),
     CodeInfo(
         "QRT204", "include-error", _E,
@@ -322,7 +330,7 @@ _ALL = [
         "The included file is missing, the preset is unknown, or includes form a cycle.",
         'include "missing.qrt"\n',
         "include preset w8a8\n",
-        column=9,
+        column=9, raised_as="IncludeError",
     ),
     CodeInfo(
         "QRT206", "config-error", _E,
@@ -332,7 +340,7 @@ _ALL = [
         "config path and line.",
         "quantization_config:\n  global_config:\n    op_input_spek: null\n",
         "quantization_config:\n  global_config:\n    op_input_spec: null\n",
-        file="config.yaml", line=3, column=5,
+        file="config.yaml", line=3, column=5, raised_as="ConfigError",
     ),
     CodeInfo(
         "QRT208", "wildcard-error", _E,
@@ -342,7 +350,7 @@ _ALL = [
         "`block_sizes` axis, duplicate keys: each names the entry, its line and what is valid.",
         "- quantizer_name: '*weight_quantizer'\n",
         "- quantizer_name: '*weight_quantizer'\n  enable: false\n",
-        file="quant_cfg.yaml", column=3,
+        file="quant_cfg.yaml", column=3, raised_as="WildcardConfigError",
     ),
     CodeInfo(
         "QRT220", "compressed-tensors-error", _E,
@@ -353,7 +361,7 @@ _ALL = [
         "line (docs/compressed-tensors.md).",
         "config_groups:\n  W4A16: [Linear]\nignores: [lm_head]\n",
         "config_groups:\n  W4A16: [Linear]\nignore: [lm_head]\n",
-        file="config.yaml", line=3, column=1,
+        file="config.yaml", line=3, column=1, raised_as="CompressedTensorsConfigError",
     ),
     CodeInfo(
         "QRT221", "torchao-error", _E,
@@ -364,18 +372,145 @@ _ALL = [
         "non-Linear module, or a weight twice: each names the key and its line (docs/torchao.md).",
         '{"_type": "Int8WeightOnlyConfig", "_version": 2,\n "_data": {"granularity": {"_type": "PerAxis", "_data": {"axis": 0}}}}\n',
         '{"_type": "Int8WeightOnlyConfig", "_version": 2,\n "_data": {"granularity": {"_type": "PerRow", "_data": {"dim": -1}}}}\n',
-        file="config.json", line=2, column=12,
+        file="config.json", line=2, column=12, raised_as="TorchAoConfigError",
     ),
     CodeInfo(
         "QRT102", "inventory-error", _E,
         "a saved inventory that cannot be read",
         "`--model inv.json` must be a file written by `qrt inspect --format json` (schemas/"
         "inventory.schema.json).",
-        "", "", needs_model=True,
+        "", "", needs_model=True, raised_as="InventoryFileError",
+    ),
+    # ---- errors a command or the API raises (not lint findings) ---------------------------
+    CodeInfo(
+        "QRT100", "model-source-error", _E,
+        'a --model SPEC that gives no model and example inputs',
+        'The spec names no built-in model, file, module or Hugging Face config; the factory raised or returned something else than a model (or a model and its inputs); a Hugging Face model needs inputs qrt cannot make; calibration data that cannot be read (`CalibrationError`, a subclass). The message names the spec and lists the forms `--model` takes.',
+        "", "", raised_as="ModelSourceError", lint=False,
+    ),
+    CodeInfo(
+        "QRT101", "trace-error", _E,
+        "the model's forward failed while qrt traced it",
+        "qrt runs the model once (on `meta` for a Hugging Face config) to find every op and tensor. The forward raised: the message carries the model's own error. Pass inputs that fit it (`--input-shape`), or a factory that returns them.",
+        "", "", raised_as="TraceError", lint=False,
+    ),
+    CodeInfo(
+        "QRT103", "registry-error", _E,
+        'a bad op-type registration',
+        'An op type registered with a name that is not an identifier, or inputs/outputs that are neither `"*"` nor a tuple of positions and names (`qrt/ops/registry.py`).',
+        "", "", raised_as="RegistryError", lint=False,
+    ),
+    CodeInfo(
+        "QRT104", "query-error", _E,
+        'a name or glob that matches nothing',
+        '`qrt explain QUERY` (or `--module`) names no quantizer, op or module of the model; the message lists the closest names.',
+        "", "", raised_as="QueryError", lint=False,
+    ),
+    CodeInfo(
+        "QRT105", "input-file-error", _E,
+        'a file that cannot be read as input',
+        'A device, FIFO or directory where a file was expected, a file over its size limit (docs/limits.md), binary or not UTF-8 text, or JSON nested too deep. Front ends raise their own code for their own files.',
+        "", "", raised_as="InputFileError", lint=False,
+    ),
+    CodeInfo(
+        "QRT106", "output-file-error", _E,
+        'a file or folder qrt cannot write',
+        'A directory where a file goes, a missing or read-only parent, a full device, an existing export folder without `--overwrite`. Nothing half-written is left: exports are written to a scratch folder and moved into place.',
+        "", "", raised_as="OutputFileError", lint=False,
+    ),
+    CodeInfo(
+        "QRT107", "argument-type-error", _E,
+        'a Python API argument of the wrong type',
+        'A public function was called with an argument it cannot take (`qrt.resolve(5, model)`); the message names the argument and what it accepts. Also a `TypeError`.',
+        "", "", raised_as="ArgumentTypeError", lint=False,
+    ),
+    CodeInfo(
+        "QRT205", "resolve-error", _E,
+        'rules that cannot apply to this model',
+        "A bare class name that names several classes of the model, or a spec its tensor cannot take (an axis beyond its rank, a block that does not divide it: QRT022/QRT023 as lint reports them), at the rule's file and line (docs/semantics.md §2).",
+        "", "", raised_as="ResolveError", lint=False,
+    ),
+    CodeInfo(
+        "QRT207", "convert-error", _E,
+        'a config that cannot be written in the asked style',
+        "`qrt convert --to STYLE` refuses when a decision has no exact equivalent in the target style (a non-Linear op's tensor in compressed-tensors, a module boundary in a ModelOpt list …), naming every such decision and why, or when the written config does not resolve back to the same decisions.",
+        "", "", raised_as="ConvertError", lint=False,
+    ),
+    CodeInfo(
+        "QRT209", "no-modelopt-equivalent", _E,
+        'a spec a ModelOpt cfg cannot express exactly',
+        "Writing a ModelOpt `quant_cfg` (`qrt convert --to modelopt`, `qrt.to_quant_cfg`) needs every spec in ModelOpt's attributes; the error lists each setting that has none (docs/modelopt.md).",
+        "", "", raised_as="NoModelOptEquivalent", lint=False,
+    ),
+    CodeInfo(
+        "QRT210", "git-revision-error", _E,
+        'a REV:path that git cannot show',
+        '`qrt diff REV:rules.qrt ...` reads the file from git: git is missing, the folder is no repository, or the revision or path does not exist there.',
+        "", "", raised_as="GitRevisionError", lint=False,
+    ),
+    CodeInfo(
+        "QRT211", "plan-file-error", _E,
+        'a plan or lock file that cannot be read',
+        'Not JSON, another format version, or not the schema (`schemas/plan.schema.json`); re-create it with `qrt resolve -o` or `qrt lock`.',
+        "", "", raised_as="PlanFileError", lint=False,
+    ),
+    CodeInfo(
+        "QRT212", "diff-input-error", _E,
+        'two inputs `qrt diff` cannot compare',
+        'A config needs `--model` to be resolved before it can be compared; two plans of different models (inventory digests or sites differ) are compared only with `--across-models`.',
+        "", "", raised_as="DiffInputError", lint=False,
+    ),
+    CodeInfo(
+        "QRT301", "numerics-error", _E,
+        'a spec the eager runtime cannot compute',
+        'A spec the fake-quantization arithmetic cannot compute on its tensor: no axis where its granularity needs one, an axis out of the range of the tensor, observed qparams asked of a format that computes its scales per tensor.',
+        "", "", raised_as="NumericsError", lint=False,
+    ),
+    CodeInfo(
+        "QRT302", "prepare-error", _E,
+        'a model the eager runtime cannot prepare under the plan',
+        'A model prepared twice, a spec whose `extra` settings name a format or granularity the eager runtime does not run (it would quantize something else), a spec the fake quantizer cannot build on its tensor, or a quantized tensor the runtime cannot reach; the message names the quantizer path and the hint what to change.',
+        "", "", raised_as="PrepareError", lint=False,
+    ),
+    CodeInfo(
+        "QRT303", "quantizer-cfg-error", _E,
+        'set_quantizer_by_cfg given a cfg it cannot apply',
+        '`qrt.set_quantizer_by_cfg(model, cfg)` on a model qrt has not prepared, or with a cfg it cannot apply to the prepared quantizers (docs/modelopt.md).',
+        "", "", raised_as="QuantizerCfgError", lint=False,
+    ),
+    CodeInfo(
+        "QRT304", "calibration-loop-error", _E,
+        'a forward_loop or batch iterable qrt cannot use',
+        '`qrt.quantize(model, config, forward_loop)` takes a callable of the model or an iterable of batches; it raised, or ran no forward.',
+        "", "", raised_as="CalibrationLoopError", lint=False,
+    ),
+    CodeInfo(
+        "QRT305", "calibration-range-error", _E,
+        'calibration observed NaN',
+        'A batch holding NaN (or a model that makes one) leaves NaN ranges, and every quantized output after it would be NaN; the message names the first quantizer that saw it.',
+        "", "", raised_as="CalibrationRangeError", lint=False,
+    ),
+    CodeInfo(
+        "QRT401", "export-error", _E,
+        'torch.export could not capture the model',
+        "Graph mode captures the model with `torch.export`; the model's Python control flow or an unsupported op stopped it. The message carries torch's reason; eager mode (`execution_mode: eager`) runs without capture (docs/graph.md).",
+        "", "", raised_as="ExportError", lint=False,
+    ),
+    CodeInfo(
+        "QRT402", "graph-spec-error", _E,
+        "a spec torchao's PT2E flow cannot express",
+        'Graph mode builds a torchao quantization spec for each decision; a format or granularity torchao has no observer or fake quantizer for is refused, naming it (docs/graph.md).',
+        "", "", raised_as="GraphSpecError", lint=False,
+    ),
+    CodeInfo(
+        "QRT501", "finalize-error", _E,
+        'a weight that cannot be packed, saved, loaded or exported as asked',
+        "The format has no packed form for it, the folder is not a saved model, a file's hash does not match the manifest, or the export format cannot hold the plan (docs/finalize.md).",
+        "", "", raised_as="FinalizeError", lint=False,
     ),
 ]
 
-CODES: dict[str, CodeInfo] = {c.code: c for c in _ALL}
+CODES: dict[str, CodeInfo] = {c.code: c for c in sorted(_ALL, key=lambda c: c.code)}
 
 
 def code_info(code: str) -> CodeInfo:

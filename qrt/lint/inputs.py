@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from qrt.errors import QrtError, RuleSyntaxError
 from qrt.files import read_text
-from qrt.lint.diagnostics import Diagnostic, Severity, parse_location
+from qrt.lint.diagnostics import Diagnostic
 from qrt.lint.locate import read_lines
 
 __all__ = ["LintInput", "read_input", "error_findings"]
@@ -74,39 +74,9 @@ class LintInput:
 
 
 def error_findings(exc: QrtError, default_file: str | None) -> list[Diagnostic]:
-    """One error finding per problem an exception reports."""
-    issues = getattr(exc, "issues", ()) or ()
-    out = []
-    if issues:
-        for issue in issues:
-            file, line, column = parse_location(issue.location)
-            out.append(
-                Diagnostic(
-                    code=exc.code, severity=Severity.ERROR, message=issue.render(),
-                    file=file or default_file, line=line, column=column,
-                    config_path=issue.path or None, fix=exc.hint,
-                )
-            )
-        return out
-    file, line, column = parse_location(exc.location)
-    if file is not None and line is None and default_file is not None and file != default_file:
-        file = default_file  # a location that is a config path, not a file
-    return [
-        Diagnostic(
-            code=exc.code, severity=Severity.ERROR, message=_without_context(exc.message) or exc.message,
-            file=file or default_file, line=line, column=column,
-            fix=_without_context(exc.hint) if exc.hint else None,
-        )
-    ]
+    """One error finding per problem an exception reports (:meth:`QrtError.diagnostics`)."""
+    return exc.diagnostics(default_file)
 
-
-def _without_context(text: str | None) -> str | None:
-    """A front end's message without the source line and caret it appends (indented four
-    spaces); lint output shows the line itself."""
-    if text is None:
-        return None
-    kept = [line for line in text.split("\n") if not line.startswith("    ")]
-    return "\n".join(kept).strip() or None
 
 
 def _kind_of(path: Path, text: str) -> Kind:

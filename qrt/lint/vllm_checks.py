@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from qrt.inventory.model import Inventory
-from qrt.lint.diagnostics import Diagnostic, Severity
+from qrt.lint.diagnostics import Diagnostic, Location, Severity
 from qrt.lint.inputs import LintInput
 
 __all__ = ["TARGETS", "vllm_findings"]
@@ -131,7 +131,5 @@ def _origin_position(origin: Any) -> tuple[int | None, int | None]:
 
 
 def _position(location: str | None) -> tuple[int | None, int | None]:
-    from qrt.lint.diagnostics import parse_location
-
-    _, line, column = parse_location(location)
-    return line, column
+    where = Location.parse(location)
+    return (where.line, where.column) if where is not None else (None, None)

@@ -62,3 +62,32 @@ def test_docs_are_in_sync_with_the_table() -> None:
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "lint.md"
     assert docs.read_text() == render_docs(), "run python scripts/write_lint_docs.py"
+
+
+def test_every_error_class_has_its_code_in_the_one_table() -> None:
+    """Every ``QrtError`` class anywhere in qrt carries a code of the table, whose entry names
+    it (or the class it refines: ``CalibrationError`` is a ``ModelSourceError``), and is
+    public: ``except qrt.<raised_as>`` catches it."""
+    import importlib
+    import pkgutil
+
+    import qrt
+    from qrt.errors import QrtError
+
+    for info in pkgutil.walk_packages(qrt.__path__, "qrt."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    seen: list[type] = []
+    stack = [QrtError]
+    while stack:
+        cls = stack.pop()
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    for cls in seen[1:]:
+        entry = CODES.get(cls.code)
+        assert entry is not None, f"{cls.__module__}.{cls.__name__} raises {cls.code}, which qrt/lint/codes.py lacks"
+        named = getattr(qrt, entry.raised_as or "", None)
+        assert isinstance(named, type) and issubclass(cls, named), (cls, entry.raised_as)
+    for entry in CODES.values():
+        if not entry.lint:
+            assert entry.raised_as and not entry.bad, entry.code

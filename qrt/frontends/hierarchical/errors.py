@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from pydantic_core import PydanticCustomError
 
-from qrt.errors import QrtError, SpecError, did_you_mean
+from qrt.errors import Location, QrtError, SpecError, did_you_mean
 
 __all__ = [
     "OWN_ERRORS",
@@ -43,6 +43,11 @@ class ConfigIssue:
     """``True`` when the problem is inside a quantization spec (a :class:`SpecError`)."""
     keys: tuple[Any, ...] = ()
     """The mapping keys leading to the problem, as written (to find its line in a file)."""
+
+    @property
+    def where(self) -> Location | None:
+        """:attr:`location` as its parts."""
+        return Location.parse(self.location)
 
     def render(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
