@@ -53,7 +53,7 @@ class Location:
             return text
         if not text:
             return None
-        head, numbers = text, []
+        head, numbers = text, list[int]()
         for _ in range(2):
             before, sep, last = head.rpartition(":")
             if not sep or not _is_number(last):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from qrt.errors import ModelSourceError
 from qrt.files import DATA_LIMIT, read_json
@@ -51,7 +51,7 @@ class ModelSpec:
     text: str = ""
 
 
-def _peek_json(path: Path) -> dict | None:
+def _peek_json(path: Path) -> dict[str, Any] | None:
     try:
         _, data = read_json(path, what="model spec", limit=DATA_LIMIT, error=ModelSourceError)
     except ModelSourceError as exc:
@@ -78,8 +78,8 @@ def parse_model_spec(text: str) -> ModelSpec:
             )
         return ModelSpec("builtin", name, text=spec)
     if spec.startswith("hf:"):
-        target = Path(spec[3:])
-        config = target / "config.json" if target.is_dir() else target
+        folder = Path(spec[3:])
+        config = folder / "config.json" if folder.is_dir() else folder
         if config.exists():
             _peek_json(config)  # bounded: a config.json that is /dev/zero fails here, not in transformers
         return ModelSpec("hf", spec[3:], text=spec)

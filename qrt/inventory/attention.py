@@ -32,7 +32,7 @@ _PASS = frozenset(
     {"div", "mul", "add", "sub", "to", "float", "half", "bfloat16", "type", "type_as",
      "masked_fill", "where", "dropout", "contiguous", "view", "reshape", "clamp", "tanh"}
 )
-_SDPA_KEYS = {0: "q", 1: "k", 2: "v", "query": "q", "key": "k", "value": "v"}
+_SDPA_KEYS: dict[int | str, str] = {0: "q", 1: "k", 2: "v", "query": "q", "key": "k", "value": "v"}
 
 AliasKey = tuple[str | None, str, object]
 
@@ -60,7 +60,7 @@ def attention_aliases(
     for op in ops:
         if op.op_type == "scaled_dot_product_attention":
             for use in op.inputs:
-                letter = _SDPA_KEYS.get(use.key)  # type: ignore[call-overload]
+                letter = _SDPA_KEYS.get(use.key)
                 if letter:
                     add(op, "input", use.key, letter)
             add(op, "output", "p", "p")

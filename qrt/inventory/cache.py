@@ -273,7 +273,7 @@ def _pack(inv: Inventory) -> bytes:
     return _MAGIC + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
 
 
-_PLAIN = (bool, int, float, str, bytes, type(None))
+_PLAIN: tuple[type[Any], ...] = (bool, int, float, str, bytes, type(None))
 
 
 def _plain(value: Any) -> Any:

@@ -119,16 +119,16 @@ class Inventory:
     def _ops_column(self, name: str, field: str) -> tuple[str, ...]:
         """One field of every op, in order: from the rows where the ``ops`` table is still
         unbuilt and the rows give it, else from the table."""
-        column = self.__dict__.get("_lazy_columns", {}).get(name)
+        column: Callable[[], tuple[str, ...]] | None = self.__dict__.get("_lazy_columns", {}).get(name)
         if column is not None and "ops" not in self.__dict__:
             return column()
         return tuple(getattr(op, field) for op in self.ops)
 
     def __getattr__(self, name: str) -> Any:
         # reached only for what the instance does not hold: a lazy table not yet built
-        lazy = self.__dict__.get("_lazy_tables")
+        lazy: dict[str, Callable[[], Any]] | None = self.__dict__.get("_lazy_tables")
         build = lazy.get(name) if lazy is not None else None
-        if build is None:
+        if lazy is None or build is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         value = self.__dict__.setdefault(name, build())  # two threads at once: the first wins
         lazy.pop(name, None)

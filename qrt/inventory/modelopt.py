@@ -193,9 +193,8 @@ def modelopt_class(module_type: str, forward_classes: Sequence[str] | None) -> s
     ``isinstance`` against ``QuantModuleRegistry[name]`` (the class generated for exactly that
     class; a forward-inheriting subclass gets one of its own) is."""
     registered = converted_as(forward_classes) if forward_classes is not None else None
-    if registered is not None and REGISTRY[registered].instance_of is not None:
-        return REGISTRY[registered].instance_of
-    return module_type
+    instance_of = REGISTRY[registered].instance_of if registered is not None else None
+    return instance_of if instance_of is not None else module_type
 
 
 TRANSPOSED_WEIGHT_OPS: frozenset[str] = frozenset(
