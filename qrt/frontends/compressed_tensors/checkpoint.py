@@ -76,7 +76,11 @@ def checkpoint_source(directory: str | Path) -> Any:
     if (directory / HF_QUANT_CONFIG).is_file():  # ModelOpt's export: its own file is the faithful one
         return ModelOptCheckpointSource(read_hf_quant_config(directory / HF_QUANT_CONFIG), label=str(directory),
                                         checkpoint=str(directory))
-    if isinstance(inner, dict) and inner.get("quant_method") in ("awq", "bitsandbytes", "gptq"):
+    if isinstance(inner, dict) and inner.get("quant_method") == "gptq":
+        from qrt.frontends.compressed_tensors.gptq_checkpoint import GptqSource, read_gptq
+
+        return GptqSource(read_gptq(inner, file), label=str(directory), checkpoint=str(directory))
+    if isinstance(inner, dict) and inner.get("quant_method") in ("awq", "bitsandbytes"):
         from qrt.frontends.compressed_tensors.transformers_methods import AwqSource, read_method
 
         return AwqSource(read_method(inner, file), label=str(directory), checkpoint=str(directory))

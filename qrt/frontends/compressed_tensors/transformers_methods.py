@@ -13,9 +13,8 @@ when ``zero_point`` is true, the range of each group its min and max — not wid
 zero, as qrt's asymmetric integers are — so the spec carries ``range_includes_zero: false``
 and a qrt runtime refuses it rather than quantize differently. Activations stay float.
 
-bitsandbytes (NF4/FP4 blocks of 64 with absmax scales; LLM.int8's outlier decomposition) and
-GPTQ (the blocks ``gptqmodel`` finds, ``desc_act`` orders) have no exact qrt reading: refused,
-naming why.
+bitsandbytes (NF4/FP4 blocks of 64 with absmax scales; LLM.int8's outlier decomposition) has no
+exact qrt reading: refused, naming why. GPTQ is read by :mod:`.gptq_checkpoint`.
 """
 
 from __future__ import annotations
@@ -88,9 +87,7 @@ def read_method(data: Mapping[str, Any], file: str) -> AwqCheckpoint:
             hint="qrt reads compressed-tensors, torchao, ModelOpt and AWQ checkpoints")
     if method == "gptq":
         raise CompressedTensorsConfigError(
-            "quant_method 'gptq': which Linear modules gptqmodel converts (the blocks it finds, "
-            "modules_in_block_to_quantize) and its act-order packing are not read yet", location=file,
-            hint="qrt reads compressed-tensors, torchao, ModelOpt and AWQ checkpoints")
+            "quant_method 'gptq' is no AWQ config: read it with gptq_checkpoint.read_gptq", location=file)
     for key in data:
         if key not in AWQ_KEYS:
             raise CompressedTensorsConfigError(f"quantization_config.{key}: not a key of transformers' AwqConfig",

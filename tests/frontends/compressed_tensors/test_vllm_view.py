@@ -157,3 +157,34 @@ def test_cli_as_vllm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert "vLLM layer model.layers.0.self_attn.qkv_proj (QKVParallelLinear)" in out and "int4" in out
     assert main(["lint", path, "--target", "vllm"]) == 2  # needs --model
+
+
+def test_a_qwen2_moe_checkpoint_as_vllm_lays_it_out(tmp_path: Path) -> None:
+    """A real transformers Qwen2-MoE built on meta from a checkpoint's config.json: the shared
+    expert's gate/up fuse into ``gate_up_proj`` (vLLM's qwen2_moe.py packed_modules_mapping),
+    its ``shared_expert_gate`` is built unquantized; the experts are no nn.Linear here."""
+    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory, checkpoint_source
+
+    quant = _config((["Linear"], {"weights": W4}), ignore=["lm_head"], quant_method="compressed-tensors")
+    (tmp_path / "config.json").write_text(json.dumps({
+        "architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe", "hidden_size": 16,
+        "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "vocab_size": 64, "max_position_embeddings": 32, "num_experts": 2, "num_experts_per_tok": 1,
+        "moe_intermediate_size": 8, "shared_expert_intermediate_size": 8, "quantization_config": quant}))
+    inv = checkpoint_inventory(tmp_path)
+    source = checkpoint_source(tmp_path)
+    reading = vllm_reading(source.config, inv)
+    up = reading.layers["model.layers.0.mlp.shared_expert.up_proj"]
+    assert (up.layer, up.vllm_class) == ("model.layers.0.mlp.shared_expert.gate_up_proj", "MergedColumnParallelLinear")
+    assert "model.layers.0.mlp.shared_expert_gate" in reading.notes
+    theirs = _weights(quant, inv, vllm=True)
+    ours = _weights(quant, inv, vllm=False)
+    assert theirs["model.layers.0.mlp.shared_expert_gate"] is None and ours["model.layers.0.mlp.shared_expert_gate"] == "int4"
+    assert {m for m in ours if ours[m] != theirs[m]} == {"model.layers.0.mlp.shared_expert_gate"}
+
+
+def test_an_architecture_without_a_vllm_layout_is_refused() -> None:
+    from qrt.model_inventory import load_model_inventory
+
+    with pytest.raises(CompressedTensorsConfigError, match="does not know how vLLM lays out"):
+        vllm_reading(compressed_tensors_from_data(_config((["Linear"], {"weights": W4}))), load_model_inventory("mha"))
