@@ -19,7 +19,7 @@ docs/semantics.md §3 says what they *mean*; this module says what may be *writt
   is part of equality there.
 * **Origins.** Each config object records where it was written: the caller's ``file:line``
   when built in Python (:mod:`.callsite`), the key's ``file:line:col`` when loaded from YAML
-  (stamped by :mod:`.yaml_io`).
+  (stamped by :mod:`.yaml_read`).
   :meth:`QuantizerConfig.origin_of` answers for a config path such as
   ``module_name_configs['dec'].op_state_spec['weight']``.
 * **Errors.** Pydantic stays inside: a bad value raises :class:`ConfigError` (or
@@ -27,50 +27,36 @@ docs/semantics.md §3 says what they *mean*; this module says what may be *writt
   starts with the config path and says what would be valid (:mod:`.errors`,
   :mod:`.pydantic_errors`).
 
-The document around a config (``quantization_config`` beside ``quantization_spec``) is
-:mod:`.document`'s; ``from_dict``, ``to_dict``, ``from_yaml`` and ``to_yaml`` import their
-module when called, since those modules import this one.
+Where each part lives: the validated base with origins is :mod:`.base`, the op and module
+classes :mod:`.op_config`, this module :class:`QuantizerConfig` (validation, reading and
+writing, origins, setters). The document around a config (``quantization_config`` beside
+``quantization_spec``) is :mod:`.document`'s, YAML :mod:`.yaml_read` and :mod:`.yaml_dump`'s:
+they take the config class as an argument, so this module imports them and none imports it.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar, Optional
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from qrt.frontends.hierarchical.base import _ConfigBase
 from qrt.frontends.hierarchical.callsite import call_site, position_of
+from qrt.frontends.hierarchical.document import config_from_document, document_of
 from qrt.frontends.hierarchical.errors import ConfigError, fail, listing, suggest
 from qrt.frontends.hierarchical.execution_mode import ExecutionMode
-from qrt.frontends.hierarchical.keys import (
-    ALL,
-    OP_TYPE_WORD,
-    checked_module_type_key,
-    io_spec_dict,
-    module_type_key,
-    op_type_key,
-    regex_key,
-    state_spec_dict,
-)
+from qrt.frontends.hierarchical.keys import checked_module_type_key, module_type_key
+from qrt.frontends.hierarchical.op_config import ModuleQuantizerConfig, OpQuantizerConfig, regex_keyed
 from qrt.frontends.hierarchical.paths import parse_config_path
-from qrt.frontends.hierarchical.pydantic_errors import raise_validation
 from qrt.frontends.hierarchical.qat import QATSchedule, QATState
+from qrt.frontends.hierarchical.yaml_dump import dump_config
+from qrt.frontends.hierarchical.yaml_read import read_config_file
 from qrt.ir.origin import Origin
-from qrt.ir.spec import QuantizationSpec, default_activation_spec, default_weight_spec
-from qrt.ops.registry import default_registry
 
 __all__ = [
     "OpQuantizerConfig",
@@ -82,281 +68,6 @@ __all__ = [
     "QATSchedule",
     "QATState",
 ]
-
-
-# =============================================================================================
-# Config base class
-
-
-class _OpTypeDict(dict):  # type: ignore[type-arg]
-    """``op_type_config`` after normalisation: canonical keys, and how each was spelled."""
-
-    spellings: dict[str, str]
-
-    def __init__(self, items: Mapping[str, Any], spellings: Mapping[str, str]) -> None:
-        super().__init__(items)
-        self.spellings = dict(spellings)
-
-
-_ORDERED_FIELDS = frozenset({"module_name_configs", "module_type_configs", "op_name_config"})
-"""Dict fields whose order decides ties (docs/semantics.md §3: later keys win), so it is compared."""
-
-
-class _ConfigBase(BaseModel):
-    """Mutable, validated on assignment, unknown fields refused; records its origins."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    _origins: dict[tuple[Any, ...], Origin] = PrivateAttr(default_factory=dict)
-    """``()`` this object; ``(field,)`` a field; ``(field, key)`` an entry of a dict field."""
-
-    def __init__(self, /, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as err:
-            raise_validation(err, type(self), data, location=position_of(call_site()))
-
-    # Marked as pydantic's own __init__ so that validating a nested config does not call it:
-    # errors inside a tree must surface once, from the root, with their full config path.
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
-
-    def model_post_init(self, context: Any, /) -> None:
-        site = call_site()
-        if site is not None:
-            self._origins[()] = site
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in type(self).model_fields:
-            super().__setattr__(name, value)
-            return
-        self._assign(name, value)
-        # A whole field replaced: its entries' recorded origins are no longer true.
-        for key in [k for k in self._origins if k and k[0] == name]:
-            del self._origins[key]
-        site = call_site()
-        if site is not None:
-            self._origins[(name,)] = site
-
-    def _assign(self, name: str, value: Any) -> None:
-        try:
-            super().__setattr__(name, value)
-        except ValidationError as err:
-            raise_validation(err, type(self), {name: value}, location=position_of(call_site()))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, data: Any) -> Any:
-        if isinstance(data, BaseModel) and type(data) is not cls:
-            raise fail(
-                "invalid_config",
-                f"expected a {cls.__name__} (fields: {listing(cls.model_fields)}) or null, "
-                f"got a {type(data).__name__}",
-            )
-        if isinstance(data, (cls, Mapping)):
-            return data
-        raise fail(
-            "invalid_config",
-            f"a {cls.__name__} must be a mapping of its fields ({listing(cls.model_fields)}) "
-            f"or null; got {data!r} ({type(data).__name__})",
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if type(self) is not type(other):
-            return NotImplemented
-        for name in type(self).model_fields:
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if name in _ORDERED_FIELDS and isinstance(mine, dict) and isinstance(theirs, dict):
-                if list(mine.items()) != list(theirs.items()):
-                    return False
-            elif mine != theirs:
-                return False
-        return True
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def _entry_key(self, field: str, key: Any) -> Any:
-        """A key as this object stores it in ``field`` (canonical op type, qualified class)."""
-        return key
-
-    def _to_json(self, spec_json: Callable[[QuantizationSpec], Any], full: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, info in type(self).model_fields.items():
-            value = getattr(self, name)
-            if not full and name not in self.model_fields_set:
-                if value == info.get_default(call_default_factory=True):
-                    continue
-            out[name] = _field_to_json(value, spec_json, full)
-        return out
-
-
-def _field_to_json(value: Any, spec_json: Callable[[QuantizationSpec], Any], full: bool) -> Any:
-    """Plain data for one field's value: dicts, lists, strings, ints and ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, _ConfigBase):
-        return value._to_json(spec_json, full)
-    if isinstance(value, QATSchedule):
-        return {k: getattr(value, k) for k in type(value).model_fields}
-    if isinstance(value, ExecutionMode):
-        return value.value
-    if isinstance(value, list):
-        return list(value)
-    if isinstance(value, dict):
-        spellings = getattr(value, "spellings", {})
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            written = spellings.get(key, key)
-            if item is None:
-                out[written] = None
-            elif isinstance(item, QuantizationSpec):
-                out[written] = spec_json(item)
-            else:
-                out[written] = item._to_json(spec_json, full)
-        return out
-    return value
-
-
-# =============================================================================================
-# The three config classes
-
-_IO_SPECS = Optional[dict[Union[int, str], Optional[QuantizationSpec]]]
-_STATE_SPECS = Optional[dict[str, Optional[QuantizationSpec]]]
-
-
-def _default_activation_specs() -> dict[Union[int, str], Optional[QuantizationSpec]]:
-    return {ALL: default_activation_spec()}
-
-
-def _default_state_specs() -> dict[str, Optional[QuantizationSpec]]:
-    return {"weight": default_weight_spec()}
-
-
-class OpQuantizerConfig(_ConfigBase):
-    """How the ops of one type or name are quantized: their inputs, outputs and state.
-
-    Defaults: all inputs and outputs get :func:`~qrt.ir.spec.default_activation_spec` (int8 per
-    tensor), ``weight`` gets :func:`~qrt.ir.spec.default_weight_spec` (int8 per channel); other
-    state (``bias``) stays in floating point. An explicit key beats ``"*"``; a key not listed
-    (and no ``"*"``) is not quantized; ``None`` for a whole group quantizes none of it.
-    """
-
-    op_input_spec: _IO_SPECS = Field(default_factory=_default_activation_specs)
-    op_output_spec: _IO_SPECS = Field(default_factory=_default_activation_specs)
-    op_state_spec: _STATE_SPECS = Field(default_factory=_default_state_specs)
-
-    @field_validator("op_input_spec", "op_output_spec", mode="before")
-    @classmethod
-    def _io_keys(cls, value: object, info: ValidationInfo) -> object:
-        return io_spec_dict(value, info.field_name or "")
-
-    @field_validator("op_state_spec", mode="before")
-    @classmethod
-    def _state_keys(cls, value: object, info: ValidationInfo) -> object:
-        return state_spec_dict(value, info.field_name or "")
-
-
-class ModuleQuantizerConfig(OpQuantizerConfig):
-    """How the ops inside a module's scope are quantized, and the module's own boundary.
-
-    Inside the scope the op configuration is the last matching ``op_name_config`` regex (matched
-    against the op name relative to the module that holds the key), else
-    ``op_type_config[op_type]``, else this object's ``op_*_spec`` (docs/semantics.md §3). The
-    ``module_*_spec`` dicts put quantizers on the module's own inputs, outputs and state,
-    whatever op receives them; they are partial (unlisted keys are left to the op level) and
-    override the op level on the same tensor. ``presets`` holds ready-made configs.
-    """
-
-    op_type_config: dict[str, Optional[OpQuantizerConfig]] = Field(default_factory=dict)
-    op_name_config: dict[str, Optional[OpQuantizerConfig]] = Field(default_factory=dict)
-    module_input_spec: _IO_SPECS = Field(default_factory=dict)
-    module_output_spec: _IO_SPECS = Field(default_factory=dict)
-    module_state_spec: _STATE_SPECS = Field(default_factory=dict)
-    qat_schedule: Optional[QATSchedule] = None
-
-    presets: ClassVar[Any]
-    """Preset module configs (``ModuleQuantizerConfig.presets.w8()``), wired by ``presets.py``."""
-
-    @field_validator("module_input_spec", "module_output_spec", mode="before")
-    @classmethod
-    def _module_io_keys(cls, value: object, info: ValidationInfo) -> object:
-        return io_spec_dict(value, info.field_name or "")
-
-    @field_validator("module_state_spec", mode="before")
-    @classmethod
-    def _module_state_keys(cls, value: object, info: ValidationInfo) -> object:
-        return state_spec_dict(value, info.field_name or "")
-
-    @field_validator("op_type_config", mode="wrap")
-    @classmethod
-    def _op_types(cls, value: object, handler: Callable[[Any], Any]) -> object:
-        if value is None:
-            value = {}
-        if not isinstance(value, Mapping):
-            raise fail(
-                "invalid_value",
-                f"op_type_config must be a mapping from op types ('linear', 'softmax', ...) to "
-                f"OpQuantizerConfig or null; got {value!r} ({type(value).__name__})",
-            )
-        before = getattr(value, "spellings", {})
-        normalised: dict[str, Any] = {}
-        spellings: dict[str, str] = {}
-        for key, item in value.items():
-            canonical = op_type_key(key)
-            written = before.get(key, key)
-            if canonical in normalised:
-                raise fail(
-                    "invalid_key",
-                    f"op types {spellings[canonical]!r} and {written!r} are the same op type "
-                    f"{canonical!r}; keep one key",
-                    key=key,
-                )
-            _check_op_config(item, key)
-            normalised[canonical] = item
-            spellings[canonical] = written
-        return _OpTypeDict(handler(normalised), spellings)
-
-    @field_validator("op_name_config", mode="before")
-    @classmethod
-    def _op_names(cls, value: object) -> object:
-        return _regex_keyed(value, "op_name_config", "op name")
-
-    def _entry_key(self, field: str, key: Any) -> Any:
-        if field == "op_type_config" and isinstance(key, str) and OP_TYPE_WORD.fullmatch(key):
-            return default_registry.canonical(key)
-        return key
-
-    def written_op_type(self, op_type: str) -> str:
-        """How the author spelled the ``op_type_config`` key of canonical ``op_type``."""
-        spellings = getattr(self.op_type_config, "spellings", {})
-        return spellings.get(op_type, op_type)
-
-
-def _regex_keyed(value: object, field: str, what: str) -> object:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise fail(
-            "invalid_value",
-            f"{field} must be a mapping from {what} regexes to configs (or null values); got "
-            f"{value!r} ({type(value).__name__})",
-        )
-    for key, item in value.items():
-        regex_key(key, what)
-        if field == "op_name_config":
-            _check_op_config(item, key)
-    return dict(value)
-
-
-def _check_op_config(item: object, key: object) -> None:
-    """An op entry holds an ``OpQuantizerConfig``, not its subclass ``ModuleQuantizerConfig``
-    (whose module-level fields would be silently ignored at op level)."""
-    if isinstance(item, BaseModel) and type(item) is not OpQuantizerConfig:
-        raise fail(
-            "invalid_value",
-            f"op-level entries are OpQuantizerConfig (fields: "
-            f"{listing(OpQuantizerConfig.model_fields)}) or null; got a {type(item).__name__}",
-            key=key,
-        )
 
 
 class QuantizerConfig(_ConfigBase):
@@ -409,7 +120,7 @@ class QuantizerConfig(_ConfigBase):
     @field_validator("module_name_configs", mode="before")
     @classmethod
     def _module_names(cls, value: object) -> object:
-        return _regex_keyed(value, "module_name_configs", "module name")
+        return regex_keyed(value, "module_name_configs", "module name")
 
     @field_validator("execution_mode", mode="before")
     @classmethod
@@ -459,16 +170,12 @@ class QuantizerConfig(_ConfigBase):
     def from_dict(cls, data: Mapping[str, Any]) -> QuantizerConfig:
         """The config under ``data["quantization_config"]`` (docs/semantics.md §3); ``quantization_spec``
         may sit beside it and is ignored (its anchors are already resolved in a dict)."""
-        from qrt.frontends.hierarchical.document import config_from_document
-
-        return config_from_document(data, file=None)
+        return config_from_document(data, config_class=cls, file=None)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> QuantizerConfig:
         """Load a YAML file; see :func:`qrt.frontends.hierarchical.load_config`."""
-        from qrt.frontends.hierarchical.yaml_io import load_config
-
-        return load_config(path)
+        return read_config_file(path, config_class=cls)
 
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """``{"quantization_config": {...}}`` with plain values; ``from_dict`` reads it back equal.
@@ -477,15 +184,11 @@ class QuantizerConfig(_ConfigBase):
         their author wrote (``QuantizationSpec.to_json(explicit_only=True)``); op type keys keep
         the author's spelling.
         """
-        from qrt.frontends.hierarchical.document import document_of
-
         return document_of(self, full=full)
 
     def to_yaml(self, *, full: bool = False) -> str:
         """YAML text that :func:`~qrt.frontends.hierarchical.config_from_yaml_text` reads back
         equal; each distinct spec is written once under ``quantization_spec`` with an anchor."""
-        from qrt.frontends.hierarchical.yaml_io import dump_config
-
         return dump_config(self, full=full)
 
     # -- origins -------------------------------------------------------------------------------

@@ -5,20 +5,21 @@ A config on disk or in a dict is not a bare :class:`~.config.QuantizerConfig`: i
 named specs for YAML anchors. The wrapper is checked here, before pydantic sees the body, so
 that the common mistakes (config fields at the top level, a misspelt top-level key, no
 ``quantization_config`` at all) get a message about the document rather than a pydantic one.
-:mod:`.yaml_io` calls :func:`config_from_document` with a ``locate`` that turns keys into
+:mod:`.yaml_read` calls :func:`config_from_document` with a ``locate`` that turns keys into
 ``file:line:col``; :meth:`QuantizerConfig.from_dict` and :meth:`QuantizerConfig.to_dict` come
-here without one.
+here without one. The functions take the config class (``config_class``) rather than import
+it, so the class can call them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from qrt.frontends.hierarchical.base import _ConfigBase
 from qrt.frontends.hierarchical.callsite import call_site, position_of
-from qrt.frontends.hierarchical.config import QuantizerConfig
 from qrt.frontends.hierarchical.errors import ConfigError, listing, suggest
 from qrt.frontends.hierarchical.pydantic_errors import Locate, raise_validation
 from qrt.ir.spec import QuantizationSpec
@@ -31,14 +32,18 @@ CONFIG_KEY = "quantization_config"
 SPEC_SECTION_KEY = "quantization_spec"
 """The top-level section that holds YAML anchors for specs; not itself a config."""
 
+C = TypeVar("C", bound=_ConfigBase)
+
 
 def config_from_document(
     data: object,
     *,
+    config_class: type[C],
     file: str | None,
     locate: Locate | None = None,
-) -> QuantizerConfig:
-    """The :class:`QuantizerConfig` of a document ``{quantization_config, quantization_spec}``.
+) -> C:
+    """The ``config_class`` (:class:`~.config.QuantizerConfig`) of a document
+    ``{quantization_config, quantization_spec}``.
 
     ``locate`` maps a tuple of keys to ``file:line:col`` (YAML); without it errors are placed at
     the caller's line.
@@ -55,7 +60,7 @@ def config_from_document(
             location=where(()),
         )
     known = (CONFIG_KEY, SPEC_SECTION_KEY)
-    if CONFIG_KEY not in data and any(k in QuantizerConfig.model_fields for k in data):
+    if CONFIG_KEY not in data and any(k in config_class.model_fields for k in data):
         raise ConfigError(
             f"no {CONFIG_KEY!r} key: these are QuantizerConfig fields, and they go under it, "
             f"e.g. {{{CONFIG_KEY!r}: {{'global_config': {{...}}}}}}",
@@ -87,22 +92,22 @@ def config_from_document(
     if not isinstance(body, Mapping):
         raise ConfigError(
             f"{CONFIG_KEY} must be a mapping of QuantizerConfig fields "
-            f"({listing(QuantizerConfig.model_fields)}), got {body!r} ({type(body).__name__})",
+            f"({listing(config_class.model_fields)}), got {body!r} ({type(body).__name__})",
             location=where((CONFIG_KEY,)),
         )
     try:
-        return QuantizerConfig.model_validate(body)
+        return config_class.model_validate(body)
     except ValidationError as err:
         raise_validation(
             err,
-            QuantizerConfig,
+            config_class,
             body,
             location=here or file,
             locate=(lambda keys: locate((CONFIG_KEY, *keys))) if locate else None,
         )
 
 
-def document_of(config: QuantizerConfig, *, full: bool = False) -> dict[str, Any]:
+def document_of(config: _ConfigBase, *, full: bool = False) -> dict[str, Any]:
     """``{"quantization_config": {...}}``: see :meth:`QuantizerConfig.to_dict`."""
     return {CONFIG_KEY: config._to_json(_explicit_spec_json, full)}
 

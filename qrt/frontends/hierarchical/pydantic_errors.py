@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NoReturn, Optional
+from types import UnionType
+from typing import Any, NoReturn, Optional, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from qrt.frontends.hierarchical.errors import (
     OWN_ERRORS,
@@ -28,7 +29,6 @@ from qrt.frontends.hierarchical.errors import (
 )
 from qrt.frontends.hierarchical.keys import MISSING, raw_child
 from qrt.frontends.hierarchical.paths import format_key
-from qrt.frontends.hierarchical.qat import QATSchedule
 from qrt.ir.spec import QuantizationSpec, spec_error_message
 
 __all__ = ["Locate", "raise_validation"]
@@ -44,39 +44,37 @@ _MODEL = "model"
 _LEAF = "leaf"
 
 
-def _field_kinds(cls: type) -> dict[str, tuple[str, type | None]]:
-    """``field → (how it nests, the class inside)`` for one class of the config tree."""
-    # Imported here: the config classes import this module to raise their errors.
-    from qrt.frontends.hierarchical.config import (
-        ModuleQuantizerConfig,
-        OpQuantizerConfig,
-        QuantizerConfig,
-    )
+def _nesting(annotation: Any) -> tuple[str, type | None]:
+    """How a field of this annotation nests: ``Optional[X]`` is read as ``X``; a dict of
+    quantization specs, a dict of config models, one nested model, or a plain value."""
+    annotation = _optional_of(annotation)
+    if get_origin(annotation) is dict:
+        args = get_args(annotation)
+        inner = _optional_of(args[1]) if len(args) == 2 else None
+        if inner is QuantizationSpec:
+            return _SPECS, QuantizationSpec
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return _CONFIGS, inner
+        return _LEAF, None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and annotation is not QuantizationSpec:
+        return _MODEL, annotation
+    return _LEAF, None
 
-    if cls is QATSchedule:
-        return {name: (_LEAF, None) for name in QATSchedule.model_fields}
-    kinds: dict[str, tuple[str, type | None]] = {}
-    if issubclass(cls, OpQuantizerConfig):
-        for name in ("op_input_spec", "op_output_spec", "op_state_spec"):
-            kinds[name] = (_SPECS, QuantizationSpec)
-    if cls is ModuleQuantizerConfig:
-        kinds.update(
-            op_type_config=(_CONFIGS, OpQuantizerConfig),
-            op_name_config=(_CONFIGS, OpQuantizerConfig),
-            module_input_spec=(_SPECS, QuantizationSpec),
-            module_output_spec=(_SPECS, QuantizationSpec),
-            module_state_spec=(_SPECS, QuantizationSpec),
-            qat_schedule=(_MODEL, QATSchedule),
-        )
-    if cls is QuantizerConfig:
-        kinds.update(
-            global_config=(_MODEL, ModuleQuantizerConfig),
-            module_type_configs=(_CONFIGS, ModuleQuantizerConfig),
-            module_name_configs=(_CONFIGS, ModuleQuantizerConfig),
-            execution_mode=(_LEAF, None),
-            preserved_attributes=(_LEAF, None),
-        )
-    return kinds
+
+def _optional_of(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _field_kinds(cls: type) -> dict[str, tuple[str, type | None]]:
+    """``field → (how it nests, the class inside)`` for one class of the config tree, read from
+    its pydantic field annotations (so this module needs none of the config classes, which
+    import it to raise their errors)."""
+    fields = getattr(cls, "model_fields", None) or {}
+    return {name: _nesting(info.annotation) for name, info in fields.items()}
 
 
 def _raw_at(raw: object, keys: tuple[Any, ...]) -> Any:

@@ -16,6 +16,10 @@ from typing import Any, NamedTuple, Optional
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from qrt.frontends.hierarchical.callsite import call_site, position_of
+from qrt.frontends.hierarchical.errors import ConfigError
+from qrt.frontends.hierarchical.pydantic_errors import raise_validation
+
 __all__ = ["QATSchedule", "QATState"]
 
 
@@ -74,9 +78,6 @@ class QATSchedule(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as err:
-            from qrt.frontends.hierarchical.callsite import call_site, position_of
-            from qrt.frontends.hierarchical.pydantic_errors import raise_validation
-
             raise_validation(err, type(self), data, location=position_of(call_site()))
 
     # Marked as pydantic's own __init__: nested validation must not call it (see config.py).
@@ -129,8 +130,6 @@ class QATSchedule(BaseModel):
     def state_at(self, step: int) -> QATState:
         """Observer and fake-quant state at step ``step`` (0 before the first ``step()``)."""
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            from qrt.frontends.hierarchical.errors import ConfigError
-
             raise ConfigError(f"a QAT step must be an integer >= 0, got {step!r}")
         ends = self.disable_observer
         observer = self.enable_observer <= step and (ends is None or step < ends)

@@ -1,51 +1,28 @@
-"""Hierarchical configs as YAML: safe loading with positions, duplicate keys refused, and dumping.
+"""Hierarchical configs as YAML: the public doors (:func:`load_config`,
+:func:`config_from_yaml_text`, :func:`dump_config`).
 
-YAML is read by qrt's one position-keeping loader (:func:`qrt.frontends.yaml_load.load_positioned`,
-which the ModelOpt lists read with too) rather than ``yaml.safe_load``; this module words its
-refusals for a hierarchical config. What the loader gives:
-
-* **Positions.** Every mapping comes back as a :class:`YamlMapping`, a ``dict`` that also
-  knows the ``line:col`` of each of its keys. Pydantic's error ``loc`` is a path of keys, so
-  walking it through these mappings gives the ``file:line:col`` of the offending key, and the
-  same walk stamps each config object with the position it was written at
-  (:meth:`~qrt.frontends.hierarchical.config.QuantizerConfig.origin_of`).
-* **Duplicate keys.** PyYAML keeps the last of two equal keys without a word; a config whose
-  second ``global_config:`` silently wins is a bug nobody sees, so both positions are reported.
-  Keys pulled in by a ``<<`` merge are not duplicates: overriding them is what merges are for.
-* **Safety.** Only the safe tags load: ``!!python/object`` and friends are refused at their
-  position, with the reason; so are collection tags (``!!set``, ``!!omap``) and an alias
-  inside the collection it names (a recursive structure).
-
-The document layout is that of docs/semantics.md §3: ``quantization_config`` holds the config and an optional
-``quantization_spec`` section holds named specs whose anchors (``&int8_weight``) are reused
-with aliases (``*int8_weight``); that section is not a config and is only checked for shape.
-A key with an empty value is ``null``.
+Reading with positions is :mod:`.yaml_read` (on qrt's one position-keeping loader,
+:mod:`qrt.frontends.yaml_load`), writing :mod:`.yaml_dump`; both work for the config class
+they are given, so the config classes use them without importing this module, which names
+:class:`~.config.QuantizerConfig`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
-import yaml
-from yaml.constructor import ConstructorError
-from yaml.error import Mark
-
-from qrt.errors import QrtError
-from qrt.files import read_text
-from qrt.frontends.dsl.source import caret_context
-from qrt.frontends.hierarchical.config import QuantizerConfig, _ConfigBase
-from qrt.frontends.hierarchical.document import (
-    CONFIG_KEY,
-    SPEC_SECTION_KEY,
-    config_from_document,
+from qrt.frontends.hierarchical.config import QuantizerConfig
+from qrt.frontends.hierarchical.yaml_dump import dump_config
+from qrt.frontends.hierarchical.yaml_read import (
+    STRING_FILE,
+    YamlMapping,
+    is_hierarchical_document,
+    load_yaml_document,
+    read_config,
+    read_config_file,
+    read_config_text,
 )
-from qrt.frontends.hierarchical.errors import ConfigError
-from qrt.frontends.hierarchical.keys import MISSING, raw_child
-from qrt.frontends.yaml_load import DuplicateKeyError, NotPlainError, YamlMapping, load_positioned
-from qrt.ir.origin import Origin
-from qrt.ir.spec import QuantizationSpec
 
 __all__ = [
     "YamlMapping",
@@ -57,138 +34,6 @@ __all__ = [
     "dump_config",
 ]
 
-STRING_FILE = "<string>"
-
-
-def _position(file: str, mark: Mark) -> str:
-    return f"{file}:{mark.line + 1}:{mark.column + 1}"
-
-
-def _origin(file: str, mark: Mark) -> Origin:
-    return Origin(file=file, line=mark.line + 1, column=mark.column + 1)
-
-
-def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> ConfigError:
-    mark = exc.problem_mark or exc.context_mark
-    problem = exc.problem or "invalid YAML"
-    if isinstance(exc, DuplicateKeyError) and exc.problem_mark is not None:
-        again = _position(file, exc.problem_mark)
-        return ConfigError(  # the caret is added with the others (config_from_yaml_text)
-            f"duplicate key {exc.key!r}: first written at {_position(file, exc.first)}, "
-            f"again at {again}; YAML would silently keep only the last one, so keep one of them",
-            location=again,
-            offending=repr(exc.key),
-        )
-    if isinstance(exc, NotPlainError) and exc.reason == "recursive" and mark is not None:
-        return ConfigError(problem, location=_position(file, mark),
-                           hint=caret_context(text, mark.line + 1, mark.column + 1))
-    tag = None
-    if isinstance(exc, NotPlainError) and exc.reason == "tag":
-        tag = repr(exc.tag)
-    elif isinstance(exc, ConstructorError) and "constructor for the tag" in problem:
-        tag = problem.split("tag", 1)[-1].strip()
-    if tag is not None:
-        message = (
-            f"YAML tag {tag} is not allowed: qrt loads configs with YAML's safe subset only "
-            "(no Python object tags); write plain mappings, lists and scalars"
-        )
-    else:
-        message = f"invalid YAML: {problem}"
-        if exc.context:
-            where = exc.context_mark
-            at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
-            message += f"; {exc.context}{at}"
-    if mark is None:
-        return ConfigError(message, location=file)
-    return ConfigError(
-        message,
-        location=_position(file, mark),
-        hint=caret_context(text, mark.line + 1, mark.column + 1),
-    )
-
-
-def load_yaml_document(text: str, *, file: str = STRING_FILE) -> Any:
-    """Parse YAML text safely with the one position-keeping loader
-    (:func:`qrt.frontends.yaml_load.load_positioned`): mappings become :class:`YamlMapping`
-    (keys with positions), lists :class:`~qrt.frontends.yaml_load.YamlList`."""
-    try:
-        return load_positioned(text, file=file)[0][0]
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, file, text) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", location=file) from None
-
-
-def is_hierarchical_document(data: object) -> bool:
-    """Whether ``data`` (a loaded YAML/JSON document) is a hierarchical config: a mapping with
-    a ``quantization_config`` key."""
-    return isinstance(data, Mapping) and CONFIG_KEY in data
-
-
-def _locator(doc: object, file: str) -> Any:
-    def locate(keys: tuple[Any, ...]) -> str | None:
-        node, mark = doc, None
-        for key in keys:
-            if not isinstance(node, YamlMapping):
-                break
-            written, value = raw_child(node, key)
-            if written is MISSING:
-                continue  # a tag pydantic put into the path, or a key never written
-            mark = node.key_marks.get(written, mark)
-            node = value
-        if mark is None and isinstance(doc, YamlMapping) and doc.mark is not None:
-            mark = doc.mark
-        return _position(file, mark) if mark is not None else f"{file}:1:1"
-
-    return locate
-
-
-def _with_context(exc: QrtError, text: str) -> QrtError:
-    """Add the offending line and a caret under the column, when the location has one."""
-    if exc.hint or not exc.location:
-        return exc
-    parts = exc.location.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        exc.hint = caret_context(text, int(parts[1]), int(parts[2]))
-        exc.args = (exc.render(),)
-    return exc
-
-
-def _clear_origins(obj: _ConfigBase) -> None:
-    obj._origins.clear()
-    for name in type(obj).model_fields:
-        value = getattr(obj, name)
-        if isinstance(value, _ConfigBase):
-            _clear_origins(value)
-        elif isinstance(value, dict):
-            for item in value.values():
-                if isinstance(item, _ConfigBase):
-                    _clear_origins(item)
-
-
-def _stamp(obj: _ConfigBase, raw: YamlMapping, file: str) -> None:
-    """Record on ``obj`` (and the configs inside it) the position of every key it came from."""
-    for written, value in raw.items():
-        if not isinstance(written, str) or written not in type(obj).model_fields:
-            continue
-        where = _origin(file, raw.key_marks[written])
-        obj._origins[(written,)] = where
-        current = getattr(obj, written)
-        if isinstance(current, _ConfigBase):
-            current._origins[()] = where
-            if isinstance(value, YamlMapping):
-                _stamp(current, value, file)
-        elif isinstance(current, dict) and isinstance(value, YamlMapping):
-            for raw_key, raw_value in value.items():
-                key = obj._entry_key(written, raw_key)
-                entry = _origin(file, value.key_marks[raw_key])
-                obj._origins[(written, key)] = entry
-                item = current.get(key)
-                if isinstance(item, _ConfigBase):
-                    item._origins[()] = entry
-                    if isinstance(raw_value, YamlMapping):
-                        _stamp(item, raw_value, file)
-
 
 def config_from_yaml_text(text: str, *, file: str = STRING_FILE) -> QuantizerConfig:
     """The :class:`QuantizerConfig` of a YAML document (docs/semantics.md §3).
@@ -196,100 +41,15 @@ def config_from_yaml_text(text: str, *, file: str = STRING_FILE) -> QuantizerCon
     Errors are :class:`ConfigError` (or ``SpecError`` inside a spec) at ``file:line:col`` of the
     offending key, with its config path and what would be valid.
     """
-    try:
-        doc = load_yaml_document(text, file=file)
-    except QrtError as exc:
-        raise _with_context(exc, text) from None
-    return config_from_parsed(doc, text=text, file=file)
+    return read_config_text(text, file=file, config_class=QuantizerConfig)
 
 
 def config_from_parsed(doc: Any, *, text: str, file: str = STRING_FILE) -> QuantizerConfig:
     """:func:`config_from_yaml_text` of a document already parsed with positions
     (:func:`load_yaml_document`, or the front-end detector's parse handed on)."""
-    try:
-        if doc is None:
-            raise ConfigError(
-                f"empty document: expected a mapping with a {CONFIG_KEY!r} key",
-                location=f"{file}:1:1",
-            )
-        config = config_from_document(doc, file=file, locate=_locator(doc, file))
-    except QrtError as exc:
-        raise _with_context(exc, text) from None
-    _clear_origins(config)
-    if isinstance(doc, YamlMapping):
-        if doc.mark is not None:
-            config._origins[()] = _origin(file, doc.key_marks.get(CONFIG_KEY, doc.mark))
-        body = doc.get(CONFIG_KEY)
-        if isinstance(body, YamlMapping):
-            _stamp(config, body, file)
-    return config
+    return read_config(doc, text=text, file=file, config_class=QuantizerConfig)
 
 
 def load_config(path: str | os.PathLike[str]) -> QuantizerConfig:
     """Load a hierarchical config from a YAML file (``QuantizerConfig.from_yaml``)."""
-    file = os.fspath(path)
-    return config_from_yaml_text(read_text(file, what="config file", error=ConfigError), file=file)
-
-
-# =============================================================================================
-# Dumping
-
-
-def _spec_name(spec: QuantizationSpec) -> str:
-    granularity = spec.granularity
-    parts = [spec.dtype, granularity.type]
-    block = getattr(granularity, "block_size", None)
-    if block is not None:
-        parts[-1] += str(block)
-    axis = getattr(granularity, "axis", None)
-    if axis is not None:
-        parts.append(f"axis{axis}")
-    if spec.qscheme != "symmetric":
-        parts.append(spec.qscheme)
-    if spec.scale_dtype is not None:
-        parts.append(f"scale_{spec.scale_dtype}")
-    return "_".join(parts)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Names each spec's anchor after the spec (``&int4_per_block32``) instead of ``&id001``."""
-
-    anchor_names: dict[int, str]
-
-    def generate_anchor(self, node: yaml.Node) -> str:
-        for key, represented in self.represented_objects.items():
-            if represented is node and key in self.anchor_names:
-                return self.anchor_names[key]
-        return str(super().generate_anchor(node))
-
-
-def dump_config(config: QuantizerConfig, *, full: bool = False) -> str:
-    """YAML text of ``config``; every distinct spec is written once under ``quantization_spec``
-    and referred to by alias, as in the examples of docs/semantics.md §3."""
-    shared: dict[Any, dict[str, Any]] = {}
-    section: dict[str, dict[str, Any]] = {}
-    names: dict[int, str] = {}
-
-    def spec_json(spec: QuantizationSpec) -> dict[str, Any]:
-        key = (spec, spec.explicit_fields())
-        if key not in shared:
-            data = spec.to_json(explicit_only=True)
-            base = name = _spec_name(spec)
-            counter = 2
-            while name in section:
-                name, counter = f"{base}_{counter}", counter + 1
-            shared[key], section[name], names[id(data)] = data, data, name
-        return shared[key]
-
-    body = config._to_json(spec_json, full)
-    doc: dict[str, Any] = {}
-    if section:
-        doc[SPEC_SECTION_KEY] = section
-    doc[CONFIG_KEY] = body
-
-    class Dumper(_Dumper):
-        anchor_names = names
-
-    return yaml.dump(
-        doc, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
+    return read_config_file(path, config_class=QuantizerConfig)
