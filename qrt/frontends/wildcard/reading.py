@@ -16,7 +16,6 @@ from qrt.frontends.wildcard.entry_check import ReadContext
 from qrt.frontends.wildcard.errors import WildcardConfigError
 from qrt.frontends.wildcard.model import WildcardConfig
 from qrt.frontends.wildcard.parse import Documents, parse_json_text, parse_wildcard_yaml
-from qrt.frontends.wildcard.positions import position
 from qrt.frontends.wildcard.recipe import compose, is_recipe
 
 __all__ = ["STRING_FILE", "load_wildcard", "wildcard_from_documents", "wildcard_from_text"]

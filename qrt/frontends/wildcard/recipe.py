@@ -170,7 +170,7 @@ def _raw(documents: list[tuple[Any, Mark | None]], text: str, file: str) -> _Raw
         raise WildcardConfigError(f"config file {file}: {exc}", location=file) from None
     if len(documents) > 2:
         raise WildcardConfigError(
-            f"expected 1 or 2 YAML documents (a header with 'imports', then the content), got "
+            "expected 1 or 2 YAML documents (a header with 'imports', then the content), got "
             "more", location=position(file, documents[2][1]),
         )
     if not documents or documents[0][0] is None:
@@ -365,11 +365,12 @@ class _Splicer:
                 return self.merge(obj, schema, context)
             out = YamlMapping()
             out.mark = own_mark(obj)
+            marks: dict[Any, Mark] = getattr(obj, "key_marks", {})
             for key, item in obj.items():
                 child = _FIELDS.get(schema or "", {}).get(key) if isinstance(key, str) else None
                 out[key] = self.value(item, child, f"{context}.{key}")
-                if key in getattr(obj, "key_marks", {}):
-                    out.key_marks[key] = obj.key_marks[key]
+                if key in marks:
+                    out.key_marks[key] = marks[key]
             return out
         if isinstance(obj, list):
             out_list = YamlList()
@@ -411,11 +412,12 @@ class _Splicer:
                 )
             merged.update(imported.data)
             merged.key_marks.update(getattr(imported.data, "key_marks", {}))
+        marks: dict[Any, Mark] = getattr(obj, "key_marks", {})
         for key, item in obj.items():
             if key != IMPORT_KEY:
                 merged[key] = item
-                if key in getattr(obj, "key_marks", {}):
-                    merged.key_marks[key] = obj.key_marks[key]
+                if key in marks:
+                    merged.key_marks[key] = marks[key]
         return self.value(merged, schema, context)
 
     def list_import(self, imported: _Resolved, schema: str | None, element: str | None, ref: Any,
