@@ -100,3 +100,16 @@ def test_llm_compressor_resolves_the_written_recipes_alike(tmp_path: Path) -> No
         for target in a:
             for role in ROLES:
                 assert a[target].spec(role) == b[target].spec(role), (path, target, role)
+
+
+def test_dsl_to_recipe_to_dsl_resolves_alike_but_for_the_default_observer() -> None:
+    from qrt.api import resolve
+    from qrt.tools.to_llm_compressor import same_but_default_observer
+
+    original = rule_source_from_text(SOURCES["w4.qrt"], label="w4.qrt", suffix=".qrt")
+    recipe = rule_source_from_text(written("w4.qrt"), label="recipe.yaml", suffix=".yaml")
+    back = rule_source_from_text(convert(recipe, "dsl", llama()), label="back.qrt", suffix=".qrt")
+    before, after = resolve(original, llama()), resolve(back, llama())
+    pairs = [(before.spec(a), after.spec(b)) for a, b in zip(before.decisions, after.decisions)]
+    assert all(same_but_default_observer(x, y) for x, y in pairs)
+    assert any(x is not None and x != y for x, y in pairs)  # the observer llm-compressor adds is there
