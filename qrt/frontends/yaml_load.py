@@ -1,8 +1,13 @@
 """The one safe YAML loader every qrt reader builds on, with limits a hostile file cannot pass.
 
-Both YAML front ends (hierarchical configs, :mod:`qrt.frontends.hierarchical.yaml_io`, and
-ModelOpt lists, :mod:`qrt.frontends.wildcard.entries`) and the content sniffing that picks a
-front end load through :class:`BoundedLoader`. Why limits of its own, on top of the safe tags:
+Two ways in: :func:`load_positioned`, the one position-keeping reader (every mapping and list
+with the ``line:col`` of each key and item, duplicate keys, recursive aliases and collection
+tags refused), which both YAML front ends (hierarchical configs,
+:mod:`qrt.frontends.hierarchical.yaml_read`; ModelOpt lists and recipes,
+:mod:`qrt.frontends.wildcard.parse`) and the front-end detector
+(:func:`qrt.frontends.source.detect`, whose parse is handed on) read with; and
+:func:`safe_load`, plain data for the readers that take positions elsewhere. Both build on
+:class:`BoundedLoader`. Why limits of its own, on top of the safe tags:
 
 * **Alias bombs.** A 1 KB document of nine anchors, each a list of ten aliases of the one
   before ("billion laughs"), composes to a few dozen nodes but expands to 10^9 when anything
@@ -19,8 +24,9 @@ front end load through :class:`BoundedLoader`. Why limits of its own, on top of 
 * **Lone surrogates.** ``"\\ud800"`` decodes to half a character that no later step can encode
   (explain, lint, plan files): refused where it is written.
 
-Every refusal is a :class:`yaml.MarkedYAMLError`, which each reader already turns into its own
-located error with the offending line and a caret.
+Every refusal is a :class:`yaml.MarkedYAMLError` (:class:`DuplicateKeyError` and
+:class:`NotPlainError` carry what each front end needs to word its own message), which each
+reader turns into its own located error with the offending line and a caret.
 """
 
 from __future__ import annotations
