@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="exit 1 when a finding is at least this severe (default: warning)")
     p.add_argument("--target", action="append", choices=("vllm",), default=[], metavar="CONSUMER",
                    help="also check compressed-tensors configs against this consumer's loader (vllm: a module it "
-                   "reads differently, fused q/k/v or gate/up shards with different schemes); needs --model")
+                   "reads differently, fused q/k/v or gate/up shards with different schemes); needs --model, or "
+                   "a checkpoint's config.json, whose model is then used")
     p.add_argument("--explain", metavar="CODE", help="print what CODE means, with a bad and a fixed example")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -72,6 +73,19 @@ def _explain(code: str) -> int:
     return 0
 
 
+def _checkpoint_of(paths: list[str]) -> str | None:
+    """The checkpoint folder whose ``config.json`` is among ``paths`` (its model is the one
+    ``--target`` checks against when no ``--model`` is given), or ``None``."""
+    from pathlib import Path
+
+    from qrt.frontends.compressed_tensors.checkpoint import is_checkpoint_dir
+
+    for path in paths:
+        if Path(path).name == "config.json" and is_checkpoint_dir(Path(path).parent):
+            return str(Path(path).parent)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.explain:
         return _explain(args.explain)
@@ -89,9 +103,14 @@ def run(args: argparse.Namespace) -> int:
 
         inventory = lambda: inventory_from_args(args)  # noqa: E731  (built once the inputs read)
     if args.target and not args.model:
-        print(f"qrt lint: error: --target {args.target[0]} needs --model (vLLM's reading depends on the model's layers)",
-              file=sys.stderr)
-        return 2
+        checkpoint = _checkpoint_of(args.paths)
+        if checkpoint is None:
+            print(f"qrt lint: error: --target {args.target[0]} needs --model, or a checkpoint's config.json "
+                  "(vLLM's reading depends on the model's layers)", file=sys.stderr)
+            return 2
+        from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory
+
+        inventory = lambda: checkpoint_inventory(checkpoint)  # noqa: E731  (the checkpoint's own model, on meta)
     result = lint(args.paths, inventory, select=args.select, ignore=args.ignore, targets=args.target)
     if result.model_skipped:
         print(f"qrt lint: {args.model} was not built: an input cannot be read (fix it first, then "
