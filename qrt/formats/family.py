@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from qrt.ir.spec import PerBlock, QuantizationSpec
@@ -90,6 +91,9 @@ class FormatFamily(ABC):
     compressed_tensors_args: ClassVar[dict[str, Any] | None] = None
     """the ``QuantizationArgs`` fields the family fixes (MX, NVFP4: group size, strategy, scale
     dtype); ``None``: the strategy follows the weight's groups"""
+    compressed_tensors_with_inputs: ClassVar[str | None] = None
+    """the format compressed-tensors writes an 8-bit weight of this family in when the
+    Linear's inputs are quantized too (W8A8: ``int-quantized``, ``float-quantized``)"""
     has_zero_point: ClassVar[bool] = False
     """whether the family's specs may be asymmetric (integers only)"""
 
@@ -109,6 +113,12 @@ class FormatFamily(ABC):
     def lint_problem(self, spec: QuantizationSpec) -> str | None:
         """Why no backend runs this one-stage spec (lint QRT007, block-scale-combination), or
         ``None``; the facts lint checks are a subset of what :meth:`format` refuses."""
+        return None
+
+    def compressed_tensors_input_args(self, spec: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        """compressed-tensors' ``QuantizationArgs`` JSON for a Linear's input quantizer with
+        this (JSON) spec, ``None`` when the family has no form for it (the export's generic
+        refusal follows), or a ``FinalizeError`` naming ``where`` with a family's own reason."""
         return None
 
     @staticmethod

@@ -9,6 +9,9 @@ inputs are quantized too).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from qrt.formats.family import Format, FormatFamily
 from qrt.ir.spec import QuantizationSpec
 
@@ -32,6 +35,7 @@ class Float8Family(FormatFamily):
     packed_bits = {"float8": 8}
     compressed_tensors_formats = {"float8": ("naive-quantized", "float-quantized")}
     compressed_tensors_type = "float"
+    compressed_tensors_with_inputs = "float-quantized"
 
     def claims(self, dtype: str, scale_dtype: str | None) -> bool:
         return dtype in ELEMENT_MAX and scale_dtype != "float8_e8m0fnu"
@@ -41,6 +45,14 @@ class Float8Family(FormatFamily):
 
     def display_name(self, dtype: str, scale_dtype: str | None) -> str:
         return "fp8_e4m3" if "e4m3" in dtype else "fp8_e5m2"
+
+    def compressed_tensors_input_args(self, spec: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        """A static per-tensor float8_e4m3fn input (``input_scale``)."""
+        if spec["granularity"]["type"] != "per_tensor" or spec["dtype"] != "float8_e4m3fn":
+            return None
+        return {"num_bits": 8, "type": "float", "symmetric": True, "strategy": "tensor", "group_size": None,
+                "block_structure": None, "dynamic": False, "actorder": None, "observer": "minmax",
+                "observer_kwargs": {}}
 
 
 FLOAT8 = Float8Family()

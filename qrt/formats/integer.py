@@ -10,6 +10,9 @@ byte (``naive-quantized``, ``int-quantized`` when the inputs are quantized too).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from qrt.formats.family import Format, FormatFamily
 from qrt.ir.spec import INT_QUANT_DTYPES, QuantizationSpec
 
@@ -33,6 +36,7 @@ class IntegerFamily(FormatFamily):
     packed_bits = {"int": None}
     compressed_tensors_formats = {"int": ("pack-quantized", "naive-quantized", "int-quantized")}
     compressed_tensors_type = "int"
+    compressed_tensors_with_inputs = "int-quantized"
     has_zero_point = True
 
     def claims(self, dtype: str, scale_dtype: str | None) -> bool:
@@ -44,6 +48,14 @@ class IntegerFamily(FormatFamily):
 
     def display_name(self, dtype: str, scale_dtype: str | None) -> str:
         return dtype
+
+    def compressed_tensors_input_args(self, spec: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        """A static per-tensor int8 input (``input_scale``, ``input_zero_point`` when asymmetric)."""
+        if spec["granularity"]["type"] != "per_tensor" or spec["dtype"] != "int8":
+            return None
+        return {"num_bits": 8, "type": "int", "symmetric": spec["qscheme"] == "symmetric", "strategy": "tensor",
+                "group_size": None, "block_structure": None, "dynamic": False, "actorder": None,
+                "observer": "minmax", "observer_kwargs": {}}
 
 
 INTEGER = IntegerFamily()

@@ -10,7 +10,10 @@ and ``mxfp8-quantized``, scales as their exponent bits in uint8.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from qrt.errors import FinalizeError
 
 from qrt.formats.family import Format, FormatFamily, UnsupportedFormat
 from qrt.ir.spec import QuantizationSpec
@@ -61,6 +64,22 @@ class MXFamily(FormatFamily):
                 f"of 32, not {block}"
             )
         return None
+
+    def compressed_tensors_input_args(self, spec: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        # compressed-tensors would hold it (MXFP4/MXFP8 presets: dynamic groups of 32), but its
+        # forward computes each block's scale by rounding the block's largest magnitude to a
+        # power of two (generate_mx_scales in quantization/utils/mxfp_utils.py: torchao's EVEN
+        # mode for FP4, RCEIL for FP8), where qrt floors it (the OCP rule, torchao's default):
+        # about one block in six gets another scale, so the checkpoint would not compute what
+        # qrt measured. MX weights are exact (their scales are stored).
+        raise FinalizeError(
+            f"{where}: a {spec['dtype']} MX input quantizer: compressed-tensors computes dynamic MX "
+            "activation scales with another rounding than qrt (a power of two rounded, not "
+            "floored), so the export would not reproduce qrt's numbers",
+            hint="export the MX weights alone with weights_only=True (--weights-only), or quantize "
+            "the Linear inputs with a format compressed-tensors stores as qrt computes it "
+            "(static per_tensor int8 / float8_e4m3fn, or NVFP4); docs/finalize.md",
+        )
 
     @staticmethod
     def packed_kind(dtype: str) -> str:

@@ -13,6 +13,7 @@ the *reciprocal* global scale (``448·6 / amax``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from qrt.formats.family import Format, FormatFamily, UnsupportedFormat
@@ -28,6 +29,7 @@ __all__ = [
     "NVFP4Family",
     "SCALE_DTYPE",
     "SCALE_MAX",
+    "is_compressed_tensors_input",
 ]
 
 DTYPE = "float4_e2m1fn_x2"
@@ -75,10 +77,27 @@ class NVFP4Family(FormatFamily):
             )
         return None
 
+    def compressed_tensors_input_args(self, spec: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        """compressed-tensors' NVFP4 (W4A4) activations: dynamic block scales under a static,
+        calibrated global scale (quant_scheme.py's NVFP4 preset), as qrt computes them."""
+        if not is_compressed_tensors_input(spec):
+            return None
+        return {"num_bits": 4, "type": "float", "symmetric": True, "strategy": "tensor_group", "group_size": 16,
+                "block_structure": None, "dynamic": "local", "actorder": None, "observer": "static_minmax",
+                "observer_kwargs": {}, "scale_dtype": "torch.float8_e4m3fn", "zp_dtype": "torch.float8_e4m3fn"}
+
     @staticmethod
     def global_scale_bits(dtype: str, scale_dtype: str | None) -> int:
         """Bits of the per-tensor global scale a weight of this pair stores (0: none)."""
         return GLOBAL_SCALE_BITS if dtype == DTYPE and scale_dtype == SCALE_DTYPE else 0
+
+
+def is_compressed_tensors_input(spec: Mapping[str, Any]) -> bool:
+    """Whether a (JSON) spec is an input quantizer compressed-tensors holds as NVFP4: e4m3
+    block scales in blocks of 16 along the last axis (``input_global_scale`` stored)."""
+    g = spec["granularity"]
+    return (spec["dtype"] == DTYPE and spec.get("scale_dtype") == SCALE_DTYPE
+            and g["type"] == "per_block" and g.get("block_size") in (16, [16]) and g.get("axis") in (-1, None))
 
 
 NVFP4 = NVFP4Family()

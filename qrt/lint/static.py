@@ -20,11 +20,12 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+from qrt import formats
 from qrt.ir.effect import Off, Set
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.origin import Origin
 from qrt.ir.selector import Selector, type_matches
-from qrt.ir.spec import PerBlock, QuantizationSpec
+from qrt.ir.spec import QuantizationSpec
 from qrt.lint.codes import CODES
 from qrt.lint.diagnostics import Diagnostic, Severity
 from qrt.lint.inputs import LintInput
@@ -191,29 +192,14 @@ def _selector_findings(item: LintInput, rule: Rule, types: frozenset[str] | None
 
 
 def spec_problem(spec: QuantizationSpec) -> str | None:
-    """Why no backend runs this spec: power-of-two (e8m0) scales only in MX blocks of 32; FP4
-    values only with fp8 scales (MX e8m0, or NVFP4's e4m3 — ModelOpt ships NVFP4 variants in
-    blocks of 16 and of 32, so the block size is not checked there)."""
-    for stage in spec.stages:
-        g, scale = stage.granularity, stage.scale_dtype
-        if stage.dtype == "float4_e2m1fn_x2" and scale not in (None, "float8_e8m0fnu", "float8_e4m3fn"):
-            return (
-                f"float4_e2m1fn_x2 with {scale} scales: FP4 runs as MXFP4 (float8_e8m0fnu "
-                f"scales, blocks of 32) or NVFP4 (float8_e4m3fn scales, blocks of 16)"
-            )
-        if isinstance(g, PerBlock):
-            if scale == "float8_e8m0fnu" and g.block_size != 32:
-                return (
-                    f"power-of-two (float8_e8m0fnu) scales are the MX formats', which use blocks "
-                    f"of 32, not {g.block_size}"
-                )
-    return None
+    """Why no backend runs this spec: the format families' own check
+    (:func:`qrt.formats.spec_problem`: e8m0 scales only in MX blocks of 32, FP4 values only
+    with fp8 scales)."""
+    return formats.spec_problem(spec)
 
 
 def _spec_fix(spec: QuantizationSpec) -> str:
-    if spec.scale_dtype == "float8_e8m0fnu":
-        return "per_block(32) with float8_e8m0fnu scales (MX)"
-    return "per_block(16) with float8_e4m3fn scales (NVFP4), or per_block(32) with float8_e8m0fnu (MXFP4)"
+    return formats.spec_fix(spec)
 
 
 def _spec_findings(item: LintInput, rules: RuleSet) -> Iterator[Diagnostic]:

@@ -49,7 +49,7 @@ def shared_global_scale(weights: list[nn.Parameter]) -> Callable[[], torch.Tenso
     weight is gone (finalize frees each weight as it packs it) the value last computed stands,
     so the members packed after it share it too; ``None`` if it was never computed (a loaded
     model: its packed forms carry the shared value)."""
-    from qrt.runtime.quant.numerics import nvfp4_global_scale
+    from qrt.runtime.formats.nvfp4 import global_scale as nvfp4_global_scale
 
     refs = [weakref.ref(w) for w in weights]
     last: list[torch.Tensor] = []
@@ -81,8 +81,7 @@ def link_fused_weights(model: nn.Module, placed: list[tuple[object, object]]) ->
     linked: list[list[str]] = []
     for group in fused_linear_groups(model):
         members = [weights.get(name) for name in group]
-        if not all(q is not None and q.enabled and q.fmt.kind == "nvfp4" and q.spec.scale_dtype == "float8_e4m3fn"
-                   for q in members):
+        if not all(q is not None and q.enabled and q.fmt.global_scale for q in members):
             continue
         shared = shared_global_scale([model.get_submodule(name).weight for name in group])
         for q in members:

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qrt.formats import display_name, element_bits, global_scale_bits
 from qrt.inventory.model import Inventory
 
 __all__ = [
@@ -78,27 +79,10 @@ _DEFAULT_BITS = 32
 _STATE_ROLES = ("state", "module_state")
 
 
-def _element_bits(dtype: str) -> int:
-    if dtype.startswith(("int", "uint")) and dtype.lstrip("uint").isdigit():
-        return int(dtype.lstrip("uint"))
-    if dtype.startswith("float8"):
-        return 8
-    if dtype == "float4_e2m1fn_x2":
-        return 4
-    raise ValueError(f"no element size for quantized dtype {dtype!r}")
-
-
 def format_name(decision: Mapping[str, Any]) -> str:
-    """The format a decision (the plan's spec JSON) stores weights in, as users name it."""
-    dtype, scale = decision["dtype"], decision.get("scale_dtype")
-    if dtype == "float4_e2m1fn_x2":
-        return {"float8_e8m0fnu": "mxfp4", "float8_e4m3fn": "nvfp4"}.get(scale or "", "fp4_e2m1")
-    if dtype.startswith("float8"):
-        kind = "e4m3" if "e4m3" in dtype else "e5m2"
-        if scale == "float8_e8m0fnu":
-            return "mxfp8" if kind == "e4m3" else "mxfp8_e5m2"
-        return f"fp8_{kind}"
-    return str(dtype)
+    """The format a decision (the plan's spec JSON) stores weights in, as users name it
+    (:func:`qrt.formats.display_name`)."""
+    return display_name(decision["dtype"], decision.get("scale_dtype"))
 
 
 def _groups(granularity: Mapping[str, Any], shape: tuple[int, ...]) -> int:
@@ -129,8 +113,8 @@ def spec_bits(decision: Mapping[str, Any], shape: tuple[int, ...]) -> int:
     dtype = decision["dtype"]
     if decision.get("qscheme") == "asymmetric" and dtype.startswith(("int", "uint")):
         per_group += 8
-    extra = 32 if format_name(decision) == "nvfp4" else 0
-    return elements * _element_bits(dtype) + groups * per_group + extra
+    extra = global_scale_bits(dtype, decision.get("scale_dtype"))
+    return elements * element_bits(dtype) + groups * per_group + extra
 
 
 @dataclass(frozen=True)

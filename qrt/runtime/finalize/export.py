@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from qrt.files import parse_json, read_text
+from qrt.formats import family_of, nvfp4, packed_family
 from qrt.runtime.finalize.compressed_tensors import config_group, quantization_config, weight_tensors
 from qrt.runtime.finalize.files import read_shard
 from qrt.runtime.finalize.manifest import read_manifest
@@ -47,40 +48,14 @@ def _linear_modules(inventory: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _input_args(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """compressed-tensors args of a Linear's static per-tensor input quantizer."""
-    dtype = spec["dtype"]
-    per_tensor = spec["granularity"]["type"] == "per_tensor"
-    if per_tensor and dtype == "int8":
-        return {"num_bits": 8, "type": "int", "symmetric": spec["qscheme"] == "symmetric", "strategy": "tensor",
-                "group_size": None, "block_structure": None, "dynamic": False, "actorder": None,
-                "observer": "minmax", "observer_kwargs": {}}
-    if per_tensor and dtype == "float8_e4m3fn":
-        return {"num_bits": 8, "type": "float", "symmetric": True, "strategy": "tensor", "group_size": None,
-                "block_structure": None, "dynamic": False, "actorder": None, "observer": "minmax",
-                "observer_kwargs": {}}
-    if _nvfp4_input(spec):
-        # compressed-tensors' NVFP4 (W4A4) activations: dynamic block scales under a static,
-        # calibrated global scale (quant_scheme.py's NVFP4 preset), as qrt computes them
-        return {"num_bits": 4, "type": "float", "symmetric": True, "strategy": "tensor_group", "group_size": 16,
-                "block_structure": None, "dynamic": "local", "actorder": None, "observer": "static_minmax",
-                "observer_kwargs": {}, "scale_dtype": "torch.float8_e4m3fn", "zp_dtype": "torch.float8_e4m3fn"}
-    if spec.get("scale_dtype") == "float8_e8m0fnu":
-        # compressed-tensors would hold it (MXFP4/MXFP8 presets: dynamic groups of 32), but its
-        # forward computes each block's scale by rounding the block's largest magnitude to a
-        # power of two (generate_mx_scales in quantization/utils/mxfp_utils.py: torchao's EVEN
-        # mode for FP4, RCEIL for FP8), where qrt floors it (the OCP rule, torchao's default):
-        # about one block in six gets another scale, so the checkpoint would not compute what
-        # qrt measured. MX weights are exact (their scales are stored).
-        raise FinalizeError(
-            f"{where}: a {dtype} MX input quantizer: compressed-tensors computes dynamic MX "
-            "activation scales with another rounding than qrt (a power of two rounded, not "
-            "floored), so the export would not reproduce qrt's numbers",
-            hint="export the MX weights alone with weights_only=True (--weights-only), or quantize "
-            "the Linear inputs with a format compressed-tensors stores as qrt computes it "
-            "(static per_tensor int8 / float8_e4m3fn, or NVFP4); docs/finalize.md",
-        )
+    """compressed-tensors args of a Linear's input quantizer: what its format family can say
+    (static per-tensor int8 / float8_e4m3fn, NVFP4; :mod:`qrt.formats`), or an error."""
+    family = family_of(spec["dtype"], spec.get("scale_dtype"))
+    args = family.compressed_tensors_input_args(spec, where) if family is not None else None
+    if args is not None:
+        return args
     raise FinalizeError(
-        f"{where}: a {dtype} {spec['granularity']['type']} input quantizer has no compressed-tensors form",
+        f"{where}: a {spec['dtype']} {spec['granularity']['type']} input quantizer has no compressed-tensors form",
         hint="compressed-tensors stores static per_tensor int8 or float8_e4m3fn Linear inputs; pass "
         "weights_only=True (--weights-only) to export the weights and leave activations in float",
     )
@@ -160,8 +135,9 @@ def export_compressed_tensors(saved: str | Path, out: str | Path, *, hf_config: 
         if input_path is not None and not weights_only:
             # with quantized inputs compressed-tensors keeps 8-bit weights unpacked
             # (int-quantized / float-quantized: what it infers, and reads back, for W8A8)
-            if packed.kind in ("int", "float8") and packed.bits == 8:
-                fmt = "int-quantized" if packed.kind == "int" else "float-quantized"
+            family = packed_family(packed.kind)
+            fmt = family.compressed_tensors_with_inputs if family is not None else None
+            if fmt is not None and packed.bits == 8:
                 group = config_group([module], packed, format=fmt)
                 for name in [n for n in written if n.startswith(module + ".weight")]:
                     del written[name]
@@ -307,24 +283,18 @@ def _check_config_fits(config: dict[str, Any], manifest: Mapping[str, Any], wher
         )
 
 
-def _nvfp4_input(spec: Mapping[str, Any]) -> bool:
-    g = spec["granularity"]
-    return (spec["dtype"] == "float4_e2m1fn_x2" and spec.get("scale_dtype") == "float8_e4m3fn"
-            and g["type"] == "per_block" and g.get("block_size") in (16, [16]) and g.get("axis") in (-1, None))
-
-
 def _input_tensors(tensors: Mapping[str, torch.Tensor], module: str, input_path: str, spec: Mapping[str, Any],
                    saved: Path) -> dict[str, torch.Tensor]:
     """What a quantized Linear input stores: a static ``input_scale``, or NVFP4's
     ``input_global_scale`` (the reciprocal of qrt's global scale from the calibrated amax)."""
-    if _nvfp4_input(spec):
+    if nvfp4.is_compressed_tensors_input(spec):
         amax = tensors.get(f"{input_path}.max_val")
         if amax is None or amax.numel() != 1:
             raise FinalizeError(f"{saved}: {input_path}: not calibrated (no global amax)",
                                 hint="calibrate the model (Quantizer.calibration_mode) before saving it")
-        from qrt.runtime.quant.numerics import nvfp4_global_from_amax
+        from qrt.runtime.formats.nvfp4 import global_from_amax
 
-        return {f"{module}.input_global_scale": (1.0 / nvfp4_global_from_amax(amax).double()).float().reshape(1)}
+        return {f"{module}.input_global_scale": (1.0 / global_from_amax(amax).double()).float().reshape(1)}
     return {f"{module}.input_scale": _static_scale(tensors, input_path, saved)}
 
 
