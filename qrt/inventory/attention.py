@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from qrt.inventory.model import OpRecord
+from qrt.ir.tensor_id import producer_op
 
 if TYPE_CHECKING:
     from qrt.inventory.build import RawSite
@@ -35,12 +36,6 @@ _PASS = frozenset(
 _SDPA_KEYS: dict[int | str, str] = {0: "q", 1: "k", 2: "v", "query": "q", "key": "k", "value": "v"}
 
 AliasKey = tuple[str | None, str, object]
-
-
-def _producer_op(tensor: str) -> str | None:
-    if not tensor.startswith("op:"):
-        return None
-    return tensor[3:].rsplit(":", 1)[0]
 
 
 def attention_aliases(
@@ -79,7 +74,7 @@ def attention_aliases(
 
 def _walk_back(tensor: str, by_name: dict[str, OpRecord], module: str) -> OpRecord | None:
     for _ in range(8):
-        op = by_name.get(_producer_op(tensor) or "")
+        op = by_name.get(producer_op(tensor) or "")
         if op is None or op.module != module:
             return None
         if op.op_type in _MATMULS:
@@ -87,7 +82,7 @@ def _walk_back(tensor: str, by_name: dict[str, OpRecord], module: str) -> OpReco
         if op.op_type not in _PASS or not op.inputs:
             return None
         # follow the operand that came from the score path (the first non-constant one)
-        tensor = next((u.tensor for u in op.inputs if u.tensor.startswith("op:")), "")
+        tensor = next((u.tensor for u in op.inputs if producer_op(u.tensor) is not None), "")
     return None
 
 

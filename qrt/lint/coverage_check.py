@@ -23,6 +23,7 @@ from typing import Any
 
 from qrt.ir.effect import Patch, Set
 from qrt.ir.rule import Rule
+from qrt.ir.tensor_id import param_name
 from qrt.lint.codes import CODES
 from qrt.lint.diagnostics import Diagnostic
 from qrt.lint.inputs import LintInput
@@ -57,7 +58,7 @@ def coverage_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
     meant: Rule | None = None
     for d in plan.decisions:
         site = d.site
-        if site.role in _WEIGHT_ROLES and site.tensor.startswith("param:"):
+        if site.role in _WEIGHT_ROLES and param_name(site.tensor) is not None:
             meant = next((r for r in d.matched if switches_on(r) and not is_synthetic(r)), None)
             if meant is not None:
                 break

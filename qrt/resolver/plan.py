@@ -20,6 +20,7 @@ from qrt.ir.rule import RuleSet
 from qrt.ir.selector import type_matches
 from qrt.ir.site import Site
 from qrt.ir.spec import QuantizationSpec
+from qrt.ir.tensor_id import param_name
 from qrt.resolver.axes import resolve_axes
 from qrt.resolver.decision import Decision
 from qrt.resolver.fast import FastResolver
@@ -31,10 +32,10 @@ PLAN_VERSION = 1
 
 def owner_type(site: Site, inv: Inventory) -> str | None:
     """Class of the module owning a state tensor (``param:<fqn>``), for default axes."""
-    if not site.tensor.startswith("param:"):
+    name = param_name(site.tensor)
+    if name is None:
         return None
-    owner = site.tensor[len("param:") :].rpartition(".")[0]
-    return inv.module_types.get(owner)
+    return inv.module_types.get(name.rpartition(".")[0])
 
 
 def check_type_names(rules: RuleSet, inv: Inventory) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from qrt.ir.tensor_id import param_name
 from qrt.runtime.finalize.pack import FinalizeError, Packed, check_packable
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 from qrt.runtime.quant.numerics import group_shape
@@ -69,7 +70,7 @@ def weight_targets(model: nn.Module, state: Any, plan: Any) -> list[WeightTarget
     module_level: dict[str, tuple[str, FakeQuantizer]] = {}
     for decision in plan.decisions:
         site = decision.site
-        if not site.tensor.startswith("param:"):
+        if param_name(site.tensor) is None:
             continue
         q = state.quantizers.get(site.quantizer_path)
         q = q if q is not None and q.enabled else None
@@ -86,11 +87,11 @@ def weight_targets(model: nn.Module, state: Any, plan: Any) -> list[WeightTarget
         if site.fused is not None:
             continue
         quantizer = state.quantizers.get(site.quantizer_path)
-        if quantizer is None or site.role not in _STATE or not quantizer.enabled or not site.tensor.startswith("param:"):
+        name = param_name(site.tensor)
+        if quantizer is None or site.role not in _STATE or not quantizer.enabled or name is None:
             continue
         if id(quantizer) in done:
             continue
-        name = site.tensor[len("param:"):]
         param = params.get(name)
         if param is None:
             continue
