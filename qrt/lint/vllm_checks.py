@@ -84,7 +84,32 @@ def vllm_findings(item: LintInput, inv: Inventory) -> list[Diagnostic]:
                 f"{module}: vLLM reads this config differently from compressed-tensors — {'; '.join(differences)} "
                 f"(vLLM: {why})", file=file, line=line, column=column,
                 fix="name the module (or its fused vLLM layer) exactly in one group, so both read it alike"))
+    out.extend(_kv_findings(config, inv, reading, file))
     return out
+
+
+def _kv_findings(config: Any, inv: Inventory, reading: Any, file: str | None) -> list[Diagnostic]:
+    """QRT030 on ``kv_cache_scheme``: vLLM quantizes the KV cache of every attention layer;
+    compressed-tensors 0.20 only of the modules ``is_cached_attention_module`` accepts (none of
+    transformers 5's, whose forward takes no ``past_key_value(s)``)."""
+    from qrt.frontends.compressed_tensors.match import cached_attention, module_views
+
+    if config.kv_cache is None or not reading.kv_modules:
+        return []
+    views = {v.name: v for v in module_views(inv)}
+    names = frozenset(views)
+    missing = [m for m in reading.kv_modules if not cached_attention(views[m], names)]
+    if not missing:
+        return []
+    origin = config.kv_cache_origin
+    return [Diagnostic(
+        "QRT030", Severity.WARNING,
+        f"kv_cache_scheme: vLLM quantizes the KV cache of {len(reading.kv_modules)} attention layer(s), but "
+        f"compressed-tensors calibrates none for {len(missing)} of them ({', '.join(missing[:3])}"
+        f"{' …' if len(missing) > 3 else ''}: is_cached_attention_module needs a past_key_value(s) parameter of "
+        "forward), so the checkpoint holds no k/v scales for them",
+        file=file, line=origin.line if origin else None, column=origin.column if origin else None,
+        fix="calibrate the KV cache with a model whose attention compressed-tensors recognises, or drop kv_cache_scheme")]
 
 
 def _shard_findings(entry: Any, producer: Any, inv: Inventory, config: Any, file: str | None,

@@ -146,6 +146,10 @@ def test_lint_target_vllm(tmp_path: Path) -> None:
     assert not [f for f in lint([differs], llama()).findings if f.code.startswith("QRT03")]  # only with --target
     same = _write(tmp_path, _config((["Linear"], {"weights": W4}), ignore=["lm_head"]))
     assert not lint([same], llama(), targets=["vllm"]).findings
+    kv = _write(tmp_path, _config((["Linear"], {"weights": W4}), ignore=["lm_head"], kv_cache_scheme={
+        "num_bits": 8, "type": "float", "symmetric": True, "strategy": "tensor", "dynamic": False}))
+    found = lint([kv], llama(), targets=["vllm"]).findings
+    assert [f.code for f in found] == ["QRT030"] and "kv_cache_scheme" in found[0].message
 
 
 def test_cli_as_vllm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
