@@ -1,12 +1,14 @@
 """ModelOpt recipe YAML (``imports``/``$import``) composed as ModelOpt 0.47 composes it.
 
-The differential test reads every PTQ preset and recipe ModelOpt ships (``modelopt_recipes``)
+The differential test reads the PTQ recipes and presets ModelOpt ships (``modelopt_recipes``;
+all 58 with ``QRT_FULL_MODELOPT=1``, the 22 recipes and a quarter of the presets otherwise)
 with ModelOpt's own loader and with qrt's, and compares them entry by entry; the rest are
 qrt's refusals (missing, cyclic, untyped imports) on small files written here.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ def test_every_shipped_ptq_preset_and_recipe_composes_as_modelopt_composes_it(
     presets = sorted((library / "configs" / "ptq" / "presets" / "model").glob("*.yaml"))
     ptq = sorted((library / "general" / "ptq").glob("*.yaml"))
     assert len(presets) >= 20 and len(ptq) >= 15
+    if not os.environ.get("QRT_FULL_MODELOPT"):  # CI: every recipe (they import every unit), a
+        presets = presets[::4]                    # quarter of the presets; all 58 files with it set
     entries = 0
     for path in presets + ptq:
         if path in ptq:
@@ -47,7 +51,7 @@ def test_every_shipped_ptq_preset_and_recipe_composes_as_modelopt_composes_it(
         assert ours[0].origin.file != str(path) or ours[0].origin.line  # located in a snippet or here
         entries += len(ours)
     capsys.readouterr()  # load_recipe prints what it loads
-    assert entries > 500
+    assert entries > 300
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
