@@ -112,6 +112,9 @@ LAYOUTS: dict[str, Layout] = {
 """HF architecture (the root module's class name) → vLLM's layout of it."""
 
 _LINEAR = "torch.nn.modules.linear.Linear"
+_ACTIVATION_FORMATS = ("naive-quantized", "int-quantized", "float-quantized", "nvfp4-pack-quantized",
+                       "mxfp4-pack-quantized")
+"""``is_activation_quantization_format`` (``.../compressed_tensors/utils.py``)."""
 
 
 def layout_of(inv: Inventory) -> tuple[str, Layout]:
@@ -207,6 +210,9 @@ def _vllm_layer(module: str, layout: Layout) -> tuple[str, str, tuple[str, ...]]
 def vllm_reading(config: CompressedTensorsConfig, inv: Inventory) -> VllmReading:
     """vLLM's reading of ``config`` on ``inv``'s model (see the module docstring). Refusals are
     collected, not raised: :class:`~.source.VllmSource` raises the first, lint reports each."""
+    from qrt.frontends.compressed_tensors.compile import check_targets
+
+    check_targets(config)  # a regex qrt's matcher cannot run is refused where written
     arch, layout = layout_of(inv)
     reading = VllmReading(arch, layout)
     _check_groups(config)
@@ -250,7 +256,8 @@ def vllm_reading(config: CompressedTensorsConfig, inv: Inventory) -> VllmReading
 def _check_groups(config: CompressedTensorsConfig) -> None:
     """What ``_quantization_scheme_map_from_config`` fails on: a group written as a preset list
     (it reads ``quant_config.get("targets")`` of every group), a group without ``weights``
-    (``QuantizationArgs.model_validate(None)``)."""
+    (``QuantizationArgs.model_validate(None)``), integer weights with no input activations under
+    an activation format (its ``assert ... == QuantizationType.FLOAT``)."""
     for group in config.groups:
         if group.preset:
             raise CompressedTensorsConfigError(
@@ -258,6 +265,13 @@ def _check_groups(config: CompressedTensorsConfig) -> None:
                 f"targets: vLLM reads every group as a mapping with 'targets' ({VLLM_CONFIG_FILE}, "
                 "_quantization_scheme_map_from_config) and fails on it",
                 location=group.origin.position, hint="write the group out (targets, weights, ...) as llm-compressor saves it")
+        fmt = group.format or config.format
+        if (fmt in _ACTIVATION_FORMATS and group.input_activations is None and group.weights is not None
+                and not group.weights.dtype.startswith("float")):
+            raise CompressedTensorsConfigError(
+                f"--as vllm: config_groups[{group.name!r}] has integer weights, no input_activations and the "
+                f"activation format {fmt!r}: vLLM asserts that such a group's weights are float "
+                f"({VLLM_CONFIG_FILE}, _quantization_scheme_map_from_config)", location=group.origin.position)
         if group.weights is None:
             raise CompressedTensorsConfigError(
                 f"--as vllm: config_groups[{group.name!r}] has no weights: vLLM validates every group's "

@@ -192,3 +192,10 @@ def test_an_architecture_without_a_vllm_layout_is_refused() -> None:
 
     with pytest.raises(CompressedTensorsConfigError, match="does not know how vLLM lays out"):
         vllm_reading(compressed_tensors_from_data(_config((["Linear"], {"weights": W4}))), load_model_inventory("mha"))
+
+
+def test_integer_weights_without_inputs_under_an_activation_format_fail_vllms_parsing() -> None:
+    data = _config((["Linear"], {"weights": W8}), format="int-quantized")
+    with pytest.raises(CompressedTensorsConfigError, match="vLLM asserts"):
+        vllm_reading(compressed_tensors_from_data(data), llama())
+    assert vllm_reading(compressed_tensors_from_data(_config((["Linear"], {"weights": W8}))), llama()).layers
