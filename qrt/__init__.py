@@ -17,9 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from qrt._faces import lazy_names as _lazy_names
 from qrt._version import __version__
 
 _LAZY: dict[str, str] = {
+    "Diagnostic": "qrt.diagnostics",
+    "WildcardConfig": "qrt.frontends.wildcard.model",
+    "load_wildcard": "qrt.frontends.wildcard",
     "Quantizer": "qrt.runtime.quant.quantizer",
     "quantize": "qrt.runtime.quant.quantize",
     "FinalizeError": "qrt.errors",
@@ -69,26 +73,11 @@ _LAZY: dict[str, str] = {
     "QATSchedule": "qrt.frontends.hierarchical",
     "QuantizerConfig": "qrt.frontends.hierarchical",
     "load_config": "qrt.frontends.hierarchical",
-    "inventory_from_json": "qrt.inventory.io",
-    "inventory_to_json": "qrt.inventory.canonical",
     "load_inventory_file": "qrt.inventory.io",
     "save_inventory": "qrt.inventory.io",
     "Inventory": "qrt.inventory.model",
-    "ModuleInfo": "qrt.inventory.model",
-    "OpRecord": "qrt.inventory.model",
-    "TensorInfo": "qrt.inventory.model",
-    "TensorUse": "qrt.inventory.model",
-    "Off": "qrt.ir.effect",
-    "Patch": "qrt.ir.effect",
-    "Set": "qrt.ir.effect",
-    "Origin": "qrt.ir.origin",
     "PatternError": "qrt.ir.patterns",
-    "Rule": "qrt.ir.rule",
     "RuleSet": "qrt.ir.rule",
-    "ScopeMatch": "qrt.ir.selector",
-    "Selector": "qrt.ir.selector",
-    "ROLES": "qrt.ir.site",
-    "Role": "qrt.ir.site",
     "Site": "qrt.ir.site",
     "QuantizationSpec": "qrt.ir.spec",
     "default_activation_spec": "qrt.ir.spec",
@@ -106,6 +95,14 @@ _LAZY: dict[str, str] = {
     "Plan": "qrt.resolver.plan",
 }
 """Public name → the module that defines it, imported on first use (PEP 562)."""
+
+_MOVED: dict[str, str] = {
+    **{name: "qrt.ir" for name in ("Role", "ROLES", "Rule", "Selector", "ScopeMatch", "Set", "Off", "Patch", "Origin")},
+    **{name: "qrt.inventory" for name in ("ModuleInfo", "OpRecord", "TensorInfo", "TensorUse", "inventory_to_json",
+                                          "inventory_from_json")},
+}
+"""Plumbing that left the top-level face for its package's (``qrt.ir``, ``qrt.inventory``):
+still reachable here, with a ``DeprecationWarning``."""
 
 if TYPE_CHECKING:
     import torch
@@ -150,34 +147,24 @@ __all__ = [
     "QuantizerCfgError",
     # sites and inventories
     "Site",
-    "Role",
-    "ROLES",
     "Inventory",
-    "ModuleInfo",
-    "OpRecord",
-    "TensorInfo",
-    "TensorUse",
     "inspect_model",
     "load_model_inventory",
     "parse_model_spec",
     "load_inventory_file",
     "save_inventory",
-    "inventory_to_json",
-    "inventory_from_json",
     # specs and rules
     "QuantizationSpec",
     "default_activation_spec",
     "default_weight_spec",
-    "Rule",
     "RuleSet",
-    "Selector",
-    "ScopeMatch",
-    "Set",
-    "Off",
-    "Patch",
-    "Origin",
     "load_rules",
     "parse_rules",
+    # ModelOpt lists (front end 2)
+    "WildcardConfig",
+    "load_wildcard",
+    # reported problems (errors and lint findings; qrt.lint.lint runs the linter)
+    "Diagnostic",
     # hierarchical configs (front end 1)
     "QuantizerConfig",
     "ModuleQuantizerConfig",
@@ -231,18 +218,4 @@ def summary(model: torch.nn.Module) -> str:
     return _summary(model)
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use, so ``qrt lint`` and other commands load only
-    what they need (``import qrt`` was 0.17 s of every command's start)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'qrt' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_names(globals(), _LAZY, _MOVED)

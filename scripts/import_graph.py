@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (within the rules below) and any lower layer's. Longest prefix wins.
 LAYERS: dict[str, int] = {
     "qrt._version": 0,
+    "qrt._faces": 0,
     "qrt.diagnostics": 0,
     "qrt.errors": 0,
     "qrt.files": 0,

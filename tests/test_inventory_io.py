@@ -42,7 +42,7 @@ def write(tmp_path: Path, data: object) -> Path:
 
 
 def test_wrong_version_names_the_supported_one(tmp_path: Path, llama_inventory) -> None:
-    from qrt import inventory_to_json
+    from qrt.inventory import inventory_to_json
 
     data = inventory_to_json(llama_inventory)
     data["qrt_inventory"] = 7
@@ -52,7 +52,7 @@ def test_wrong_version_names_the_supported_one(tmp_path: Path, llama_inventory) 
 
 
 def test_schema_violation_points_at_the_element(tmp_path: Path, llama_inventory) -> None:
-    from qrt import inventory_to_json
+    from qrt.inventory import inventory_to_json
 
     data = inventory_to_json(llama_inventory)
     data["sites"][3]["role"] = "weights"
