@@ -100,4 +100,4 @@ def same_but_default_observer(before: Any, after: Any) -> bool:
         b["extras"] = extras
     else:
         b.pop("extras", None)
-    return a == b
+    return bool(a == b)

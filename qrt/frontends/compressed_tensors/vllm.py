@@ -48,7 +48,9 @@ from qrt.frontends.compressed_tensors.config import CompressedTensorsConfig, Gro
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.frontends.compressed_tensors.match import ModuleView, module_views, name_matches
 from qrt.inventory.model import Inventory
+from qrt.ir.rule import Rule
 from qrt.ir.origin import Origin
+from qrt.ir.spec import QuantizationSpec
 
 __all__ = [
     "LAYOUTS",
@@ -148,7 +150,7 @@ class VllmLayer:
     shards: tuple[str, ...] = ()
     """for a fused layer: its HF shard modules"""
 
-    def spec(self, role: str):  # type: ignore[no-untyped-def]
+    def spec(self, role: str) -> QuantizationSpec | None:
         """The spec vLLM gives ``role`` (``weights`` / ``input_activations``); never an output."""
         if self.group is None or role == "output_activations":
             return None
@@ -242,7 +244,7 @@ def vllm_reading(config: CompressedTensorsConfig, inv: Inventory) -> VllmReading
         if layer in done:
             continue
         done.add(layer)
-        read = _read_layer(layer, vllm_class, shard_names, config, targets, table, layout, reading)
+        read = _read_layer(layer, vllm_class, shard_names, config, targets, table, reading)
         shards = tuple(s for s in shard_names if s in names) or (view.name,)
         for module in shards:
             entry = VllmLayer(module, layer, vllm_class, read[0], read[1], read[2], shards if shard_names else ())
@@ -304,8 +306,7 @@ def _attention(view: ModuleView, names: set[str]) -> bool:
 
 
 def _read_layer(layer: str, vllm_class: str, shard_names: tuple[str, ...], config: CompressedTensorsConfig,
-                targets: list[str], table: dict[str, Group], layout: Layout,
-                reading: VllmReading) -> tuple[Group | None, str, Origin | None]:
+                targets: list[str], table: dict[str, Group], reading: VllmReading) -> tuple[Group | None, str, Origin | None]:
     """``get_scheme_dict`` for one vLLM layer: (group, how, origin)."""
     # should_ignore_layer
     if shard_names and layer not in [t.text for t in config.ignore]:
@@ -344,7 +345,7 @@ def _read_layer(layer: str, vllm_class: str, shard_names: tuple[str, ...], confi
 
 
 
-def vllm_rules(config: CompressedTensorsConfig, inv: Inventory) -> list:  # list[Rule]
+def vllm_rules(config: CompressedTensorsConfig, inv: Inventory) -> list[Rule]:
     """The rules of vLLM's reading: per HF Linear, the spec of the group vLLM uses for its
     weight and input (its output: never), ``off`` where vLLM quantizes nothing; ``set`` of
     ``kv_cache_scheme`` on every attention's cached keys and values. Raises
@@ -352,7 +353,6 @@ def vllm_rules(config: CompressedTensorsConfig, inv: Inventory) -> list:  # list
     message says so and quotes vLLM's reason)."""
     from qrt.frontends.compressed_tensors.compile import KV_NAMES, ROLE_SITES, _glob_escape
     from qrt.ir.effect import Off, Set
-    from qrt.ir.rule import Rule
     from qrt.ir.selector import Selector
 
     reading = vllm_reading(config, inv)
@@ -361,7 +361,7 @@ def vllm_rules(config: CompressedTensorsConfig, inv: Inventory) -> list:  # list
         raise CompressedTensorsConfigError(f"--as vllm: vLLM refuses to load this config on {layer}: {error} "
                           f"(should_ignore_layer, {VLLM_UTILS_FILE})", location=where.position if where else None,
                           hint="ignore all shards of a fused layer, or none")
-    rules = []
+    rules: list[Rule] = []
     for module, entry in reading.layers.items():
         origin = entry.origin or Origin(config_path=f"vLLM: {entry.layer}")
         for role, (site_role, key) in ROLE_SITES.items():
@@ -369,7 +369,7 @@ def vllm_rules(config: CompressedTensorsConfig, inv: Inventory) -> list:  # list
             selector = Selector(module_name=re.escape(module), op_type="linear", role=site_role, key=key)
             rules.append(Rule(selector, Off() if spec is None else Set(spec), (0,), origin=origin))
     for module, why in reading.notes.items():
-        for role, (site_role, key) in ROLE_SITES.items():
+        for site_role, key in ROLE_SITES.values():
             selector = Selector(module_name=re.escape(module), op_type="linear", role=site_role, key=key)
             rules.append(Rule(selector, Off(), (0,), origin=Origin(config_path=f"vLLM: {why.split(':')[0]}")))
     if config.kv_cache is not None:
