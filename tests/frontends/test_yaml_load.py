@@ -71,7 +71,7 @@ def test_both_front_ends_word_a_duplicate_as_before() -> None:
     with pytest.raises(QrtError, match="keep only the last, so keep one of them") as w:
         wildcard_from_text("- {quantizer_name: a, quantizer_name: b}\n", file="w.yaml")
     assert (h.value.code, h.value.location) == ("QRT206", "h.yaml:2:1")
-    assert (w.value.code, w.value.location) == ("QRT208", "w.yaml:1:27")
+    assert (w.value.code, w.value.location) == ("QRT208", "w.yaml:1:23")
 
 
 def test_the_detector_parses_once_and_hands_the_parse_on(tmp_path: Path) -> None:
