@@ -199,3 +199,20 @@ def test_integer_weights_without_inputs_under_an_activation_format_fail_vllms_pa
     with pytest.raises(CompressedTensorsConfigError, match="vLLM asserts"):
         vllm_reading(compressed_tensors_from_data(data), llama())
     assert vllm_reading(compressed_tensors_from_data(_config((["Linear"], {"weights": W8}))), llama()).layers
+
+
+def test_a_mixtral_checkpoint_fuses_qkv_only(tmp_path: Path) -> None:
+    """vLLM's mixtral.py packs q/k/v only; transformers 5's experts and router are no nn.Linear,
+    so the attention projections are all either reading quantizes (lm_head aside)."""
+    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory
+
+    quant = _config((["Linear"], {"weights": W4}), ignore=["lm_head"], quant_method="compressed-tensors")
+    (tmp_path / "config.json").write_text(json.dumps({
+        "architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "hidden_size": 16, "intermediate_size": 32,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 64,
+        "max_position_embeddings": 32, "num_local_experts": 2, "num_experts_per_tok": 1, "quantization_config": quant}))
+    inv = checkpoint_inventory(tmp_path)
+    reading = vllm_reading(compressed_tensors_from_data(quant), inv)
+    assert {e.layer for e in reading.layers.values()} == {"model.layers.0.self_attn.qkv_proj",
+                                                          "model.layers.0.self_attn.o_proj"}
+    assert _weights(quant, inv, vllm=True) == _weights(quant, inv, vllm=False)
