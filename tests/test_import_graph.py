@@ -26,7 +26,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
 }
 KNOWN_CIRCLES: set[str] = {
     "qrt.frontends.compressed_tensors.checkpoint, qrt.frontends.compressed_tensors.modelopt_checkpoint, qrt.frontends.compressed_tensors.source, qrt.frontends.compressed_tensors.transformers_methods, qrt.frontends.source, qrt.frontends.torchao, qrt.frontends.torchao.compile, qrt.frontends.torchao.config, qrt.frontends.torchao.match, qrt.frontends.torchao.source",
-    "qrt.frontends.hierarchical.config, qrt.frontends.hierarchical.document, qrt.frontends.hierarchical.pydantic_errors, qrt.frontends.hierarchical.qat, qrt.frontends.hierarchical.yaml_io",
     "qrt.runtime.finalize.saved, qrt.runtime.quant.eager_backend, qrt.runtime.quant.quantizer",
 }
 
