@@ -55,7 +55,6 @@ from typing import Any
 
 from yaml.error import Mark
 
-from qrt.errors import QrtError
 from qrt.files import read_text
 from qrt.frontends.wildcard.errors import WildcardConfigError
 from qrt.frontends.wildcard.parse import parse_wildcard_yaml
@@ -547,7 +546,8 @@ def compose(documents: list[tuple[Any, Mark | None]], *, text: str, file: str,
 
 
 def _key(file: str) -> str:
+    """The cycle key of the file being read (``_canonical_key``: its resolved path)."""
     try:
         return str(Path(file).resolve())
-    except (OSError, QrtError):
+    except OSError:
         return file
