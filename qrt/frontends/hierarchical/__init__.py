@@ -10,8 +10,7 @@ Written in Python or YAML, a config is a tree — ``QuantizerConfig`` → ``Modu
     config = load_config("config.yaml")        # or QuantizerConfig.from_yaml(...)
     config.origin_of("global_config.op_state_spec['weight']")   # file:line:col of that key
 
-Modules, in import order (at import time each needs only those above it; a few import a
-later one inside a function, noted):
+Modules, in import order (each imports only those above it, at module level):
 
 * ``errors`` — :class:`ConfigError`, :class:`ConfigIssue`, and :func:`raise_issues`, which picks
   ``ConfigError`` or ``SpecError``;
@@ -19,13 +18,18 @@ later one inside a function, noted):
 * ``callsite`` — the user's ``file:line`` for configs built in Python;
 * ``execution_mode`` — :class:`ExecutionMode` and its deprecated ``PT2E`` name;
 * ``keys`` — which dict keys are valid and how they are normalised (the ``torch.nn`` table);
-* ``qat`` — the QAT schedule (it imports the error modules only when it raises);
 * ``pydantic_errors`` — pydantic's ``ValidationError`` mapped to config paths and locations
-  (it looks up the config classes when it runs);
-* ``config`` — the classes, their origins and setters (``from_dict``/``to_dict`` and
-  ``from_yaml``/``to_yaml`` import ``document`` and ``yaml_io`` when called);
+  (how fields nest is read from the classes' annotations, so it needs none of them);
+* ``qat`` — the QAT schedule;
+* ``base`` — the validated model with origins every config class derives from;
+* ``op_config`` — :class:`OpQuantizerConfig`, :class:`ModuleQuantizerConfig`;
 * ``document`` — the ``quantization_config`` / ``quantization_spec`` document around a config;
-* ``yaml_io`` — positions-keeping YAML in, anchored YAML out;
+* ``yaml_read``, ``yaml_dump`` — YAML in with positions (qrt's one loader,
+  ``qrt.frontends.yaml_load``), anchored YAML out; like ``document`` they take the config
+  class as an argument;
+* ``config`` — :class:`QuantizerConfig`: validation, ``from_dict``/``to_dict``/``from_yaml``/
+  ``to_yaml``, origins, setters;
+* ``yaml_io`` — the public YAML doors (:func:`load_config`, :func:`config_from_yaml_text`);
 * ``presets`` — shipped ``rules/presets/*.yaml`` and :func:`register_preset`;
 * ``compile``, ``direct``, ``axes_check`` — a config compiled to rules, read directly (the
   compiler's oracle), and checked for missing default axes.
