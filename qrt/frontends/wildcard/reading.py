@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-from qrt.files import read_text
+from qrt.files import check_json_constants, read_text
+from qrt.frontends.dsl.source import caret_context
 from qrt.frontends.wildcard.document import DocumentReader
 from qrt.frontends.wildcard.entry_check import ReadContext
 from qrt.frontends.wildcard.errors import WildcardConfigError
@@ -47,8 +48,6 @@ def wildcard_from_text(text: str, *, file: str = STRING_FILE) -> WildcardConfig:
     """Read a wildcard config from YAML (or JSON) text, keeping ``file:line:col`` of each entry."""
     try:
         if file.endswith(".json"):
-            from qrt.files import check_json_constants
-
             check_json_constants(text, file=file, error=WildcardConfigError)  # YAML reads NaN as a str
             try:
                 documents = parse_wildcard_yaml(text, file)  # YAML reads JSON too, and gives positions
@@ -78,8 +77,6 @@ def load_wildcard(path: str | os.PathLike[str]) -> WildcardConfig:
 def _with_caret(exc: WildcardConfigError, texts: dict[str, str]) -> WildcardConfigError:
     """Add the offending line with a caret under the column, when the location has one (in
     the file read, or a snippet a recipe imported)."""
-    from qrt.frontends.dsl.source import caret_context
-
     if not exc.location:
         return exc
     parts = exc.location.rsplit(":", 2)
