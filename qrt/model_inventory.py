@@ -9,16 +9,21 @@ model must really be built.
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from qrt.errors import QrtError
 from qrt.model_spec import parse_model_spec
 
 if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
     from qrt.runtime.trace import TraceProgress
 
-__all__ = ["load_model_inventory"]
+__all__ = ["checkpoint_inventory", "load_model_inventory"]
 
 
 def load_model_inventory(
@@ -63,3 +68,45 @@ def load_model_inventory(
 
         store_cached(key, inv, spec=spec.text)
     return inv
+
+
+def checkpoint_inventory(
+    directory: str | Path,
+    *,
+    input_shapes: Sequence[Sequence[int]] | None = None,
+    progress: Callable[[Any], None] | None = None,
+    seed: int | None = None,
+    dtype: str | None = None,
+) -> Inventory:
+    """The inventory of the float model a checkpoint's ``config.json`` describes, built on
+    ``meta`` (no weights read) from the config without its ``quantization_config``."""
+    from qrt.frontends.checkpoint import checkpoint_config_file, read_checkpoint_config
+    from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
+
+    directory = Path(directory)
+    _, data = read_checkpoint_config(directory)
+    if not isinstance(data, dict):
+        raise CompressedTensorsConfigError(f"{checkpoint_config_file(directory)}: not a JSON object",
+                                           location=str(checkpoint_config_file(directory)))
+    float_config = {k: v for k, v in data.items() if k != "quantization_config"}
+    if "model_type" not in float_config and "architectures" not in float_config:
+        file = checkpoint_config_file(directory)
+        raise CompressedTensorsConfigError(
+            "it holds a quantization_config but no model (no model_type or architectures): the "
+            "model cannot be built from it",
+            location=str(file),
+            hint="pass --model SPEC: the model the checkpoint was made from (a qrt export of a built-in "
+            "model writes the quantization_config alone; export with --hf-config to keep the model's config)")
+    with tempfile.TemporaryDirectory(prefix="qrt-checkpoint-") as tmp:
+        config = Path(tmp) / "config.json"
+        config.write_text(json.dumps(float_config), encoding="utf-8")
+        try:
+            inv = load_model_inventory(str(config), input_shapes=input_shapes, device="meta", progress=progress,
+                                       seed=seed, dtype=dtype)
+        except QrtError as exc:  # name the user's file, not the scratch copy
+            real = str(checkpoint_config_file(directory))
+            exc.message = exc.message.replace(str(config), real)
+            exc.location = exc.location.replace(str(config), real) if exc.location else real
+            exc.args = (exc.render(),)
+            raise
+    return replace(inv, model={**inv.model, "spec": str(directory)})

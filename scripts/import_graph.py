@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
 FRONTEND_ORDER: list[str] = [
     "qrt.frontends.yaml_load",
     "qrt.frontends.marks",
+    "qrt.frontends.rule_source",
     "qrt.frontends.dsl",
     "qrt.frontends.hierarchical",
     "qrt.frontends.wildcard",

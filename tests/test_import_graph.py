@@ -12,20 +12,8 @@ from scripts.import_graph import Import, circles, imports, layer, upward
 
 # (importer, imported) arrows against the order, and circles (their sorted members joined by
 # ", "), still in the code.
-KNOWN_UPWARD: set[tuple[str, str]] = {
-    ("qrt.frontends.compressed_tensors.checkpoint", "qrt.frontends.torchao"),
-    ("qrt.frontends.compressed_tensors.checkpoint", "qrt.frontends.torchao.source"),
-    ("qrt.frontends.compressed_tensors.checkpoint", "qrt.model_inventory"),
-    ("qrt.frontends.compressed_tensors.modelopt_checkpoint", "qrt.frontends.source"),
-    ("qrt.frontends.compressed_tensors.source", "qrt.frontends.source"),
-    ("qrt.frontends.compressed_tensors.transformers_methods", "qrt.frontends.source"),
-    ("qrt.frontends.compressed_tensors.transformers_methods", "qrt.frontends.torchao.match"),
-    ("qrt.frontends.torchao.source", "qrt.frontends.source"),
-    ("qrt.lint.vllm_checks", "qrt.api"),
-    ("qrt.tools.convert", "qrt.api"),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 KNOWN_CIRCLES: set[str] = {
-    "qrt.frontends.compressed_tensors.checkpoint, qrt.frontends.compressed_tensors.modelopt_checkpoint, qrt.frontends.compressed_tensors.source, qrt.frontends.compressed_tensors.transformers_methods, qrt.frontends.source, qrt.frontends.torchao, qrt.frontends.torchao.compile, qrt.frontends.torchao.config, qrt.frontends.torchao.match, qrt.frontends.torchao.source",
     "qrt.runtime.finalize.saved, qrt.runtime.quant.eager_backend, qrt.runtime.quant.quantizer",
 }
 

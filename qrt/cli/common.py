@@ -158,8 +158,9 @@ def inventory_from_args(args: argparse.Namespace) -> Inventory:
 def inventory_for_rules(args: argparse.Namespace, source: Any) -> Inventory:
     """The model rules are resolved on: ``--model``, or — for rules read from a quantized
     checkpoint folder, with no ``--model`` — the model that folder's ``config.json`` describes,
-    built on meta (:func:`qrt.frontends.compressed_tensors.checkpoint.checkpoint_inventory`)."""
-    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory, checkpoint_of
+    built on meta (:func:`qrt.model_inventory.checkpoint_inventory`)."""
+    from qrt.frontends.checkpoint import checkpoint_of
+    from qrt.model_inventory import checkpoint_inventory
 
     checkpoint = checkpoint_of(source) if args.model is None else None
     if checkpoint is None:

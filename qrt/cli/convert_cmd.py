@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             location=args.output,
             hint="pass --overwrite to replace it, or write to another file with -o",
         )
-    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_of
+    from qrt.frontends.checkpoint import checkpoint_of
 
     source = load_rule_source(args.src)
     inv = inventory_for_rules(args, source) if args.model or checkpoint_of(source) else None

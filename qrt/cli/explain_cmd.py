@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from qrt.api import explain
     from qrt.tools.explain_text import render_explanations
 
-    from qrt.frontends.compressed_tensors.checkpoint import is_checkpoint_dir
+    from qrt.frontends.checkpoint import is_checkpoint_dir
 
     if Path(args.rules).is_dir() and not is_checkpoint_dir(args.rules):
         plan = _saved_plan(Path(args.rules))

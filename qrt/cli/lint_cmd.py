@@ -78,7 +78,7 @@ def _checkpoint_of(paths: list[str]) -> str | None:
     ``--target`` checks against when no ``--model`` is given), or ``None``."""
     from pathlib import Path
 
-    from qrt.frontends.compressed_tensors.checkpoint import is_checkpoint_dir
+    from qrt.frontends.checkpoint import is_checkpoint_dir
 
     for path in paths:
         if Path(path).name == "config.json" and is_checkpoint_dir(Path(path).parent):
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"qrt lint: error: --target {args.target[0]} needs --model, or a checkpoint's config.json "
                   "(vLLM's reading depends on the model's layers)", file=sys.stderr)
             return 2
-        from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory
+        from qrt.model_inventory import checkpoint_inventory
 
         inventory = lambda: checkpoint_inventory(checkpoint)  # noqa: E731  (the checkpoint's own model, on meta)
     result = lint(args.paths, inventory, select=args.select, ignore=args.ignore, targets=args.target)

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
+from qrt.frontends.rule_source import InventoryKey, RuleSource
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
 from qrt.ir.site import Site
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
 
 __all__ = [
+    "InventoryKey",
     "RuleSource",
     "Detected",
     "DslSource",
@@ -53,16 +55,6 @@ __all__ = [
 ]
 
 
-class RuleSource(Protocol):
-    label: str
-
-    def rules_for(self, inv: Inventory) -> RuleSet: ...
-
-    def check(self, plan: Plan) -> None: ...
-
-    def notes(self, site: Site, inv: Inventory) -> list[str]: ...
-
-
 @dataclass
 class DslSource:
     rules: RuleSet
@@ -76,24 +68,6 @@ class DslSource:
 
     def notes(self, site: Site, inv: Inventory) -> list[str]:
         return []
-
-
-class InventoryKey:
-    """A cache key for "this inventory object": hashed by identity, equal only to itself, and
-    holding the inventory so its ``id`` cannot be given to another one while the entry lives
-    (a bare ``id(inv)`` key would hand a later inventory the rules compiled for a collected
-    one). Sources compile their rules once per inventory with it."""
-
-    __slots__ = ("inv",)
-
-    def __init__(self, inv: Inventory) -> None:
-        self.inv = inv
-
-    def __hash__(self) -> int:
-        return id(self.inv)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, InventoryKey) and other.inv is self.inv
 
 
 @dataclass
@@ -374,7 +348,7 @@ def load_rule_source(source: str | Path | RuleSet | Any, *, door: str = "qrt.loa
         return WildcardSource(load_modelopt_preset(source), label=source)
     path = Path(source)
     if path.is_dir():
-        from qrt.frontends.compressed_tensors.checkpoint import checkpoint_source
+        from qrt.frontends.checkpoint import checkpoint_source
 
         return checkpoint_source(path)
     structured = _read_structured(path)

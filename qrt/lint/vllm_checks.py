@@ -32,7 +32,7 @@ def _describe(spec: Any) -> str:
 
 def vllm_findings(item: LintInput, inv: Inventory) -> list[Diagnostic]:
     """The findings of one input against vLLM's reading (compressed-tensors configs only)."""
-    from qrt.api import resolve
+    from qrt.resolver.plan import resolve_source
     from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
     from qrt.frontends.compressed_tensors.match import module_view, scheme_match
     from qrt.frontends.compressed_tensors.source import CompressedTensorsSource, VllmSource
@@ -55,8 +55,8 @@ def vllm_findings(item: LintInput, inv: Inventory) -> list[Diagnostic]:
         line, column = _origin_position(where)
         out.append(Diagnostic("QRT031", Severity.ERROR, f"vLLM refuses to load {layer}: {error}",
                               file=file, line=line, column=column, fix="ignore all shards of a fused layer, or none"))
-    producer = resolve(source, inv)
-    consumer = resolve(VllmSource(config), inv) if not refused else None
+    producer = resolve_source(source, inv)
+    consumer = resolve_source(VllmSource(config), inv) if not refused else None
     by_module: dict[str, list[Any]] = {}
     for site in inv.sites:
         if site.op_type == "linear" and (site.module in reading.layers or site.module in reading.notes):

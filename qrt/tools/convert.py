@@ -119,9 +119,9 @@ def _quant_cfg(source: RuleSource, inv: Inventory | None, fmt: str) -> _Written:
     else:
         try:
             if inv is not None:
-                from qrt.api import resolve
+                from qrt.resolver.plan import resolve_source
 
-                entries = to_quant_cfg.entries_from_plan(resolve(source, inv))
+                entries = to_quant_cfg.entries_from_plan(resolve_source(source, inv))
             elif isinstance(source, DslSource):
                 entries = to_quant_cfg.entries_from_rules(source.rules)
             else:
@@ -163,11 +163,11 @@ def _hierarchical(source: RuleSource, inv: Inventory | None) -> _Written:
             hint="pass --model SPEC (the result is checked on that model's every site)",
         )
     else:
-        from qrt.api import resolve
+        from qrt.resolver.plan import resolve_source
         from qrt.tools.to_hierarchical import config_from_plan
 
         try:
-            config = config_from_plan(resolve(source, inv))
+            config = config_from_plan(resolve_source(source, inv))
         except QrtError as exc:
             raise ConvertError(
                 f"the decisions cannot be written as a hierarchical config: {exc.message}",
@@ -198,9 +198,9 @@ def _compressed_tensors(source: RuleSource, inv: Inventory | None) -> _Written:
             location=source.label,
             hint="pass --model SPEC: the decisions on that model are written and checked",
         )
-    from qrt.api import resolve
+    from qrt.resolver.plan import resolve_source
 
-    config, reasons = config_from_plan(resolve(source, inv))
+    config, reasons = config_from_plan(resolve_source(source, inv))
     _refuse_inexpressible(reasons, "compressed-tensors", source.label,
                           "compressed-tensors holds the weight, input and output specs of Linear and Embedding "
                           "modules; convert --to dsl holds every decision")
@@ -244,9 +244,9 @@ def _torchao(source: RuleSource, inv: Inventory | None) -> _Written:
             location=source.label,
             hint="pass --model SPEC: the decisions on that model are written and checked",
         )
-    from qrt.api import resolve
+    from qrt.resolver.plan import resolve_source
 
-    config, reasons = config_from_plan(resolve(source, inv))
+    config, reasons = config_from_plan(resolve_source(source, inv))
     _refuse_inexpressible(reasons, "torchao", source.label,
                           "torchao quantizes Linear weights (and, with the dynamic-activation configs, their "
                           "inputs); convert --to dsl holds every decision")
@@ -272,9 +272,9 @@ def _llm_compressor(source: RuleSource, inv: Inventory | None) -> _Written:
             location=source.label,
             hint="pass --model SPEC: the decisions on that model are written and checked",
         )
-    from qrt.api import resolve
+    from qrt.resolver.plan import resolve_source
 
-    recipe, reasons, notes = recipe_from_plan(resolve(source, inv))
+    recipe, reasons, notes = recipe_from_plan(resolve_source(source, inv))
     _refuse_inexpressible(reasons, "llm-compressor", source.label,
                           "an llm-compressor QuantizationModifier holds the weight, input and output specs of "
                           "Linear and Embedding modules; convert --to dsl holds every decision")
@@ -287,10 +287,10 @@ def _llm_compressor(source: RuleSource, inv: Inventory | None) -> _Written:
 
 
 def _verify(source: RuleSource, written: _Written, inv: Inventory, target: Target) -> None:
-    from qrt.api import resolve
+    from qrt.resolver.plan import resolve_source
 
-    before = resolve(source, inv)
-    after = resolve(written.source, inv)
+    before = resolve_source(source, inv)
+    after = resolve_source(written.source, inv)
     same = written.same or (lambda x, y: x == y)
     diff = [
         (a.site.quantizer_path, before.spec(a), after.spec(b))

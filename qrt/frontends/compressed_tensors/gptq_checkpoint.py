@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.frontends.compressed_tensors.match import module_views
-from qrt.frontends.source import InventoryKey
+from qrt.frontends.rule_source import InventoryKey
 from qrt.inventory.model import Inventory
 from qrt.ir.effect import Set
 from qrt.ir.origin import Origin

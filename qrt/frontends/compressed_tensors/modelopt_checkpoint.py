@@ -43,7 +43,7 @@ from qrt.ir.origin import Origin
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector
 from qrt.ir.site import Site
-from qrt.frontends.source import InventoryKey
+from qrt.frontends.rule_source import InventoryKey
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan

@@ -9,7 +9,7 @@ from qrt.frontends.compressed_tensors.config import CompressedTensorsConfig
 from qrt.inventory.model import Inventory
 from qrt.ir.rule import RuleSet
 from qrt.ir.site import Site
-from qrt.frontends.source import InventoryKey
+from qrt.frontends.rule_source import InventoryKey
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.frontends.compressed_tensors.match import module_views
+from qrt.frontends.compressed_tensors.transformers_skips import default_not_convert, keep_in_fp32, should_convert
 from qrt.inventory.model import Inventory
 from qrt.ir.effect import Off, Set
 from qrt.ir.origin import Origin
@@ -33,12 +34,12 @@ from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector
 from qrt.ir.site import Site
 from qrt.ir.spec import PerBlock, PerChannel, QuantizationSpec
-from qrt.frontends.source import InventoryKey
+from qrt.frontends.rule_source import InventoryKey
 
 if TYPE_CHECKING:
     from qrt.resolver.plan import Plan
 
-__all__ = ["METHODS", "AwqSource", "keep_in_fp32", "read_method"]
+__all__ = ["METHODS", "AwqSource", "read_method"]
 
 METHODS = ("awq", "bitsandbytes", "gptq")
 AWQ_KEYS = ("zero_point", "modules_to_not_convert", "quant_method", "bits", "tokenizer", "dataset", "group_size",
@@ -50,22 +51,6 @@ AWQ_KEYS = ("zero_point", "modules_to_not_convert", "quant_method", "bits", "tok
 AutoAWQ's older ones: the settings of the calibration that made the checkpoint, or of the
 kernels that run it; only ``bits``, ``group_size``, ``zero_point`` and
 ``modules_to_not_convert`` say which tensor is what."""
-
-
-def keep_in_fp32(inv: Inventory) -> tuple[str, ...]:
-    """The model class's ``_keep_in_fp32_modules`` (transformers adds them to every quantizer's
-    ``modules_to_not_convert``), where the root class is transformers' own."""
-    from qrt.frontends.compressed_tensors.match import mro_classes
-
-    root = next((m.type for m in inv.modules if m.name == ""), None)
-    if root is None or not root.startswith("transformers.") or mro_classes(root) is None:
-        return ()
-    import sys
-
-    module_name, _, qualname = root.rpartition(".")
-    cls = getattr(sys.modules.get(module_name), qualname, None)
-    value = getattr(cls, "_keep_in_fp32_modules", None)
-    return tuple(value) if isinstance(value, (list, tuple, set)) else ()
 
 
 @dataclass(frozen=True)
@@ -121,13 +106,9 @@ class AwqSource:
     _compiled: dict[InventoryKey, RuleSet] = field(default_factory=dict)
 
     def skipped(self, inv: Inventory) -> tuple[str, ...]:
-        from qrt.frontends.torchao.match import default_not_convert
-
         return (*(self.config.skip or ()), *default_not_convert(inv), *keep_in_fp32(inv))
 
     def rules_for(self, inv: Inventory) -> RuleSet:
-        from qrt.frontends.torchao.match import should_convert
-
         key = InventoryKey(inv)
         if key not in self._compiled:
             skip = self.skipped(inv)
@@ -149,8 +130,6 @@ class AwqSource:
         return None
 
     def notes(self, site: Site, inv: Inventory) -> list[str]:
-        from qrt.frontends.torchao.match import should_convert
-
         if site.op_type != "linear":
             return []
         hit = should_convert(site.module, self.skipped(inv))

@@ -199,10 +199,10 @@ class _Reader(MarkedDocument):
             raise self.fail(f"modules_to_not_convert: must be a list of module names or null, got {skip!r}",
                             ("modules_to_not_convert",))
         if skip is not None:
-            from qrt.frontends.torchao.match import skip_problem
+            from qrt.ir.patterns import check_regex
 
             for i, s in enumerate(skip):
-                problem = skip_problem(s)
+                problem = check_regex(s)  # should_convert_module matches each key as a regex
                 if problem:
                     raise self.fail(f"modules_to_not_convert[{i}]: {s!r}: {problem}", ("modules_to_not_convert", i))
         return TorchAoFqnConfig(read.entries, plain=True, transformers=True,

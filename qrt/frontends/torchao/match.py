@@ -51,12 +51,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qrt.frontends.compressed_tensors.match import ModuleView, module_views
+from qrt.frontends.compressed_tensors.transformers_skips import default_not_convert, keep_in_fp32, param_fqn, should_convert
 from qrt.frontends.torchao.config import DEFAULT_KEY, Entry, TorchAoFqnConfig
 from qrt.inventory.model import Inventory
-from qrt.ir.patterns import check_regex, regex_fullmatch
 
-__all__ = ["ModuleReading", "Refusal", "default_not_convert", "module_params", "read_module", "read_model",
-           "should_convert", "skip_problem"]
+__all__ = ["ModuleReading", "Refusal", "module_params", "read_module", "read_model"]
 
 NON_DYNAMIC = "torch.nn.modules.linear.NonDynamicallyQuantizableLinear"
 
@@ -129,10 +128,6 @@ def _is_linear(view: ModuleView) -> bool:
     return view.kind == "linear" and NON_DYNAMIC not in view.classes
 
 
-def _pfqn(module: str, name: str) -> str:
-    return f"{module}.{name}" if module else name
-
-
 def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None]],
                 config: TorchAoFqnConfig, matcher: Matcher | None = None) -> ModuleReading:
     """``quantize_``'s visit and ``_fqn_to_config_handler`` on one module (module docstring)."""
@@ -140,7 +135,7 @@ def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None
     fqn = view.name
     names = [p for p, _ in params]
     reaching = {e.index for e in m.regex_hits(fqn)}
-    for name in (fqn, *(_pfqn(fqn, p) for p in names)):
+    for name in (fqn, *(param_fqn(fqn, p) for p in names)):
         if name != DEFAULT_KEY and name in m.exact:
             reaching.add(m.exact[name].index)
         reaching.update(e.index for e in m.regex_hits(name))
@@ -164,7 +159,7 @@ def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None
     decided: Entry | None = None
     # 1. exact parameter keys
     for i, name in enumerate(names):
-        entry = m.exact.get(_pfqn(fqn, name))
+        entry = m.exact.get(param_fqn(fqn, name))
         if entry is None:
             continue
         found = True
@@ -188,10 +183,10 @@ def read_module(view: ModuleView, params: list[tuple[str, tuple[int, ...] | None
         return _done(fqn, candidates, visited, applied, exact, steps)
     # 3. parameter regexes: every match, in map order, no stop
     for name in remaining:
-        for entry in m.regex_hits(_pfqn(fqn, name)):
+        for entry in m.regex_hits(param_fqn(fqn, name)):
             found = True
             decided = decided or entry
-            steps.append(f"3. {entry.key!r} matches parameter {_pfqn(fqn, name)} → "
+            steps.append(f"3. {entry.key!r} matches parameter {param_fqn(fqn, name)} → "
                          f"{entry.config.text if entry.config else 'None'}")
             if entry.config is not None:
                 applied.append((name, entry))
@@ -249,45 +244,6 @@ def _refusal(view: ModuleView, reading: ModuleReading,
     return None
 
 
-def skip_problem(key: str) -> str | None:
-    """Why a ``modules_to_not_convert`` key cannot be matched by qrt, or ``None``."""
-    return check_regex(key)
-
-
-def should_convert(name: str, keys: tuple[str, ...]) -> str | None:
-    """``should_convert_module(name, keys)`` negated: the key that skips ``name``, or ``None``.
-    The boundary lookbehind is evaluated by trying every prefix that ends at a module boundary."""
-    ends = {len(name)} | {i for i, c in enumerate(name) if c == "."} | {i + 1 for i, c in enumerate(name) if c == "."}
-    for key in keys:
-        if name.endswith(key) or any(regex_fullmatch(f"(?:{key})", name[:e]) for e in sorted(ends)):
-            return key
-    return None
-
-
-def default_not_convert(inv: Inventory) -> tuple[str, ...]:
-    """transformers' ``get_keys_to_not_convert`` on the inventory's model (module docstring)."""
-    out: set[str] = set()
-    seen: set[str] = set()
-    last: str | None = None
-    for site in inv.sites:
-        if site.role != "module_state" or not isinstance(site.key, str) or "." in site.key:
-            continue
-        own = _pfqn(site.module, site.key)
-        tensor = site.tensor.removeprefix("param:")
-        if site.tensor.startswith("param:") and tensor != own:
-            out.update({own.removesuffix(".weight"), tensor.removesuffix(".weight")})
-    order = {m.name: i for i, m in enumerate(inv.modules)}
-    for site in sorted((s for s in inv.sites if s.role == "module_state" and "." not in str(s.key)), key=lambda s: order.get(s.module, -1)):
-        if site.tensor not in seen:
-            seen.add(site.tensor)
-            last = _pfqn(site.module, str(site.key))
-    if last is not None:
-        out.add(last.removesuffix(".weight"))
-    if "lm_head" in order:
-        out.add("lm_head")
-    return tuple(sorted(out))
-
-
 @dataclass
 class ModelReading:
     """Every module's reading, with the model's facts it needed."""
@@ -304,8 +260,6 @@ def read_model(config: TorchAoFqnConfig, inv: Inventory) -> ModelReading:
     params = module_params(inv)
     out = ModelReading(views=views, params=params)
     if config.transformers:
-        from qrt.frontends.compressed_tensors.transformers_methods import keep_in_fp32
-
         given = config.modules_to_not_convert
         out.not_convert = (*(given if given is not None else default_not_convert(inv)), *keep_in_fp32(inv))
     matcher = Matcher(config)

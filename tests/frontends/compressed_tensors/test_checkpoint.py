@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from qrt.api import resolve
-from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory, checkpoint_source
+from qrt.frontends.checkpoint import checkpoint_source
+from qrt.model_inventory import checkpoint_inventory
 from qrt.frontends.source import load_rule_source
 from tests.conftest import run_qrt
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from qrt.api import resolve
-from qrt.frontends.compressed_tensors.checkpoint import checkpoint_source
+from qrt.frontends.checkpoint import checkpoint_source
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.frontends.compressed_tensors.gptq_checkpoint import GptqSource, read_gptq
 from qrt.inventory.model import Inventory

@@ -167,7 +167,8 @@ def test_a_qwen2_moe_checkpoint_as_vllm_lays_it_out(tmp_path: Path) -> None:
     """A real transformers Qwen2-MoE built on meta from a checkpoint's config.json: the shared
     expert's gate/up fuse into ``gate_up_proj`` (vLLM's qwen2_moe.py packed_modules_mapping),
     its ``shared_expert_gate`` is built unquantized; the experts are no nn.Linear here."""
-    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory, checkpoint_source
+    from qrt.frontends.checkpoint import checkpoint_source
+    from qrt.model_inventory import checkpoint_inventory
 
     quant = _config((["Linear"], {"weights": W4}), ignore=["lm_head"], quant_method="compressed-tensors")
     (tmp_path / "config.json").write_text(json.dumps({
@@ -204,7 +205,7 @@ def test_integer_weights_without_inputs_under_an_activation_format_fail_vllms_pa
 def test_a_mixtral_checkpoint_fuses_qkv_only(tmp_path: Path) -> None:
     """vLLM's mixtral.py packs q/k/v only; transformers 5's experts and router are no nn.Linear,
     so the attention projections are all either reading quantizes (lm_head aside)."""
-    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory
+    from qrt.model_inventory import checkpoint_inventory
 
     quant = _config((["Linear"], {"weights": W4}), ignore=["lm_head"], quant_method="compressed-tensors")
     (tmp_path / "config.json").write_text(json.dumps({

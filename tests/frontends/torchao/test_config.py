@@ -14,7 +14,7 @@ import pytest
 
 from qrt.frontends.torchao import TorchAoConfigError, torchao_from_data, torchao_from_text
 from qrt.frontends.torchao.configs import CONFIG_DEFAULTS
-from qrt.frontends.torchao.match import should_convert
+from qrt.frontends.compressed_tensors.transformers_skips import should_convert
 from tests.conftest import run_qrt
 
 torch = pytest.importorskip("torch")
@@ -116,9 +116,9 @@ def test_a_torchao_checkpoint_folder_answers(tmp_path: Path) -> None:
     from transformers.quantizers.base import get_keys_to_not_convert
 
     from qrt.api import resolve
-    from qrt.frontends.compressed_tensors.checkpoint import checkpoint_inventory
+    from qrt.model_inventory import checkpoint_inventory
     from qrt.frontends.source import load_rule_source
-    from qrt.frontends.torchao.match import default_not_convert
+    from qrt.frontends.compressed_tensors.transformers_skips import default_not_convert
 
     folder = _checkpoint(tmp_path / "ckpt", TorchAoConfig(Int8WeightOnlyConfig()).to_dict())
     source = load_rule_source(folder)

@@ -1,6 +1,11 @@
 """A quantized checkpoint folder as an input: its ``config.json`` is both the rules (its
 ``quantization_config``) and the model (the rest of it).
 
+Above every front end it dispatches to (compressed-tensors, ModelOpt exports, transformers'
+AWQ/GPTQ/bitsandbytes methods, torchao), below the door (:mod:`qrt.frontends.source`); the
+model side — the float model's inventory built on meta from the same file — is
+:func:`qrt.model_inventory.checkpoint_inventory`, a face, since it builds a model.
+
 ``qrt explain CHECKPOINT_DIR QUERY`` and ``qrt resolve CHECKPOINT_DIR --summary`` read the
 config's ``quantization_config`` as a compressed-tensors config and, unless ``--model`` names
 another, build the model the config describes on the ``meta`` device — no weight is read,
@@ -14,20 +19,14 @@ read from its manifest instead, by the commands themselves.
 
 from __future__ import annotations
 
-import json
-import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from qrt.errors import QrtError
 from qrt.frontends.compressed_tensors.config import compressed_tensors_from_text, is_compressed_tensors_document
 from qrt.frontends.compressed_tensors.errors import CompressedTensorsConfigError
 from qrt.frontends.compressed_tensors.source import CompressedTensorsSource
-from qrt.inventory.model import Inventory
 
-__all__ = ["checkpoint_config_file", "checkpoint_inventory", "checkpoint_of", "checkpoint_source", "is_checkpoint_dir"]
+__all__ = ["checkpoint_config_file", "checkpoint_of", "checkpoint_source", "is_checkpoint_dir", "read_checkpoint_config"]
 
 SAVED_MANIFEST = "qrt-manifest.json"
 """A folder qrt itself saved (``qrt.runtime.finalize.manifest.MANIFEST_NAME``): read from its
@@ -44,7 +43,9 @@ def is_checkpoint_dir(path: str | Path) -> bool:
     return p.is_dir() and checkpoint_config_file(p).is_file() and not (p / SAVED_MANIFEST).exists()
 
 
-def _read(directory: Path) -> tuple[str, Any]:
+def read_checkpoint_config(directory: Path) -> tuple[str, Any]:
+    """The text of a checkpoint folder's ``config.json`` and its parsed JSON (bounded, located
+    errors)."""
     from qrt.files import parse_json, read_text
 
     file = checkpoint_config_file(directory)
@@ -64,7 +65,7 @@ def checkpoint_source(directory: str | Path) -> Any:
     ``hf_quant_config.json`` — that file (:mod:`.modelopt_checkpoint`); any other quantization
     method is refused, naming it."""
     directory = Path(directory)
-    text, data = _read(directory)
+    text, data = read_checkpoint_config(directory)
     file = str(checkpoint_config_file(directory))
     inner = data.get("quantization_config") if isinstance(data, dict) else None
     from qrt.frontends.compressed_tensors.modelopt_checkpoint import (
@@ -99,47 +100,6 @@ def checkpoint_source(directory: str | Path) -> Any:
             "and torchao checkpoints (transformers' TorchAoConfig); a float checkpoint is a --model, not rules")
     return CompressedTensorsSource(compressed_tensors_from_text(text, file=file), label=str(directory),
                                    checkpoint=str(directory))
-
-
-def checkpoint_inventory(
-    directory: str | Path,
-    *,
-    input_shapes: Sequence[Sequence[int]] | None = None,
-    progress: Callable[[Any], None] | None = None,
-    seed: int | None = None,
-    dtype: str | None = None,
-) -> Inventory:
-    """The inventory of the float model a checkpoint's ``config.json`` describes, built on
-    ``meta`` (no weights read) from the config without its ``quantization_config``."""
-    from qrt.model_inventory import load_model_inventory
-
-    directory = Path(directory)
-    _, data = _read(directory)
-    if not isinstance(data, dict):
-        raise CompressedTensorsConfigError(f"{checkpoint_config_file(directory)}: not a JSON object",
-                                           location=str(checkpoint_config_file(directory)))
-    float_config = {k: v for k, v in data.items() if k != "quantization_config"}
-    if "model_type" not in float_config and "architectures" not in float_config:
-        file = checkpoint_config_file(directory)
-        raise CompressedTensorsConfigError(
-            "it holds a quantization_config but no model (no model_type or architectures): the "
-            "model cannot be built from it",
-            location=str(file),
-            hint="pass --model SPEC: the model the checkpoint was made from (a qrt export of a built-in "
-            "model writes the quantization_config alone; export with --hf-config to keep the model's config)")
-    with tempfile.TemporaryDirectory(prefix="qrt-checkpoint-") as tmp:
-        config = Path(tmp) / "config.json"
-        config.write_text(json.dumps(float_config), encoding="utf-8")
-        try:
-            inv = load_model_inventory(str(config), input_shapes=input_shapes, device="meta", progress=progress,
-                                       seed=seed, dtype=dtype)
-        except QrtError as exc:  # name the user's file, not the scratch copy
-            real = str(checkpoint_config_file(directory))
-            exc.message = exc.message.replace(str(config), real)
-            exc.location = exc.location.replace(str(config), real) if exc.location else real
-            exc.args = (exc.render(),)
-            raise
-    return replace(inv, model={**inv.model, "spec": str(directory)})
 
 
 def checkpoint_of(source: Any) -> str | None:
