@@ -49,6 +49,20 @@ Errors are pydantic ``ValidationError``s whose ``type`` slugs are stable
 (``unknown_dtype``, ``unknown_choice``, ``invalid_granularity``, ``invalid_value``,
 ``invalid_combination``) and whose messages name the input and the valid choices;
 ``spec_error_message`` renders one as plain lines for a front end to place at file:line.
+
+**No pydantic on the way of a valid spec.** Every command builds and compares specs, and
+importing pydantic and building its models cost a quarter of a second of each ``qrt explain``
+or ``qrt lint`` (issue 24). So the four classes here are plain frozen slotted classes that
+check their input in Python, with the API of pydantic models that qrt uses
+(``model_validate``, ``model_fields``, ``model_fields_set``, ``model_copy``, ``model_dump``,
+pydantic's ``repr``, ``==``/``hash`` by value, frozen). pydantic comes in only where it must:
+an input the plain check does not accept is validated again by the pydantic twin of these
+classes (:mod:`qrt.ir.spec_model`, the same fields and validators), which raises the
+``ValidationError`` — every error, with pydantic's locations and messages — or, for an input
+the plain check is merely too strict for, returns the value pydantic gives. The plain check
+only ever accepts what the twin accepts and builds the same value (tests/ir/test_spec.py
+checks both on generated inputs). A pydantic model with a spec field (the hierarchical
+config) validates it through the twin's schema (``__get_pydantic_core_schema__``).
 """
 
 from __future__ import annotations
@@ -57,20 +71,12 @@ import enum
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union, get_args
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypeVar, Union, get_args
 
 from qrt.errors import did_you_mean
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "QuantizationSpec",
@@ -153,9 +159,19 @@ _DEFAULT_WORD = "default"
 # Spelling helpers
 
 
-def _error(kind: str, message: str) -> PydanticCustomError:
-    # The message goes through the context so that braces in it ({type: per_block}) are text.
-    return PydanticCustomError(kind, "{message}", {"message": message})
+class SpecInputError(Exception):
+    """One problem with a spec's input: its stable ``kind`` slug and its message. The plain
+    check catches it and hands the input to the pydantic twin, whose validators raise it as a
+    ``PydanticCustomError`` of that kind (:mod:`qrt.ir.spec_model`). Never reaches a user."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _error(kind: str, message: str) -> SpecInputError:
+    return SpecInputError(kind, message)
 
 
 def _listing(choices: tuple[str, ...]) -> str:
@@ -190,7 +206,7 @@ def _dtype_text(value: object) -> str | None:
     return text[len("torch.") :] if text.startswith("torch.") else text
 
 
-def _canonical_dtype(value: object, field: str, choices: tuple[str, ...]) -> str:
+def canonical_dtype(value: object, field: str, choices: tuple[str, ...]) -> str:
     text = _dtype_text(value)
     if text is None:
         raise _error(
@@ -207,7 +223,7 @@ def _canonical_dtype(value: object, field: str, choices: tuple[str, ...]) -> str
     return text
 
 
-def _canonical_choice(
+def canonical_choice(
     value: object, field: str, choices: tuple[str, ...], *, allow_default: bool
 ) -> str | None:
     """A named choice, case-insensitive, ``Enum.MEMBER`` spellings cut to ``member``."""
@@ -232,11 +248,28 @@ def _canonical_choice(
     return text
 
 
-# ---------------------------------------------------------------------------------------------
-# Granularity
+def rename_aliases(data: object) -> dict[Any, Any]:
+    """A spec's input mapping with the ``*_cls`` aliases read as qrt's field names."""
+    if not isinstance(data, Mapping):
+        raise _error(
+            "invalid_value",
+            f"a quantization spec must be a mapping of fields, got {data!r} "
+            f"({type(data).__name__}); valid fields: {_listing(SPEC_FIELDS)}",
+        )
+    out: dict[Any, Any] = {}
+    for key, value in data.items():
+        name = _FIELD_ALIASES.get(key, key) if isinstance(key, str) else key
+        if name in out:
+            raise _error(
+                "invalid_value",
+                f"field {name!r} is given twice (as {name!r} and as its alias "
+                f"{name + '_cls'!r}); keep one",
+            )
+        out[name] = value
+    return out
 
 
-def _check_axis(value: object) -> object:
+def check_axis(value: object) -> object:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise _error(
             "invalid_value",
@@ -246,33 +279,265 @@ def _check_axis(value: object) -> object:
     return value
 
 
-class PerTensor(BaseModel):
+def check_block_size(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _error("invalid_value", f"block_size must be a positive integer, got {value!r}")
+    return value
+
+
+def check_then(value: object) -> tuple[QuantizationSpec, ...]:
+    """``then``: a list of specs, none with stages of its own."""
+    if isinstance(value, (QuantizationSpec, Mapping)) or not isinstance(value, (list, tuple)):
+        raise _error(
+            "invalid_value",
+            f"then must be a list of specs (the further stages of a sequential quantizer), "
+            f"got {value!r} ({type(value).__name__})",
+        )
+    stages = [s if isinstance(s, QuantizationSpec) else QuantizationSpec.model_validate(s) for s in value]
+    check_flat_stages(stages)
+    return tuple(stages)
+
+
+def check_flat_stages(stages: list[QuantizationSpec] | tuple[QuantizationSpec, ...]) -> None:
+    for i, stage in enumerate(stages):
+        if stage.then:
+            raise _error(
+                "invalid_value",
+                f"then[{i}] has stages of its own; list every stage in one flat `then`",
+            )
+
+
+def check_combinations(dtype: str, qscheme: str, kind: str, scale_dtype: str | None) -> None:
+    """Values valid alone and meaningless together (the module's docstring, *Combinations*)."""
+    if dtype in FLOAT_QUANT_DTYPES and qscheme != "symmetric":
+        raise _error(
+            "invalid_combination",
+            f"dtype {dtype!r} is a floating-point format and has no zero point, so "
+            f"qscheme {qscheme!r} is not possible; valid qscheme for float dtypes: "
+            f"symmetric (asymmetric needs one of {_listing(INT_QUANT_DTYPES)})",
+        )
+    if dtype == "float4_e2m1fn_x2" and kind != "per_block":
+        raise _error(
+            "invalid_combination",
+            f"dtype 'float4_e2m1fn_x2' needs per_block granularity (its scales cover small "
+            f"blocks: 32 for MXFP4, 16 for NVFP4), got {kind!r}; e.g. {_BLOCK_EXAMPLE}",
+        )
+    if scale_dtype == "float8_e8m0fnu" and kind != "per_block":
+        others = _listing(tuple(s for s in SCALE_DTYPES if s != "float8_e8m0fnu"))
+        raise _error(
+            "invalid_combination",
+            f"scale_dtype 'float8_e8m0fnu' (power-of-two MX scales) needs per_block "
+            f"granularity, got {kind!r}; valid scale_dtypes with {kind}: {others} or null",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain frozen values and their pydantic-like API
+
+_V = TypeVar("_V", bound="_Value")
+
+_REQUIRED: Any = object()
+"""``model_fields``' default of a field with none (``PerBlock.block_size``)."""
+
+
+class _Invalid(Exception):
+    """The plain check does not accept an input: the pydantic twin decides."""
+
+
+def _rebuild(cls: type[_V], values: tuple[Any, ...], fields_set: tuple[str, ...]) -> _V:
+    """Pickle's way back to a value (:meth:`_Value.__reduce__`)."""
+    return cls._make(dict(zip(cls.model_fields, values)), frozenset(fields_set))
+
+
+class _Value:
+    """What the four value classes share: slots, frozen, equality and hash by field values,
+    pydantic's ``repr`` and the parts of a pydantic model's API qrt uses."""
+
+    __slots__ = ("_fields_set",)
+    model_fields: ClassVar[dict[str, Any]] = {}
+    """Field name → default (in declaration order), as pydantic's class attribute names them."""
+    _fields_set: frozenset[str]
+
+    @classmethod
+    def _make(cls: type[_V], values: Mapping[str, Any], fields_set: frozenset[str]) -> _V:
+        """A value from checked fields, with no check (what pydantic's ``model_construct`` is)."""
+        self = object.__new__(cls)
+        for name in cls.model_fields:
+            object.__setattr__(self, name, values[name])
+        object.__setattr__(self, "_fields_set", fields_set)
+        return self
+
+    @classmethod
+    def _fast(cls: type[_V], data: Mapping[Any, Any]) -> _V:
+        raise NotImplementedError
+
+    @classmethod
+    def model_validate(cls: type[_V], data: Any) -> _V:
+        """Like pydantic's: an instance is returned as it is; anything else is checked, and an
+        input the plain check does not accept goes to the pydantic twin (its errors, or its value)."""
+        if isinstance(data, cls):
+            return data
+        if isinstance(data, Mapping):
+            try:
+                return cls._fast(data)
+            except (_Invalid, SpecInputError):
+                pass
+        from qrt.ir.spec_model import validate_by_twin
+
+        return validate_by_twin(cls, data)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            made = type(self)._fast(data)
+        except (_Invalid, SpecInputError):
+            from qrt.ir.spec_model import validate_by_twin
+
+            made = validate_by_twin(type(self), data)
+        for name in self.model_fields:
+            object.__setattr__(self, name, getattr(made, name))
+        object.__setattr__(self, "_fields_set", made._fields_set)
+
+    @property
+    def model_fields_set(self) -> set[str]:
+        """The fields given when the value was built (pydantic's name)."""
+        return set(self._fields_set)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.model_fields)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        from pydantic_core import ValidationError
+
+        raise ValidationError.from_exception_data(
+            type(self).__name__, [{"type": "frozen_instance", "loc": (name,), "input": value}]
+        )
+
+    def __delattr__(self, name: str) -> NoReturn:
+        self.__setattr__(name, None)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Value):
+            return NotImplemented
+        return type(self) is type(other) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__repr_str__(', ')})"
+
+    def __str__(self) -> str:
+        return self.__repr_str__(" ")
+
+    def __repr_str__(self, join: str) -> str:
+        return join.join(f"{name}={getattr(self, name)!r}" for name in self.model_fields)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._values(), tuple(sorted(self._fields_set))))
+
+    def model_copy(self: _V, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> _V:
+        """pydantic's ``model_copy``: the fields replaced *unchecked*, the updated ones added
+        to the fields set."""
+        values = dict(zip(self.model_fields, self._values()))
+        if deep:
+            import copy
+
+            values = copy.deepcopy(values)
+        fields_set = self._fields_set
+        if update:
+            values.update(update)
+            fields_set = fields_set | frozenset(update)
+        return type(self)._make(values, fields_set)
+
+    def model_dump(self, *, mode: str = "python", exclude_unset: bool = False,
+                   exclude_none: bool = False) -> dict[str, Any]:
+        """pydantic's ``model_dump``: every field (nested values as dicts; tuples as lists
+        in ``mode="json"``)."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields:
+            if exclude_unset and name not in self._fields_set:
+                continue
+            value = _dump(getattr(self, name), mode, exclude_unset, exclude_none)
+            if exclude_none and value is None:
+                continue
+            out[name] = value
+        return out
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """A pydantic model's field of this class validates through the twin's schema (its
+        locations and messages), and keeps an instance of this class as it is."""
+        from qrt.ir.spec_model import core_schema_for
+
+        return core_schema_for(cls, handler)
+
+
+def _dump(value: Any, mode: str, exclude_unset: bool, exclude_none: bool) -> Any:
+    if isinstance(value, _Value):
+        return value.model_dump(mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none)
+    if isinstance(value, tuple):
+        items = [_dump(v, mode, exclude_unset, exclude_none) for v in value]
+        return items if mode == "json" else tuple(items)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Granularity
+
+
+def _type_field(data: Mapping[Any, Any], kind: str) -> str:
+    value = data.get("type", kind)
+    if type(value) is not str or value != kind:
+        raise _Invalid
+    return kind
+
+
+def _plain_axis(data: Mapping[Any, Any]) -> int | None:
+    axis = data.get("axis")
+    if axis is not None and type(axis) is not int:
+        raise _Invalid  # the twin says why (or reads an int subclass as pydantic does)
+    return axis
+
+
+def _only(data: Mapping[Any, Any], fields: dict[str, Any]) -> None:
+    for key in data:
+        if key not in fields:
+            raise _Invalid
+
+
+class PerTensor(_Value):
     """One scale (and zero point) for the whole tensor."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __slots__ = ("type",)
+    model_fields: ClassVar[dict[str, Any]] = {"type": "per_tensor"}
+    type: Literal["per_tensor"]
 
-    type: Literal["per_tensor"] = "per_tensor"
+    @classmethod
+    def _fast(cls, data: Mapping[Any, Any]) -> PerTensor:
+        _only(data, cls.model_fields)
+        return cls._make({"type": _type_field(data, "per_tensor")}, frozenset(data))
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type}
 
 
-class PerChannel(BaseModel):
+class PerChannel(_Value):
     """One scale per index along ``axis``.
 
     ``axis=None`` means "the owning op's or module's default" (docs/semantics.md §3: the output-channel
     dimension), filled in by the resolver; it is not per-tensor.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __slots__ = ("type", "axis")
+    model_fields: ClassVar[dict[str, Any]] = {"type": "per_channel", "axis": None}
+    type: Literal["per_channel"]
+    axis: int | None
 
-    type: Literal["per_channel"] = "per_channel"
-    axis: int | None = None
-
-    @field_validator("axis", mode="before")
     @classmethod
-    def _axis(cls, value: object) -> object:
-        return _check_axis(value)
+    def _fast(cls, data: Mapping[Any, Any]) -> PerChannel:
+        _only(data, cls.model_fields)
+        values = {"type": _type_field(data, "per_channel"), "axis": _plain_axis(data)}
+        return cls._make(values, frozenset(data))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
@@ -281,7 +546,7 @@ class PerChannel(BaseModel):
         return out
 
 
-class PerBlock(BaseModel):
+class PerBlock(_Value):
     """One scale per run of ``block_size`` consecutive elements along ``axis``.
 
     Every other dimension keeps one scale per index (block size 1), which is why the
@@ -289,23 +554,20 @@ class PerBlock(BaseModel):
     ``block_size`` has no default: a wrong guess would silently change the format.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: Literal["per_block"] = "per_block"
-    axis: int | None = None
+    __slots__ = ("type", "axis", "block_size")
+    model_fields: ClassVar[dict[str, Any]] = {"type": "per_block", "axis": None, "block_size": _REQUIRED}
+    type: Literal["per_block"]
+    axis: int | None
     block_size: int
 
-    @field_validator("axis", mode="before")
     @classmethod
-    def _axis(cls, value: object) -> object:
-        return _check_axis(value)
-
-    @field_validator("block_size", mode="before")
-    @classmethod
-    def _positive_block(cls, value: object) -> object:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise _error("invalid_value", f"block_size must be a positive integer, got {value!r}")
-        return value
+    def _fast(cls, data: Mapping[Any, Any]) -> PerBlock:
+        _only(data, cls.model_fields)
+        block = data.get("block_size")
+        if type(block) is not int or block <= 0:
+            raise _Invalid
+        values = {"type": _type_field(data, "per_block"), "axis": _plain_axis(data), "block_size": block}
+        return cls._make(values, frozenset(data))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
@@ -315,10 +577,10 @@ class PerBlock(BaseModel):
         return out
 
 
-Granularity = Annotated[Union[PerTensor, PerChannel, PerBlock], Field(discriminator="type")]
+Granularity = Union[PerTensor, PerChannel, PerBlock]
 """Tagged by ``type``, as the YAML of docs/semantics.md §3 writes it: ``{type: per_block, block_size: 32}``."""
 
-_GRANULARITY_MODELS: dict[str, type[BaseModel]] = {
+GRANULARITY_CLASSES: dict[str, type[PerTensor] | type[PerChannel] | type[PerBlock]] = {
     "per_tensor": PerTensor,
     "per_channel": PerChannel,
     "per_block": PerBlock,
@@ -327,7 +589,7 @@ _GRANULARITY_MODELS: dict[str, type[BaseModel]] = {
 _BLOCK_EXAMPLE = "{'type': 'per_block', 'block_size': 32}"
 
 
-def _granularity_input(value: object) -> object:
+def granularity_input(value: object) -> object:
     """Bare names and dicts → the tagged form, with better messages than the union's own."""
     if isinstance(value, (PerTensor, PerChannel, PerBlock)):
         return value
@@ -376,11 +638,46 @@ def _granularity_input(value: object) -> object:
     )
 
 
+def _plain_granularity(value: object) -> PerTensor | PerChannel | PerBlock:
+    tagged = granularity_input(value)
+    if isinstance(tagged, (PerTensor, PerChannel, PerBlock)):
+        return tagged
+    assert isinstance(tagged, dict)
+    return GRANULARITY_CLASSES[tagged["type"]]._fast(tagged)
+
+
 # ---------------------------------------------------------------------------------------------
 # The spec
 
 
-class QuantizationSpec(BaseModel):
+def _optional_dtype(value: object, field: str, choices: tuple[str, ...]) -> str | None:
+    return None if value is None else canonical_dtype(value, field, choices)
+
+
+def _plain_then(value: object) -> tuple[QuantizationSpec, ...]:
+    if isinstance(value, (QuantizationSpec, Mapping)) or not isinstance(value, (list, tuple)):
+        raise _Invalid
+    stages = tuple(s if isinstance(s, QuantizationSpec) else QuantizationSpec._fast(s) for s in value)
+    check_flat_stages(stages)
+    return stages
+
+
+_READERS: dict[str, Any] = {
+    "dtype": lambda v: canonical_dtype(v, "dtype", QUANT_DTYPES),
+    "qscheme": lambda v: canonical_choice(v, "qscheme", QSCHEMES, allow_default=False),
+    "granularity": _plain_granularity,
+    "scale_dtype": lambda v: _optional_dtype(v, "scale_dtype", SCALE_DTYPES),
+    "qparam_calculator": lambda v: canonical_choice(v, "qparam_calculator", QPARAM_CALCULATORS, allow_default=True),
+    "range_calculator": lambda v: canonical_choice(v, "range_calculator", RANGE_CALCULATORS, allow_default=True),
+    "fake_quantize": lambda v: canonical_choice(v, "fake_quantize", FAKE_QUANTIZERS, allow_default=True),
+    "extras": lambda v: extras_input(v),
+    "then": _plain_then,
+}
+"""The plain check of each field: the twin's validators, in Python (each raises
+:class:`SpecInputError` or :class:`_Invalid`; the twin then decides)."""
+
+
+class QuantizationSpec(_Value):
     """How one tensor is quantized. Build it from keywords, a mapping (``from_json``) or a patch.
 
     Defaults (``QuantizationSpec()``): int8, symmetric, per tensor, everything else ``None``
@@ -388,122 +685,45 @@ class QuantizationSpec(BaseModel):
     ``default_activation_spec()`` and ``default_weight_spec()``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dtype: QuantDType = "int8"
-    qscheme: QScheme = "symmetric"
-    granularity: Granularity = Field(default_factory=PerTensor)
-    scale_dtype: ScaleDType | None = None
-    qparam_calculator: QParamCalculator | None = None
-    range_calculator: RangeCalculator | None = None
-    fake_quantize: FakeQuantize | None = None
-    extras: tuple[tuple[str, str], ...] = ()
+    __slots__ = (
+        "dtype", "qscheme", "granularity", "scale_dtype", "qparam_calculator", "range_calculator",
+        "fake_quantize", "extras", "then",
+    )  # fmt: skip
+    model_fields: ClassVar[dict[str, Any]] = {
+        "dtype": "int8",
+        "qscheme": "symmetric",
+        "granularity": PerTensor._make({"type": "per_tensor"}, frozenset()),
+        "scale_dtype": None,
+        "qparam_calculator": None,
+        "range_calculator": None,
+        "fake_quantize": None,
+        "extras": (),
+        "then": (),
+    }
+    dtype: QuantDType
+    qscheme: QScheme
+    granularity: PerTensor | PerChannel | PerBlock
+    scale_dtype: ScaleDType | None
+    qparam_calculator: QParamCalculator | None
+    range_calculator: RangeCalculator | None
+    fake_quantize: FakeQuantize | None
+    extras: tuple[tuple[str, str], ...]
     """Settings with no qrt field: sorted ``(name, canonical JSON text)`` pairs. Written as a
     mapping ``{name: JSON value}``; :meth:`extra_values` reads them back."""
-    then: tuple[QuantizationSpec, ...] = ()
+    then: tuple[QuantizationSpec, ...]
     """The further stages of a sequential quantizer, applied after this one, in order."""
 
-    # -- input spellings ----------------------------------------------------------------------
-
-    @model_validator(mode="before")
     @classmethod
-    def _rename_aliases(cls, data: Any) -> Any:
-        if isinstance(data, QuantizationSpec):
-            return data
-        if not isinstance(data, Mapping):
-            raise _error(
-                "invalid_value",
-                f"a quantization spec must be a mapping of fields, got {data!r} "
-                f"({type(data).__name__}); valid fields: {_listing(SPEC_FIELDS)}",
-            )
-        out: dict[Any, Any] = {}
-        for key, value in data.items():
-            name = _FIELD_ALIASES.get(key, key) if isinstance(key, str) else key
-            if name in out:
-                raise _error(
-                    "invalid_value",
-                    f"field {name!r} is given twice (as {name!r} and as its alias "
-                    f"{name + '_cls'!r}); keep one",
-                )
-            out[name] = value
-        return out
-
-    @field_validator("dtype", mode="before")
-    @classmethod
-    def _dtype(cls, value: object) -> str:
-        return _canonical_dtype(value, "dtype", QUANT_DTYPES)
-
-    @field_validator("scale_dtype", mode="before")
-    @classmethod
-    def _scale_dtype(cls, value: object) -> str | None:
-        return None if value is None else _canonical_dtype(value, "scale_dtype", SCALE_DTYPES)
-
-    @field_validator("qscheme", mode="before")
-    @classmethod
-    def _qscheme(cls, value: object) -> str | None:
-        # allow_default=False: qscheme has no "runtime picks" value, so None is an error here.
-        return _canonical_choice(value, "qscheme", QSCHEMES, allow_default=False)
-
-    @field_validator("qparam_calculator", "range_calculator", "fake_quantize", mode="before")
-    @classmethod
-    def _algorithm(cls, value: object, info: ValidationInfo) -> str | None:
-        name = info.field_name or ""
-        return _canonical_choice(value, name, _CHOICE_SETS[name], allow_default=True)
-
-    @field_validator("granularity", mode="before")
-    @classmethod
-    def _granularity(cls, value: object) -> object:
-        return _granularity_input(value)
-
-    @field_validator("extras", mode="before")
-    @classmethod
-    def _extras(cls, value: object) -> object:
-        return _extras_input(value)
-
-    @field_validator("then", mode="before")
-    @classmethod
-    def _then(cls, value: object) -> object:
-        if isinstance(value, (QuantizationSpec, Mapping)) or not isinstance(value, (list, tuple)):
-            raise _error(
-                "invalid_value",
-                f"then must be a list of specs (the further stages of a sequential quantizer), "
-                f"got {value!r} ({type(value).__name__})",
-            )
-        stages = [s if isinstance(s, QuantizationSpec) else QuantizationSpec.model_validate(s) for s in value]
-        for i, stage in enumerate(stages):
-            if stage.then:
-                raise _error(
-                    "invalid_value",
-                    f"then[{i}] has stages of its own; list every stage in one flat `then`",
-                )
-        return tuple(stages)
-
-    # -- combinations -------------------------------------------------------------------------
-
-    @model_validator(mode="after")
-    def _combinations(self) -> QuantizationSpec:
-        kind = self.granularity.type
-        if self.dtype in FLOAT_QUANT_DTYPES and self.qscheme != "symmetric":
-            raise _error(
-                "invalid_combination",
-                f"dtype {self.dtype!r} is a floating-point format and has no zero point, so "
-                f"qscheme {self.qscheme!r} is not possible; valid qscheme for float dtypes: "
-                f"symmetric (asymmetric needs one of {_listing(INT_QUANT_DTYPES)})",
-            )
-        if self.dtype == "float4_e2m1fn_x2" and kind != "per_block":
-            raise _error(
-                "invalid_combination",
-                f"dtype 'float4_e2m1fn_x2' needs per_block granularity (its scales cover small "
-                f"blocks: 32 for MXFP4, 16 for NVFP4), got {kind!r}; e.g. {_BLOCK_EXAMPLE}",
-            )
-        if self.scale_dtype == "float8_e8m0fnu" and kind != "per_block":
-            others = _listing(tuple(s for s in SCALE_DTYPES if s != "float8_e8m0fnu"))
-            raise _error(
-                "invalid_combination",
-                f"scale_dtype 'float8_e8m0fnu' (power-of-two MX scales) needs per_block "
-                f"granularity, got {kind!r}; valid scale_dtypes with {kind}: {others} or null",
-            )
-        return self
+    def _fast(cls, data: Mapping[Any, Any]) -> QuantizationSpec:
+        given = rename_aliases(data)
+        values = dict(cls.model_fields)
+        for name, value in given.items():
+            reader = _READERS.get(name) if isinstance(name, str) else None
+            if reader is None:
+                raise _Invalid  # an unknown field: the twin says which
+            values[name] = reader(value)
+        check_combinations(values["dtype"], values["qscheme"], values["granularity"].type, values["scale_dtype"])
+        return cls._make(values, frozenset(given))
 
     # -- queries and copies -------------------------------------------------------------------
 
@@ -520,7 +740,7 @@ class QuantizationSpec(BaseModel):
 
     def explicit_fields(self) -> frozenset[str]:
         """The fields the author wrote; the others hold class defaults (docs/semantics.md §3, explain)."""
-        return frozenset(self.model_fields_set)
+        return self._fields_set
 
     def merged(self, patch: Mapping[str, Any]) -> QuantizationSpec:
         """A new spec with *patch*'s fields replaced, validated again (a patch effect, §2).
@@ -531,7 +751,7 @@ class QuantizationSpec(BaseModel):
         """
         if not isinstance(patch, Mapping):
             raise TypeError(f"merged() takes a mapping of spec fields, got {type(patch).__name__}")
-        data: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
+        data: dict[str, Any] = {name: getattr(self, name) for name in self._fields_set}
         for key in patch:
             data.pop(_FIELD_ALIASES.get(key, key), None)
         data.update(patch)
@@ -568,7 +788,7 @@ class QuantizationSpec(BaseModel):
         if self.then:
             out["then"] = [stage.to_json(explicit_only=explicit_only) for stage in self.then]
         if explicit_only:
-            return {k: v for k, v in out.items() if k in self.model_fields_set}
+            return {k: v for k, v in out.items() if k in self._fields_set}
         return out
 
     @classmethod
@@ -576,8 +796,6 @@ class QuantizationSpec(BaseModel):
         """The inverse of ``to_json``; accepts every spelling the constructor does."""
         return cls.model_validate(data)
 
-
-QuantizationSpec.model_rebuild()
 
 SPEC_FIELDS: tuple[str, ...] = tuple(QuantizationSpec.model_fields)
 
@@ -595,7 +813,7 @@ def _canonical_json(name: str, value: object) -> str:
         ) from None
 
 
-def _extras_input(value: object) -> tuple[tuple[str, str], ...]:
+def extras_input(value: object) -> tuple[tuple[str, str], ...]:
     """``{name: value}`` (values encoded) or ``((name, json_text), ...)`` (texts checked)."""
     if value is None:
         return ()
@@ -678,9 +896,9 @@ def _where(loc: tuple[int | str, ...]) -> tuple[str, str, tuple[str, ...]]:
     """
     parts = [str(p) for p in loc]
     owner, fields = "spec", SPEC_FIELDS
-    if parts and parts[0] == "granularity" and len(parts) > 1 and parts[1] in _GRANULARITY_MODELS:
+    if parts and parts[0] == "granularity" and len(parts) > 1 and parts[1] in GRANULARITY_CLASSES:
         owner = f"{parts[1]} granularity"
-        fields = tuple(_GRANULARITY_MODELS[parts[1]].model_fields)
+        fields = tuple(GRANULARITY_CLASSES[parts[1]].model_fields)
         del parts[1]
     return ".".join(parts), owner, fields
 
