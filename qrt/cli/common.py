@@ -159,10 +159,12 @@ def inventory_for_rules(args: argparse.Namespace, source: Any) -> Inventory:
     """The model rules are resolved on: ``--model``, or — for rules read from a quantized
     checkpoint folder, with no ``--model`` — the model that folder's ``config.json`` describes,
     built on meta (:func:`qrt.model_inventory.checkpoint_inventory`)."""
+    if args.model is not None:  # the checkpoint reader (and pydantic, YAML) only where needed
+        return inventory_from_args(args)
     from qrt.frontends.checkpoint import checkpoint_of
     from qrt.model_inventory import checkpoint_inventory
 
-    checkpoint = checkpoint_of(source) if args.model is None else None
+    checkpoint = checkpoint_of(source)
     if checkpoint is None:
         return inventory_from_args(args)
     return checkpoint_inventory(checkpoint, input_shapes=args.input_shape, progress=progress_printer(args),
@@ -190,9 +192,19 @@ def model_from_args(args: argparse.Namespace) -> BuiltModel:
                        require_weights=not getattr(args, "random_weights", True))
 
 
-def read_config(config: str) -> Any:
+def read_config(config: str, *, cache: bool = True) -> Any:
     """Read and check CONFIG before any model is built: a rule file's syntax error or a bad
-    key is reported at once, not after a model build and trace that can take seconds."""
-    from qrt.frontends.source import load_rule_source
+    key is reported at once, not after a model build and trace that can take seconds.
 
-    return load_rule_source(config)
+    ``cache`` (off with ``--no-cache``): a DSL file's or a ModelOpt list's compiled rules come
+    from the compiled-rules cache (:mod:`qrt.frontends.rules_cache`) when this file was read
+    before, with no parser or front end imported; else they are compiled and kept there."""
+    from qrt.frontends import rules_cache
+
+    with rules_cache.using(cache):
+        found = rules_cache.cached_rule_source(config) if cache else None
+        if found is not None:
+            return found
+        from qrt.frontends.source import load_rule_source
+
+        return load_rule_source(config)

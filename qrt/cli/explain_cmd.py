@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from qrt.api import explain
     from qrt.tools.explain_text import render_explanations
 
-    from qrt.frontends.checkpoint import is_checkpoint_dir
-
-    if Path(args.rules).is_dir() and not is_checkpoint_dir(args.rules):
+    if Path(args.rules).is_dir() and not _is_checkpoint_dir(args.rules):
         plan = _saved_plan(Path(args.rules))
         if args.consumer:
             print(f"qrt explain: error: --as {args.consumer} reads a compressed-tensors config, not a saved model",
@@ -60,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
         from qrt.tools.explain_query import resolve_for_queries
 
-        source = read_config(args.rules)  # a bad rule file fails before the model is built
+        source = read_config(args.rules, cache=not args.no_cache)  # a bad rule file fails before the model is built
         if args.consumer:
             from qrt.frontends.compressed_tensors.source import consumer_view
 
@@ -85,6 +83,13 @@ def run(args: argparse.Namespace) -> int:
             text += "".join(f"graph mode, {path}: {fate}\n" for path, fate in fates.items())
         sys.stdout.write(text)
     return 0
+
+
+def _is_checkpoint_dir(path: str) -> bool:
+    """Imported only for a folder: the checkpoint reader brings pydantic and YAML along."""
+    from qrt.frontends.checkpoint import is_checkpoint_dir
+
+    return bool(is_checkpoint_dir(path))
 
 
 def _module_queries(plan: Any, queries: list[str]) -> tuple[list[str], list[str]]:

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print("qrt lint: error: give at least one PATH (a rule file, a YAML config, a quant_cfg "
               "list or modelopt:NAME)", file=sys.stderr)
         return 2
+    from qrt.frontends import rules_cache
     from qrt.lint.diagnostics import Severity
     from qrt.lint.report import render
     from qrt.lint.run import lint
@@ -111,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         from qrt.model_inventory import checkpoint_inventory
 
         inventory = lambda: checkpoint_inventory(checkpoint)  # noqa: E731  (the checkpoint's own model, on meta)
-    result = lint(args.paths, inventory, select=args.select, ignore=args.ignore, targets=args.target)
+    with rules_cache.using(not args.no_cache):  # a DSL file read before: its rules from the cache, no lark
+        result = lint(args.paths, inventory, select=args.select, ignore=args.ignore, targets=args.target)
     if result.model_skipped:
         print(f"qrt lint: {args.model} was not built: an input cannot be read (fix it first, then "
               "lint again for the model's checks)", file=sys.stderr)

@@ -55,7 +55,10 @@ if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
     from qrt.model_spec import ModelSpec
 
-__all__ = ["MAX_BYTES", "cache_dir", "cache_info", "clear_cache", "inventory_key", "load_cached", "store_cached"]
+__all__ = [
+    "MAX_BYTES", "cache_dir", "cache_info", "clear_cache", "inventory_key", "load_cached", "read_entry",
+    "source_stamp", "store_cached", "write_entry",
+]
 
 CACHE_FORMAT = 2
 """Bumped when what an entry holds, or how its key is made, changes (1: sealed JSON)."""
@@ -67,6 +70,11 @@ _ENTRIES = "inventories"
 _SUFFIX = ".qinv"
 _OLD_SUFFIXES = (".json",)
 """Entries of earlier formats (never read: their keys differ), still counted, pruned, cleared."""
+_RULES = "rules"
+_RULES_SUFFIX = ".qrules"
+"""Compiled rules (:mod:`qrt.frontends.rules_cache`) live in ``rules/`` beside the inventories:
+bounded, listed and cleared with them."""
+_ENTRY_SUFFIXES = (_SUFFIX, _RULES_SUFFIX, *_OLD_SUFFIXES)
 _MAGIC = b"qrt inventory cache 2\n"
 _MARSHAL_VERSION = 4
 _WEIGHT_GLOBS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.pt", "*.pth", "*.ckpt")
@@ -93,7 +101,7 @@ def _stat(path: Path) -> list[Any]:
     return [path.name, st.st_size, st.st_mtime_ns]
 
 
-_QRT_SOURCES: str | None = None
+_STAMPS: dict[tuple[str, ...], str] = {}
 
 
 _TRACE_SOURCES = ("runtime", "inventory", "ops", "ir", "model_spec.py", "_version.py")
@@ -102,16 +110,16 @@ inventory's assembly, the op registry, sites. (Not the front ends, resolver or t
 change there changes plans, not inventories.)"""
 
 
-def _qrt_sources() -> str:
-    """qrt's version and the sizes and times of the source files that trace a model: an
-    editable install changes its code without changing its version, and a changed tracer must
-    not read old entries."""
-    global _QRT_SOURCES
-    if _QRT_SOURCES is None:
+def source_stamp(parts: tuple[str, ...]) -> str:
+    """qrt's version and the sizes and times of its source files under ``parts`` (folders and
+    files of the ``qrt`` package): an editable install changes its code without changing its
+    version, and changed code must not read what older code cached. Computed once a process
+    for each ``parts`` (the rules cache asks for the front ends')."""
+    if parts not in _STAMPS:
         root = Path(__file__).resolve().parent.parent
         rows = []
         for folder, dirs, files in (
-            step for part in _TRACE_SOURCES for step in
+            step for part in parts for step in
             (os.walk(root / part) if (root / part).is_dir() else [(str(root), [], [part])])
         ):
             dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")))
@@ -119,8 +127,13 @@ def _qrt_sources() -> str:
                 if name.endswith(".py"):
                     st = os.stat(os.path.join(folder, name))
                     rows.append(f"{os.path.relpath(os.path.join(folder, name), root)}:{st.st_size}:{st.st_mtime_ns}")
-        _QRT_SOURCES = hashlib.sha256("\n".join([__version__, *rows]).encode()).hexdigest()
-    return _QRT_SOURCES
+        _STAMPS[parts] = hashlib.sha256("\n".join([__version__, *rows]).encode()).hexdigest()
+    return _STAMPS[parts]
+
+
+def _qrt_sources() -> str:
+    """The stamp of the source files that trace a model (:func:`source_stamp`)."""
+    return source_stamp(_TRACE_SOURCES)
 
 
 _VERSION_LINE = re.compile(rb"""^__version__\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]""", re.M)
@@ -335,7 +348,7 @@ def _unpack(data: bytes) -> Inventory | None:
     return inv
 
 
-def _read_entry(path: Path) -> bytes | None:
+def read_entry(path: Path) -> bytes | None:
     """An entry's bytes: a regular file of at most the cache's bound (another kind of file, a
     larger one, an unreadable one: ``None``, a miss). Opened without blocking, so a FIFO
     planted in the cache cannot hang a command."""
@@ -368,7 +381,7 @@ def load_cached(key: str) -> Inventory | None:
     gc.disable()  # ~100,000 small objects and no cycle among them: no GC passes meanwhile
     try:
         path = _entry(key)
-        data = _read_entry(path)
+        data = read_entry(path)
         inv = _unpack(data) if data is not None else None
     except Exception:  # noqa: BLE001 — any damage makes a miss; the entry is rewritten
         return None
@@ -398,6 +411,21 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_entry(path: Path, data: bytes) -> bool:
+    """Write one entry of any kind (the inventories here, compiled rules:
+    :mod:`qrt.frontends.rules_cache`) atomically, then prune its folder to the cache's bound.
+    Whether it was written: a cache that cannot be written only costs the next run its speed."""
+    if len(data) > _max_bytes():
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, data)
+        _prune(path.parent, _max_bytes())
+    except (OSError, RuntimeError):
+        return False
+    return True
+
+
 def store_cached(key: str, inv: Inventory, *, spec: str) -> bool:
     """Write ``inv`` under ``key`` (atomically), then prune the cache to its bound. Returns
     whether it was stored: a cache that cannot be written (read-only home, full disk) only
@@ -424,7 +452,7 @@ def store_cached(key: str, inv: Inventory, *, spec: str) -> bool:
 def _entries(folder: Path) -> list[tuple[Path, os.stat_result]]:
     out = []
     for path in folder.iterdir():
-        if path.name.startswith(".") or path.name.endswith(".meta.json") or path.suffix not in (_SUFFIX, *_OLD_SUFFIXES):
+        if path.name.startswith(".") or path.name.endswith(".meta.json") or path.suffix not in _ENTRY_SUFFIXES:
             continue
         try:
             out.append((path, path.stat()))
@@ -464,7 +492,8 @@ def _prune(folder: Path, limit: int) -> None:
 
 
 def cache_info() -> dict[str, Any]:
-    """Where the cache is, its bound, and its entries (newest use first)."""
+    """Where the cache is, its bound, and its entries (newest use first); ``rules``: how many
+    compiled rule files it holds and their bytes."""
     folder = cache_dir() / _ENTRIES
     rows = []
     for path, st in sorted(_entries(folder), key=lambda e: -e[1].st_mtime_ns) if folder.is_dir() else []:
@@ -477,25 +506,31 @@ def cache_info() -> dict[str, Any]:
             "key": path.stem, "bytes": st.st_size, "used": st.st_mtime,
             "spec": meta.get("spec"), "class": meta.get("class"), "sites": meta.get("sites"),
         })
+    rules_folder = cache_dir() / _RULES
+    rules = _entries(rules_folder) if rules_folder.is_dir() else []
     return {
         "qrt_cache": 1,
         "directory": str(cache_dir()),
         "max_bytes": _max_bytes(),
         "bytes": sum(r["bytes"] for r in rows),
         "entries": rows,
+        "rules": {"entries": len(rules), "bytes": sum(st.st_size for _, st in rules)},
     }
 
 
 def clear_cache() -> dict[str, Any]:
-    """Remove every entry (and stray temporary files); returns how many and how many bytes."""
-    folder = cache_dir() / _ENTRIES
+    """Remove every entry (and stray temporary files); returns how many inventories and how
+    many bytes (compiled rules too)."""
     removed = freed = 0
-    if folder.is_dir():
+    for name in (_ENTRIES, _RULES):
+        folder = cache_dir() / name
+        if not folder.is_dir():
+            continue
         for path in folder.iterdir():
             if path.name.endswith(".meta.json"):
                 continue
-            entry = path.suffix in (_SUFFIX, *_OLD_SUFFIXES) and not path.name.startswith(".")
+            entry = path.suffix in _ENTRY_SUFFIXES and not path.name.startswith(".")
             if path.is_file() and (entry or path.name.endswith(".tmp")):
                 freed += _remove(path)
-                removed += entry
+                removed += entry and name == _ENTRIES
     return {"qrt_cache": 1, "directory": str(cache_dir()), "removed": removed, "bytes": freed}

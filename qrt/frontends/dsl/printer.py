@@ -24,8 +24,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from qrt.errors import SpecError
 from qrt.frontends.dsl.vocabulary import (
     FIELD_CHOICES,
@@ -315,15 +313,15 @@ def _value(name: str, value: Any) -> str:
 def _granularity(value: Any) -> str:
     models = {"per_tensor": PerTensor, "per_channel": PerChannel, "per_block": PerBlock}
     try:
-        if isinstance(value, BaseModel):
-            data = value.to_json()  # type: ignore[attr-defined]
+        if isinstance(value, (PerTensor, PerChannel, PerBlock)):
+            data = value.to_json()
         elif isinstance(value, str) and value in ("per_tensor", "per_channel"):
             data = {"type": value}
         elif isinstance(value, Mapping) and value.get("type") in models:
             data = models[value["type"]].model_validate(dict(value)).to_json()
         else:
             raise ValueError
-    except (ValidationError, ValueError):
+    except ValueError:  # pydantic's ValidationError is one
         raise SpecError(
             f"cannot print granularity {value!r}",
             hint="valid: per_tensor, per_channel(axis=N), per_block(B, axis=N)",

@@ -12,16 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Union
-
-from lark import Token
+from typing import TYPE_CHECKING, Any, Union
 
 from qrt.errors import QrtError, shown_line, shown_offset
+from qrt.frontends.dsl.parse import STRING_SOURCE  # the one definition, in the module lark is not imported by
+
+if TYPE_CHECKING:
+    from lark import Token  # annotations only: other front ends use these helpers without lark
 
 __all__ = ["STRING_SOURCE", "Source", "caret_context", "located", "at_token", "join_hints"]
-
-STRING_SOURCE = "<string>"
-"""The file name rules parsed from a string carry in their origins and errors."""
 
 
 @dataclass(frozen=True)

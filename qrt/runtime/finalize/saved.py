@@ -274,7 +274,11 @@ def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = Fa
     Anything else — a broken seal (an edited manifest), another qrt version
     (``allow_version_mismatch``), a manifest of an older qrt — resolves the rules again and
     checks every decision against the recorded plan, as does ``verify``, which also checks
-    every file's sha256 (reads the files once)."""
+    every file's sha256 (reads the files once).
+
+    A trusted load reads the manifest's rules (DSL text) from the compiled-rules cache
+    (:mod:`qrt.frontends.rules_cache`) after the first load parsed them: no parser imported,
+    no spec checked again. ``verify`` and every untrusted load parse them."""
     from qrt.errors import wrong_type
 
     if not isinstance(directory, (str, Path)):
@@ -309,7 +313,10 @@ def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mism
             f"not this {mine['class']} ({mine['parameters']} parameters)",
             hint="build the model from the same class and config the saved one was made from",
         )
-    plan = plan_from_manifest(manifest, source=where, trusted=trusted)
+    from qrt.frontends import rules_cache
+
+    with rules_cache.using(trusted):  # the manifest's rule text parsed once, then read from the cache
+        plan = plan_from_manifest(manifest, source=where, trusted=trusted)
     tensors: dict[str, torch.Tensor] = {}
     for record in manifest["files"]:
         tensors.update(read_shard(directory / record["name"], record, verify=verify))
