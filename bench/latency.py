@@ -22,7 +22,9 @@ seconds — the machine may be shared, CPU time is what the command itself costs
   meta-device model: the call alone, in a fresh process, imports paid before the clock — the
   trusted load, ``verify=True`` (every decision resolved again and every file hashed), and the
   peer, ``safetensors.safe_open`` of its files with every tensor taken (memory-mapped, as the
-  load maps them).
+  load maps them). The first trusted load after the save parses the manifest's rules and keeps
+  them in the compiled-rules cache (``$QRT_CACHE_DIR``); the later ones read them back (the
+  first run's wall is the first number of the row).
 
 A checkout without the inventory cache (``--root`` of an older qrt) traces on every run: its
 warm rows are cold.
@@ -151,7 +153,11 @@ def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None
         for i in range(runs):
             progress(f"{mode}: run {i + 1} of {runs} ...")
             code = LOAD.format(root=str(root), config=str(config), directory=str(saved), mode=mode)
-            times.append(json.loads(_timed([sys.executable, "-c", code], env)[2].strip().splitlines()[-1]))
+            out = _timed([sys.executable, "-c", code], env)[2].strip().splitlines()
+            if not out:  # the load raised (exit 1): say why rather than fail on an empty line
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+                raise SystemExit(f"load_quantized ({mode}) failed:\n{done.stderr[-3000:]}")
+            times.append(json.loads(out[-1]))
         label = {"trusted": "load_quantized", "verify": "load_quantized verify=True",
                  "safe_open": "safe_open (peer)"}[mode]
         progress("")
