@@ -120,7 +120,7 @@ PHRASES: tuple[tuple[str, str, str], ...] = (
     ("rules/presets/", "(seed 001's per-block default axis)", f"(the per-block default axis, {S3})"),
     ("rules/presets/", "(the axis comes from seed 001's\n# default-axis table", "(the axis comes from the\n# default-axis table of docs/semantics.md §3,"),
     # --- tests -----------------------------------------------------------------------------------
-    ("tests/resolve/test_plan_explain.py", "# seed 001 tables:", f"# default-axis tables ({S3}):"),
+    ("tests/resolver/test_plan_explain.py", "# seed 001 tables:", f"# default-axis tables ({S3}):"),
     ("tests/frontends/hierarchical/test_presets_setters.py", "and the setters of seed 001, with",
      f"and the setters of {S3}, with"),
     ("tests/frontends/hierarchical/test_presets_setters.py", "the setter code seed 001 says they equal",
@@ -143,7 +143,7 @@ PHRASES: tuple[tuple[str, str, str], ...] = (
     ("tests/lint/test_lint_cli.py", "of seed 001's worked examples", f"of the worked examples ({S3})"),
     ("tests/lint/models.py", "— seed 001's ``mymodelSelfAttention``", f"— the worked examples' ``mymodelSelfAttention`` ({S3})"),
     ("tests/ir/test_spec.py", "# Seed 002 writes", "# The reference library writes"),
-    ("tests/test_diff_lock.py", "The seed examples are diffed against each other on the model seed 001 describes",
+    ("tests/tools/test_diff_lock.py", "The seed examples are diffed against each other on the model seed 001 describes",
      f"The worked examples ({S3}) are diffed against each other on the model they describe"),
     # --- the contract by section number (schemas spell it out) -----------------------------------
     ("schemas/", "SEMANTICS.md section 1", S1),

@@ -37,4 +37,4 @@ def test_a_command_on_an_hf_model_prints_nothing_but_qrts_output(tmp_path: Path)
     inspect = run_qrt("inspect", "--model", str(config), "--format", "json", fresh=True)
     assert inspect.returncode == 0 and inspect.stderr == ""
     # the eager runtime's first import of torchao, in a fresh `qrt run`: checked by
-    # tests/test_cli_run.py::test_the_same_seed_prints_the_same_numbers_in_two_processes
+    # tests/cli/test_run.py::test_the_same_seed_prints_the_same_numbers_in_two_processes

@@ -57,7 +57,7 @@ def read_back(text: str, target: str):  # type: ignore[no-untyped-def]
 @cache
 def _text(name: str) -> str:
     """A shipped ModelOpt preset's file text (rules/modelopt/NAME.yaml)."""
-    return (Path(__file__).resolve().parents[1] / "rules" / "modelopt" / f"{name}.yaml").read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "rules" / "modelopt" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
 def decisions(plan) -> dict[str, object]:  # type: ignore[no-untyped-def]

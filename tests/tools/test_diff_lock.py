@@ -24,7 +24,7 @@ from qrt.tools.plan_view import view_of_plan
 from tests.conftest import run_qrt
 from tests.frontends.hierarchical.test_seed_examples import X, AttnModel
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT = "quantization_config: {}\n"
 SKIP_LINEAR = "quantization_config:\n  global_config:\n    op_type_config:\n      linear: null\n"
