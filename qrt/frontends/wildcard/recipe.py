@@ -41,8 +41,10 @@ distinct files are read (each once: a snippet imported twice is composed once), 
 through the bounded reader (:func:`qrt.files.read_text`), and the composed config may hold at
 most :data:`~qrt.frontends.yaml_load.MAX_NODES` nodes. Every refusal is a located
 :class:`~.errors.WildcardConfigError` (the ``imports`` entry or the ``$import`` that failed).
-What qrt does not do: validate a snippet against its schema class when it is imported (ModelOpt
-runs pydantic on it); qrt checks the composed config, entry by entry, as for any list.
+Each imported snippet is checked against the schema it declares, used or not, as ModelOpt runs
+pydantic on it (``_validate_modelopt_schema``): attributes, an entry, a list of entries or a
+config, with qrt's own checks, located in the snippet; a schema qrt does not know (other than
+those four) is checked where its content ends up.
 """
 
 from __future__ import annotations
@@ -56,9 +58,12 @@ from typing import Any
 from yaml.error import Mark
 
 from qrt.files import read_text
+from qrt.frontends.wildcard.attributes import validate_attributes
+from qrt.frontends.wildcard.document import DocumentReader
+from qrt.frontends.wildcard.entry_check import ReadContext
 from qrt.frontends.wildcard.errors import WildcardConfigError
 from qrt.frontends.wildcard.parse import parse_wildcard_yaml
-from qrt.frontends.wildcard.positions import mark_of, own_mark, position
+from qrt.frontends.wildcard.positions import locator, mark_of, own_mark, position
 from qrt.frontends.yaml_load import MAX_NODES, YamlList, YamlMapping
 
 __all__ = ["MAX_IMPORT_DEPTH", "MAX_IMPORT_FILES", "builtin_library", "compose", "is_recipe"]
@@ -295,6 +300,7 @@ class _Composer:
             )
         schema = self.schema(raw.schema, file)
         data = self.resolve(raw, schema, chain + (key,))
+        _check_snippet(schema, data, file)
         resolved = _Resolved(data, schema, file)
         self.done[key] = resolved
         return resolved
@@ -447,6 +453,30 @@ class _Splicer:
             f"list schema {schema!r} (spliced) or the element schema {element!r} (appended)",
             location=position(self.file, mark),
         )
+
+
+def _check_snippet(schema: str, data: Any, file: str) -> None:
+    """A snippet checked against the schema it declares when it is imported, used or not, as
+    ModelOpt's ``_validate_modelopt_schema`` does (with pydantic): attributes as a ``cfg``,
+    an entry, a list of entries or a config as qrt reads them anywhere, located in the
+    snippet. Schemas qrt does not know are checked where their content ends up."""
+    kinds = {ATTRIBUTES: dict, ENTRY: dict, QUANTIZE: dict, LIST: list}
+    if schema not in kinds:
+        return
+    if not isinstance(data, kinds[schema]):
+        raise WildcardConfigError(
+            f"{file} declares modelopt-schema {schema!r} but holds a {_shape(data)}, not a "
+            f"{'list' if kinds[schema] is list else 'mapping'}",
+            location=position(file, own_mark(data)),
+        )
+    if schema == ATTRIBUTES:
+        validate_attributes(data, where="cfg", locate=locator(file, data, own_mark(data)))
+    elif schema != QUANTIZE or "quant_cfg" in data:
+        DocumentReader(ReadContext(file, own_mark(data))).document(data)
+
+
+def _shape(value: Any) -> str:
+    return "mapping" if isinstance(value, dict) else "list" if isinstance(value, list) else type(value).__name__
 
 
 def _find_marker(obj: Any, context: str) -> tuple[Any, str, Mark | None] | None:

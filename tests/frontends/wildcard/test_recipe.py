@@ -109,6 +109,10 @@ def test_a_recipe_splices_appends_and_merges_as_modelopt_does(tmp_path: Path, mo
      "r.yaml:2:13", ["requires a typed list schema"]),
     ({"r.yaml": "imports: {a: b}\nquant_cfg: [{$import: a}]\n", "b.yaml": ATTRS + "num_bits: 8\n"},
      "r.yaml:2:13", ["has schema", "QuantizerAttributeConfig", "appended"]),
+    ({"r.yaml": "imports: {a: b}\nquant_cfg: []\n", "b.yaml": ATTRS + "num_bit: 8\n"},  # checked though unused
+     "b.yaml:2:1", ["cfg.num_bit", "did you mean 'num_bits'"]),
+    ({"r.yaml": "imports: {a: b}\nquant_cfg: []\n", "b.yaml": LIST + "quantizer_name: '*'\n"},
+     "b.yaml:2:1", ["declares modelopt-schema", "QuantizerCfgListConfig", "holds a mapping, not a list"]),
     ({"r.yaml": "metadata: {recipe_type: speculative_eagle}\neagle: {}\n"}, "r.yaml:1:12", ["qrt reads recipe_type: ptq"]),
     ({"r.yaml": "a: 1\n---\n- b\n---\n- c\n"}, "r.yaml:5:1", ["expected 1 or 2 YAML documents"]),
 ])
