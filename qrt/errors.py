@@ -9,19 +9,33 @@ error as lint findings (:mod:`qrt.diagnostics`, the one model of a reported prob
 is documented in the one code table, ``qrt/lint/codes.py`` (``docs/lint.md``).
 
     QrtError
-    ├── ModelSourceError      --model SPEC could not give a model and example inputs
-    ├── TraceError            the model's forward failed while qrt traced it
-    ├── InventoryFileError    an inventory file is unreadable or of the wrong schema/version
-    ├── InputFileError        a file that is no regular file, too large, not UTF-8, too deep
-    ├── OutputFileError       a file or directory qrt cannot write (-o, --finalize, export)
-    ├── ArgumentTypeError     a Python API argument of the wrong type (also a TypeError)
-    ├── RegistryError         a bad op-type registration
-    ├── QueryError            a name or glob that matches nothing (lists the closest names)
-    ├── PatternError          a regex/glob/priority a rule cannot use (qrt.ir.patterns)
-    ├── SpecError             a quantization spec with unknown fields or bad values
-    ├── RuleSyntaxError       a rule file that does not parse (file:line:col, caret, expected)
-    ├── IncludeError          a missing or cyclic ``include``
-    └── ResolveError          rules that cannot apply to this model (ambiguous bare class name)
+    ├── ModelSourceError              --model SPEC could not give a model and example inputs
+    │   └── CalibrationError          a calibration file that cannot be used
+    ├── TraceError                    the model's forward failed while qrt traced it
+    ├── InventoryFileError            an inventory file is unreadable or of the wrong schema/version
+    ├── InputFileError                a file that is no regular file, too large, not UTF-8, too deep
+    ├── OutputFileError               a file or directory qrt cannot write (-o, --finalize, export)
+    ├── ArgumentTypeError             a Python API argument of the wrong type (also a TypeError)
+    ├── RegistryError                 a bad op-type registration
+    ├── QueryError                    a name or glob that matches nothing (lists the closest names)
+    ├── SpecError                     a quantization spec with unknown fields or bad values
+    ├── RuleSyntaxError               a rule file that does not parse (file:line:col, caret, expected)
+    ├── IncludeError                  a missing or cyclic ``include``
+    ├── ResolveError                  rules that cannot apply to this model (ambiguous bare class name)
+    ├── CompressedTensorsConfigError  a compressed-tensors config or recipe that cannot be read exactly
+    ├── TorchAoConfigError            a torchao config that cannot be read exactly
+    ├── ConvertError, GitRevisionError, PlanFileError, DiffInputError    the tools' inputs
+    ├── PrepareError, QuantizerCfgError, CalibrationLoopError, CalibrationRangeError, ExportError
+    │                                 the runtime (eager and graph)
+    └── FinalizeError                 a weight that cannot be packed, saved, loaded or exported
+
+The classes live here, torch-free, so ``except qrt.PrepareError`` imports no torch, and the
+modules that raise them import them from here. A few front-end errors carry more than these
+fields and live with their front end (``PatternError`` in ``qrt.ir.patterns``, ``ConfigError``
+with its issues in ``qrt.frontends.hierarchical.errors``, ``WildcardConfigError`` and
+``NoModelOptEquivalent`` in ``qrt.frontends.wildcard``), as do the runtime's format errors
+(``NumericsError``, ``GraphSpecError`` in ``qrt.runtime.formats``); every one is public from
+``qrt`` and listed with its code in ``qrt/lint/codes.py``.
 """
 
 from __future__ import annotations
@@ -50,6 +64,18 @@ __all__ = [
     "IncludeError",
     "ResolveError",
     "did_you_mean",
+    "PrepareError",
+    "CalibrationRangeError",
+    "ExportError",
+    "CalibrationLoopError",
+    "QuantizerCfgError",
+    "CalibrationError",
+    "ConvertError",
+    "GitRevisionError",
+    "PlanFileError",
+    "DiffInputError",
+    "CompressedTensorsConfigError",
+    "TorchAoConfigError",
 ]
 
 
@@ -197,6 +223,76 @@ class FinalizeError(QrtError):
     reading a saved model's manifest (``qrt explain DIR``) needs no torch."""
 
     code = "QRT501"
+
+
+class PrepareError(QrtError):
+    code = "QRT302"
+
+
+class CalibrationRangeError(QrtError):
+    """Calibration observed NaN: a batch holding NaN (or a model that makes one) leaves NaN
+    ranges, and every output after it is NaN."""
+
+    code = "QRT305"
+
+
+class ExportError(QrtError):
+    """``torch.export`` could not capture the model."""
+
+    code = "QRT401"
+
+
+class CalibrationLoopError(QrtError):
+    """A ``forward_loop`` or batch iterable qrt cannot use."""
+
+    code = "QRT304"
+
+
+class QuantizerCfgError(QrtError):
+    code = "QRT303"
+
+
+class CalibrationError(ModelSourceError):
+    """A calibration file that cannot be used: unreadable, empty, the wrong layout."""
+
+
+class ConvertError(QrtError):
+    code = "QRT207"
+
+
+class GitRevisionError(QrtError):
+    """A ``REV:path`` that git cannot show: no git, not a repository, no such revision or path."""
+
+    code = "QRT210"
+
+
+class PlanFileError(QrtError):
+    """A plan or lock file that cannot be read: not JSON, another format version, not the schema."""
+
+    code = "QRT211"
+
+
+class DiffInputError(QrtError):
+    code = "QRT212"
+
+
+class CompressedTensorsConfigError(QrtError):
+    """A compressed-tensors config qrt cannot read exactly: an unknown key, a value
+    compressed-tensors 0.20 itself refuses, or a setting with no qrt equivalent. The message
+    names the key by its config path (``config_groups['group_0'].weights.num_bits``) and the
+    location is ``file:line:col`` where it is known."""
+
+    code = "QRT220"
+
+
+class TorchAoConfigError(QrtError):
+    """A torchao config qrt cannot read exactly: an unknown config class or field, a value
+    torchao 0.18 itself refuses, a setting with no exact qrt equivalent, or a key whose effect
+    on the model torchao would not carry out (a non-Linear module, a bias, a weight quantized
+    twice). The message names the key by its config path (``fqn_to_config['re:.*q_proj']
+    .granularity``) and the location is ``file:line:col`` where it is known."""
+
+    code = "QRT221"
 
 
 def _without_context(text: str | None) -> str | None:

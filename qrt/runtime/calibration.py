@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from qrt.errors import ModelSourceError
+from qrt.errors import CalibrationError
 from qrt.files import parse_json, read_text
 
 __all__ = ["CalibrationData", "MAX_CALIBRATION_BYTES", "load_calibration"]
@@ -40,10 +40,6 @@ class CalibrationData:
 
     samples: tuple[torch.Tensor, ...]
     description: str
-
-
-class CalibrationError(ModelSourceError):
-    """A calibration file that cannot be used: unreadable, empty, the wrong layout."""
 
 
 def _read_text(path: Path) -> str:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from qrt.errors import QrtError
+from qrt.errors import ConvertError, QrtError
 from qrt.frontends.source import DslSource, HierarchicalSource, RuleSource, WildcardSource
 from qrt.inventory.model import Inventory
 
@@ -37,10 +37,6 @@ __all__ = ["TARGETS", "ConvertError", "Target", "convert", "convert_to_dsl"]
 
 Target = Literal["dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao", "llm-compressor"]
 TARGETS: tuple[Target, ...] = ("dsl", "quant-cfg", "hierarchical", "compressed-tensors", "torchao", "llm-compressor")
-
-
-class ConvertError(QrtError):
-    code = "QRT207"
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qrt.errors import QrtError
+from qrt.errors import DiffInputError, QrtError
 from qrt.files import DATA_LIMIT, parse_json, read_text
 from qrt.inventory.model import Inventory
 from qrt.tools.plan_view import PlanView, plan_kind, view_of_json, view_of_plan
 from qrt.tools.revisions import parse_revision, read_revision
 
 __all__ = ["DiffInputError", "load_side", "check_same_model"]
-
-
-class DiffInputError(QrtError):
-    code = "QRT212"
 
 
 def _as_plan_file(text: str, suffix: str) -> bool:

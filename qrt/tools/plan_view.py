@@ -13,18 +13,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from qrt.errors import QrtError
+from qrt.errors import PlanFileError
 from qrt.files import parse_json
 from qrt.resources import schema
 from qrt.sealed_json import is_sealed
 
 __all__ = ["PlanFileError", "PlanView", "SiteRow", "decision_text", "view_of_plan", "view_of_json", "plan_kind"]
-
-
-class PlanFileError(QrtError):
-    """A plan or lock file that cannot be read: not JSON, another format version, not the schema."""
-
-    code = "QRT211"
 
 
 @dataclass(frozen=True)

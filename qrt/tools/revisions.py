@@ -13,18 +13,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from qrt.errors import QrtError
+from qrt.errors import GitRevisionError
 
 __all__ = ["GitRevisionError", "Revision", "parse_revision", "read_revision"]
 
 _REVISION = re.compile(r"(?P<rev>[^:\s]+):(?P<path>.+)")
 _NOT_REVISIONS = ("modelopt:",)
-
-
-class GitRevisionError(QrtError):
-    """A ``REV:path`` that git cannot show: no git, not a repository, no such revision or path."""
-
-    code = "QRT210"
 
 
 @dataclass(frozen=True)

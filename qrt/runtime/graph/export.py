@@ -8,15 +8,9 @@ from typing import Any
 
 import torch
 
-from qrt.errors import QrtError
+from qrt.errors import ExportError
 
 __all__ = ["ExportError", "export_model", "without_kv_cache"]
-
-
-class ExportError(QrtError):
-    """``torch.export`` could not capture the model."""
-
-    code = "QRT401"
 
 
 @contextlib.contextmanager

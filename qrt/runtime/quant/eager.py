@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from qrt.errors import QrtError
+from qrt.errors import PrepareError
 from qrt.ir.site import Key, Site
 from qrt.ops.registry import OpRegistry, default_registry
 from qrt.runtime.experts import MATMUL_OPS
@@ -35,10 +35,6 @@ from qrt.runtime.op_naming import OpCounter, map_positional, op_type_of, output_
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 
 __all__ = ["EagerState", "PrepareError", "install", "quantizer_modules"]
-
-
-class PrepareError(QrtError):
-    code = "QRT302"
 
 
 class _Group(nn.Module):

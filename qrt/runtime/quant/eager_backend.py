@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from qrt.errors import QrtError
+from qrt.errors import CalibrationRangeError, QrtError
 from qrt.runtime.quant.eager import EagerState, PrepareError, install
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 
@@ -50,13 +50,6 @@ per-token ``block_sizes``, several axes, an affine ``bias``, a Hadamard ``rotate
 carries them when its own fields cannot say them, and the eager runtime, which runs the
 fields, would quantize differently from what the config says. Refused at prepare rather than
 run as something else. Descriptive extras (``effective_bits``) are not in this set."""
-
-
-class CalibrationRangeError(QrtError):
-    """Calibration observed NaN: a batch holding NaN (or a model that makes one) leaves NaN
-    ranges, and every output after it is NaN."""
-
-    code = "QRT305"
 
 
 def _refuse_nan_ranges(state: EagerState) -> None:

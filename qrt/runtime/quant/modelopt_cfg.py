@@ -25,16 +25,12 @@ from typing import Any
 
 from torch import nn
 
-from qrt.errors import QrtError, did_you_mean
+from qrt.errors import QuantizerCfgError, did_you_mean
 from qrt.ir.effect import FoldState
 from qrt.ir.rule import RuleSet
 from qrt.resolver.decision import fold
 
 __all__ = ["set_quantizer_by_cfg", "set_quantizer_by_cfg_context"]
-
-
-class QuantizerCfgError(QrtError):
-    code = "QRT303"
 
 
 def _state(model: nn.Module) -> Any:

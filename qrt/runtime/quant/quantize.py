@@ -15,18 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from qrt.errors import QrtError
+from qrt.errors import CalibrationLoopError
 from qrt.runtime.quant.quantizer import Quantizer
 
 __all__ = ["quantize"]
 
 ForwardLoop = Callable[[nn.Module], Any]
-
-
-class CalibrationLoopError(QrtError):
-    """A ``forward_loop`` or batch iterable qrt cannot use."""
-
-    code = "QRT304"
 
 
 class _Captured(Exception):
