@@ -79,24 +79,6 @@ def error_findings(exc: QrtError, default_file: str | None) -> list[Diagnostic]:
 
 
 
-def _kind_of(path: Path, text: str) -> Kind:
-    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
-        return "dsl"
-    import yaml
-
-    from qrt.frontends.source import document_kind
-    from qrt.frontends.yaml_load import safe_load
-
-    try:
-        data = safe_load(text)
-    except yaml.YAMLError:
-        return "wildcard" if text.lstrip().startswith(("-", "[")) else "hierarchical"
-    kind = document_kind(data)
-    if kind == "hierarchical" and isinstance(data, list):
-        return "wildcard"
-    return kind  # type: ignore[return-value]
-
-
 def read_input(label: str) -> LintInput:
     """Read ``label`` (a path or ``modelopt:NAME``); problems become ``errors``."""
     from qrt.frontends.wildcard.presets import PRESET_PREFIX
@@ -120,28 +102,24 @@ def read_input(label: str) -> LintInput:
     except QrtError as exc:  # missing, a device or FIFO, too large, not UTF-8: located
         item.errors.extend(error_findings(exc, path))
         return item
-    item.kind = _kind_of(Path(path), item.text)
     try:
-        if item.kind == "dsl":
+        if Path(path).suffix.lower() not in (".yaml", ".yml", ".json"):
+            item.kind = "dsl"
             from qrt.frontends.dsl import parse_rules
 
             item.rules = parse_rules(item.text, file=path, base_dir=Path(path).parent)
-        elif item.kind in ("compressed_tensors", "recipe"):
-            from qrt.frontends.source import compressed_tensors_source
+        else:  # the door's one detector: parsed once, the parse handed to the reader
+            from qrt.frontends.source import HierarchicalSource, WildcardSource, detect, source_of
 
-            item.source = compressed_tensors_source(item.text, label=path, recipe=item.kind == "recipe")
-        elif item.kind == "torchao":
-            from qrt.frontends.source import torchao_source
-
-            item.source = torchao_source(item.text, label=path)
-        elif item.kind == "hierarchical":
-            from qrt.frontends.hierarchical import config_from_yaml_text
-
-            item.config = config_from_yaml_text(item.text, file=path)
-        else:
-            from qrt.frontends.wildcard import wildcard_from_text
-
-            item.wildcard = wildcard_from_text(item.text, file=path)
+            detected = detect(item.text, label=path)
+            item.kind = detected.kind
+            source = source_of(detected)
+            if isinstance(source, HierarchicalSource):
+                item.config = source.config
+            elif isinstance(source, WildcardSource):
+                item.wildcard = source.config
+            else:
+                item.source = source
     except QrtError as exc:
         item.errors.extend(error_findings(exc, path))
     return item

@@ -143,12 +143,11 @@ def _locator(doc: object, file: str) -> Any:
 
 def _with_context(exc: QrtError, text: str) -> QrtError:
     """Add the offending line and a caret under the column, when the location has one."""
-    if exc.hint or not exc.location:
+    where = exc.where
+    if exc.hint or where is None or where.line is None or where.column is None:
         return exc
-    parts = exc.location.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        exc.hint = caret_context(text, int(parts[1]), int(parts[2]))
-        exc.args = (exc.render(),)
+    exc.hint = caret_context(text, where.line, where.column)
+    exc.args = (exc.render(),)
     return exc
 
 

@@ -77,14 +77,13 @@ def load_wildcard(path: str | os.PathLike[str]) -> WildcardConfig:
 def _with_caret(exc: WildcardConfigError, texts: dict[str, str]) -> WildcardConfigError:
     """Add the offending line with a caret under the column, when the location has one (in
     the file read, or a snippet a recipe imported)."""
-    if not exc.location:
+    where = exc.where
+    if where is None or where.line is None or where.column is None:
         return exc
-    parts = exc.location.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        text = texts.get(parts[0])
-        if text is None:
-            return exc
-        context = caret_context(text, int(parts[1]), int(parts[2]))
-        exc.hint = f"{exc.hint}\n{context}" if exc.hint else context
-        exc.args = (exc.render(),)
+    text = texts.get(where.file or "")
+    if text is None:
+        return exc
+    context = caret_context(text, where.line, where.column)
+    exc.hint = f"{exc.hint}\n{context}" if exc.hint else context
+    exc.args = (exc.render(),)
     return exc
