@@ -751,6 +751,20 @@ class QuantizationSpec(_Value):
         """
         if not isinstance(patch, Mapping):
             raise TypeError(f"merged() takes a mapping of spec fields, got {type(patch).__name__}")
+        if type(self) is QuantizationSpec:
+            try:  # this spec's fields are checked already: only the patch's are read
+                given = rename_aliases(patch)
+                values = dict(zip(self.model_fields, self._values()))
+                for name, value in given.items():
+                    reader = _READERS.get(name) if isinstance(name, str) else None
+                    if reader is None:
+                        raise _Invalid
+                    values[name] = reader(value)
+                check_combinations(values["dtype"], values["qscheme"], values["granularity"].type,
+                                   values["scale_dtype"])
+                return type(self)._make(values, self._fields_set | frozenset(given))
+            except (_Invalid, SpecInputError):
+                pass  # the whole input to the twin below: its errors, located as ever
         data: dict[str, Any] = {name: getattr(self, name) for name in self._fields_set}
         for key in patch:
             data.pop(_FIELD_ALIASES.get(key, key), None)

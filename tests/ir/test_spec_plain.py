@@ -73,7 +73,7 @@ def _outcome(build: Any) -> Any:
     return ("value", value, value.model_fields_set, repr(value), value.model_dump(), value.model_dump(mode="json"))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(fields)
 def test_plain_check_gives_what_pydantic_gives(data: dict[str, Any]) -> None:
     assert _outcome(lambda: QuantizationSpec.model_validate(data)) == _outcome(
@@ -114,3 +114,20 @@ def test_valid_specs_need_no_pydantic() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+BASES = [
+    QuantizationSpec(),
+    QuantizationSpec(dtype="int4", granularity={"type": "per_block", "block_size": 32}, qparam_calculator="static"),
+    QuantizationSpec(dtype="float8_e4m3fn", extras={"narrow_range": True}, then=[{"dtype": "int8"}]),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(BASES), fields)
+def test_merged_gives_what_pydantic_gives(base: QuantizationSpec, patch: dict[str, Any]) -> None:
+    whole = {name: getattr(base, name) for name in base.explicit_fields()}
+    for key in patch:
+        whole.pop({"qparam_calculator_cls": "qparam_calculator"}.get(key, key), None)
+    whole.update(patch)
+    assert _outcome(lambda: base.merged(patch)) == _outcome(lambda: validate_by_twin(QuantizationSpec, whole))
