@@ -28,11 +28,13 @@ import io
 import marshal
 import pickle
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RULES_FOLDER", "active", "cached_rule_source", "digest", "load", "store", "use", "using"]
+from qrt.frontends.source import WildcardSource
+
+__all__ = ["RULES_FOLDER", "CachedWildcardSource", "active", "cached_rule_source", "digest", "load", "store", "use", "using"]
 
 CACHE_FORMAT = 1
 RULES_FOLDER = "rules"
@@ -162,24 +164,23 @@ def store(kind: str, parts: Sequence[Any], value: Any, deps: Sequence[Dep] = ())
 # Rule sources from the cache
 
 
-def _lazy_wildcard_source(label: str, rules: Any, read: Callable[[], Any]) -> Any:
+class CachedWildcardSource(WildcardSource):
     """A :class:`~qrt.frontends.source.WildcardSource` whose rules come from the cache and
-    whose ``config`` is read (by the front end, as before) only when something asks for it."""
-    from qrt.frontends.source import WildcardSource
+    whose ``config`` is read by the front end, as before, only when something asks for it
+    (explain and lint never do). A module-level class with plain state: it pickles."""
 
-    class CachedWildcardSource(WildcardSource):
-        def __init__(self) -> None:  # noqa: D107 — no dataclass __init__: config is lazy
-            self.label = label
-            self._rules = rules
-            self._read = read
+    def __init__(self, argument: str, label: str, rules: Any) -> None:  # no dataclass __init__: config is lazy
+        self.label = label
+        self._rules = rules
+        self._argument = argument
 
-        @property
-        def config(self) -> Any:  # type: ignore[override]
-            if "_config" not in self.__dict__:
-                self.__dict__["_config"] = self._read().config
-            return self.__dict__["_config"]
+    @property
+    def config(self) -> Any:  # type: ignore[override]
+        if "_config" not in self.__dict__:
+            from qrt.frontends.source import load_rule_source
 
-    return CachedWildcardSource()
+            self.__dict__["_config"] = load_rule_source(self._argument).config
+        return self.__dict__["_config"]
 
 
 def _preset_file(name: str) -> Path | None:
@@ -219,18 +220,12 @@ def cached_rule_source(config: str) -> Any | None:  # noqa: C901 — one branch 
     except Exception:  # noqa: BLE001 — the front end reports it
         return None
     parts = [label, str(path), digest(text)]
-
-    def read() -> Any:
-        from qrt.frontends.source import load_rule_source
-
-        return load_rule_source(config)
-
     rules = load("wildcard", parts)
     if rules is not None:
-        return _lazy_wildcard_source(label, rules, read)
-    source = read()
-    from qrt.frontends.source import WildcardSource
+        return CachedWildcardSource(config, label, rules)
+    from qrt.frontends.source import load_rule_source
 
+    source = load_rule_source(config)
     if type(source) is WildcardSource:
         store("wildcard", parts, source.rules_for(None))  # a list's rules need no model
     return source
