@@ -96,6 +96,10 @@ class FormatFamily(ABC):
     Linear's inputs are quantized too (W8A8: ``int-quantized``, ``float-quantized``)"""
     has_zero_point: ClassVar[bool] = False
     """whether the family's specs may be asymmetric (integers only)"""
+    one_scale_per_group: ClassVar[bool] = False
+    """whether a packed weight stores exactly one scale per group of its layout's block
+    (integers, float8), which reading a stored weight checks; MX and NVFP4 block scales are
+    shaped by their kernels"""
 
     @abstractmethod
     def claims(self, dtype: str, scale_dtype: str | None) -> bool:

@@ -35,6 +35,7 @@ class Float8Family(FormatFamily):
     packed_bits = {"float8": 8}
     compressed_tensors_formats = {"float8": ("naive-quantized", "float-quantized")}
     compressed_tensors_type = "float"
+    one_scale_per_group = True
     compressed_tensors_with_inputs = "float-quantized"
 
     def claims(self, dtype: str, scale_dtype: str | None) -> bool:

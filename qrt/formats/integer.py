@@ -36,6 +36,7 @@ class IntegerFamily(FormatFamily):
     packed_bits = {"int": None}
     compressed_tensors_formats = {"int": ("pack-quantized", "naive-quantized", "int-quantized")}
     compressed_tensors_type = "int"
+    one_scale_per_group = True
     compressed_tensors_with_inputs = "int-quantized"
     has_zero_point = True
 

@@ -70,14 +70,16 @@ def packed_family(kind: str) -> FormatFamily | None:
 
 def packed_within_bytes(kind: str, bits: int) -> bool:
     """Whether a packed kind stores several codes a byte (``ceil(count·bits/8)`` bytes) rather
-    than one code (or float8 value) a byte."""
-    return (kind == "int" and bits in PACKED_BELOW_A_BYTE) or kind in ("mxfp4", "nvfp4")
+    than one code (or float8 value) a byte: FP4 always, integers of 2 and 4 bits."""
+    fixed = PACKED_BITS.get(kind, 8)
+    return bits in PACKED_BELOW_A_BYTE if fixed is None else fixed < 8
 
 
 def scales_per_group(kind: str) -> bool:
-    """Whether a packed kind stores one scale per group of its layout's ``block`` (integers and
-    float8; MX and NVFP4 shape their block scales their own way)."""
-    return kind in ("int", "float8")
+    """Whether a packed kind stores one scale per group of its layout's ``block``, checked
+    when a stored weight is read (:attr:`FormatFamily.one_scale_per_group`)."""
+    family = _PACKED_FAMILY.get(kind)
+    return family is not None and family.one_scale_per_group
 
 
 def element_bits(dtype: str) -> int:
