@@ -25,16 +25,15 @@ is documented in the one code table, ``qrt/lint/codes.py`` (``docs/lint.md``).
     ├── CompressedTensorsConfigError  a compressed-tensors config or recipe that cannot be read exactly
     ├── TorchAoConfigError            a torchao config that cannot be read exactly
     ├── ConvertError, GitRevisionError, PlanFileError, DiffInputError    the tools' inputs
-    ├── PrepareError, QuantizerCfgError, CalibrationLoopError, CalibrationRangeError, ExportError
-    │                                 the runtime (eager and graph)
+    ├── PrepareError, QuantizerCfgError, CalibrationLoopError, CalibrationRangeError, ExportError,
+    │   NumericsError, GraphSpecError  the runtime (eager and graph, the formats' arithmetic)
     └── FinalizeError                 a weight that cannot be packed, saved, loaded or exported
 
 The classes live here, torch-free, so ``except qrt.PrepareError`` imports no torch, and the
 modules that raise them import them from here. A few front-end errors carry more than these
 fields and live with their front end (``PatternError`` in ``qrt.ir.patterns``, ``ConfigError``
 with its issues in ``qrt.frontends.hierarchical.errors``, ``WildcardConfigError`` and
-``NoModelOptEquivalent`` in ``qrt.frontends.wildcard``), as do the runtime's format errors
-(``NumericsError``, ``GraphSpecError`` in ``qrt.runtime.formats``); every one is public from
+``NoModelOptEquivalent`` in ``qrt.frontends.wildcard``),; every one is public from
 ``qrt`` and listed with its code in ``qrt/lint/codes.py``.
 """
 
@@ -76,6 +75,8 @@ __all__ = [
     "DiffInputError",
     "CompressedTensorsConfigError",
     "TorchAoConfigError",
+    "NumericsError",
+    "GraphSpecError",
 ]
 
 
@@ -293,6 +294,18 @@ class TorchAoConfigError(QrtError):
     .granularity``) and the location is ``file:line:col`` where it is known."""
 
     code = "QRT221"
+
+
+class NumericsError(QrtError):
+    """A spec the eager runtime cannot run on a tensor (its block, axis or format)."""
+
+    code = "QRT301"
+
+
+class GraphSpecError(QrtError):
+    """A spec graph mode cannot run at a site (``qrt.runtime.graph.annotate`` raises it too)."""
+
+    code = "QRT402"
 
 
 def _without_context(text: str | None) -> str | None:

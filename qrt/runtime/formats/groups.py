@@ -11,16 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from qrt.errors import QrtError
+from qrt.errors import NumericsError
 from qrt.ir.spec import PerBlock, PerChannel, QuantizationSpec
 
 __all__ = ["NumericsError", "expand", "group_min_max", "group_shape", "grouped", "groups", "move_last", "torch_dtype"]
-
-
-class NumericsError(QrtError):
-    """A spec the eager runtime cannot run on a tensor (its block, axis or format)."""
-
-    code = "QRT301"
 
 
 def torch_dtype(name: str) -> torch.dtype:

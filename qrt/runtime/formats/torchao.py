@@ -17,16 +17,10 @@ from typing import Any
 
 import torch
 
-from qrt.errors import QrtError
+from qrt.errors import GraphSpecError
 from qrt.ir.spec import QuantizationSpec
 
 __all__ = ["GraphSpecError", "torchao_spec"]
-
-
-class GraphSpecError(QrtError):
-    """A spec graph mode cannot run at a site (``qrt.runtime.graph.annotate`` raises it too)."""
-
-    code = "QRT402"
 
 
 def _qrt_spec(spec: QuantizationSpec, where: str, shape: Any, role: str) -> Any:
