@@ -72,7 +72,9 @@ def _timed(argv: list[str], env: dict[str, str], *, before=None) -> tuple[float,
         before()
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    # run in the checkout timed: `python -m qrt` puts its working folder first on sys.path, so
+    # started from another checkout it would import that one's qrt, whatever PYTHONPATH says
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, cwd=env["PYTHONPATH"])
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
@@ -155,7 +157,8 @@ def _load_rows(root: Path, work: Path, runs: int, full: bool, saved: Path | None
             code = LOAD.format(root=str(root), config=str(config), directory=str(saved), mode=mode)
             out = _timed([sys.executable, "-c", code], env)[2].strip().splitlines()
             if not out:  # the load raised (exit 1): say why rather than fail on an empty line
-                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False,
+                                      cwd=env["PYTHONPATH"])
                 raise SystemExit(f"load_quantized ({mode}) failed:\n{done.stderr[-3000:]}")
             times.append(json.loads(out[-1]))
         label = {"trusted": "load_quantized", "verify": "load_quantized verify=True",

@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
 # front end may import those before it, never after. ``qrt.frontends`` itself (the package
 # and ``source.py``, the one door) comes last.
 FRONTEND_ORDER: list[str] = [
+    "qrt.frontends.rules_cache",
     "qrt.frontends.yaml_load",
     "qrt.frontends.marks",
     "qrt.frontends.rule_source",

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from qrt.frontends import rules_cache
+from qrt.frontends.cached_source import CachedWildcardSource, cached_rule_source
 from qrt.frontends.dsl import parse_rules
 from qrt.frontends.source import load_rule_source
 from qrt.inventory.cache import cache_info
@@ -77,8 +78,8 @@ def _same_source_as_the_front_end() -> None:
     inv = load_model_inventory("mha", cache=True)  # traced by the command before
     real = load_rule_source("modelopt:NVFP4_DEFAULT_CFG")
     with rules_cache.using(True):
-        first = rules_cache.cached_rule_source("modelopt:NVFP4_DEFAULT_CFG")  # a miss: the front end's
-        cached = rules_cache.cached_rule_source("modelopt:NVFP4_DEFAULT_CFG")
+        first = cached_rule_source("modelopt:NVFP4_DEFAULT_CFG")  # a miss: the front end's
+        cached = cached_rule_source("modelopt:NVFP4_DEFAULT_CFG")
     assert type(first) is type(real) and type(cached) is not type(real)
     assert cached.label == real.label and cached.rules_for(inv) == real.rules_for(inv)
     sites = inv.sites
@@ -112,8 +113,8 @@ def test_commands_fill_it_the_source_is_the_front_ends_and_no_cache_neither_read
 
 def test_a_cached_source_pickles(_private_inventory_cache: Path) -> None:
     with rules_cache.using(True):
-        rules_cache.cached_rule_source("modelopt:INT8_WEIGHT_ONLY_CFG")
-        cached = rules_cache.cached_rule_source("modelopt:INT8_WEIGHT_ONLY_CFG")
-    assert isinstance(cached, rules_cache.CachedWildcardSource)
+        cached_rule_source("modelopt:INT8_WEIGHT_ONLY_CFG")
+        cached = cached_rule_source("modelopt:INT8_WEIGHT_ONLY_CFG")
+    assert isinstance(cached, CachedWildcardSource)
     back = pickle.loads(pickle.dumps(cached))
     assert back.rules_for(None) == cached.rules_for(None) and back.label == cached.label

@@ -200,9 +200,10 @@ def read_config(config: str, *, cache: bool = True) -> Any:
     from the compiled-rules cache (:mod:`qrt.frontends.rules_cache`) when this file was read
     before, with no parser or front end imported; else they are compiled and kept there."""
     from qrt.frontends import rules_cache
+    from qrt.frontends.cached_source import cached_rule_source
 
     with rules_cache.using(cache):
-        found = rules_cache.cached_rule_source(config) if cache else None
+        found = cached_rule_source(config) if cache else None
         if found is not None:
             return found
         from qrt.frontends.source import load_rule_source

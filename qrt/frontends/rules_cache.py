@@ -18,6 +18,8 @@ body and read with a restricted unpickler that builds only ``qrt.ir`` classes, s
 planted entry is a miss, never code run. Like the inventory cache, the cache is used only
 where a command turns it on (:func:`use`, the CLI does for every command with ``--no-cache``
 off, for the reading of its rule files: :func:`using`); a library call parses as it always did.
+The commands' door to it is :func:`qrt.frontends.cached_source.cached_rule_source`; this module
+is the store, below every front end (the DSL's loader uses it).
 """
 
 from __future__ import annotations
@@ -32,9 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from qrt.frontends.source import WildcardSource
-
-__all__ = ["RULES_FOLDER", "CachedWildcardSource", "active", "cached_rule_source", "digest", "load", "store", "use", "using"]
+__all__ = ["RULES_FOLDER", "active", "digest", "load", "store", "use", "using"]
 
 CACHE_FORMAT = 1
 RULES_FOLDER = "rules"
@@ -158,74 +158,3 @@ def store(kind: str, parts: Sequence[Any], value: Any, deps: Sequence[Dep] = ())
         return write_entry(_entry(_key(kind, parts)), data)
     except Exception:  # noqa: BLE001 — a value pickle cannot write, an unwritable cache
         return False
-
-
-# ---------------------------------------------------------------------------------------------
-# Rule sources from the cache
-
-
-class CachedWildcardSource(WildcardSource):
-    """A :class:`~qrt.frontends.source.WildcardSource` whose rules come from the cache and
-    whose ``config`` is read by the front end, as before, only when something asks for it
-    (explain and lint never do). A module-level class with plain state: it pickles."""
-
-    def __init__(self, argument: str, label: str, rules: Any) -> None:  # no dataclass __init__: config is lazy
-        self.label = label
-        self._rules = rules
-        self._argument = argument
-
-    @property
-    def config(self) -> Any:  # type: ignore[override]
-        if "_config" not in self.__dict__:
-            from qrt.frontends.source import load_rule_source
-
-            self.__dict__["_config"] = load_rule_source(self._argument).config
-        return self.__dict__["_config"]
-
-
-def _preset_file(name: str) -> Path | None:
-    from qrt.resources import data_dir
-
-    target = data_dir("rules") / "modelopt" / f"{name}.yaml"
-    return Path(str(target)) if name.isidentifier() and target.is_file() else None
-
-
-def cached_rule_source(config: str) -> Any | None:  # noqa: C901 — one branch per kind of argument
-    """The rule source of a command's ``RULES`` argument from the cache, filling it on a miss,
-    or ``None`` where this argument is not one the cache holds (then the caller reads it with
-    :func:`~qrt.frontends.source.load_rule_source`, which also reports every error). What
-    comes back is what ``load_rule_source(config)`` gives, with its rules compiled already."""
-    if not _ACTIVE:
-        return None
-    from qrt.files import read_text
-
-    if config.startswith("modelopt:"):
-        found = _preset_file(config[len("modelopt:"):])
-        if found is None:
-            return None  # the front end says what is wrong
-        path, label = found, config
-    else:
-        path, label = Path(config), config
-        if path.suffix.lower() not in (".yaml", ".yml", ".json"):
-            if path.is_dir() or not path.is_file():
-                return None
-            from qrt.frontends.dsl import load_rules
-            from qrt.frontends.source import DslSource
-
-            return DslSource(load_rules(path), label=str(path))  # parse_rules uses the cache
-        if not path.is_file():
-            return None
-    try:
-        text = read_text(path, what="rule file")
-    except Exception:  # noqa: BLE001 — the front end reports it
-        return None
-    parts = [label, str(path), digest(text)]
-    rules = load("wildcard", parts)
-    if rules is not None:
-        return CachedWildcardSource(config, label, rules)
-    from qrt.frontends.source import load_rule_source
-
-    source = load_rule_source(config)
-    if type(source) is WildcardSource:
-        store("wildcard", parts, source.rules_for(None))  # a list's rules need no model
-    return source

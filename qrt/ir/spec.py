@@ -70,10 +70,27 @@ from __future__ import annotations
 import enum
 import json
 import re
+import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypeVar, Union, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypeVar, Union
 
 from qrt.errors import did_you_mean
+from qrt.ir.spec_vocab import (  # the closed sets, shared with the pydantic twin
+    FAKE_QUANTIZERS,
+    FLOAT_QUANT_DTYPES,
+    INT_QUANT_DTYPES,
+    QPARAM_CALCULATORS,
+    QSCHEMES,
+    QUANT_DTYPES,
+    RANGE_CALCULATORS,
+    SCALE_DTYPES,
+    FakeQuantize,
+    QParamCalculator,
+    QScheme,
+    QuantDType,
+    RangeCalculator,
+    ScaleDType,
+)
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -108,33 +125,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Closed sets
 
-QuantDType = Literal[
-    "int2", "int3", "int4", "int5", "int6", "int7", "int8",
-    "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "uint8",
-    "float8_e4m3fn", "float8_e5m2", "float4_e2m1fn_x2",
-]  # fmt: skip
-"""The dtype of the quantized values; the names are torch's (``torch.int4`` → ``"int4"``)."""
-
-QUANT_DTYPES: tuple[str, ...] = get_args(QuantDType)
-FLOAT_QUANT_DTYPES: tuple[str, ...] = ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn_x2")
-INT_QUANT_DTYPES: tuple[str, ...] = tuple(d for d in QUANT_DTYPES if d not in FLOAT_QUANT_DTYPES)
-
-ScaleDType = Literal["float8_e8m0fnu", "float8_e4m3fn", "float16", "bfloat16", "float32"]
-"""The dtype scales are stored in. ``float8_e8m0fnu`` holds powers of two only (MX formats)."""
-
-SCALE_DTYPES: tuple[str, ...] = get_args(ScaleDType)
-
-QScheme = Literal["symmetric", "asymmetric"]
-QSCHEMES: tuple[str, ...] = get_args(QScheme)
-
-QParamCalculator = Literal["static", "minmax", "moving_average"]
-QPARAM_CALCULATORS: tuple[str, ...] = get_args(QParamCalculator)
-
-RangeCalculator = Literal["minmax", "percentile", "mse", "histogram"]
-RANGE_CALCULATORS: tuple[str, ...] = get_args(RangeCalculator)
-
-FakeQuantize = Literal["ste", "lsq"]
-FAKE_QUANTIZERS: tuple[str, ...] = get_args(FakeQuantize)
 
 GRANULARITY_TYPES: tuple[str, ...] = ("per_tensor", "per_channel", "per_block")
 
@@ -384,7 +374,8 @@ class _Value:
                 pass
         from qrt.ir.spec_model import validate_by_twin
 
-        return validate_by_twin(cls, data)
+        made: _V = validate_by_twin(sys.modules[__name__], cls, data)
+        return made
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -392,7 +383,7 @@ class _Value:
         except (_Invalid, SpecInputError):
             from qrt.ir.spec_model import validate_by_twin
 
-            made = validate_by_twin(type(self), data)
+            made = validate_by_twin(sys.modules[__name__], type(self), data)
         for name in self.model_fields:
             object.__setattr__(self, name, getattr(made, name))
         object.__setattr__(self, "_fields_set", made._fields_set)
@@ -469,7 +460,7 @@ class _Value:
         locations and messages), and keeps an instance of this class as it is."""
         from qrt.ir.spec_model import core_schema_for
 
-        return core_schema_for(cls, handler)
+        return core_schema_for(sys.modules[__name__], cls, handler)
 
 
 def _dump(value: Any, mode: str, exclude_unset: bool, exclude_none: bool) -> Any:

@@ -12,7 +12,8 @@ twin's value into the plain class, with its fields set.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union, TypeVar
+from types import ModuleType
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -24,32 +25,37 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from qrt.ir import spec as plain
-from qrt.ir.spec import (
+from qrt.ir.spec_vocab import (
     FakeQuantize,
     QParamCalculator,
     QScheme,
     QuantDType,
     RangeCalculator,
     ScaleDType,
-    SpecInputError,
 )
 
 __all__ = ["core_schema_for", "validate_by_twin"]
 
-_V = TypeVar("_V", bound="plain._Value")
+_PLAIN: Any = None
+"""The module of the plain classes and their checks (:mod:`qrt.ir.spec`), handed in by its
+first call here: it imports this module, so this one does not import it (no import circle)."""
 
 
-def _custom(err: SpecInputError) -> PydanticCustomError:
-    # The message goes through the context so that braces in it ({type: per_block}) are text.
-    return PydanticCustomError(err.kind, "{message}", {"message": err.message})
+def _bind(plain: ModuleType) -> None:
+    global _PLAIN
+    if _PLAIN is None:
+        _PLAIN = plain
+        _TWINS.update({plain.PerTensor: PerTensor, plain.PerChannel: PerChannel, plain.PerBlock: PerBlock,
+                       plain.QuantizationSpec: QuantizationSpec})
 
 
-def _checked(check: Any, *args: Any, **kwargs: Any) -> Any:
+def _checked(name: str, *args: Any, **kwargs: Any) -> Any:
+    """The plain module's check ``name``; its ``SpecInputError`` raised as pydantic's error of
+    that kind (the message through the context, so that braces in it are text)."""
     try:
-        return check(*args, **kwargs)
-    except SpecInputError as err:
-        raise _custom(err) from None
+        return getattr(_PLAIN, name)(*args, **kwargs)
+    except _PLAIN.SpecInputError as err:
+        raise PydanticCustomError(err.kind, "{message}", {"message": err.message}) from None
 
 
 class PerTensor(BaseModel):
@@ -67,7 +73,7 @@ class PerChannel(BaseModel):
     @field_validator("axis", mode="before")
     @classmethod
     def _axis(cls, value: object) -> object:
-        return _checked(plain.check_axis, value)
+        return _checked("check_axis", value)
 
 
 class PerBlock(BaseModel):
@@ -80,21 +86,18 @@ class PerBlock(BaseModel):
     @field_validator("axis", mode="before")
     @classmethod
     def _axis(cls, value: object) -> object:
-        return _checked(plain.check_axis, value)
+        return _checked("check_axis", value)
 
     @field_validator("block_size", mode="before")
     @classmethod
     def _positive_block(cls, value: object) -> object:
-        return _checked(plain.check_block_size, value)
+        return _checked("check_block_size", value)
 
 
 Granularity = Annotated[Union[PerTensor, PerChannel, PerBlock], Field(discriminator="type")]
 
-_TWINS: dict[type[plain._Value], type[BaseModel]] = {
-    plain.PerTensor: PerTensor,
-    plain.PerChannel: PerChannel,
-    plain.PerBlock: PerBlock,
-}
+_TWINS: dict[Any, type[BaseModel]] = {}
+"""Plain class → its twin (filled by :func:`_bind`)."""
 
 
 class QuantizationSpec(BaseModel):
@@ -115,57 +118,55 @@ class QuantizationSpec(BaseModel):
     def _rename_aliases(cls, data: Any) -> Any:
         if isinstance(data, QuantizationSpec):
             return data
-        return _checked(plain.rename_aliases, data)
+        return _checked("rename_aliases", data)
 
     @field_validator("dtype", mode="before")
     @classmethod
     def _dtype(cls, value: object) -> str:
-        return str(_checked(plain.canonical_dtype, value, "dtype", plain.QUANT_DTYPES))
+        return str(_checked("canonical_dtype", value, "dtype", _PLAIN.QUANT_DTYPES))
 
     @field_validator("scale_dtype", mode="before")
     @classmethod
     def _scale_dtype(cls, value: object) -> str | None:
         if value is None:
             return None
-        return str(_checked(plain.canonical_dtype, value, "scale_dtype", plain.SCALE_DTYPES))
+        return str(_checked("canonical_dtype", value, "scale_dtype", _PLAIN.SCALE_DTYPES))
 
     @field_validator("qscheme", mode="before")
     @classmethod
     def _qscheme(cls, value: object) -> str | None:
         # allow_default=False: qscheme has no "runtime picks" value, so None is an error here.
-        return _checked(plain.canonical_choice, value, "qscheme", plain.QSCHEMES, allow_default=False)  # type: ignore[no-any-return]
+        return _checked("canonical_choice", value, "qscheme", _PLAIN.QSCHEMES, allow_default=False)  # type: ignore[no-any-return]
 
     @field_validator("qparam_calculator", "range_calculator", "fake_quantize", mode="before")
     @classmethod
     def _algorithm(cls, value: object, info: ValidationInfo) -> str | None:
         name = info.field_name or ""
-        return _checked(plain.canonical_choice, value, name, plain._CHOICE_SETS[name], allow_default=True)  # type: ignore[no-any-return]
+        return _checked("canonical_choice", value, name, _PLAIN._CHOICE_SETS[name], allow_default=True)  # type: ignore[no-any-return]
 
     @field_validator("granularity", mode="before")
     @classmethod
     def _granularity(cls, value: object) -> object:
-        tagged = _checked(plain.granularity_input, value)
-        if isinstance(tagged, plain._Value):  # a plain granularity: its twin, unchecked (it is valid)
+        tagged = _checked("granularity_input", value)
+        if isinstance(tagged, _PLAIN._Value):  # a plain granularity: its twin, unchecked (it is valid)
             return _TWINS[type(tagged)].model_construct(_fields_set=tagged.model_fields_set, **tagged.model_dump())
         return tagged
 
     @field_validator("extras", mode="before")
     @classmethod
     def _extras(cls, value: object) -> object:
-        return _checked(plain.extras_input, value)
+        return _checked("extras_input", value)
 
     @field_validator("then", mode="before")
     @classmethod
     def _then(cls, value: object) -> object:
-        return _checked(plain.check_then, value)
+        return _checked("check_then", value)
 
     @model_validator(mode="after")
     def _combinations(self) -> QuantizationSpec:
-        _checked(plain.check_combinations, self.dtype, self.qscheme, self.granularity.type, self.scale_dtype)
+        _checked("check_combinations", self.dtype, self.qscheme, self.granularity.type, self.scale_dtype)
         return self
 
-
-_TWINS[plain.QuantizationSpec] = QuantizationSpec
 
 
 def _to_plain(model: BaseModel) -> Any:
@@ -177,15 +178,16 @@ def _to_plain(model: BaseModel) -> Any:
     return cls._make(values, frozenset(model.model_fields_set))
 
 
-def validate_by_twin(cls: type[_V], data: Any) -> _V:
+def validate_by_twin(plain: ModuleType, cls: type, data: Any) -> Any:
     """``cls.model_validate(data)`` by pydantic: its ``ValidationError``, or the value."""
-    out: _V = _to_plain(_TWINS[cls].model_validate(data))
-    return out
+    _bind(plain)
+    return _to_plain(_TWINS[cls].model_validate(data))
 
 
-def core_schema_for(cls: type[plain._Value], handler: Any) -> core_schema.CoreSchema:
+def core_schema_for(plain: ModuleType, cls: type, handler: Any) -> core_schema.CoreSchema:
     """The schema of a plain class as a pydantic field: an instance as it is, anything else
     through the twin (whose errors keep their locations inside the outer model)."""
+    _bind(plain)
     twin = _TWINS[cls]
 
     def validate(value: Any, inner: core_schema.ValidatorFunctionWrapHandler) -> Any:

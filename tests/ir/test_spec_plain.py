@@ -26,8 +26,14 @@ from qrt.ir.spec import (
     PerTensor,
     QuantizationSpec,
 )
-from qrt.ir.spec_model import validate_by_twin
+from qrt.ir import spec
+from qrt.ir.spec_model import validate_by_twin as by_twin
 from tests.conftest import ROOT
+
+
+def validate_by_twin(cls: type, data: Any) -> Any:
+    """pydantic's outcome for ``cls.model_validate(data)``."""
+    return by_twin(spec, cls, data)
 
 
 class Scheme(enum.Enum):

@@ -14,12 +14,14 @@ from typing import Union
 
 from qrt.errors import IncludeError, QrtError, RuleSyntaxError, SpecError, did_you_mean
 from qrt.files import INT_DIGITS, position_of, read_text
-from qrt.frontends.dsl.parse import MAX_INCLUDE_DEPTH, MAX_INCLUDES, MAX_RULES, _key_of, available_presets
+from qrt.frontends.dsl.limits import MAX_INCLUDE_DEPTH, MAX_INCLUDES, MAX_RULES
 from qrt.frontends.dsl.source import (
     Source,
     at_token,
+    available_presets,
     caret_context,
     join_hints,
+    key_of,
     located,
 )
 from qrt.frontends.dsl.specs import DefinedSpec, spec_from_body
@@ -228,7 +230,7 @@ def _open_include(src: Source, stmt: Include) -> Source:
             )
         label = str(target)
         base: Union[Path, Traversable] = data_dir("rules")
-        key = _key_of(target)
+        key = key_of(target)
     else:
         assert stmt.path is not None
         raw = stmt.path
@@ -247,7 +249,7 @@ def _open_include(src: Source, stmt: Include) -> Source:
                 offending=raw,
             )
         base = target.parent if isinstance(target, Path) else _parent_of(src.base, raw)
-        key = _key_of(target)
+        key = key_of(target)
     try:
         text = _read(target)
     except QrtError as exc:

@@ -21,40 +21,18 @@ Why it is built this way:
 
 from __future__ import annotations
 
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Union
 
 from qrt.errors import IncludeError
 from qrt.files import read_text
+from qrt.frontends.dsl.limits import MAX_INCLUDE_DEPTH, MAX_INCLUDES, MAX_RULES
+from qrt.frontends.dsl.source import STRING_SOURCE, Source, available_presets, key_of
 from qrt.ir.rule import RuleSet
-from qrt.resources import data_dir
 
 __all__ = ["MAX_INCLUDES", "MAX_INCLUDE_DEPTH", "MAX_RULES", "parse_rules", "load_rules", "available_presets"]
 
-MAX_INCLUDE_DEPTH = 32
-"""Files an ``include`` chain may nest. Each level is a few Python frames deep, so a chain of
-1,200 files would crash with ``RecursionError``; real rule sets nest two or three."""
-
-MAX_INCLUDES = 1000
-"""Files read through ``include`` for one rule file, repeats counted. 25 files each including
-the next twice would read 2^25 files (and hold 2^25 rules); a real rule set reads a few dozen."""
-
-MAX_RULES = 50_000
-"""Rules one rule set may hold, includes counted (each ``->`` in the text, so the check runs
-before a file is parsed). Parsing costs about 0.4 ms a rule (lark's LALR parser, one core;
-``python bench/hostile.py --scale``): 50,000 rules parse in tens of seconds, 200,000 would take
-minutes and look hung. Real rule sets hold tens to a few thousand rules (ModelOpt's largest
-preset 40 entries, a per-layer list for a 100-layer model a few thousand); a set that large
-says with a pattern (``layer 0..99``, a regex) what it says rule by rule."""
-
-
 # ---------------------------------------------------------------------------------------------
 # Public entry points
-
-
-STRING_SOURCE = "<string>"
-"""The file name rules parsed from a string carry in their origins and errors."""
 
 
 def parse_rules(text: str, *, file: str = STRING_SOURCE, base_dir: Path | None = None) -> RuleSet:
@@ -63,7 +41,7 @@ def parse_rules(text: str, *, file: str = STRING_SOURCE, base_dir: Path | None =
     that comes from no file)."""
     if base_dir is None:
         base_dir = Path(file).parent if not file.startswith("<") else Path(".")
-    key = _key_of(Path(file)) if not file.startswith("<") else None
+    key = key_of(Path(file)) if not file.startswith("<") else None
     from qrt.frontends import rules_cache
 
     cached = rules_cache.active()
@@ -73,7 +51,6 @@ def parse_rules(text: str, *, file: str = STRING_SOURCE, base_dir: Path | None =
         if isinstance(found, RuleSet):
             return found
     from qrt.frontends.dsl.loader import Loader
-    from qrt.frontends.dsl.source import Source
 
     loader = Loader()
     loader.load(Source(text=text, file=file, base=Path(base_dir), key=key))
@@ -88,16 +65,3 @@ def load_rules(path: str | Path) -> RuleSet:
     target = Path(path)
     text = read_text(target, what="rule file", error=IncludeError)
     return parse_rules(text, file=str(path), base_dir=target.parent)
-
-
-def available_presets() -> list[str]:
-    """Names of the rule presets shipped with qrt (``include preset NAME``)."""
-    folder = data_dir("rules")
-    return sorted(p.name[: -len(".qrt")] for p in folder.iterdir() if p.name.endswith(".qrt"))
-
-
-def _key_of(target: Union[Path, Traversable]) -> str:
-    """A file's identity for the cycle check: the resolved path, so two spellings are one file."""
-    if isinstance(target, Path):
-        return str(target.resolve())
-    return str(target)

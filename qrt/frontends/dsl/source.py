@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from qrt.errors import QrtError, shown_line, shown_offset
-from qrt.frontends.dsl.parse import STRING_SOURCE  # the one definition, in the module lark is not imported by
+from qrt.resources import data_dir
 
 if TYPE_CHECKING:
     from lark import Token  # annotations only: other front ends use these helpers without lark
 
-__all__ = ["STRING_SOURCE", "Source", "caret_context", "located", "at_token", "join_hints"]
+__all__ = ["STRING_SOURCE", "Source", "available_presets", "caret_context", "key_of", "located", "at_token",
+           "join_hints"]
+
+STRING_SOURCE = "<string>"
+"""The file name rules parsed from a string carry in their origins and errors."""
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,16 @@ def join_hints(*parts: str | None) -> str | None:
     """The non-empty ``parts``, one per line, or ``None`` when there are none."""
     text = "\n".join(p for p in parts if p)
     return text or None
+
+
+def available_presets() -> list[str]:
+    """Names of the rule presets shipped with qrt (``include preset NAME``)."""
+    folder = data_dir("rules")
+    return sorted(p.name[: -len(".qrt")] for p in folder.iterdir() if p.name.endswith(".qrt"))
+
+
+def key_of(target: Union[Path, Traversable]) -> str:
+    """A file's identity for the cycle check: the resolved path, so two spellings are one file."""
+    if isinstance(target, Path):
+        return str(target.resolve())
+    return str(target)
