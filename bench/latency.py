@@ -101,7 +101,7 @@ cfg = transformers.LlamaConfig(**json.loads(Path({config!r}).read_text()))
 with torch.device("meta"):
     model = transformers.LlamaForCausalLM(cfg)
 from safetensors import safe_open
-import qrt, qrt.runtime.finalize.saved, qrt.runtime.quant.quantizer  # imports before the clock
+import qrt, qrt.runtime.finalize.load, qrt.runtime.quant.quantizer  # imports before the clock
 mode = {mode!r}
 t0, c0 = time.perf_counter(), time.process_time()
 if mode == "safe_open":

@@ -27,7 +27,7 @@ _LAZY: dict[str, str] = {
     "Quantizer": "qrt.runtime.quant.quantizer",
     "quantize": "qrt.runtime.quant.quantize",
     "FinalizeError": "qrt.errors",
-    "load_quantized": "qrt.runtime.finalize.saved",
+    "load_quantized": "qrt.runtime.finalize.load",
     "export_compressed_tensors": "qrt.runtime.finalize.export",
     "save_quantized": "qrt.runtime.finalize.saved",
     "set_quantizer_by_cfg": "qrt.runtime.quant.modelopt_cfg",

@@ -16,7 +16,8 @@ from qrt.resources import schema
 from qrt.runtime.examples import EXAMPLES
 from qrt.runtime.finalize.files import read_shard
 from qrt.runtime.finalize.pack import FinalizeError
-from qrt.runtime.finalize.saved import load_quantized, save_quantized
+from qrt.runtime.finalize.load import load_quantized
+from qrt.runtime.finalize.saved import save_quantized
 from qrt.runtime.quant.quantizer import Quantizer
 
 RULES = (

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from qrt.runtime.finalize.manifest import MANIFEST_NAME, read_manifest_sealed
-from qrt.runtime.finalize.saved import load_quantized
+from qrt.runtime.finalize.load import load_quantized
 from qrt.sealed_json import dumps_rows, seal
 from tests.runtime.test_saved import calibrated, fresh
 

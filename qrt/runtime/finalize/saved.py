@@ -1,4 +1,6 @@
-"""Saving and loading quantized models: safetensors shards plus a manifest, never pickle.
+"""Saving quantized models: safetensors shards plus a manifest, never pickle (loading them
+back is :mod:`.load`, which builds a ``Quantizer``: kept apart so that the quantizer, which
+finalizes into a directory through this module, and the loader import in one direction).
 
 ``save_quantized(model, directory)`` writes a model prepared by qrt (eager mode), finalized or
 not: every quantized weight in its packed form (a weight not finalized yet is packed while
@@ -23,22 +25,20 @@ import torch
 from torch import nn
 
 from qrt._version import __version__
-from qrt.runtime.finalize.files import DEFAULT_SHARD_BYTES, ShardWriter, read_shard
+from qrt.runtime.finalize.files import DEFAULT_SHARD_BYTES, ShardWriter
 from qrt.runtime.finalize.manifest import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST_NAME,
     matched_json,
     model_fingerprint,
-    plan_from_manifest,
-    read_manifest_sealed,
     rules_to_json,
 )
 from qrt.runtime.finalize.pack import FinalizeError, Packed
 from qrt.runtime.finalize.weights import WeightTarget, check_targets, finalize_weights, is_finalized, weight_targets
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
 
-__all__ = ["ModelWriter", "finalize_to_directory", "load_quantized", "save_quantized"]
+__all__ = ["ModelWriter", "finalize_to_directory", "save_quantized"]
 
 _PACKED = ".packed."
 
@@ -260,131 +260,3 @@ def finalize_to_directory(model: nn.Module, state: Any, plan: Any, directory: st
     state.mmap_dir = str(directory)
     report["files"] = [dict(f) for f in out.writer.files]
     return report
-
-
-def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = False,
-                   allow_version_mismatch: bool = False) -> nn.Module:
-    """Load a model saved by qrt into ``model`` — built from its class or config with no
-    weights (``with torch.device("meta"): model = Model(config)``). The tensors are mapped
-    from the directory's files, which must stay in place while the model is used. Returns the
-    model, finalized.
-
-    The saved plan is trusted when the manifest's seal is intact and this qrt wrote it: each
-    decision is rebuilt from the rules the manifest records for it, no rule is matched again.
-    Anything else — a broken seal (an edited manifest), another qrt version
-    (``allow_version_mismatch``), a manifest of an older qrt — resolves the rules again and
-    checks every decision against the recorded plan, as does ``verify``, which also checks
-    every file's sha256 (reads the files once).
-
-    A trusted load reads the manifest's rules (DSL text) from the compiled-rules cache
-    (:mod:`qrt.frontends.rules_cache`) after the first load parsed them: no parser imported,
-    no spec checked again. ``verify`` and every untrusted load parse them."""
-    from qrt.errors import wrong_type
-
-    if not isinstance(directory, (str, Path)):
-        raise wrong_type("qrt.load_quantized", "directory", directory, "the saved model's directory (str or Path)")
-    if not isinstance(model, nn.Module):
-        raise wrong_type("qrt.load_quantized", "model", model, "a torch.nn.Module of the saved model's "
-                         "architecture (built from its class or config, on meta or cpu)")
-    import gc
-
-    # a load makes tens of thousands of small objects (sites, decisions, quantizers), none in
-    # a cycle; the cyclic GC would walk the whole heap (torch, the model) again and again
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _load(Path(directory), model, verify=verify, allow_version_mismatch=allow_version_mismatch)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mismatch: bool) -> nn.Module:
-    if getattr(model, "_qrt_eager", None) is not None:
-        raise FinalizeError("load_quantized: the model is prepared already", hint="pass a freshly built model")
-    manifest, sealed = read_manifest_sealed(directory, allow_version_mismatch=allow_version_mismatch)
-    trusted = sealed and not verify and manifest["qrt_version"] == __version__
-    where = str(directory)
-    mine = _fingerprint(model, {})
-    if mine["sha256"] != manifest["model"]["sha256"]:
-        saved = manifest["model"]
-        raise FinalizeError(
-            f"{where}: saved from another model ({saved['class']}, {saved['parameters']} parameters), "
-            f"not this {mine['class']} ({mine['parameters']} parameters)",
-            hint="build the model from the same class and config the saved one was made from",
-        )
-    from qrt.frontends import rules_cache
-
-    with rules_cache.using(trusted):  # the manifest's rule text parsed once, then read from the cache
-        plan = plan_from_manifest(manifest, source=where, trusted=trusted)
-    tensors: dict[str, torch.Tensor] = {}
-    for record in manifest["files"]:
-        tensors.update(read_shard(directory / record["name"], record, verify=verify))
-    packed = manifest["packed"]
-    freed = {r["parameter"]: r["dtype"] for r in packed.values() if not r["dense"]}
-    aliases = manifest["aliases"]
-    _assign(model, tensors, freed, aliases, where)
-    from qrt.runtime.quant.quantizer import Quantizer
-
-    quantizer = Quantizer(model, plan.rules)
-    quantizer._install_plan(plan, plan.inventory)
-    state = quantizer.state
-    assert state is not None
-    quantizer_modules, _ = _model_names(model)
-    for name, t in tensors.items():
-        if _PACKED in name or not _under(name, quantizer_modules):
-            continue
-        owner, _, attr = name.rpartition(".")
-        model.get_submodule(owner)._buffers[attr] = t
-    for path, switches in manifest["quantizers"].items():
-        q = state.quantizers.get(path)
-        if q is None:
-            raise FinalizeError(f"{where}: the manifest names quantizer {path}, which the saved plan does not place")
-        q.enabled, q.observer_enabled, q.fake_quant_enabled = switches["enabled"], switches["observer"], switches["fake_quant"]
-    for path, record in packed.items():
-        q = state.quantizers[path]
-        stored = {field: tensors[name] for field, name in record["tensors"].items()}
-        try:
-            unpacked = Packed.from_stored(record["layout"], stored)
-        except FinalizeError as exc:  # the layout and the stored tensors disagree (an edited manifest)
-            raise FinalizeError(f"{where}: {path}: {exc.message}", hint=exc.hint) from None
-        q.use_packed(unpacked, getattr(torch, record["dtype"]))
-    state.mmap_dir = str(directory)
-    model._qrt_quantizer = quantizer  # type: ignore[assignment]
-    return model
-
-
-def _assign(model: nn.Module, tensors: dict[str, torch.Tensor], freed: dict[str, str], aliases: dict[str, str],
-            where: str) -> None:
-    """Point every parameter and buffer of ``model`` at its saved tensor (tied names at the
-    same one); freed weights become empty. Works on meta-device models: nothing is copied."""
-    replaced: dict[int, Any] = {}
-    missing: list[str] = []
-    for module_name, module in model.named_modules(remove_duplicate=False):
-        for group in (module._parameters, module._buffers):
-            for attr, t in list(group.items()):
-                if t is None:
-                    continue
-                name = f"{module_name}.{attr}" if module_name else attr
-                if id(t) in replaced:
-                    group[attr] = replaced[id(t)]
-                    continue
-                source = aliases.get(name, name)
-                if source in freed:
-                    new: Any = torch.empty(0, dtype=getattr(torch, freed[source]))
-                elif source in tensors:
-                    new = tensors[source]
-                else:
-                    missing.append(name)
-                    continue
-                if isinstance(t, nn.Parameter):
-                    new = nn.Parameter(new, requires_grad=t.requires_grad and new.is_floating_point())
-                group[attr] = new
-                replaced[id(t)] = new
-    if missing:
-        raise FinalizeError(
-            f"{where}: no saved tensor for {len(missing)} of the model's tensors: {', '.join(missing[:5])}"
-            + (" …" if len(missing) > 5 else ""),
-            hint="build the model exactly as the saved one was built (same class, config and options)",
-        )
-
