@@ -106,7 +106,7 @@ def _stat(path: Path) -> list[Any]:
 _STAMPS: dict[tuple[str, ...], str] = {}
 
 
-_TRACE_SOURCES = ("runtime", "inventory", "ops", "ir", "model_spec.py", "_version.py")
+_TRACE_SOURCES = ("runtime", "inventory", "ops", "ir", "model_spec.py", "model_inventory.py", "_version.py")
 """The parts of qrt whose code decides an inventory: tracing and model building, the
 inventory's assembly, the op registry, sites. (Not the front ends, resolver or tools: a
 change there changes plans, not inventories.)"""
