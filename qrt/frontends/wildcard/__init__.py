@@ -28,32 +28,32 @@ Modules, in import order (none imports one below it in this list):
 
 from __future__ import annotations
 
-from qrt.frontends.wildcard.attributes import (
-    ATTRIBUTE_FIELDS,
-    AttributeField,
-    attribute_defaults,
-    validate_attributes,
-)
-from qrt.frontends.wildcard.entries import (
-    Entry,
-    FrozenDict,
-    WildcardConfig,
-    WildcardConfigError,
-    is_wildcard_document,
-    load_wildcard,
-    qualified_parent_class,
-    wildcard_from_data,
-    wildcard_from_text,
-)
-from qrt.frontends.wildcard.reference import (
-    disabled_state,
-    full_attributes,
-    name_matches,
-    owner_matches,
-    reference_site_states,
-    reference_states,
-    stage_base,
-)
+from qrt._faces import lazy_names
+
+# Each public name is imported on first use: a command that needs one module of the package
+# (explain's notes need only ``instrumented``) does not load the readers, YAML and pydantic.
+_NAMES: dict[str, str] = {
+    "ATTRIBUTE_FIELDS": "qrt.frontends.wildcard.attributes",
+    "AttributeField": "qrt.frontends.wildcard.attributes",
+    "attribute_defaults": "qrt.frontends.wildcard.attributes",
+    "validate_attributes": "qrt.frontends.wildcard.attributes",
+    "Entry": "qrt.frontends.wildcard.entries",
+    "FrozenDict": "qrt.frontends.wildcard.entries",
+    "WildcardConfig": "qrt.frontends.wildcard.entries",
+    "WildcardConfigError": "qrt.frontends.wildcard.entries",
+    "is_wildcard_document": "qrt.frontends.wildcard.entries",
+    "load_wildcard": "qrt.frontends.wildcard.entries",
+    "qualified_parent_class": "qrt.frontends.wildcard.entries",
+    "wildcard_from_data": "qrt.frontends.wildcard.entries",
+    "wildcard_from_text": "qrt.frontends.wildcard.entries",
+    "disabled_state": "qrt.frontends.wildcard.reference",
+    "full_attributes": "qrt.frontends.wildcard.reference",
+    "name_matches": "qrt.frontends.wildcard.reference",
+    "owner_matches": "qrt.frontends.wildcard.reference",
+    "reference_site_states": "qrt.frontends.wildcard.reference",
+    "reference_states": "qrt.frontends.wildcard.reference",
+    "stage_base": "qrt.frontends.wildcard.reference",
+}
 
 __all__ = [
     "ATTRIBUTE_FIELDS",
@@ -77,3 +77,5 @@ __all__ = [
     "wildcard_from_data",
     "wildcard_from_text",
 ]
+
+__getattr__, __dir__ = lazy_names(globals(), _NAMES)
