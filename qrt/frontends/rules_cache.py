@@ -119,17 +119,12 @@ def load(kind: str, parts: Sequence[Any]) -> Any | None:
     if not _ACTIVE:
         return None
     try:
-        from qrt.inventory.cache import read_entry
+        from qrt.inventory.cache import read_entry, unseal
 
         path = _entry(_key(kind, parts))
         data = read_entry(path)
-        if data is None:
-            return None
-        start = len(_MAGIC) + 65
-        if not data.startswith(_MAGIC) or data[start - 1 : start] != b"\n":
-            return None
-        body = memoryview(data)[start:]
-        if hashlib.sha256(body).hexdigest().encode("ascii") != data[len(_MAGIC) : start - 1]:
+        body = unseal(_MAGIC, data) if data is not None else None
+        if body is None:
             return None
         fmt, deps, pickled = marshal.loads(body)
         if fmt != CACHE_FORMAT:
@@ -152,9 +147,8 @@ def store(kind: str, parts: Sequence[Any], value: Any, deps: Sequence[Dep] = ())
         pickled = pickle.dumps(value, protocol=5)
         _IrUnpickler(io.BytesIO(pickled)).load()  # what load would do: else never stored
         body = marshal.dumps((CACHE_FORMAT, tuple(tuple(d) for d in deps), pickled), 4)
-        data = _MAGIC + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
-        from qrt.inventory.cache import write_entry
+        from qrt.inventory.cache import seal, write_entry
 
-        return write_entry(_entry(_key(kind, parts)), data)
+        return write_entry(_entry(_key(kind, parts)), seal(_MAGIC, body))
     except Exception:  # noqa: BLE001 — a value pickle cannot write, an unwritable cache
         return False

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_BYTES", "cache_dir", "cache_info", "clear_cache", "inventory_key", "load_cached", "read_entry",
-    "source_stamp", "store_cached", "write_entry",
+    "seal", "source_stamp", "store_cached", "unseal", "write_entry",
 ]
 
 CACHE_FORMAT = 2
@@ -285,7 +285,25 @@ def _pack(inv: Inventory) -> bytes:
         body = marshal.dumps(rows, _MARSHAL_VERSION)
     except ValueError:  # a str or tuple subclass elsewhere (a torch.Size from some tracer)
         body = marshal.dumps(_plain(rows), _MARSHAL_VERSION)
-    return _MAGIC + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
+    return seal(_MAGIC, body)
+
+
+def seal(magic: bytes, body: bytes) -> bytes:
+    """An entry's bytes: ``magic``, the sha256 of ``body`` and ``body`` — the one layout of
+    every cache entry (inventories here, compiled rules in :mod:`qrt.frontends.rules_cache`)."""
+    return magic + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
+
+
+def unseal(magic: bytes, data: bytes) -> memoryview | None:
+    """The body of an entry :func:`seal` wrote with ``magic``, or ``None`` where the magic or
+    the digest does not match (another format, a damaged or planted entry)."""
+    start = len(magic) + 65
+    if not data.startswith(magic) or data[start - 1 : start] != b"\n":
+        return None
+    body = memoryview(data)[start:]
+    if hashlib.sha256(body).hexdigest().encode("ascii") != data[len(magic) : start - 1]:
+        return None
+    return body
 
 
 _PLAIN: tuple[type[Any], ...] = (bool, int, float, str, bytes, type(None))
@@ -315,11 +333,8 @@ def _unpack(data: bytes) -> Inventory | None:
     from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
     from qrt.ir.site import Site
 
-    start = len(_MAGIC) + 65
-    if not data.startswith(_MAGIC) or data[start - 1 : start] != b"\n":
-        return None
-    body = memoryview(data)[start:]
-    if hashlib.sha256(body).hexdigest().encode("ascii") != data[len(_MAGIC) : start - 1]:
+    body = unseal(_MAGIC, data)
+    if body is None:
         return None
     rows = marshal.loads(body)
     if (

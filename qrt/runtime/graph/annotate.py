@@ -31,7 +31,7 @@ import torch
 from qrt.ir.spec import QuantizationSpec
 from qrt.ops.registry import OpRegistry, default_registry
 from qrt.runtime.formats.torchao import GraphSpecError, torchao_spec
-from qrt.runtime.graph.fates import Fate, GraphFate, op_site_id, site_id
+from qrt.runtime.graph.fates import GraphFate, op_site_id, placed_sites, rendered, site_id
 from qrt.runtime.graph.names import CallSite
 from qrt.runtime.op_naming import positional_slots, slot_role
 
@@ -122,13 +122,13 @@ class PlanQuantizer:
 
     @property
     def report(self) -> list[str]:
-        """The fates that are not a plain placement, as text (the prepared summary's lines)."""
-        return [line for line in (f.render() for f in self.fates) if line is not None]
+        """The fates that are not a plain placement, as text."""
+        return rendered(self.fates)
 
     @property
     def placed(self) -> list[str]:
-        """Every quantizer placed (one observer each), by :func:`~.fates.site_id`."""
-        return [f.site for f in self.fates if f.fate is Fate.PLACED and f.site is not None]
+        """Every quantizer placed (one observer each), by site id."""
+        return placed_sites(self.fates)
 
     def _place(self, where: str) -> None:
         self.fates.append(GraphFate.placed(where))

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Fate", "GraphFate", "op_site_id", "site_id"]
+__all__ = ["Fate", "GraphFate", "op_site_id", "placed_sites", "rendered", "site_id"]
 
 
 class Fate(str, Enum):
@@ -136,3 +137,13 @@ class GraphFate:
     @classmethod
     def torchao_shared_observer(cls, site: str) -> GraphFate:
         return cls(Fate.SHARED, site, "shares the observer torchao placed for the same tensor")
+
+
+def rendered(fates: Iterable[GraphFate]) -> list[str]:
+    """The fates that are not a plain placement, as text (the prepared summary's lines)."""
+    return [line for line in (f.render() for f in fates) if line is not None]
+
+
+def placed_sites(fates: Iterable[GraphFate]) -> list[str]:
+    """Every quantizer placed (one observer each), by :func:`site_id`."""
+    return [f.site for f in fates if f.fate is Fate.PLACED and f.site is not None]

@@ -17,6 +17,7 @@ from torch import nn
 
 from qrt.errors import QrtError
 from qrt.runtime.quant.eager import PrepareError
+from qrt.runtime.graph.fates import placed_sites, rendered
 
 if TYPE_CHECKING:
     from qrt.runtime.quant.quantizer import Quantizer
@@ -102,13 +103,12 @@ class GraphBackend:
     @property
     def report(self) -> list[str]:
         """The fates that are not a plain placement, as text."""
-        return [line for line in (f.render() for f in self.fates) if line is not None]
+        return rendered(self.fates)
 
     @property
     def placed(self) -> list[str]:
-        from qrt.runtime.graph.fates import Fate
-
-        return [f.site for f in self.fates if f.fate is Fate.PLACED and f.site is not None]
+        """Every quantizer placed (one observer each), by site id."""
+        return placed_sites(self.fates)
 
     @classmethod
     def prepare(cls, model: nn.Module, source: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
