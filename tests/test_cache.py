@@ -171,3 +171,28 @@ def test_commands_on_a_cached_model_import_neither_torch_nor_transformers(tmp_pa
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[0, 1, 0, 1, 0, 0] []"  # lint finds, diff differs
+
+
+def test_explaining_a_cached_inventory_builds_only_the_sites_asked_for(_private_inventory_cache: Path) -> None:
+    """While the sites are rows, ``find`` and ``site_by_path`` build only their matches, equal to
+    what the built table holds; explain then decides those alone (no table of every site)."""
+    from qrt.api import explain
+    from qrt.frontends.source import load_rule_source
+    from qrt.tools.explain_query import resolve_for_queries
+
+    traced = load_model_inventory("tiny_llama")
+    assert store_cached("2" * 64, traced, spec="tiny_llama")
+    read = load_cached("2" * 64)
+    assert read is not None
+    queries = ["model.layers.0.mlp.down_proj.weight_quantizer", "lm_head", "model.layers.1.self_attn.q_proj.linear",
+               "lm_head.weight_quantizer"]
+    for query in queries:
+        assert read.find(query) == traced.find(query), query
+    assert read.site_by_path("lm_head.weight_quantizer") == traced.site_by_path("lm_head.weight_quantizer") is not None
+    assert read.site_by_path("no.such_quantizer") is None
+    source = load_rule_source("modelopt:NVFP4_DEFAULT_CFG")
+    named = [queries[0], queries[3]]  # quantizer paths (a glob or a module's name reads every site)
+    ours = explain(resolve_for_queries(source, read), queries=named)  # as `qrt explain` does
+    assert "sites" not in vars(read)  # decided from the rows it named
+    assert ours == explain(source, traced, named)
+    assert read.sites == traced.sites  # and the whole table, once something reads it

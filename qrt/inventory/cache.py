@@ -356,10 +356,11 @@ def _unpack(data: bytes) -> Inventory | None:
 
     inv = Inventory.with_lazy_tables(
         modules=tuple(ModuleInfo(*row) for row in modules),
-        sites=tuple(Site(*row) for row in sites),
+        sites=None,
         model=model,
-        tables={"ops": build_ops, "tensors": build_tensors},
-        columns={"op_names": lambda: tuple(o[0] for o in ops), "op_types": lambda: tuple(o[1] for o in ops)},
+        tables={"ops": build_ops, "tensors": build_tensors, "sites": lambda: tuple(Site(*row) for row in sites)},
+        columns={"op_names": lambda: tuple(o[0] for o in ops), "op_types": lambda: tuple(o[1] for o in ops),
+                 "site_rows": lambda: sites},
     )
     inv.__dict__["sha256"] = sha256  # the digest the stored inventory had: its cached_property
     return inv

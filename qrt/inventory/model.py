@@ -18,7 +18,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from qrt.errors import QueryError, did_you_mean
@@ -98,7 +98,7 @@ class Inventory:
         cls,
         *,
         modules: tuple[ModuleInfo, ...],
-        sites: tuple[Site, ...],
+        sites: tuple[Site, ...] | None,
         model: dict[str, object],
         tables: dict[str, Callable[[], tuple[Any, ...]]],
         columns: dict[str, Callable[[], tuple[Any, ...]]] | None = None,
@@ -108,10 +108,15 @@ class Inventory:
         plain rows, and explain of one site never reads them — 20,000 objects a 70B-shaped
         Llama need not pay for. Equal, in every way one can observe, to the inventory built
         with all its tables at once. ``columns`` gives :attr:`op_names` and :attr:`op_types`
-        from the rows while the ``ops`` table is not built (lint reads only those)."""
+        from the rows while the ``ops`` table is not built (lint reads only those). ``sites`` may
+        be ``None`` with a ``sites`` table and a ``site_rows`` column (each row a ``Site``'s
+        fields in order): explaining a few sites then builds only those (:meth:`site_by_path`,
+        :meth:`find`), not the 11,727 of a 70B-shaped Llama."""
         inv = object.__new__(cls)
         state = inv.__dict__
-        state.update(modules=modules, sites=sites, model=model)
+        state.update(modules=modules, model=model)
+        if sites is not None:
+            state["sites"] = sites
         state["_lazy_tables"] = dict(tables)
         state["_lazy_columns"] = dict(columns or {})
         return inv
@@ -176,6 +181,26 @@ class Inventory:
     def registered_ops(self) -> Iterator[OpRecord]:
         return (op for op in self.ops if op.registered)
 
+    def _unbuilt_site_rows(self) -> Sequence[tuple[Any, ...]] | None:
+        """The raw site rows (``Site`` fields in order) while the ``sites`` table is unbuilt."""
+        if "sites" in self.__dict__:
+            return None
+        column = self.__dict__.get("_lazy_columns", {}).get("site_rows")
+        return column() if column is not None else None
+
+    @cached_property
+    def _sites_by_path(self) -> dict[str, Site]:
+        return {s.quantizer_path: s for s in self.sites}
+
+    def site_by_path(self, path: str) -> Site | None:
+        """The site whose quantizer path is ``path``, or ``None``; while the sites are still
+        rows, only that one is built."""
+        rows = self._unbuilt_site_rows()
+        if rows is None:
+            return self._sites_by_path.get(path)
+        at = _site_field("quantizer_path")
+        return next((Site(*row) for row in rows if row[at] == path), None)
+
     def tied_sites(self, site: Site) -> tuple[Site, ...]:
         """Other sites on the same tensor (module boundary ↔ op input/output, shared params)."""
         return tuple(s for s in self.sites_by_tensor.get(site.tensor, ()) if s is not site)
@@ -211,6 +236,15 @@ class Inventory:
                 if s.op_name == owner or (s.op_name is None and s.module == owner)
                 or s.quantizer_path.startswith(prefix) or any(a.startswith(prefix) for a in s.aliases)
             ]
+        rows = self._unbuilt_site_rows()
+        if rows is not None:  # the same test on the rows; only the matches become sites
+            path, scope, op, aliases = (_site_field(f) for f in ("quantizer_path", "scope", "op_name", "aliases"))
+            return [
+                Site(*row) for row in rows
+                if row[path] == query or row[op] == owner
+                or (row[op] is None and (row[scope][-1][0] if row[scope] else "") == owner)
+                or (row[aliases] and query in row[aliases])
+            ]
         return [
             s for s in self.sites
             if s.quantizer_path == query or s.op_name == owner
@@ -232,6 +266,14 @@ class Inventory:
 
 
 _GLOB = re.compile(r"[*?\[]")
+
+
+@cache
+def _site_field(name: str) -> int:
+    """The position of ``Site`` field ``name`` in a site row."""
+    from dataclasses import fields
+
+    return [f.name for f in fields(Site)].index(name)
 
 
 def _site_matches(site: Site, query: str) -> bool:

@@ -16,13 +16,11 @@ that match it), so explaining ``model.layers.0.mlp.down_proj.weight_quantizer`` 
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from qrt.inventory.model import Inventory
 from qrt.ir.effect import Patch
 from qrt.ir.rule import RuleSet
-from qrt.ir.site import Site
 from qrt.resolver.decision import Decision
 from qrt.resolver.fast import FastResolver
 from qrt.resolver.plan import Plan, check_type_names, resolve_inventory
@@ -47,14 +45,10 @@ class _OnDemandPlan(Plan):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         return self.__dict__.setdefault("decisions", tuple(self._resolver.resolve(self.inventory.sites)))
 
-    @cached_property
-    def _sites_by_path(self) -> dict[str, Site]:
-        return {s.quantizer_path: s for s in self.inventory.sites}
-
     def decision(self, quantizer_path: str) -> Decision:
         if "decisions" in self.__dict__:
             return super().decision(quantizer_path)
-        site = self._sites_by_path.get(quantizer_path)
+        site = self.inventory.site_by_path(quantizer_path)
         if site is None:
             return super().decision(quantizer_path)  # its error names the closest paths
         return self._resolver.decide(site)
