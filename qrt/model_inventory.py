@@ -21,6 +21,8 @@ from qrt.model_spec import parse_model_spec
 
 if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
+    from qrt.inventory.templates import Family
+    from qrt.model_spec import ModelSpec
     from qrt.runtime.trace import TraceProgress
 
 __all__ = ["checkpoint_inventory", "load_model_inventory"]
@@ -49,13 +51,23 @@ def load_model_inventory(
 
         return load_inventory_file(spec.target)
     key = None
+    family = None
     if cache:
-        from qrt.inventory.cache import inventory_key, load_cached
+        from qrt.inventory.cache import inventory_key, load_cached, store_cached
 
         key = inventory_key(spec, input_shapes=input_shapes, device=device, seed=seed, dtype=dtype)
         found = load_cached(key) if key is not None else None
         if found is not None:
             return found
+        family = _family(spec, input_shapes=input_shapes, device=device, dtype=dtype)
+        if family is not None:
+            from qrt.inventory.templates import from_template
+
+            found = from_template(family, spec)
+            if found is not None:
+                if key is not None:
+                    store_cached(key, found, spec=spec.text)
+                return found
     from qrt.runtime.sources import build_model
     from qrt.runtime.trace import trace_model
 
@@ -64,10 +76,72 @@ def load_model_inventory(
         built.model, built.args, built.kwargs, progress=progress, model_info=built.info
     )
     if key is not None:
-        from qrt.inventory.cache import store_cached
-
         store_cached(key, inv, spec=spec.text)
+    if family is not None:
+        _learn_template(family, inv, input_shapes=input_shapes, device=device, dtype=dtype)
     return inv
+
+
+_PICKLES = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+
+
+def _family(spec: ModelSpec, *, input_shapes: Sequence[Sequence[int]] | None, device: str | None,
+            dtype: str | None) -> Family | None:
+    """The template family of a Hugging Face config traced on ``meta`` (where nothing random is
+    drawn), or ``None``: another kind of spec or device, a folder whose weights are pickles (its
+    trace is an error a template must not hide), a quantized config (likewise), an unreadable
+    file (the trace says why)."""
+    if spec.kind != "hf" or (device or "meta") != "meta":
+        return None
+    from qrt.files import parse_json, read_text
+    from qrt.inventory.templates import family_of
+
+    path = Path(spec.target)
+    folder = path.is_dir()
+    try:
+        config = parse_json(read_text(path / "config.json" if folder else path), file=spec.target)
+    except (QrtError, OSError):
+        return None
+    weights = folder and any(path.glob("*.safetensors"))
+    if folder and not weights and any(p for g in _PICKLES for p in path.glob(g)):
+        return None
+    if not isinstance(config, dict) or "quantization_config" in config:
+        return None
+    return family_of(config, has_weights=weights, options={
+        "input_shapes": [list(s) for s in input_shapes or ()], "device": "meta", "dtype": dtype or "auto"})
+
+
+def _learn_template(family: Family, inv: Inventory, *, input_shapes: Sequence[Sequence[int]] | None,
+                    device: str | None, dtype: str | None) -> None:
+    """Trace the family's probes (four models of 3-4 layers and a few dozen features: a tenth
+    of a second each) and keep the template they teach where it gives ``inv`` exactly
+    (:func:`qrt.inventory.templates.prove_and_store`). Never fails the command: a probe that
+    cannot be built or traced records that the family has no template."""
+    from qrt.inventory.cache import inventory_rows
+    from qrt.inventory.templates import PROBE_LAYERS, PROBES, prove_and_store, store_none, template_known
+
+    if template_known(family):
+        return
+    from qrt.runtime.sources import build_model
+    from qrt.runtime.trace import trace_model
+
+    with tempfile.TemporaryDirectory(prefix="qrt-probe-") as tmp:
+        def probe(n: int, layers: int) -> tuple[dict[str, Any], tuple[Any, ...]]:
+            config = Path(tmp) / f"probe{n}-{layers}.json"
+            config.write_text(json.dumps(family.probe_config(n, layers)), encoding="utf-8")
+            # the traced model's dtype (a checkpoint's own, beside it; the probes have no weights)
+            built = build_model(parse_model_spec(str(config)), input_shapes=input_shapes, device=device,
+                                dtype=dtype if dtype not in (None, "auto") else str(inv.model.get("dtype")))
+            traced = trace_model(built.model, built.args, built.kwargs, model_info=built.info)
+            return traced.model, inventory_rows(traced)
+
+        try:
+            probes = [probe(n, PROBE_LAYERS[0]) for n in range(PROBES)]
+            longer = probe(0, PROBE_LAYERS[1])
+        except Exception as exc:  # noqa: BLE001 — a probe's failure costs only the template
+            store_none(family, f"a probe failed: {type(exc).__name__}: {exc}"[:500])
+            return
+    prove_and_store(family, probes, longer, inv)
 
 
 def checkpoint_inventory(

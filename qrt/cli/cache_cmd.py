@@ -60,4 +60,8 @@ def run(args: argparse.Namespace) -> int:
         used = datetime.datetime.fromtimestamp(e["used"]).strftime("%Y-%m-%d %H:%M")
         sites = f"{e['sites']} sites" if e["sites"] is not None else "? sites"
         print(f"  {used}  {_size(e['bytes']):>9}  {sites:>12}  {e['spec'] or '(unknown spec)'}  {e['key'][:12]}")
+    templates = info["templates"]
+    if templates["entries"]:
+        print(f"  and {templates['entries']} inventory template{'' if templates['entries'] == 1 else 's'} "
+              f"({_size(templates['bytes'])}): new sizes of a model traced before need no trace")
     return 0

@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from qrt.model_spec import ModelSpec
 
 __all__ = [
-    "MAX_BYTES", "cache_dir", "cache_info", "clear_cache", "inventory_key", "load_cached", "read_entry",
-    "seal", "source_stamp", "store_cached", "unseal", "write_entry",
+    "MAX_BYTES", "cache_dir", "cache_info", "clear_cache", "environment", "inventory_from_rows", "inventory_key",
+    "inventory_rows", "load_cached", "read_entry", "seal", "source_stamp", "store_cached", "unseal", "write_entry",
 ]
 
 CACHE_FORMAT = 2
@@ -74,7 +74,11 @@ _RULES = "rules"
 _RULES_SUFFIX = ".qrules"
 """Compiled rules (:mod:`qrt.frontends.rules_cache`) live in ``rules/`` beside the inventories:
 bounded, listed and cleared with them."""
-_ENTRY_SUFFIXES = (_SUFFIX, _RULES_SUFFIX, *_OLD_SUFFIXES)
+_TEMPLATES = "templates"
+_TEMPLATES_SUFFIX = ".qtpl"
+"""Inventory templates (:mod:`qrt.inventory.templates`) live in ``templates/``: bounded,
+listed and cleared with the rest."""
+_ENTRY_SUFFIXES = (_SUFFIX, _RULES_SUFFIX, _TEMPLATES_SUFFIX, *_OLD_SUFFIXES)
 _TOUCH_AFTER_S = 600
 """An entry read is marked used (its mtime) when it was last marked longer ago than this."""
 _MAGIC = b"qrt inventory cache 2\n"
@@ -229,13 +233,22 @@ def inventory_key(
         "device": device,
         "dtype": dtype or "auto",
         "seed": None if device == "meta" else seed,
+        **environment(hf=spec.kind == "hf"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def environment(*, hf: bool) -> dict[str, Any]:
+    """What besides the model decides a trace: qrt's tracing code, the op registry, the
+    Python, torch and (``hf``) transformers versions — part of every inventory key and of
+    every template key (:mod:`qrt.inventory.templates`)."""
+    return {
         "qrt": _qrt_sources(),
         "ops": _registry(),
         "python": list(sys.version_info[:3]),
         "torch": _package_version("torch", "version.py"),
-        "transformers": _package_version("transformers", "__init__.py") if spec.kind == "hf" else None,
+        "transformers": _package_version("transformers", "__init__.py") if hf else None,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _entry(key: str) -> Path:
@@ -262,15 +275,13 @@ def _module_fields() -> tuple[str, ...]:
     return tuple(f.name for f in fields(ModuleInfo))
 
 
-def _pack(inv: Inventory) -> bytes:
-    """The entry's bytes: header, seal, then the rows. Raises ``ValueError`` where the
-    inventory holds a value ``marshal`` cannot write (then nothing is cached)."""
+def inventory_rows(inv: Inventory) -> tuple[tuple[Any, ...], ...]:
+    """The inventory's four tables as plain rows — ``(modules, ops, tensors, sites)``, each row
+    a tuple of the record's fields in order (an op's uses as ``(key, tensor)`` pairs) — what an
+    entry holds and what :mod:`qrt.inventory.template` learns from. Values of a subclass of a
+    plain type (a ``torch.Size``) are not converted here (:func:`_pack` does where needed)."""
     site_fields, module_fields = _site_fields(), _module_fields()
-    rows = (
-        CACHE_FORMAT,
-        site_fields,
-        module_fields,
-        _plain(inv.model),  # torch's version is a str subclass there
+    return (
         tuple(tuple(getattr(m, f) for f in module_fields) for m in inv.modules),
         tuple(
             (o.name, o.op_type, o.module, o.registered, tuple((u.key, u.tensor) for u in o.inputs),
@@ -279,6 +290,19 @@ def _pack(inv: Inventory) -> bytes:
         ),
         tuple((t.id, t.shape, t.dtype, t.producer, t.readers) for t in inv.tensors),
         tuple(tuple(getattr(s, f) for f in site_fields) for s in inv.sites),
+    )
+
+
+def _pack(inv: Inventory) -> bytes:
+    """The entry's bytes: header, seal, then the rows. Raises ``ValueError`` where the
+    inventory holds a value ``marshal`` cannot write (then nothing is cached)."""
+    known = inv.__dict__.get("_rows")  # an inventory made from rows (a template's) keeps them
+    rows = (
+        CACHE_FORMAT,
+        _site_fields(),
+        _module_fields(),
+        _plain(inv.model),  # torch's version is a str subclass there
+        *(known if known is not None else inventory_rows(inv)),
         inv.sha256,
     )
     try:
@@ -330,9 +354,6 @@ def _plain(value: Any) -> Any:
 def _unpack(data: bytes) -> Inventory | None:
     """The inventory in an entry's bytes, or ``None`` where the seal or the layout is not
     this qrt's (a damaged entry, another format)."""
-    from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
-    from qrt.ir.site import Site
-
     body = unseal(_MAGIC, data)
     if body is None:
         return None
@@ -343,6 +364,16 @@ def _unpack(data: bytes) -> Inventory | None:
     ):
         return None
     _, _, _, model, modules, ops, tensors, sites, sha256 = rows
+    return inventory_from_rows(model, modules, ops, tensors, sites, sha256=sha256)
+
+
+def inventory_from_rows(model: dict[str, object], modules: tuple[Any, ...], ops: tuple[Any, ...],
+                        tensors: tuple[Any, ...], sites: tuple[Any, ...], *, sha256: str | None = None) -> Inventory:
+    """The inventory of :func:`inventory_rows`' rows, its ``ops``, ``tensors`` and ``sites``
+    tables built when first read. ``sha256``: the digest the rows' inventory is known to have
+    (else computed when asked)."""
+    from qrt.inventory.model import Inventory, ModuleInfo, OpRecord, TensorInfo, TensorUse
+    from qrt.ir.site import Site
 
     def build_ops() -> tuple[OpRecord, ...]:
         return tuple(
@@ -362,7 +393,9 @@ def _unpack(data: bytes) -> Inventory | None:
         columns={"op_names": lambda: tuple(o[0] for o in ops), "op_types": lambda: tuple(o[1] for o in ops),
                  "site_rows": lambda: sites},
     )
-    inv.__dict__["sha256"] = sha256  # the digest the stored inventory had: its cached_property
+    if sha256 is not None:
+        inv.__dict__["sha256"] = sha256  # the digest the stored inventory had: its cached_property
+    inv.__dict__["_rows"] = (modules, ops, tensors, sites)
     return inv
 
 
@@ -512,8 +545,9 @@ def _prune(folder: Path, limit: int) -> None:
 
 
 def cache_info() -> dict[str, Any]:
-    """Where the cache is, its bound, and its entries (newest use first); ``rules``: how many
-    compiled rule files it holds and their bytes."""
+    """Where the cache is, its bound, and its entries (newest use first); ``rules`` and
+    ``templates``: how many compiled rule files and inventory templates it holds, and their
+    bytes."""
     folder = cache_dir() / _ENTRIES
     rows = []
     for path, st in sorted(_entries(folder), key=lambda e: -e[1].st_mtime_ns) if folder.is_dir() else []:
@@ -528,6 +562,8 @@ def cache_info() -> dict[str, Any]:
         })
     rules_folder = cache_dir() / _RULES
     rules = _entries(rules_folder) if rules_folder.is_dir() else []
+    templates_folder = cache_dir() / _TEMPLATES
+    templates = _entries(templates_folder) if templates_folder.is_dir() else []
     return {
         "qrt_cache": 1,
         "directory": str(cache_dir()),
@@ -535,14 +571,15 @@ def cache_info() -> dict[str, Any]:
         "bytes": sum(r["bytes"] for r in rows),
         "entries": rows,
         "rules": {"entries": len(rules), "bytes": sum(st.st_size for _, st in rules)},
+        "templates": {"entries": len(templates), "bytes": sum(st.st_size for _, st in templates)},
     }
 
 
 def clear_cache() -> dict[str, Any]:
     """Remove every entry (and stray temporary files); returns how many inventories and how
-    many bytes (compiled rules too)."""
+    many bytes (compiled rules and templates too)."""
     removed = freed = 0
-    for name in (_ENTRIES, _RULES):
+    for name in (_ENTRIES, _RULES, _TEMPLATES):
         folder = cache_dir() / name
         if not folder.is_dir():
             continue
