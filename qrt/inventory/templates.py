@@ -264,7 +264,8 @@ def from_template(family: Family, spec: ModelSpec) -> Inventory | None:
     _, model, template, _ = entry
     try:
         rows = instantiate(template, family.sizes, family.layers)
-    except TemplateError:
-        return None
-    model = {"spec": spec.text, **model}
-    return inventory_from_rows(model, *rows)
+        if not isinstance(model, dict) or not isinstance(rows, tuple) or len(rows) != 4:
+            return None
+        return inventory_from_rows({"spec": spec.text, **model}, *rows)
+    except Exception:  # noqa: BLE001 — a size not whole here, or an entry sealed by anyone but
+        return None  # qrt's learner (nothing in it is run): a miss, the model is traced
