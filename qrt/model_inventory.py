@@ -117,7 +117,7 @@ def _learn_template(family: Family, inv: Inventory, *, input_shapes: Sequence[Se
     of a second each) and keep the template they teach where it gives ``inv`` exactly
     (:func:`qrt.inventory.templates.prove_and_store`). Never fails the command: a probe that
     cannot be built or traced records that the family has no template."""
-    from qrt.inventory.cache import inventory_rows
+    from qrt.inventory.canonical import inventory_rows
     from qrt.inventory.templates import PROBE_LAYERS, PROBES, prove_and_store, store_none, template_known
 
     if template_known(family):

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from qrt._version import __version__
 from qrt.files import file_digest
+from qrt.inventory.canonical import inventory_rows, module_fields, site_fields
 
 if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
@@ -259,50 +260,15 @@ def _meta(entry: Path) -> Path:
     return entry.with_name(entry.stem + ".meta.json")
 
 
-def _site_fields() -> tuple[str, ...]:
-    from dataclasses import fields
-
-    from qrt.ir.site import Site
-
-    return tuple(f.name for f in fields(Site))
-
-
-def _module_fields() -> tuple[str, ...]:
-    from dataclasses import fields
-
-    from qrt.inventory.model import ModuleInfo
-
-    return tuple(f.name for f in fields(ModuleInfo))
-
-
-def inventory_rows(inv: Inventory) -> tuple[tuple[Any, ...], ...]:
-    """The inventory's four tables as plain rows — ``(modules, ops, tensors, sites)``, each row
-    a tuple of the record's fields in order (an op's uses as ``(key, tensor)`` pairs) — what an
-    entry holds and what :mod:`qrt.inventory.template` learns from. Values of a subclass of a
-    plain type (a ``torch.Size``) are not converted here (:func:`_pack` does where needed)."""
-    site_fields, module_fields = _site_fields(), _module_fields()
-    return (
-        tuple(tuple(getattr(m, f) for f in module_fields) for m in inv.modules),
-        tuple(
-            (o.name, o.op_type, o.module, o.registered, tuple((u.key, u.tensor) for u in o.inputs),
-             tuple((u.key, u.tensor) for u in o.outputs), o.source)
-            for o in inv.ops
-        ),
-        tuple((t.id, t.shape, t.dtype, t.producer, t.readers) for t in inv.tensors),
-        tuple(tuple(getattr(s, f) for f in site_fields) for s in inv.sites),
-    )
-
-
 def _pack(inv: Inventory) -> bytes:
     """The entry's bytes: header, seal, then the rows. Raises ``ValueError`` where the
     inventory holds a value ``marshal`` cannot write (then nothing is cached)."""
-    known = inv.__dict__.get("_rows")  # an inventory made from rows (a template's) keeps them
     rows = (
         CACHE_FORMAT,
-        _site_fields(),
-        _module_fields(),
+        site_fields(),
+        module_fields(),
         _plain(inv.model),  # torch's version is a str subclass there
-        *(known if known is not None else inventory_rows(inv)),
+        *inventory_rows(inv),
         inv.sha256,
     )
     try:
@@ -360,7 +326,7 @@ def _unpack(data: bytes) -> Inventory | None:
     rows = marshal.loads(body)
     if (
         not isinstance(rows, tuple) or len(rows) != 9 or rows[0] != CACHE_FORMAT
-        or rows[1] != _site_fields() or rows[2] != _module_fields()
+        or rows[1] != site_fields() or rows[2] != module_fields()
     ):
         return None
     _, _, _, model, modules, ops, tensors, sites, sha256 = rows

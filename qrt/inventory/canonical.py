@@ -8,6 +8,8 @@ model module can call it without an import circle.
 
 from __future__ import annotations
 
+from dataclasses import fields
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from qrt.sealed_json import digest, dumps_rows, dumps_sealed
@@ -15,70 +17,104 @@ from qrt.sealed_json import digest, dumps_rows, dumps_sealed
 if TYPE_CHECKING:
     from qrt.inventory.model import Inventory
 
-__all__ = ["INVENTORY_VERSION", "dumps_inventory", "inventory_digest", "inventory_to_json"]
+__all__ = [
+    "INVENTORY_VERSION", "MODULE_FIELDS", "dumps_inventory", "inventory_digest", "inventory_rows", "inventory_to_json",
+    "module_fields", "site_fields",
+]
 
 INVENTORY_VERSION = 1
 
 
+@cache
+def site_fields() -> tuple[str, ...]:
+    """A site row's fields, in order: ``Site``'s."""
+    from qrt.ir.site import Site
+
+    return tuple(f.name for f in fields(Site))
+
+
+MODULE_FIELDS = ("name", "type", "leaf", "called", "forward_args", "scope", "forward_bases")
+"""A module row's fields, in order: ``ModuleInfo``'s (named here, not read from the class: the
+model module imports this one; a test holds them equal)."""
+
+
+def module_fields() -> tuple[str, ...]:
+    return MODULE_FIELDS
+
+
+def inventory_rows(inv: Inventory) -> tuple[tuple[Any, ...], ...]:
+    """The inventory's four tables as plain rows — ``(modules, ops, tensors, sites)``, each row
+    a tuple of the record's fields in order (an op's uses as ``(key, tensor)`` pairs): what a
+    cache entry holds (:mod:`.cache`), what a template is learned from (:mod:`.template`), and
+    what the canonical JSON is written from. Made once an inventory: an inventory read from
+    rows (the cache's, a template's) keeps them, and its tables need not be built to write or
+    digest it. Values of a subclass of a plain type (a ``torch.Size``) stay as they are."""
+    known: tuple[tuple[Any, ...], ...] | None = inv.__dict__.get("_rows")
+    if known is None:
+        sites, modules = site_fields(), module_fields()
+        known = (
+            tuple(tuple(getattr(m, f) for f in modules) for m in inv.modules),
+            tuple(
+                (o.name, o.op_type, o.module, o.registered, tuple((u.key, u.tensor) for u in o.inputs),
+                 tuple((u.key, u.tensor) for u in o.outputs), o.source)
+                for o in inv.ops
+            ),
+            tuple((t.id, t.shape, t.dtype, t.producer, t.readers) for t in inv.tensors),
+            tuple(tuple(getattr(s, f) for f in sites) for s in inv.sites),
+        )
+        inv.__dict__["_rows"] = known
+    return known
+
+
 def inventory_to_json(inv: Inventory) -> dict[str, Any]:
+    """The inventory file's document (``schemas/inventory.schema.json``), from the rows.
+    Tuples stand for JSON arrays (the encoder writes them alike)."""
+    modules, ops, tensors, sites = inventory_rows(inv)
+    at = {name: i for i, name in enumerate(site_fields())}
+    scope, shape, aliases, fused, expert = at["scope"], at["shape"], at["aliases"], at["fused"], at["expert"]
+    plain = [(name, at[name]) for name in ("quantizer_path",)]
+    middle = [(name, at[name]) for name in ("role", "key", "op_type", "op_name", "tensor")]
+    after = [(name, at[name]) for name in ("dtype", "arg_name", "source")]
+
+    def site(row: tuple[Any, ...]) -> dict[str, Any]:
+        out = {name: row[i] for name, i in plain}
+        out["scope"] = [entry[0] for entry in row[scope]]
+        out.update((name, row[i]) for name, i in middle)
+        out["shape"] = list(row[shape]) if row[shape] is not None else None
+        out.update((name, row[i]) for name, i in after)
+        out["aliases"] = list(row[aliases])
+        # only on fused experts' sites, so other inventories keep their text
+        if row[fused] is not None:
+            out["fused"] = row[fused]
+        if row[expert] is not None:
+            out["expert"] = row[expert]
+        return out
+
     return {
         "qrt_inventory": INVENTORY_VERSION,
         "model": inv.model,
         "modules": [
             {
-                "name": m.name,
-                "type": m.type,
-                "leaf": m.leaf,
-                "called": m.called,
-                "forward_args": list(m.forward_args),
-                "scope": list(m.scope),
+                "name": name, "type": type_, "leaf": leaf, "called": called,
+                "forward_args": list(forward_args), "scope": list(scope_),
                 # only where a class inherits forward: most modules define their own
-                **({"forward_bases": list(m.forward_bases)} if m.forward_bases else {}),
+                **({"forward_bases": list(bases)} if bases else {}),
             }
-            for m in inv.modules
+            for name, type_, leaf, called, forward_args, scope_, bases in modules
         ],
         "ops": [
             {
-                "name": op.name,
-                "op_type": op.op_type,
-                "module": op.module,
-                "registered": op.registered,
-                "inputs": [[u.key, u.tensor] for u in op.inputs],
-                "outputs": [[u.key, u.tensor] for u in op.outputs],
-                "source": op.source,
+                "name": name, "op_type": op_type, "module": module, "registered": registered,
+                "inputs": [[k, t] for k, t in inputs], "outputs": [[k, t] for k, t in outputs], "source": source,
             }
-            for op in inv.ops
+            for name, op_type, module, registered, inputs, outputs, source in ops
         ],
         "tensors": [
-            {
-                "id": t.id,
-                "shape": list(t.shape) if t.shape is not None else None,
-                "dtype": t.dtype,
-                "producer": t.producer,
-                "readers": list(t.readers),
-            }
-            for t in inv.tensors
+            {"id": id_, "shape": list(shape_) if shape_ is not None else None, "dtype": dtype, "producer": producer,
+             "readers": list(readers)}
+            for id_, shape_, dtype, producer, readers in tensors
         ],
-        "sites": [
-            {
-                "quantizer_path": s.quantizer_path,
-                "scope": [name for name, _ in s.scope],
-                "role": s.role,
-                "key": s.key,
-                "op_type": s.op_type,
-                "op_name": s.op_name,
-                "tensor": s.tensor,
-                "shape": list(s.shape) if s.shape is not None else None,
-                "dtype": s.dtype,
-                "arg_name": s.arg_name,
-                "source": s.source,
-                "aliases": list(s.aliases),
-                # only on fused experts' sites, so other inventories keep their text
-                **({"fused": s.fused} if s.fused is not None else {}),
-                **({"expert": s.expert} if s.expert is not None else {}),
-            }
-            for s in inv.sites
-        ],
+        "sites": [site(row) for row in sites],
     }
 
 

@@ -2,7 +2,7 @@
 traces and proved on a real one, so that a new size of a model whose structure qrt has traced
 before needs neither torch nor transformers (``docs/cache.md``).
 
-A decoder stack's inventory is regular. Its rows (:func:`qrt.inventory.cache.inventory_rows`)
+A decoder stack's inventory is regular. Its rows (:func:`qrt.inventory.canonical.inventory_rows`)
 repeat once per layer, the layer's index written into names (``model.layers.7.mlp``,
 ``…_layers_7_…``), and every shape is a product of the config's sizes (``hidden_size``,
 ``num_key_value_heads * head_dim``, ``head_dim / 2`` …). A template holds the rows with both

@@ -233,7 +233,7 @@ def prove_and_store(family: Family, probes: Sequence[tuple[dict[str, Any], tuple
     gives the 4-layer probe's rows and the traced inventory's rows exactly, and store it; where
     anything differs, store the record that this family has no template. Returns why not, or
     ``None`` when the template was stored."""
-    from qrt.inventory.cache import inventory_rows
+    from qrt.inventory.canonical import inventory_rows
 
     why: str | None = None
     template: Node | None = None

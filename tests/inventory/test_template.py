@@ -120,6 +120,15 @@ def test_a_llama_template_gives_each_size_its_trace_or_nothing(
 _OPTIONS = {"input_shapes": [], "device": "meta", "dtype": "auto"}
 
 
+def test_rows_name_the_records_fields_in_order() -> None:
+    from dataclasses import fields
+
+    from qrt.inventory.canonical import MODULE_FIELDS
+    from qrt.inventory.model import ModuleInfo
+
+    assert MODULE_FIELDS == tuple(f.name for f in fields(ModuleInfo))
+
+
 def test_what_a_template_does_not_serve(tmp_path: Path) -> None:
     base = family_of(LLAMA, has_weights=False, options=_OPTIONS)
     assert base is not None
