@@ -141,7 +141,10 @@ def _learn_template(family: Family, inv: Inventory, *, input_shapes: Sequence[Se
         except Exception as exc:  # noqa: BLE001 — a probe's failure costs only the template
             store_none(family, f"a probe failed: {type(exc).__name__}: {exc}"[:500])
             return
-    prove_and_store(family, probes, longer, inv)
+    try:
+        prove_and_store(family, probes, longer, inv)
+    except Exception as exc:  # noqa: BLE001 — the command traced its model: learning costs it nothing else
+        store_none(family, f"learning failed: {type(exc).__name__}: {exc}"[:500])
 
 
 def checkpoint_inventory(
