@@ -66,6 +66,9 @@ divide the heads in ratios 2, 3, 4 (so ``heads / kv`` is no constant), head dims
 multiples of 40 (a partial rotary of a quarter or 0.4 of them is still an even whole number).
 On ``meta`` a probe's size costs nothing."""
 
+_LARGEST = 1 << 24
+"""The largest size a template serves (vocabularies and hidden sizes are far below)."""
+
 PROBES = 3
 PROBE_LAYERS = (3, 4)
 """Three probes of 3 layers learn the template; a fourth, of 4 layers, proves its layer loops."""
@@ -145,6 +148,8 @@ def family_of(config: Any, *, has_weights: bool, options: Mapping[str, Any]) -> 
         return None
     layers_field = found[0]
     sizes = {f: v for f, v in config.items() if f in SIZE_FIELDS and type(v) is int and v > 1}
+    if any(v > _LARGEST for v in sizes.values()):
+        return None  # beyond any real model: whether it builds at all is the trace's to say
     roles: dict[str, str] = {}
     for f in sizes:
         if SIZE_FIELDS[f] in roles:
