@@ -13,8 +13,8 @@ made symbolic:
   last one's (they differ: the first reads the embeddings, the last feeds the final norm).
   Inside a block an index is relative to the block's layer (``+1``: the next layer reads it);
   outside, it is the first or the last layer;
-* **sizes**: every integer is a constant or ``c · a · b / d`` over the varied config fields,
-  found from its values at three probe sizes.
+* **sizes**: every integer is a constant, ``c · a · b / d`` over the varied config fields, or
+  the sum of two such terms, found from its values at three probe sizes.
 
 Learning is strict: anything the rules above do not explain exactly (a string naming a middle
 layer from outside the stack, an integer no candidate gives at all three probes, probes whose
@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["Expr", "TemplateError", "evaluate", "instantiate", "learn", "stack_path"]
+__all__ = ["Expr", "TemplateError", "Term", "evaluate", "instantiate", "learn", "stack_path"]
 
 
 class TemplateError(ValueError):
@@ -157,16 +157,20 @@ def _abstract_items(items: tuple[Any, ...], bound: int | None, layers: int, ix: 
 
 # --- sizes -------------------------------------------------------------------------------------
 
-Expr = tuple[int, int, str | None, str | None, str | None]
+Term = tuple[int, int, str | None, str | None, str | None]
 """``(num, den, a, b, d)``: ``num · a · b / (den · d)``, a missing name counting 1."""
+Expr = tuple[Term, ...]
+"""A sum of one or two terms, each a whole number: ``hidden_size``, ``num_key_value_heads ·
+head_dim``, ``hidden_size + 2 · num_key_value_heads · hidden_size / num_attention_heads`` (a
+fused q/k/v projection's outputs)."""
 
 _FACTORS = ((1, 1), (2, 1), (3, 1), (4, 1), (1, 2), (1, 4), (3, 2), (1, 8), (2, 5), (1, 5), (3, 4))
 
 
-def _candidates(names: Sequence[str]) -> list[Expr]:
-    """Every expression of the family, simplest first (fewest names, then smallest factor)."""
+def _candidates(names: Sequence[str]) -> list[Term]:
+    """Every term of the family, simplest first (fewest names, then smallest factor)."""
     opts: list[str | None] = [None, *sorted(names)]
-    out: list[tuple[int, Expr]] = []
+    out: list[tuple[int, Term]] = []
     for a_i, a in enumerate(opts):
         for b in ([None] if a is None else [None, *opts[a_i:]]):
             for d in opts:
@@ -179,9 +183,8 @@ def _candidates(names: Sequence[str]) -> list[Expr]:
     return [e for _, e in out]
 
 
-def evaluate(expr: Expr, env: Mapping[str, int]) -> int | None:
-    """The expression's value at ``env``, ``None`` where it is not a whole number there."""
-    num, den, a, b, d = expr
+def _term(term: Term, env: Mapping[str, int]) -> int | None:
+    num, den, a, b, d = term
     top = num * (env[a] if a else 1) * (env[b] if b else 1)
     bottom = den * (env[d] if d else 1)
     if bottom == 0 or top % bottom:
@@ -189,24 +192,52 @@ def evaluate(expr: Expr, env: Mapping[str, int]) -> int | None:
     return top // bottom
 
 
-def _expr_table(envs: Sequence[Mapping[str, int]]) -> dict[tuple[int, ...], Expr]:
-    table: dict[tuple[int, ...], Expr] = {}
-    for expr in _candidates(list(envs[0])):
-        values = tuple(evaluate(expr, env) for env in envs)
-        if None in values:
-            continue
-        table.setdefault(values, expr)  # type: ignore[arg-type]
-    return table
+def evaluate(expr: Expr, env: Mapping[str, int]) -> int | None:
+    """The expression's value at ``env``, ``None`` where a term is not a whole number there."""
+    total = 0
+    for term in expr:
+        value = _term(term, env)
+        if value is None:
+            return None
+        total += value
+    return total
 
 
-def _merge(nodes: Sequence[Node], table: dict[tuple[int, ...], Expr]) -> Node:
+class _ExprTable:
+    """The simplest expression giving each vector of values at the probes: one term, else the
+    sum of two (the first term in order of simplicity whose remainder one term gives)."""
+
+    def __init__(self, envs: Sequence[Mapping[str, int]]) -> None:
+        self.terms: list[tuple[tuple[int, ...], Term]] = []
+        self.single: dict[tuple[int, ...], Term] = {}
+        for term in _candidates(list(envs[0])):
+            values = tuple(_term(term, env) for env in envs)
+            if None in values:
+                continue
+            self.terms.append((values, term))  # type: ignore[arg-type]
+            self.single.setdefault(values, term)  # type: ignore[arg-type]
+        self.found: dict[tuple[int, ...], Expr | None] = {}
+
+    def get(self, values: tuple[int, ...]) -> Expr | None:
+        if values in self.single:
+            return (self.single[values],)
+        if values not in self.found:
+            self.found[values] = next(
+                ((term, self.single[rest]) for first, term in self.terms
+                 if (rest := tuple(v - f for v, f in zip(values, first))) in self.single),
+                None,
+            )
+        return self.found[values]
+
+
+def _merge(nodes: Sequence[Node], table: _ExprTable) -> Node:
     tag = nodes[0][0]
     if any(n[0] != tag for n in nodes):
         raise TemplateError("the probes' rows differ beyond sizes")
     if tag == "I":
         values = tuple(n[1] for n in nodes)
         if len(set(values)) == 1:
-            return ("X", (values[0], 1, None, None, None))
+            return ("X", ((values[0], 1, None, None, None),))
         expr = table.get(values)
         if expr is None:
             raise TemplateError(f"no size expression gives {values}")
@@ -220,7 +251,7 @@ def _merge(nodes: Sequence[Node], table: dict[tuple[int, ...], Expr]) -> Node:
     raise TemplateError(f"node {tag}")
 
 
-def _merge_items(seqs: Sequence[tuple[Any, ...]], table: dict[tuple[int, ...], Expr]) -> tuple[Any, ...]:
+def _merge_items(seqs: Sequence[tuple[Any, ...]], table: _ExprTable) -> tuple[Any, ...]:
     if any(len(s) != len(seqs[0]) for s in seqs):
         raise TemplateError("the probes' rows differ in length")
     out = []
@@ -247,15 +278,15 @@ def learn(probes: Sequence[tuple[Mapping[str, int], int, tuple[Any, ...]]]) -> N
     for _, _, rows in probes:
         path = stack_path([m[0] for m in rows[0]], layers)
         nodes.append(_abstract(rows, None, layers, _Indexer(path)))
-    return _fold(_merge(nodes, _expr_table([p[0] for p in probes])))
+    return _fold(_merge(nodes, _ExprTable([p[0] for p in probes])))
 
 
 def _fold(node: Node) -> Node:
     """The template with every part that names no layer and no size made one literal: most of
     the rows (scopes, sources, dtypes, constant shapes) are copied, not rebuilt, at each use."""
     tag = node[0]
-    if tag == "X" and node[1][2:] == (None, None, None) and node[1][1] == 1:
-        return ("L", node[1][0])
+    if tag == "X" and len(node[1]) == 1 and node[1][0][1:] == (1, None, None, None):
+        return ("L", node[1][0][0])
     if tag == "T":
         items = tuple(("LOOP", *(tuple(_fold(x) for x in block) for block in it[1:])) if it[0] == "LOOP"
                       else _fold(it) for it in node[1])

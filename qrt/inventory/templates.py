@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["PROBES", "SIZE_FIELDS", "Family", "family_of", "from_template", "prove_and_store", "store_none",
            "template_known"]
 
-TEMPLATE_FORMAT = 1
-_MAGIC = b"qrt inventory template 1\n"
+TEMPLATE_FORMAT = 2
+_MAGIC = b"qrt inventory template 2\n"
 
 SIZE_FIELDS: dict[str, str] = {
     "hidden_size": "hidden", "n_embd": "hidden",

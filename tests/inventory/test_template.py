@@ -84,6 +84,11 @@ def test_a_cached_template_serves_a_command_without_torch(tmp_path: Path) -> Non
     pytest.param({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 64, "n_head": 4, "n_layer": 4,
                   "vocab_size": 128},
                  {"n_embd": 96, "n_head": 6, "n_layer": 6, "vocab_size": 300}, id="gpt2-conv1d"),
+    pytest.param({"model_type": "phi3", "architectures": ["Phi3ForCausalLM"], "hidden_size": 64,
+                  "intermediate_size": 96, "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 4,
+                  "vocab_size": 32064},
+                 {"hidden_size": 96, "intermediate_size": 200, "num_attention_heads": 6, "num_hidden_layers": 6},
+                 id="phi3-fused-qkv-a-sum"),
 ])
 def test_real_architectures_templated_equal_traced(tmp_path: Path, config: dict[str, Any], change: dict[str, Any]) -> None:
     load_model_inventory(_write(tmp_path / "a", config), cache=True)
@@ -155,16 +160,17 @@ def test_what_a_template_does_not_serve(tmp_path: Path) -> None:
 
 
 def test_a_family_the_rules_cannot_explain_is_recorded_and_traced(tmp_path: Path) -> None:
-    """Phi-3 fuses q, k and v into one Linear of ``(heads + 2 kv) · head_dim`` outputs: a sum,
-    outside the template's size expressions. No template; the record says why, and the next
-    size is traced (correctly) without probing again."""
-    phi3 = {"model_type": "phi3", "architectures": ["Phi3ForCausalLM"], "hidden_size": 64, "intermediate_size": 96,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 4, "vocab_size": 32064}
-    load_model_inventory(_write(tmp_path / "a", phi3), cache=True)
-    family = family_of(phi3, has_weights=False, options=_OPTIONS)
+    """GPT-NeoX rotates ``int(0.3 · head_dim)`` features: a floor, outside the template's
+    size expressions. No template; the record says why, and the next size is traced (correctly)
+    without probing again."""
+    neox = {"model_type": "gpt_neox", "architectures": ["GPTNeoXForCausalLM"], "hidden_size": 64,
+            "intermediate_size": 96, "num_attention_heads": 4, "num_hidden_layers": 4, "vocab_size": 128,
+            "rotary_pct": 0.3}
+    load_model_inventory(_write(tmp_path / "a", neox), cache=True)
+    family = family_of(neox, has_weights=False, options=_OPTIONS)
     entry = _read(family.key)  # type: ignore[union-attr]
     assert entry is not None and entry[2] is None and "no size expression" in entry[3]
-    other = _write(tmp_path / "b", {**phi3, "hidden_size": 96, "num_attention_heads": 6})
+    other = _write(tmp_path / "b", {**neox, "hidden_size": 96, "num_attention_heads": 6})
     assert _templated(other) is None
 
 
