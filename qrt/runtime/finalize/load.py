@@ -17,12 +17,39 @@ from torch import nn
 
 from qrt._version import __version__
 from qrt.runtime.finalize.files import read_shard
-from qrt.runtime.finalize.manifest import plan_from_manifest, read_manifest_sealed
+from qrt.runtime.finalize.manifest import plan_from_manifest, read_manifest_sealed, read_trusted_manifest
 from qrt.runtime.finalize.pack import FinalizeError, Packed
+from qrt.runtime.finalize.placements import placements_from_json
 from qrt.runtime.finalize.saved import _PACKED, _fingerprint, _model_names, _under
+from qrt.runtime.quant.eager_backend import EagerBackend
 from qrt.runtime.quant.quantizer import Quantizer
 
-__all__ = ["load_quantized"]
+__all__ = ["SavedPlan", "load_quantized"]
+
+
+class SavedPlan:
+    """The plan of a model a trusted load placed from its manifest's ``placements``, rebuilt
+    from the manifest's rules, inventory and recorded matches when something first asks for
+    it (``quantizer.plan``, saving the model again, ``set_quantizer_by_cfg``): the same plan a
+    load that rebuilds it at once installs (:func:`.manifest.plan_from_manifest`, trusted).
+    Holds those fields' JSON text (bytes) until then."""
+
+    def __init__(self, head: dict[str, Any], texts: dict[str, bytes], source: str) -> None:
+        self._head, self._texts, self._source = head, texts, source
+        self._made: tuple[Any, Any] | None = None
+
+    def get(self) -> tuple[Any, Any]:
+        """``(plan, inventory)``."""
+        if self._made is None:
+            import json
+
+            from qrt.frontends import rules_cache
+
+            manifest = {**self._head, **{k: json.loads(v) for k, v in self._texts.items()}}
+            with rules_cache.using(True):
+                plan = plan_from_manifest(manifest, source=self._source, trusted=True)
+            self._made, self._texts = (plan, plan.inventory), {}
+        return self._made
 
 
 def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = False,
@@ -32,16 +59,18 @@ def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = Fa
     from the directory's files, which must stay in place while the model is used. Returns the
     model, finalized.
 
-    The saved plan is trusted when the manifest's seal is intact and this qrt wrote it: each
-    decision is rebuilt from the rules the manifest records for it, no rule is matched again.
-    Anything else — a broken seal (an edited manifest), another qrt version
-    (``allow_version_mismatch``), a manifest of an older qrt — resolves the rules again and
-    checks every decision against the recorded plan, as does ``verify``, which also checks
-    every file's sha256 (reads the files once).
-
-    A trusted load reads the manifest's rules (DSL text) from the compiled-rules cache
-    (:mod:`qrt.frontends.rules_cache`) after the first load parsed them: no parser imported,
-    no spec checked again. ``verify`` and every untrusted load parse them."""
+    The saved plan is trusted when the manifest's seal is intact and this qrt wrote it: the
+    quantizers are placed from the manifest's ``placements`` (:mod:`.placements`: each placed
+    site and its spec, as the plan decided them), reading none of the plan's fields — no rule
+    parsed or matched, no inventory read, neither the parser, the resolver nor pydantic
+    imported; ``quantizer.plan`` (and its inventory, rules and source) is rebuilt from the
+    rules the manifest records for each decision when first asked (:class:`SavedPlan`). A
+    sealed manifest of this qrt without ``placements`` rebuilds the plan so at once (each
+    decision folded from its recorded rules, which it reads from the compiled-rules cache,
+    :mod:`qrt.frontends.rules_cache`, after the first load). Anything else — a broken seal (an
+    edited manifest), another qrt version (``allow_version_mismatch``), a manifest of an older
+    qrt — resolves the rules again and checks every decision against the recorded plan, as
+    does ``verify``, which also checks every file's sha256 (reads the files once)."""
     from qrt.errors import wrong_type
 
     if not isinstance(directory, (str, Path)):
@@ -65,9 +94,15 @@ def load_quantized(directory: str | Path, model: nn.Module, *, verify: bool = Fa
 def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mismatch: bool) -> nn.Module:
     if getattr(model, "_qrt_eager", None) is not None:
         raise FinalizeError("load_quantized: the model is prepared already", hint="pass a freshly built model")
-    manifest, sealed = read_manifest_sealed(directory, allow_version_mismatch=allow_version_mismatch)
-    trusted = sealed and not verify and manifest["qrt_version"] == __version__
     where = str(directory)
+    read = None if verify else read_trusted_manifest(directory)
+    planned = placements_from_json(read[0]["placements"]) if read is not None else None
+    if read is not None and planned is not None:
+        manifest: dict[str, Any] = read[0]
+        trusted = True
+    else:  # verification, or a manifest the load may not trust or cannot place from: read in full
+        manifest, sealed = read_manifest_sealed(directory, allow_version_mismatch=allow_version_mismatch)
+        trusted = sealed and not verify and manifest["qrt_version"] == __version__
     mine = _fingerprint(model, {})
     if mine["sha256"] != manifest["model"]["sha256"]:
         saved = manifest["model"]
@@ -76,10 +111,12 @@ def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mism
             f"not this {mine['class']} ({mine['parameters']} parameters)",
             hint="build the model from the same class and config the saved one was made from",
         )
-    from qrt.frontends import rules_cache
+    plan = None
+    if planned is None:
+        from qrt.frontends import rules_cache
 
-    with rules_cache.using(trusted):  # the manifest's rule text parsed once, then read from the cache
-        plan = plan_from_manifest(manifest, source=where, trusted=trusted)
+        with rules_cache.using(trusted):  # the manifest's rule text parsed once, then read from the cache
+            plan = plan_from_manifest(manifest, source=where, trusted=trusted)
     tensors: dict[str, torch.Tensor] = {}
     for record in manifest["files"]:
         tensors.update(read_shard(directory / record["name"], record, verify=verify))
@@ -87,8 +124,15 @@ def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mism
     freed = {r["parameter"]: r["dtype"] for r in packed.values() if not r["dense"]}
     aliases = manifest["aliases"]
     _assign(model, tensors, freed, aliases, where)
-    quantizer = Quantizer(model, plan.rules)
-    quantizer._install_plan(plan, plan.inventory)
+    if plan is not None:
+        quantizer = Quantizer(model, plan.rules)
+        quantizer._install_plan(plan, plan.inventory)
+    else:  # placed from the manifest's placements: the plan is rebuilt when something asks for it
+        assert planned is not None and read is not None
+        saved_plan = SavedPlan(manifest, read[1], where)
+        backend, fused_groups = EagerBackend.place_planned(model, planned)
+        backend.state.saved_plan = saved_plan
+        quantizer = Quantizer._placed(model, backend, fused_groups, saved_plan)
     state = quantizer.state
     assert state is not None
     quantizer_modules, _ = _model_names(model)

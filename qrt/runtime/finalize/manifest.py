@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from qrt.files import read_json
+from qrt.files import DATA_LIMIT, read_json
 from qrt._version import __version__
 from qrt.errors import FinalizeError
+from qrt.sealed_json import SEAL_KEY
 
 __all__ = [
     "FORMAT",
@@ -36,6 +38,7 @@ __all__ = [
     "plan_from_manifest",
     "read_manifest",
     "read_manifest_sealed",
+    "read_trusted_manifest",
     "rules_from_json",
     "rules_to_json",
 ]
@@ -70,8 +73,6 @@ def rules_from_json(data: dict[str, Any], *, source: str) -> Any:
     from qrt.frontends.dsl import parse_rules
     from qrt.ir.origin import Origin
     from qrt.ir.rule import RuleSet
-
-    import re
 
     found = re.search(r"(?m)^[ \t]*include\b.*$", data["dsl"])
     if found is not None:  # qrt writes compiled rules, never an include: confine what a saved model reads
@@ -137,6 +138,85 @@ def read_manifest_sealed(directory: Path, *, allow_version_mismatch: bool = Fals
             "(--allow-version-mismatch) to load it anyway — every decision is checked against the manifest's plan",
         )
     return data, sealed
+
+
+_PLAN_ONLY = ("rules", "inventory", "plan", "matched")
+"""The manifest's fields only the plan is made from: megabytes on a large model, which a
+trusted load that places from ``placements`` keeps unread (:func:`read_trusted_manifest`)."""
+_SEALED = re.compile(rb'\{\n "' + SEAL_KEY.encode() + rb'": "([0-9a-f]{64})",\n')
+_MEMBER = re.compile(rb'"([a-z_0-9]+)": ')
+
+
+def read_trusted_manifest(directory: Path) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+    """The manifest of a load that may trust it, read in part: every field but the plan's
+    (:data:`_PLAN_ONLY`, returned as their JSON bytes), or ``None`` where the load may not trust
+    it or cannot place from it — no such file, a broken seal, another format or qrt version,
+    no ``placements`` (:mod:`.placements`: a manifest of an older qrt), a layout other than
+    the one :class:`~.saved.ModelWriter` writes. The caller then reads it in full
+    (:func:`read_manifest_sealed`), which says what is wrong where anything is.
+
+    The writer puts each top-level field on a line of its own (JSON text holds no raw newline
+    inside a string), and the intact seal says this is the file as qrt wrote it: the seal is
+    checked on the file's bytes (:func:`qrt.sealed_json.is_sealed`'s check, with no decoded or
+    re-encoded copy of the megabytes), and each field's line is parsed alone — the plan's
+    fields not at all."""
+    data = _bounded_bytes(directory / MANIFEST_NAME)
+    sealed = _SEALED.match(data) if data is not None else None
+    if data is None or sealed is None:
+        return None
+    body = hashlib.sha256(b"{\n")
+    body.update(memoryview(data)[sealed.end():])
+    if body.hexdigest().encode() != sealed.group(1) or not data.endswith(b"\n}\n"):
+        return None
+    head: dict[str, Any] = {}
+    deferred: dict[str, bytes] = {}
+    pos, stop = 3, len(data) - 2  # from the seal's field (after '{', newline, space) to the closing brace
+    while pos < stop:
+        end = data.index(b"\n", pos)
+        found = _MEMBER.match(data, pos, end)
+        last = end == stop - 1
+        if found is None or (data[end - 1] == 44) == last:  # 44: the comma between fields
+            return None
+        key = found.group(1).decode()
+        value = (found.end(), end if last else end - 1)
+        if key in head or key in deferred:
+            return None
+        if key in _PLAN_ONLY:
+            deferred[key] = data[value[0]:value[1]]
+        else:
+            try:
+                head[key] = json.loads(data[value[0]:value[1]])
+            except ValueError:
+                return None
+        pos = end + 1
+    if (head.get("format") != FORMAT or head.get("format_version") != FORMAT_VERSION
+            or head.get("qrt_version") != __version__ or set(deferred) != set(_PLAN_ONLY)
+            or not isinstance(head.get("placements"), dict)):
+        return None
+    return head, deferred
+
+
+def _bounded_bytes(path: Path) -> bytes | None:
+    """The bytes of a regular file of at most :data:`qrt.files.DATA_LIMIT`; ``None`` for
+    anything else (the full read, :func:`qrt.files.read_text`, then says what)."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > DATA_LIMIT:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(info.st_size + 1)
+        return data if len(data) <= info.st_size else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _schema_errors(data: Any) -> list[Any]:

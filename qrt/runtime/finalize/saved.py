@@ -168,6 +168,7 @@ class ModelWriter:
                 path: {"enabled": q.enabled, "observer": q.observer_enabled, "fake_quant": q.fake_quant_enabled}
                 for path, q in sorted(self.state.quantizers.items())
             },
+            **_placements(plan),
             "rules": rules_to_json(plan.rules),
             "inventory": _inventory_json(plan.inventory),
             "plan": plan.to_json(),
@@ -224,6 +225,16 @@ class ModelWriter:
                 else:
                     module._buffers[attr] = mapped[name]
         return remap
+
+
+def _placements(plan: Any) -> dict[str, Any]:
+    """The ``placements`` field: the plan's quantizers, which a trusted load places from without
+    the plan (:mod:`.placements`); none where they would not read back as they are."""
+    from qrt.runtime.finalize.placements import placements_json
+    from qrt.runtime.quant.planned import planned_quantizers
+
+    record = placements_json(planned_quantizers(plan))
+    return {"placements": record} if record is not None else {}
 
 
 def _inventory_json(inventory: Any) -> dict[str, Any]:

@@ -136,11 +136,34 @@ class EagerState:
     count_routing: bool = False
     all_experts: bool = False
     """calibration that runs every expert on every token (``calibration_mode(all_experts=True)``)"""
-    inventory: Any = None
-    """the inventory the plan was resolved on (set_quantizer_by_cfg resolves against it)"""
-    plan: Any = None
-    """the plan the quantizers were placed from (saving a quantized model records it)"""
     runner: Any = None
+    saved_plan: Any = None
+    """a model loaded from a saved plan it trusts: what gives :attr:`plan` and :attr:`inventory`
+    when first asked (:class:`qrt.runtime.finalize.load.SavedPlan`; the load itself needs neither)"""
+    _inventory: Any = None
+    _plan: Any = None
+
+    @property
+    def inventory(self) -> Any:
+        """the inventory the plan was resolved on (set_quantizer_by_cfg resolves against it)"""
+        if self._inventory is None and self.saved_plan is not None:
+            self._inventory = self.saved_plan.get()[1]
+        return self._inventory
+
+    @inventory.setter
+    def inventory(self, value: Any) -> None:
+        self._inventory = value
+
+    @property
+    def plan(self) -> Any:
+        """the plan the quantizers were placed from (saving a quantized model records it)"""
+        if self._plan is None and self.saved_plan is not None:
+            self._plan = self.saved_plan.get()[0]
+        return self._plan
+
+    @plan.setter
+    def plan(self, value: Any) -> None:
+        self._plan = value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,10 +558,17 @@ class _Runner(TorchFunctionMode):
 def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry: OpRegistry | None = None) -> EagerState:
     """Register quantizers under their paths and hook the model; undone on any failure."""
     state = EagerState({}, {}, {}, {}, registry or default_registry)
-    state.module_names = {id(m): n for n, m in model.named_modules()}
-    for n, p in list(model.named_parameters()) + list(model.named_buffers()):
+    # one walk of the model for every table below (each walk costs a millisecond on a 1B-shaped
+    # model): the first name of each module and tensor — a shared one is first met where the
+    # deduplicating walks (named_modules(), named_parameters()) name it —, and every tensor name
+    walk = list(model.named_modules(remove_duplicate=False))
+    members = [(f"{n}.{k}" if n else k, t) for group in ("_parameters", "_buffers")
+               for n, m in walk for k, t in getattr(m, group).items() if t is not None]
+    for n, m in walk:
+        state.module_names.setdefault(id(m), n)
+    for n, p in members:
         state.param_names.setdefault(id(p), n)
-    params = {n: p for n, p in list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))}
+    params = dict(members)
     try:
         for site, q in sites:
             for path in (site.quantizer_path, *site.aliases):
@@ -561,9 +591,11 @@ def install(model: nn.Module, sites: list[tuple[Site, FakeQuantizer]], registry:
         runner.active_modules |= set(state.fused)
         runner.global_mode = "" in runner.active_modules
         state.runner = runner
-        for m in model.modules():
-            if isinstance(m, (FakeQuantizer, _Group)):
+        hooked: set[int] = set()
+        for _, m in walk:  # every module once (model.modules()); the quantizers placed above need none
+            if id(m) in hooked or isinstance(m, (FakeQuantizer, _Group)):
                 continue
+            hooked.add(id(m))
             state.handles.append(m.register_forward_pre_hook(runner.pre_hook, with_kwargs=True))
             state.handles.append(m.register_forward_hook(runner.post_hook, with_kwargs=True, always_call=True))
         original = model.forward

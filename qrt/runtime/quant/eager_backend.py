@@ -18,30 +18,13 @@ from torch import nn
 from qrt.errors import CalibrationRangeError, QrtError
 from qrt.runtime.quant.eager import EagerState, PrepareError, install
 from qrt.runtime.quant.fake_quantizer import FakeQuantizer
+from qrt.runtime.fused_layers import link_fused_weights
+from qrt.runtime.quant.planned import planned_quantizers
 
 if TYPE_CHECKING:
     from qrt.runtime.quant.quantizer import Quantizer
 
 __all__ = ["CalibrationRangeError", "EagerBackend", "UNRUN_EXTRAS"]
-
-
-def _disabled_spec(decision: Any, plan: Any) -> Any:
-    """The spec of a site the plan leaves off but configured (a ModelOpt entry's ``enable:
-    false``, a DSL ``disabled`` set): it gets a quantizer, switched off, as ModelOpt keeps one,
-    so ``set_quantizer_by_cfg`` can turn it on later. A site nothing but the ModelOpt list's
-    baseline (every ModelOpt quantizer starts off) set gets none."""
-    from qrt.ir.effect import Set
-
-    state = decision.state
-    if state.spec is None or state.enabled:
-        return None
-    setters = [r for r in decision.matched if isinstance(r.effect, Set)]
-    if not setters or setters[-1].baseline:
-        return None
-    from qrt.resolver.axes import resolve_axes
-    from qrt.resolver.plan import owner_type
-
-    return resolve_axes(state.spec, decision.site, owner_type(decision.site, plan.inventory))
 
 
 UNRUN_EXTRAS = frozenset({"num_bits", "block_sizes", "axis", "bias", "rotate"})
@@ -135,16 +118,20 @@ class EagerBackend:
         one per tensor for parameters; returns the backend and the layer groups whose NVFP4
         weights share one global scale (:mod:`qrt.runtime.fused_layers`). ``config``: the
         hierarchical config whose module configurations' QAT schedules apply, if any."""
+        backend, fused_groups = cls.place_planned(model, planned_quantizers(plan), config=config, inventory=inventory)
+        backend.state.inventory = inventory
+        backend.state.plan = plan
+        return backend, fused_groups
+
+    @classmethod
+    def place_planned(cls, model: nn.Module, planned: list[tuple[Any, Any, bool]], *, config: Any = None,
+                      inventory: Any = None) -> tuple[EagerBackend, list[list[str]]]:
+        """:meth:`place` from the plan's quantizers as :func:`.planned.planned_quantizers` lists them:
+        a saved model's trusted load keeps that list in its manifest and places from it,
+        with no plan (no resolver) at hand. ``inventory``: only for ``config``'s schedules."""
         sites: list[tuple[Any, Any]] = []
         by_tensor: dict[str, FakeQuantizer] = {}
-        for decision in plan.decisions:
-            spec = plan.spec(decision)
-            site = decision.site
-            enabled = spec is not None
-            if spec is None:
-                spec = _disabled_spec(decision, plan)
-                if spec is None:
-                    continue
+        for site, spec, enabled in planned:
             shared = by_tensor.get(site.tensor) if site.role in ("state", "module_state") else None
             if shared is not None:
                 if shared.spec != spec:
@@ -152,7 +139,7 @@ class EagerBackend:
                         f"{site.quantizer_path} reads the same parameter as {shared.path}, which "
                         f"keeps its quantizer ({shared.spec.dtype}); the second decision "
                         f"({spec.dtype}) is not applied",
-                        stacklevel=4,
+                        stacklevel=5,
                     )
                 sites.append((site, shared))
                 continue
@@ -180,11 +167,9 @@ class EagerBackend:
                 by_tensor[site.tensor] = quantizer
             sites.append((site, quantizer))
         state = install(model, sites)
-        from qrt.runtime.fused_layers import link_fused_weights
-
-        fused_groups = link_fused_weights(model, sites)  # one NVFP4 global scale per q/k/v, gate/up
-        state.inventory = inventory
-        state.plan = plan
+        # one NVFP4 global scale per q/k/v, gate/up; a group links only quantizers of a format with
+        # a global scale, so with none placed there is no group to look for (a walk of every module)
+        fused_groups = link_fused_weights(model, sites) if any(q.fmt.global_scale for _, q in sites) else []
         return cls(state, _qat_schedules(config, inventory, sites)), fused_groups
 
     def is_quantizer(self, module: nn.Module) -> bool:

@@ -32,17 +32,33 @@ __all__ = ["FakeQuantizer"]
 
 _EMA = 0.01
 _EMPTY = torch.empty(0)
+_BUFFERS = ("min_val", "max_val", "scale", "zero_point")
+_BUFFER_HOOKS = getattr(torch.nn.modules.module, "_global_buffer_registration_hooks", None)
+"""torch's global buffer-registration hooks (``register_module_buffer_registration_hook``),
+which ``register_buffer`` runs; ``None`` where this torch keeps them elsewhere"""
 
 
 class FakeQuantizer(nn.Module):
+    spec: QuantizationSpec
+    fmt: Format
+    role: str
+    path: str
+    shape: tuple[int, ...] | None
+    block: tuple[int, ...] | None
+    calculator: str
+    _observer_enabled: bool
+    _fake_quant_enabled: bool
+    _enabled: bool
+    _cache: tuple[torch.Tensor, int, torch.Tensor] | None
+    shared_global: Any
+    """for an NVFP4 weight of a fused layer group (q/k/v, gate/up): the callable giving the
+    group's shared global scale (:mod:`qrt.runtime.fused_layers`); ``None``: its own"""
+
     def __init__(self, spec: QuantizationSpec, shape: tuple[int, ...] | None, *, role: str, path: str) -> None:
         super().__init__()
-        self.spec = spec
-        self.fmt: Format = format_of(spec)
-        self.role = role
-        self.path = path
-        self.shape = tuple(shape) if shape is not None else None
-        self.block: tuple[int, ...] | None = group_shape(spec, self.shape) if self.shape is not None else None
+        fmt: Format = format_of(spec)
+        shape = tuple(shape) if shape is not None else None
+        block = group_shape(spec, shape) if shape is not None else None
         calc = spec.qparam_calculator or ("static" if role in ("state", "module_state") else "moving_average")
         if spec.range_calculator not in (None, "minmax"):
             from qrt.runtime.quant.numerics import NumericsError
@@ -51,19 +67,20 @@ class FakeQuantizer(nn.Module):
                 f"range_calculator {spec.range_calculator!r} is not run by the eager runtime; "
                 f"valid: minmax (or leave it unset)"
             )
-        self.calculator = calc
-        self._observer_enabled = True
-        self._fake_quant_enabled = True
-        self._enabled = True
-        self._cache: tuple[torch.Tensor, int, torch.Tensor] | None = None
-        self.shared_global: Any = None
-        """for an NVFP4 weight of a fused layer group (q/k/v, gate/up): the callable giving the
-        group's shared global scale (:mod:`qrt.runtime.fused_layers`); ``None``: its own"""
+        # plain attributes written directly, as set_spec does: nn.Module.__setattr__ costs
+        # microseconds per call, most of a quantizer's construction, and a load builds hundreds
+        self.__dict__.update(
+            spec=spec, fmt=fmt, role=role, path=path, shape=shape, block=block, calculator=calc,
+            _observer_enabled=True, _fake_quant_enabled=True, _enabled=True, _cache=None, shared_global=None,
+        )
         self._set_stages(spec, shape)
-        self.register_buffer("min_val", torch.empty(0), persistent=True)
-        self.register_buffer("max_val", torch.empty(0), persistent=True)
-        self.register_buffer("scale", torch.empty(0), persistent=True)
-        self.register_buffer("zero_point", torch.empty(0), persistent=True)
+        if _BUFFER_HOOKS is None or _BUFFER_HOOKS:  # someone hooks buffer registration: register as ever
+            for name in _BUFFERS:
+                self.register_buffer(name, torch.empty(0), persistent=True)
+        else:  # what register_buffer does with a new persistent buffer, without checking our own names
+            buffers = self._buffers
+            for name in _BUFFERS:
+                buffers[name] = torch.empty(0)
 
     def _set_stages(self, spec: QuantizationSpec, shape: tuple[int, ...] | None) -> None:
         """Further stages of a sequential quantizer (``spec.then``), as ``stages.0`` …"""

@@ -51,6 +51,22 @@ def _source(config: Any) -> Any:
     return load_rule_source(config, door="qrt.Quantizer", argument="config")
 
 
+def _saved(name: str, doc: str) -> Any:
+    """An attribute of :class:`Quantizer` that a loaded model's quantizer reads from its saved
+    model's manifest when first asked (:meth:`Quantizer._placed`); any other holds it plainly."""
+    key = f"_{name}"
+
+    def get(self: Quantizer) -> Any:
+        if key not in self.__dict__:
+            self._read_saved()
+        return self.__dict__[key]
+
+    def put(self: Quantizer, value: Any) -> None:
+        self.__dict__[key] = value
+
+    return property(get, put, doc=doc)
+
+
 class Quantizer:
     """Quantize ``model`` as ``config`` says (a hierarchical config, a ModelOpt list, a rule
     file or its path, ``modelopt:NAME``, or a rule set; default W8A8)."""
@@ -69,10 +85,45 @@ class Quantizer:
         self.execution_mode = mode
         self.config = config
         self.source = _source(config)
+        self.plan = None
+        self.inventory = None
+        self._blank()
+
+    @classmethod
+    def _placed(cls, model: nn.Module, backend: Backend, fused_groups: list[list[str]], saved_plan: Any) -> Quantizer:
+        """The quantizer of a model a trusted load placed from its saved quantizers
+        (:mod:`qrt.runtime.finalize.load`): its ``config`` (the saved rules), ``source``,
+        ``plan`` and ``inventory`` are read from the manifest when first asked
+        (:func:`_saved`), which the load itself never does — it would cost more than the
+        rest of the load."""
+        self = cls.__new__(cls)
+        self.model = model
+        self.execution_mode = None
+        self._blank()
+        self.backend, self.fused_groups = backend, fused_groups
+        self._saved_plan = saved_plan
+        return self
+
+    config = _saved("config", "the config given (a loaded model's: its saved rules)")
+    source = _saved("source", "the config as a rule source (:func:`qrt.frontends.source.load_rule_source`)")
+    plan = _saved("plan", "the resolved plan the quantizers were placed from (``None`` before ``prepare``)")
+    inventory = _saved("inventory", "the inventory the plan was resolved on")
+
+    def _read_saved(self) -> None:
+        """A loaded model's quantizer (:meth:`_placed`): its saved rules, source, plan and
+        inventory, as ``Quantizer(model, rules)`` with the resolved plan installed holds them."""
+        plan, inventory = self.__dict__["_saved_plan"].get()
+        d = self.__dict__
+        d.setdefault("_plan", plan)
+        d.setdefault("_inventory", inventory)
+        d.setdefault("_config", plan.rules)
+        if "_source" not in d:
+            d["_source"] = _source(d["_config"])
+
+    def _blank(self) -> None:
+        """Everything but the model, its config and plan: as a new quantizer has it."""
         self.backend: Backend | None = None
         """the execution mode's runtime, chosen by :meth:`prepare` (:mod:`.backend`)"""
-        self.plan: Any = None
-        self.inventory: Any = None
         self._training = False
         self._step_count = 0
         self.graph_fates: list[Any] = []
