@@ -79,15 +79,20 @@ def error_findings(exc: QrtError, default_file: str | None) -> list[Diagnostic]:
 
 
 
-def read_input(label: str) -> LintInput:
-    """Read ``label`` (a path or ``modelopt:NAME``); problems become ``errors``."""
+def _preset_prefix() -> str:
     from qrt.frontends.wildcard.presets import PRESET_PREFIX
 
+    return PRESET_PREFIX
+
+
+def read_input(label: str) -> LintInput:
+    """Read ``label`` (a path or ``modelopt:NAME``); problems become ``errors``."""
     path = label
-    if label.startswith(PRESET_PREFIX):
+    # the presets module imports the YAML reader (0.05 s): only a label with a prefix asks it
+    if ":" in label and label.startswith(_preset_prefix()):
         from qrt.frontends.wildcard.presets import _folder, available_modelopt_presets
 
-        name = label[len(PRESET_PREFIX):]
+        name = label[len(_preset_prefix()):]
         if name not in available_modelopt_presets():
             from qrt.frontends.wildcard.presets import load_modelopt_preset
 

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+from functools import cached_property
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import translate
+from itertools import compress
 from typing import Any
 
 from qrt.inventory.model import Inventory
@@ -46,6 +48,8 @@ from qrt.lint.diagnostics import Diagnostic, Severity
 from qrt.lint.inputs import LintInput
 from qrt.lint.locate import origin_file, span_of
 from qrt.lint.static import is_synthetic, is_users, overridden_include, user_rules
+from qrt.resolver.axes import AxisFiller
+from qrt.resolver.fast import FastResolver, Outcome, SiteRow, inventory_rows, row_index
 
 __all__ = ["RuleUse", "model_findings", "never_run", "turns_off"]
 
@@ -174,16 +178,21 @@ class _Names:
     types: frozenset[str]
     op_types: frozenset[str]
     op_names: frozenset[str]
-    quantizers: frozenset[str]
+    rows: Sequence[SiteRow]
+
+    @cached_property
+    def quantizers(self) -> frozenset[str]:
+        """Every quantizer path and alias: read only for a quantizer glob that selects nothing."""
+        return frozenset(n for row in self.rows for n in (row[_PATH], *row[_ALIASES]))
 
     @classmethod
-    def of(cls, inv: Inventory) -> _Names:
+    def of(cls, inv: Inventory, rows: Sequence[SiteRow]) -> _Names:
         return cls(
             modules=frozenset(m.name for m in inv.modules),
             types=frozenset(m.type for m in inv.modules),
             op_types=frozenset(inv.op_types),  # read from the rows: the ops table is not built
             op_names=frozenset(inv.op_names),
-            quantizers=frozenset(n for s in inv.sites for n in (s.quantizer_path, *s.aliases)),
+            rows=rows,
         )
 
 
@@ -213,13 +222,13 @@ def _nothing_reason(sel: Selector, names: _Names) -> str:
     return "no site satisfies all of its predicates together"
 
 
-def _module_io_reason(rule: Rule, inv: Inventory, sites: tuple[Site, ...]) -> str | None:
+def _module_io_reason(rule: Rule, inv: Inventory) -> str | None:
     """For a module_input/output[k] rule: the modules that match without the key."""
     sel = rule.selector
     if sel.role not in _MODULE_ROLES or not isinstance(sel.key, int):
         return None
     loose = Selector(**{**{f: getattr(sel, f) for f in sel.__dataclass_fields__}, "key": None})
-    hits = [s for s in sites if loose.matches(s)]
+    hits = [s for s in inv.sites if loose.matches(s)]
     if not hits:
         return None
     module = hits[0].module
@@ -234,59 +243,77 @@ def _module_io_reason(rule: Rule, inv: Inventory, sites: tuple[Site, ...]) -> st
 # ---------------------------------------------------------------------------------------------
 
 
-def _rule_uses(rules: Any, inv: Inventory) -> tuple[dict[int, RuleUse], list[Any]]:
-    from qrt.resolver.fast import FastResolver
+def _distinct(outcomes: list[Outcome]) -> tuple[dict[int, Outcome], Counter[int]]:
+    """The distinct outcomes in order of their first site, and how many sites have each.
+    A 70B-shaped Llama's 11,727 sites have a dozen: every check that reads only the outcome
+    runs once per distinct one, weighted by its count, and gives what it gave per site."""
+    return dict(zip(map(id, outcomes), outcomes)), Counter(map(id, outcomes))
 
+
+def sites_where(outcomes: list[Outcome], keep: Callable[[Outcome], bool]) -> Iterator[bool]:
+    """Per site, whether ``keep`` holds for its outcome: asked once per distinct outcome, and
+    the sites sorted out without a Python step each (for :func:`itertools.compress`)."""
+    first, _ = _distinct(outcomes)
+    wanted = {key for key, outcome in first.items() if keep(outcome)}
+    return map(wanted.__contains__, map(id, outcomes))
+
+
+def _decides(outcome: Outcome) -> bool:
+    return bool(outcome[0]) and outcome[1].decision is not None
+
+
+def _rule_uses(rules: Any, outcomes: list[Outcome]) -> dict[int, RuleUse]:
     uses = {r.order: RuleUse(r) for r in rules}
-    decisions = FastResolver(rules).resolve(inv.sites)
-    for d in decisions:
-        matched = d.matched
+    first, counts = _distinct(outcomes)
+    # in order of each outcome's first site: ``replacers`` keeps the order a walk over the
+    # sites would give it (QRT021 names the most frequent replacer, the first of equals)
+    for key, (matched, _state) in first.items():
+        n = counts[key]
         last_replacer: Rule | None = None
         # walk backwards: a rule is replaced if a later replacing rule matched too
         for rule in reversed(matched):
             use = uses[rule.order]
-            use.selected += 1
+            use.selected += n
             if last_replacer is not None:
-                use.replaced += 1
-                use.replacers[last_replacer.order] += 1
+                use.replaced += n
+                use.replacers[last_replacer.order] += n
             if isinstance(rule.effect, (Set, Off)):
                 last_replacer = rule
-        if d.decided_by is not None:
-            uses[d.decided_by.order].decided += 1
-    return uses, decisions
+        if matched:
+            uses[matched[-1].order].decided += n
+    return uses
 
 
-def _spec_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
-    from qrt.ir.spec import PerTensor
-    from qrt.resolver.tensor_check import tensor_problem
+_PATH, _SCOPE, _ROLE, _KEY, _OP_TYPE, _TENSOR, _SHAPE, _EXPERT, _ALIASES = (
+    row_index(f) for f in ("quantizer_path", "scope", "role", "key", "op_type", "tensor", "shape", "expert", "aliases"))
+
+
+def _spec_findings(item: LintInput, inv: Inventory, rows: Sequence[SiteRow], outcomes: list[Outcome],
+                   fill_axes: AxisFiller) -> Iterator[Diagnostic]:
+    from qrt.resolver.plan import owner_type
 
     problems: dict[tuple[str, int], list[str]] = defaultdict(list)
     messages: dict[tuple[str, int], str] = {}
     rules: dict[int, Rule] = {}
-    for d in plan.decisions:
-        spec = plan.spec(d)
-        if spec is None or d.decided_by is None:
-            continue
-        site, rule = d.site, d.decided_by
-        for stage in spec.stages:
-            g = stage.granularity
-            if isinstance(g, PerTensor):
-                continue
-            axis = getattr(g, "axis", None)
-            key: tuple[str, int]
-            if axis is None:
-                key = ("QRT024", rule.order)
-                messages[key] = (
-                    f"{g.type} without an axis, and {site.op_type or site.module_type} has no "
-                    f"default axis for {site.role}[{site.key}]"
-                )
-            else:  # QRT022, QRT023: the check qrt resolve refuses a plan by
-                found = tensor_problem(stage, site)
-                if found is None:
-                    continue
-                key = (found[0], rule.order)
-                messages[key] = found[1]
-            problems[key].append(site.quantizer_path)
+    # what a site's decided spec does on its tensor depends only on these facts of the site
+    # (what fills its axes, what the checks and the messages read): computed once per distinct
+    memo: dict[tuple[Any, ...], tuple[tuple[tuple[str, int], str], ...]] = {}
+    module_types = inv.module_types
+    for row, (matched, state) in compress(zip(rows, outcomes), sites_where(outcomes, _decides)):
+        decided = state.decision
+        rule = matched[-1]
+        scope, key, tensor = row[_SCOPE], row[_KEY], row[_TENSOR]
+        owner = module_types.get(tensor[len("param:"):].rpartition(".")[0]) if tensor.startswith("param:") else None
+        facts = (id(decided), rule.order, row[_ROLE], type(key), key, row[_OP_TYPE], scope[-1][1] if scope else "",
+                 row[_SHAPE], row[_EXPERT] is None, owner)
+        found = memo.get(facts)
+        if found is None:
+            site = Site(*row)
+            spec = fill_axes(decided, site, owner_type(site, inv))
+            found = memo[facts] = tuple(_site_problems(spec, site, rule))
+        for problem, message in found:
+            messages[problem] = message
+            problems[problem].append(row[_PATH])
             rules[rule.order] = rule
     for (code, order), paths in problems.items():
         rule = rules[order]
@@ -297,6 +324,29 @@ def _spec_findings(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
             f"{messages[(code, order)]}: {len(paths)} site(s) decided by this rule ({_examples(paths)})",
             config_path=rule.origin.config_path, data={"sites": len(paths)}, file=_rule_file(item, rule),
         )
+
+
+def _site_problems(spec: Any, site: Site, rule: Rule) -> Iterator[tuple[tuple[str, int], str]]:
+    """``((code, rule order), message)`` for each stage of ``spec`` (its axes filled) that cannot
+    run on ``site``'s tensor: no axis and no default (QRT024), or what
+    :func:`~qrt.resolver.tensor_check.tensor_problem` finds (QRT022, QRT023)."""
+    from qrt.ir.spec import PerTensor
+    from qrt.resolver.tensor_check import tensor_problem
+
+    for stage in spec.stages:
+        g = stage.granularity
+        if isinstance(g, PerTensor):
+            continue
+        axis = getattr(g, "axis", None)
+        if axis is None:
+            yield ("QRT024", rule.order), (
+                f"{g.type} without an axis, and {site.op_type or site.module_type} has no "
+                f"default axis for {site.role}[{site.key}]"
+            )
+        else:  # QRT022, QRT023: the check qrt resolve refuses a plan by
+            found = tensor_problem(stage, site)
+            if found is not None:
+                yield (found[0], rule.order), found[1]
 
 
 def never_run(regex: str, inv: Inventory) -> tuple[list[str], list[str]] | None:
@@ -408,7 +458,7 @@ def _unused_rule(item: LintInput, rule: Rule, inv: Inventory, names: _Names) -> 
     module that never runs (QRT028), or a name, class or op type the model lacks (QRT020; info
     for a rule that only turns sites off)."""
     file, span, path = _rule_file(item, rule), _rule_span(rule), rule.origin.config_path
-    reason = _module_io_reason(rule, inv, inv.sites)
+    reason = _module_io_reason(rule, inv)
     if reason is not None:
         return _finding("QRT025", item, span, f"this rule selects no site: {reason}", config_path=path, file=file)
     sel = rule.selector
@@ -462,15 +512,18 @@ def _shadowed(item: LintInput, rule: Rule, use: RuleUse, uses: dict[int, RuleUse
 
 
 def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], list[RuleUse]]:
-    """Every model-aware finding, and what each rule the user wrote does on the model."""
-    from qrt.resolver.plan import Plan
+    """Every model-aware finding, and what each rule the user wrote does on the model.
 
+    The model is resolved once; every check reads that one pass's outcomes (grouped where
+    only the outcome matters), not a plan of its own."""
     source = item.rule_source()
     rules = source.rules_for(inv)
-    uses, decisions = _rule_uses(rules, inv)
+    rows = inventory_rows(inv)
+    outcomes = FastResolver(rules).row_outcomes(rows)
+    uses = _rule_uses(rules, outcomes)
     out: list[Diagnostic] = []
     written = user_rules(item)
-    names = _Names.of(inv)
+    names = _Names.of(inv, rows)
     if written is not None:
         for rule in written:
             if not is_users(rule, item):
@@ -486,18 +539,18 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
         out.extend(_hierarchical_keys(item, names, inv))
     # an ambiguous bare class name is reported as QRT001 (static checks, given the model's
     # classes); the resolver's own check would refuse the rules here, so it is not repeated
-    plan = Plan(inv, rules, tuple(decisions), source)
-    out.extend(_spec_findings(item, plan))
+    fill_axes = AxisFiller()
+    out.extend(_spec_findings(item, inv, rows, outcomes, fill_axes))
     if item.kind == "wildcard":
-        out.extend(_uninstrumented(item, plan))
+        out.extend(_uninstrumented(item, inv))
     from qrt.lint.coverage_check import coverage_findings
 
-    out.extend(coverage_findings(item, plan))
+    out.extend(coverage_findings(item, rules, inv, rows, outcomes, fill_axes))
     shown = [uses[r.order] for r in (written or ()) if not is_synthetic(r)]
     return out, shown
 
 
-def _uninstrumented(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
+def _uninstrumented(item: LintInput, inv: Inventory) -> Iterator[Diagnostic]:
     """QRT026: an entry whose glob, read over qrt's quantizer paths, also matches sites ModelOpt
     has no quantizer for: those carry no ModelOpt name, so the entry does not reach them and
     they stay off (docs/semantics.md §4). Only entries that switch on (a cfg, or enable: true)."""
@@ -511,7 +564,7 @@ def _uninstrumented(item: LintInput, plan: Any) -> Iterator[Diagnostic]:
         if is_synthetic(rule) or not switches_on or rule.selector.quantizer_names != "modelopt":
             continue
         wide = replace(rule.selector, quantizer_names="qrt")
-        paths = [s.quantizer_path for s in plan.inventory.sites if s.modelopt_name is None and wide.matches(s)]
+        paths = [s.quantizer_path for s in inv.sites if s.modelopt_name is None and wide.matches(s)]
         if not paths:
             continue
         file = _rule_file(item, rule)

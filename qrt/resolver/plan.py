@@ -21,7 +21,7 @@ from qrt.ir.selector import type_matches
 from qrt.ir.site import Site
 from qrt.ir.spec import QuantizationSpec
 from qrt.ir.tensor_id import param_name
-from qrt.resolver.axes import resolve_axes
+from qrt.resolver.axes import AxisFiller
 from qrt.resolver.decision import Decision
 from qrt.resolver.fast import FastResolver
 
@@ -87,12 +87,17 @@ class Plan:
                 hint=did_you_mean(quantizer_path, self._by_path) or "see `qrt inspect`",
             ) from None
 
+    @cached_property
+    def _fill_axes(self) -> AxisFiller:
+        return AxisFiller()
+
     def spec(self, decision: Decision) -> QuantizationSpec | None:
-        """The decided spec with default axes filled in."""
+        """The decided spec with default axes filled in (once per distinct spec and axis-table
+        row: :class:`~qrt.resolver.axes.AxisFiller`)."""
         spec = decision.spec
         if spec is None:
             return None
-        return resolve_axes(spec, decision.site, owner_type(decision.site, self.inventory))
+        return self._fill_axes(spec, decision.site, owner_type(decision.site, self.inventory))
 
     def quantized(self) -> list[Decision]:
         return [d for d in self.decisions if d.spec is not None]
