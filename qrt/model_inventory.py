@@ -122,6 +122,7 @@ def _learn_template(family: Family, inv: Inventory, *, input_shapes: Sequence[Se
 
     if template_known(family):
         return
+    spec_text = str(inv.model.get("spec"))
     from qrt.runtime.sources import build_model
     from qrt.runtime.trace import trace_model
 
@@ -139,12 +140,12 @@ def _learn_template(family: Family, inv: Inventory, *, input_shapes: Sequence[Se
             probes = [probe(n, PROBE_LAYERS[0]) for n in range(PROBES)]
             longer = probe(0, PROBE_LAYERS[1])
         except Exception as exc:  # noqa: BLE001 — a probe's failure costs only the template
-            store_none(family, f"a probe failed: {type(exc).__name__}: {exc}"[:500])
+            store_none(family, f"a probe failed: {type(exc).__name__}: {exc}"[:500], learned_from=spec_text)
             return
     try:
         prove_and_store(family, probes, longer, inv)
     except Exception as exc:  # noqa: BLE001 — the command traced its model: learning costs it nothing else
-        store_none(family, f"learning failed: {type(exc).__name__}: {exc}"[:500])
+        store_none(family, f"learning failed: {type(exc).__name__}: {exc}"[:500], learned_from=spec_text)
 
 
 def checkpoint_inventory(

@@ -64,4 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if templates["entries"]:
         print(f"  and {templates['entries']} inventory template{'' if templates['entries'] == 1 else 's'} "
               f"({_size(templates['bytes'])}): new sizes of a model traced before need no trace")
+        for t in templates["families"]:
+            family = "/".join(t["architectures"] or []) if isinstance(t["architectures"], list) else t["model_type"]
+            state = (f"learned from {t['from']}" if t["learned"] else f"none: {t['why']}") if t["learned"] is not None \
+                else "(no record)"
+            print(f"    {family or '(unknown)'}: {state}  {t['key'][:12]}")
     return 0

@@ -530,6 +530,15 @@ def cache_info() -> dict[str, Any]:
     rules = _entries(rules_folder) if rules_folder.is_dir() else []
     templates_folder = cache_dir() / _TEMPLATES
     templates = _entries(templates_folder) if templates_folder.is_dir() else []
+    families = []
+    for path, st in sorted(templates, key=lambda e: -e[1].st_mtime_ns):
+        try:
+            meta = json.loads(_meta(path).read_text(encoding="utf-8"))
+            meta = meta if isinstance(meta, dict) else {}
+        except (OSError, ValueError):
+            meta = {}
+        families.append({"key": path.stem, "bytes": st.st_size, "used": st.st_mtime,
+                         **{k: meta.get(k) for k in ("model_type", "architectures", "sizes", "learned", "why", "from")}})
     return {
         "qrt_cache": 1,
         "directory": str(cache_dir()),
@@ -537,7 +546,8 @@ def cache_info() -> dict[str, Any]:
         "bytes": sum(r["bytes"] for r in rows),
         "entries": rows,
         "rules": {"entries": len(rules), "bytes": sum(st.st_size for _, st in rules)},
-        "templates": {"entries": len(templates), "bytes": sum(st.st_size for _, st in templates)},
+        "templates": {"entries": len(templates), "bytes": sum(st.st_size for _, st in templates),
+                      "families": families},
     }
 
 

@@ -216,20 +216,33 @@ def template_known(family: Family) -> bool:
     return _read(family.key) is not None
 
 
-def _store(family: Family, model: dict[str, Any] | None, template: Node | None, why: str) -> bool:
-    from qrt.inventory.cache import _plain, seal, write_entry
+def _store(family: Family, model: dict[str, Any] | None, template: Node | None, why: str, *,
+           learned_from: str | None = None) -> bool:
+    from qrt.inventory.cache import _meta, _plain, _write_atomic, seal, write_entry
 
     try:
         body = marshal.dumps((TEMPLATE_FORMAT, _plain(model) if model is not None else None, template, why), 4)
     except ValueError:
         return False
-    return write_entry(_path(family.key), seal(_MAGIC, body))
+    path = _path(family.key)
+    if not write_entry(path, seal(_MAGIC, body)):
+        return False
+    meta = {  # for `qrt cache info`: which family, learned or why not
+        "model_type": family.config.get("model_type"), "architectures": family.config.get("architectures"),
+        "sizes": sorted(family.sizes), "layers_field": family.layers_field, "learned": template is not None,
+        "why": why or None, "from": learned_from,
+    }
+    try:
+        _write_atomic(_meta(path), json.dumps(meta).encode("utf-8"))
+    except (OSError, TypeError, ValueError):
+        pass  # only `qrt cache info` reads it
+    return True
 
 
-def store_none(family: Family, why: str) -> bool:
+def store_none(family: Family, why: str, *, learned_from: str | None = None) -> bool:
     """Record that the family has no template (a probe failed): its next cold trace does not
     probe again."""
-    return _store(family, None, None, why)
+    return _store(family, None, None, why, learned_from=learned_from)
 
 
 def prove_and_store(family: Family, probes: Sequence[tuple[dict[str, Any], tuple[Any, ...]]],
@@ -254,7 +267,7 @@ def prove_and_store(family: Family, probes: Sequence[tuple[dict[str, Any], tuple
             raise TemplateError("the template misses the traced model")
     except TemplateError as exc:
         why, template = str(exc), None
-    _store(family, model if template is not None else None, template, why or "")
+    _store(family, model if template is not None else None, template, why or "", learned_from=str(traced.model.get("spec")))
     return why
 
 

@@ -170,6 +170,8 @@ def test_a_family_the_rules_cannot_explain_is_recorded_and_traced(tmp_path: Path
     family = family_of(neox, has_weights=False, options=_OPTIONS)
     entry = _read(family.key)  # type: ignore[union-attr]
     assert entry is not None and entry[2] is None and "no size expression" in entry[3]
+    [listed] = cache_info()["templates"]["families"]
+    assert listed["learned"] is False and "no size expression" in listed["why"] and listed["from"] == str(tmp_path / "a")
     other = _write(tmp_path / "b", {**neox, "hidden_size": 96, "num_attention_heads": 6})
     assert _templated(other) is None
 
