@@ -181,6 +181,7 @@ def test_placements_read_back_every_site_and_spec_as_written(spec: QuantizationS
         assert site2 == site and enabled2 is enabled and _explicit(s2) == _explicit(s)
     assert placements_from_json({**record, "version": 2}) is None
     assert placements_from_json({**record, "site_fields": record["site_fields"][:-1]}) is None
+    assert placements_from_json({**record, "specs": [{"granularity": {}}]}) is None  # malformed: not placed from
 
 
 def test_shards_map_as_safetensors_maps_them(tmp_path: Path) -> None:

@@ -32,9 +32,9 @@ class SavedPlan:
     from the manifest's rules, inventory and recorded matches when something first asks for
     it (``quantizer.plan``, saving the model again, ``set_quantizer_by_cfg``): the same plan a
     load that rebuilds it at once installs (:func:`.manifest.plan_from_manifest`, trusted).
-    Holds those fields' JSON text (bytes) until then."""
+    Holds those fields' JSON text (views of the manifest's bytes) until then."""
 
-    def __init__(self, head: dict[str, Any], texts: dict[str, bytes], source: str) -> None:
+    def __init__(self, head: dict[str, Any], texts: dict[str, memoryview], source: str) -> None:
         self._head, self._texts, self._source = head, texts, source
         self._made: tuple[Any, Any] | None = None
 
@@ -45,7 +45,7 @@ class SavedPlan:
 
             from qrt.frontends import rules_cache
 
-            manifest = {**self._head, **{k: json.loads(v) for k, v in self._texts.items()}}
+            manifest = {**self._head, **{k: json.loads(bytes(v)) for k, v in self._texts.items()}}
             with rules_cache.using(True):
                 plan = plan_from_manifest(manifest, source=self._source, trusted=True)
             self._made, self._texts = (plan, plan.inventory), {}
@@ -103,7 +103,8 @@ def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mism
     else:  # verification, or a manifest the load may not trust or cannot place from: read in full
         manifest, sealed = read_manifest_sealed(directory, allow_version_mismatch=allow_version_mismatch)
         trusted = sealed and not verify and manifest["qrt_version"] == __version__
-    mine = _fingerprint(model, {})
+    modules = list(model.named_modules(remove_duplicate=False))  # one walk for the check and _assign
+    mine = _fingerprint(model, {}, modules)
     if mine["sha256"] != manifest["model"]["sha256"]:
         saved = manifest["model"]
         raise FinalizeError(
@@ -123,7 +124,7 @@ def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mism
     packed = manifest["packed"]
     freed = {r["parameter"]: r["dtype"] for r in packed.values() if not r["dense"]}
     aliases = manifest["aliases"]
-    _assign(model, tensors, freed, aliases, where)
+    _assign(modules, tensors, freed, aliases, where)
     if plan is not None:
         quantizer = Quantizer(model, plan.rules)
         quantizer._install_plan(plan, plan.inventory)
@@ -159,13 +160,14 @@ def _load(directory: Path, model: nn.Module, *, verify: bool, allow_version_mism
     return model
 
 
-def _assign(model: nn.Module, tensors: dict[str, torch.Tensor], freed: dict[str, str], aliases: dict[str, str],
-            where: str) -> None:
-    """Point every parameter and buffer of ``model`` at its saved tensor (tied names at the
-    same one); freed weights become empty. Works on meta-device models: nothing is copied."""
+def _assign(modules: list[tuple[str, nn.Module]], tensors: dict[str, torch.Tensor], freed: dict[str, str],
+            aliases: dict[str, str], where: str) -> None:
+    """Point every parameter and buffer of the model whose ``named_modules(remove_duplicate=False)``
+    are ``modules`` at its saved tensor (tied names at the same one); freed weights become
+    empty. Works on meta-device models: nothing is copied."""
     replaced: dict[int, Any] = {}
     missing: list[str] = []
-    for module_name, module in model.named_modules(remove_duplicate=False):
+    for module_name, module in modules:
         for group in (module._parameters, module._buffers):
             for attr, t in list(group.items()):
                 if t is None:

@@ -147,9 +147,9 @@ _SEALED = re.compile(rb'\{\n "' + SEAL_KEY.encode() + rb'": "([0-9a-f]{64})",\n'
 _MEMBER = re.compile(rb'"([a-z_0-9]+)": ')
 
 
-def read_trusted_manifest(directory: Path) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+def read_trusted_manifest(directory: Path) -> tuple[dict[str, Any], dict[str, memoryview]] | None:
     """The manifest of a load that may trust it, read in part: every field but the plan's
-    (:data:`_PLAN_ONLY`, returned as their JSON bytes), or ``None`` where the load may not trust
+    (:data:`_PLAN_ONLY`, returned as views of their JSON bytes), or ``None`` where the load may not trust
     it or cannot place from it — no such file, a broken seal, another format or qrt version,
     no ``placements`` (:mod:`.placements`: a manifest of an older qrt), a layout other than
     the one :class:`~.saved.ModelWriter` writes. The caller then reads it in full
@@ -169,7 +169,8 @@ def read_trusted_manifest(directory: Path) -> tuple[dict[str, Any], dict[str, by
     if body.hexdigest().encode() != sealed.group(1) or not data.endswith(b"\n}\n"):
         return None
     head: dict[str, Any] = {}
-    deferred: dict[str, bytes] = {}
+    deferred: dict[str, memoryview] = {}
+    view = memoryview(data)
     pos, stop = 3, len(data) - 2  # from the seal's field (after '{', newline, space) to the closing brace
     while pos < stop:
         end = data.index(b"\n", pos)
@@ -182,7 +183,7 @@ def read_trusted_manifest(directory: Path) -> tuple[dict[str, Any], dict[str, by
         if key in head or key in deferred:
             return None
         if key in _PLAN_ONLY:
-            deferred[key] = data[value[0]:value[1]]
+            deferred[key] = view[value[0]:value[1]]  # no copy of the megabytes
         else:
             try:
                 head[key] = json.loads(data[value[0]:value[1]])

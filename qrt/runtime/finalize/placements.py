@@ -62,14 +62,17 @@ def placements_json(planned: list[tuple[Site, QuantizationSpec, bool]]) -> dict[
 
 def placements_from_json(record: Any) -> list[tuple[Site, QuantizationSpec, bool]] | None:
     """The planned quantizers a record lists; ``None`` for a record this qrt does not read (another
-    version, other site fields), which the load then takes as absent. The record comes from a
-    sealed manifest of this qrt version: it is read, not checked again."""
+    version, other site fields, a malformed one), which the load then takes as absent. The
+    record comes from a sealed manifest of this qrt version: it is read, not checked again."""
     if (not isinstance(record, dict) or record.get("version") != PLACEMENTS_VERSION
             or tuple(record.get("site_fields", ())) != _SITE_FIELDS):
         return None
-    specs = [_spec(data) for data in record["specs"]]
     width = len(_SITE_FIELDS)
-    return [(_site(row), specs[row[width]], row[width + 1]) for row in record["sites"]]
+    try:
+        specs = [_spec(data) for data in record["specs"]]
+        return [(_site(row), specs[row[width]], row[width + 1]) for row in record["sites"]]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # not a record this qrt wrote
+        return None
 
 
 def _spec_json(spec: QuantizationSpec) -> dict[str, Any]:

@@ -60,24 +60,27 @@ def _is_quantizer_module(module: nn.Module) -> bool:
     return isinstance(module, (FakeQuantizer, _Group))
 
 
-def _model_names(model: nn.Module) -> tuple[set[str], list[tuple[str, nn.Module]]]:
-    """Names of the quantizer modules qrt placed, and every module."""
-    modules = list(model.named_modules(remove_duplicate=False))
+def _model_names(model: nn.Module, modules: list[tuple[str, nn.Module]] | None = None,
+                 ) -> tuple[set[str], list[tuple[str, nn.Module]]]:
+    """Names of the quantizer modules qrt placed, and every module (``modules``: the model's
+    ``named_modules(remove_duplicate=False)`` when the caller has walked it already)."""
+    modules = list(model.named_modules(remove_duplicate=False)) if modules is None else modules
     return {n for n, m in modules if _is_quantizer_module(m)}, modules
 
 
 def _under(name: str, prefixes: set[str]) -> bool:
+    if not prefixes:
+        return False
     parts = name.split(".")
     return any(".".join(parts[:i]) in prefixes for i in range(1, len(parts)))
 
 
-def _fingerprint(model: nn.Module, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
-    quantizer_modules, _ = _model_names(model)
-    pairs = [
-        (n, shapes.get(n, tuple(p.shape)))
-        for n, p in model.named_parameters(remove_duplicate=False)
-        if not _under(n, quantizer_modules)
-    ]
+def _fingerprint(model: nn.Module, shapes: dict[str, tuple[int, ...]],
+                 modules: list[tuple[str, nn.Module]] | None = None) -> dict[str, Any]:
+    quantizer_modules, modules = _model_names(model, modules)
+    # named_parameters(remove_duplicate=False), from the walk at hand
+    named = ((f"{m}.{k}" if m else k, p) for m, module in modules for k, p in module._parameters.items() if p is not None)
+    pairs = [(n, shapes.get(n, tuple(p.shape))) for n, p in named if not _under(n, quantizer_modules)]
     return model_fingerprint(pairs, type(model).__name__)
 
 

@@ -185,6 +185,9 @@ def _parent_and_attr(model: nn.Module, path: str) -> tuple[nn.Module, str, list[
     return model, attr, owner_parts  # pragma: no cover
 
 
+_MISSING = object()
+
+
 def _register(state: EagerState, model: nn.Module, path: str, quantizer: FakeQuantizer) -> None:
     module, attr, containers = _parent_and_attr(model, path)
     for name in containers:
@@ -202,13 +205,14 @@ def _register(state: EagerState, model: nn.Module, path: str, quantizer: FakeQua
         module.add_module(name, group)
         state.registered.append((module, name))
         module = group
-    if hasattr(module, attr) and getattr(module, attr) is not quantizer:
+    existing = getattr(module, attr, _MISSING)  # one lookup: a missing attribute raises inside nn.Module
+    if existing is not _MISSING and existing is not quantizer:
         raise PrepareError(
             f"cannot place the quantizer {path!r}: {type(module).__name__} already has an attribute "
             f"{attr!r} (was the model prepared before?)",
             hint="prepare a model once; use a fresh copy of the float model to prepare again",
         )
-    if not hasattr(module, attr):
+    if existing is _MISSING:
         module.add_module(attr, quantizer)
         state.registered.append((module, attr))
 
