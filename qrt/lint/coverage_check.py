@@ -31,6 +31,7 @@ from qrt.lint.codes import CODES
 from qrt.lint.diagnostics import Diagnostic
 from qrt.lint.inputs import LintInput
 from qrt.lint.locate import origin_file
+from qrt.lint.outcomes import outcomes_of, sites_where
 from qrt.lint.static import is_synthetic, is_users
 
 from qrt.resolver.fast import row_index
@@ -100,14 +101,12 @@ def coverage_findings(item: LintInput, rules: RuleSet, inv: Inventory, rows: Seq
 def _meant(rows: Sequence[SiteRow], outcomes: list[Outcome]) -> Rule | None:
     """The first rule of the config's own that switches on the first weight (a parameter read as
     state) it matches, in site order: a config that has one means to quantize weights."""
-    per_outcome: dict[int, Rule | None] = {}
-    for row, outcome in zip(rows, outcomes):
+    def meaning(outcome: Outcome) -> Rule | None:
+        return next((r for r in outcome[0] if switches_on(r) and not is_synthetic(r)), None)
+
+    for row, outcome in compress(zip(rows, outcomes), sites_where(outcomes, lambda o: meaning(o) is not None)):
         if row[_ROLE] in _WEIGHT_ROLES and param_name(row[_TENSOR]) is not None:
-            key = id(outcome)
-            if key not in per_outcome:
-                per_outcome[key] = next((r for r in outcome[0] if switches_on(r) and not is_synthetic(r)), None)
-            if per_outcome[key] is not None:
-                return per_outcome[key]
+            return meaning(outcome)
     return None
 
 
@@ -126,15 +125,20 @@ def _coverage(inv: Inventory, rows: Sequence[SiteRow], outcomes: list[Outcome], 
     weights: list[Site] = []
     decisions: dict[str, Any] = {}
     as_json: dict[int, tuple[Any, dict[str, Any]]] = {}
-    for row, (_matched, state) in compress(zip(rows, outcomes), map(_WEIGHT_ROLES.__contains__, map(_role, rows))):
-        decided = state.decision
-        if not row[_TENSOR].startswith("param:") or (decided is None and row[_ROLE] == "module_state"):
-            continue  # coverage passes over an undecided module_state site (3,454 of them here)
+    # a parameter's state sites, and its module_state sites that have a decision (coverage passes
+    # over the others: 3,454 here), sorted out without a Python step per site
+    distinct = outcomes_of(outcomes)
+    read = {("state", id(o)) for o in distinct}
+    read |= {("module_state", id(o)) for o in distinct if o[1].decision is not None}
+    wanted = map(read.__contains__, zip(map(_role, rows), map(id, outcomes)))
+    for row, (_matched, state) in compress(zip(rows, outcomes), wanted):
+        if param_name(row[_TENSOR]) is None:
+            continue
         site = Site(*row)
         weights.append(site)
-        if decided is None:
+        if state.decision is None:
             continue
-        spec = fill_axes(decided, site, owner_type(site, inv))
+        spec = fill_axes(state.decision, site, owner_type(site, inv))
         found = as_json.get(id(spec))
         if found is None:
             found = as_json[id(spec)] = (spec, plan_spec_json(spec))

@@ -31,7 +31,7 @@ import functools
 from functools import cached_property
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import translate
 from itertools import compress
@@ -43,11 +43,13 @@ from qrt.ir.rule import Rule
 from qrt.ir.patterns import regex_fullmatch
 from qrt.ir.selector import Selector, type_matches
 from qrt.ir.site import Site
+from qrt.ir.tensor_id import param_name
 from qrt.lint.codes import CODES
 from qrt.lint.diagnostics import Diagnostic, Severity
 from qrt.lint.inputs import LintInput
 from qrt.lint.locate import origin_file, span_of
 from qrt.lint.static import is_synthetic, is_users, overridden_include, user_rules
+from qrt.lint.outcomes import outcomes_of, sites_where
 from qrt.resolver.axes import AxisFiller
 from qrt.resolver.fast import FastResolver, Outcome, SiteRow, inventory_rows, row_index
 
@@ -196,11 +198,41 @@ class _Names:
         )
 
 
+_TEXT_ANCHORS = re.compile(r"\\[AzZ]")
+_JOINED: dict[int, tuple[Any, str]] = {}
+
+
+def _joined(names: Collection[str]) -> str:
+    """``names`` one per line, per name collection (kept while a lint run asks)."""
+    found = _JOINED.get(id(names))
+    if found is None or found[0] is not names:
+        if len(_JOINED) > 8:
+            _JOINED.clear()
+        found = _JOINED[id(names)] = (names, "\n".join(names))
+    return found[1]
+
+
+def _none_match(regex: str, names: Collection[str]) -> bool:
+    """Whether no name of ``names`` fully matches ``regex`` (:func:`regex_fullmatch`). One RE2
+    pass over the names one per line answers "none" for all of them: a name the regex fully
+    matches is a line that ``(?m)(?:.*\\n)*(?:regex)(?:\\n.*)*`` reaches (its ``^``/``$`` at
+    line ends). Where that pass matches (maybe across lines) each name is tried, as is every
+    name for a regex with text anchors (``\\A``, ``\\z``), which only the whole text has. A
+    70B-shaped Llama's 1,048 module names tried one by one took 7 ms per regex."""
+    if not _TEXT_ANCHORS.search(regex):
+        try:
+            if not regex_fullmatch(f"(?m)(?:.*\n)*(?:{regex})(?:\n.*)*", _joined(names)):
+                return True
+        except Exception:  # noqa: BLE001 - the wrapped regex did not compile: ask each name
+            pass
+    return not any(regex_fullmatch(regex, n) for n in names)
+
+
 def _nothing_reason(sel: Selector, names: _Names) -> str:
     modules, types = names.modules, names.types
-    if sel.module_name is not None and not any(regex_fullmatch(sel.module_name, m) for m in modules):
+    if sel.module_name is not None and _none_match(sel.module_name, modules):
         return f"module /{sel.module_name}/ matches no module{_closest(_unescape(sel.module_name), modules)}"
-    if sel.scope is not None and sel.scope.name is not None and not any(regex_fullmatch(sel.scope.name, m) for m in modules):
+    if sel.scope is not None and sel.scope.name is not None and _none_match(sel.scope.name, modules):
         return f"scope /{sel.scope.name}/ matches no module{_closest(_unescape(sel.scope.name), modules)}"
     for name in (sel.module_type, sel.parent_class, sel.scope.type if sel.scope else None):
         if name is not None and not any(type_matches(name, t) for t in types):
@@ -243,32 +275,17 @@ def _module_io_reason(rule: Rule, inv: Inventory) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _distinct(outcomes: list[Outcome]) -> tuple[dict[int, Outcome], Counter[int]]:
-    """The distinct outcomes in order of their first site, and how many sites have each.
-    A 70B-shaped Llama's 11,727 sites have a dozen: every check that reads only the outcome
-    runs once per distinct one, weighted by its count, and gives what it gave per site."""
-    return dict(zip(map(id, outcomes), outcomes)), Counter(map(id, outcomes))
-
-
-def sites_where(outcomes: list[Outcome], keep: Callable[[Outcome], bool]) -> Iterator[bool]:
-    """Per site, whether ``keep`` holds for its outcome: asked once per distinct outcome, and
-    the sites sorted out without a Python step each (for :func:`itertools.compress`)."""
-    first, _ = _distinct(outcomes)
-    wanted = {key for key, outcome in first.items() if keep(outcome)}
-    return map(wanted.__contains__, map(id, outcomes))
-
-
 def _decides(outcome: Outcome) -> bool:
     return bool(outcome[0]) and outcome[1].decision is not None
 
 
 def _rule_uses(rules: Any, outcomes: list[Outcome]) -> dict[int, RuleUse]:
     uses = {r.order: RuleUse(r) for r in rules}
-    first, counts = _distinct(outcomes)
+    counts = Counter(map(id, outcomes))
     # in order of each outcome's first site: ``replacers`` keeps the order a walk over the
     # sites would give it (QRT021 names the most frequent replacer, the first of equals)
-    for key, (matched, _state) in first.items():
-        n = counts[key]
+    for outcome in outcomes_of(outcomes):
+        matched, n = outcome[0], counts[id(outcome)]
         last_replacer: Rule | None = None
         # walk backwards: a rule is replaced if a later replacing rule matched too
         for rule in reversed(matched):
@@ -303,7 +320,8 @@ def _spec_findings(item: LintInput, inv: Inventory, rows: Sequence[SiteRow], out
         decided = state.decision
         rule = matched[-1]
         scope, key, tensor = row[_SCOPE], row[_KEY], row[_TENSOR]
-        owner = module_types.get(tensor[len("param:"):].rpartition(".")[0]) if tensor.startswith("param:") else None
+        param = param_name(tensor)  # the owner's class, as owner_type reads it
+        owner = module_types.get(param.rpartition(".")[0]) if param is not None else None
         facts = (id(decided), rule.order, row[_ROLE], type(key), key, row[_OP_TYPE], scope[-1][1] if scope else "",
                  row[_SHAPE], row[_EXPERT] is None, owner)
         found = memo.get(facts)
@@ -355,6 +373,8 @@ def never_run(regex: str, inv: Inventory) -> tuple[list[str], list[str]] | None:
     it governs nothing): those modules, and the modules that do run below them, outermost first
     (called from outside them, per the inventory's call stacks). ``None`` when ``regex`` names
     no module, or one that runs."""
+    if _none_match(regex, _module_names(inv)):
+        return None
     matched = [m for m in inv.modules if regex_fullmatch(regex, m.name)]
     if not matched or any(m.called for m in matched):
         return None
@@ -368,6 +388,18 @@ def never_run(regex: str, inv: Inventory) -> tuple[list[str], list[str]] | None:
         if m.called and below(m.name) and not (len(m.scope) >= 2 and below(m.scope[-2]))
     ]
     return idle, running
+
+
+_NAMES: dict[int, tuple[Any, tuple[str, ...]]] = {}
+
+
+def _module_names(inv: Inventory) -> tuple[str, ...]:
+    """The names of ``inv``'s modules, in order (once per inventory)."""
+    found = _NAMES.get(id(inv.modules))
+    if found is None or found[0] is not inv.modules:
+        _NAMES.clear()  # one inventory at a time
+        found = _NAMES[id(inv.modules)] = (inv.modules, tuple(m.name for m in inv.modules))
+    return found[1]
 
 
 def _never_run_message(what: str, idle: list[str], running: list[str]) -> tuple[str, str]:
@@ -414,7 +446,7 @@ def _hierarchical_keys(item: LintInput, names: _Names, inv: Inventory) -> Iterat
 
     for key, value in cfg.module_name_configs.items():
         path = f"module_name_configs[{key!r}]"
-        if not any(regex_fullmatch(key, m) for m in modules):
+        if _none_match(key, modules):
             span, file = at(path, key)
             yield _finding("QRT020", item, span, f"module name regex /{key}/ matches no module of the model{_closest(_unescape(key), modules)}",
                            config_path=path, file=file, severity=severity(value), data={"by_name": True})

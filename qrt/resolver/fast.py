@@ -394,11 +394,22 @@ class FastResolver:
     def row_outcomes(self, rows: Iterable[SiteRow]) -> list[Outcome]:
         """The outcome of every site given as its row (:func:`inventory_rows`), in order:
         no :class:`Site` and no :class:`Decision` per site."""
-        row_mask, outcome_of, memo = self.row_mask, self._outcome_of, self._fold_memo
-        # an outcome is a non-empty tuple: ``or`` falls back only where the memo has none
-        return _paused_gc(lambda: [
-            memo.get(key) or outcome_of(*key) for key in ((row_mask(row), row[_ROLE]) for row in rows)
-        ])
+        row_mask, outcome_of, memo, plain = self.row_mask, self._outcome_of, self._fold_memo, self._plain_memo
+
+        def all_of() -> list[Outcome]:
+            out = []
+            for row in rows:
+                role, scope = row[_ROLE], row[_SCOPE]
+                # most sites no rule's role, op type and class admit (the first test of
+                # :meth:`row_mask`, read from its memo): their mask is 0 without the rest
+                if plain.get((role, row[_OP_TYPE], scope[-1][1] if scope else "")) == 0:
+                    mask = 0
+                else:
+                    mask = row_mask(row)
+                out.append(memo.get((mask, role)) or outcome_of(mask, role))  # an outcome is never empty
+            return out
+
+        return _paused_gc(all_of)
 
     def resolve(self, sites: Iterable[Site]) -> list[Decision]:
         decide = self.decide

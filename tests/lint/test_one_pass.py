@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from qrt.frontends.source import load_rule_source
 from qrt.inventory.model import Inventory
@@ -172,3 +174,25 @@ def test_axis_filler_equals_resolve_axes_site_by_site(model: str) -> None:
         assert fill(d.spec, d.site, owner) == expected == plan.spec(d)
         filled += expected is not d.spec
     assert filled  # some axes were open and filled
+
+
+_FRAGMENTS = ["a", "b", ".", "\\.", ".*", "^", "$", "(a|b)", "[^a]", "\\d+", "(?s:.)", "a?", "\\b", "\\B", "\\A",
+              "\\z", "(", ")", "0", "\\n"]
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=5).map("".join),
+       st.lists(st.text(alphabet="ab.0\n", max_size=5), max_size=6))
+def test_one_pass_over_the_names_says_none_only_where_none_matches(regex: str, names: list[str]) -> None:
+    """Why a rule selects nothing reads every module name against its regex in one RE2 pass
+    over the names joined (``_none_match``): it must say "none" exactly where trying each name
+    does, whatever the regex's anchors, classes and flags, and names with newlines in them."""
+    from qrt.ir.patterns import check_regex, regex_fullmatch
+    from qrt.lint.model_checks import _none_match
+
+    assume(check_regex(regex) is None)
+    try:
+        expected = not any(regex_fullmatch(regex, n) for n in names)
+    except Exception:  # noqa: BLE001 - RE2 refuses it: lint never sees such a rule
+        assume(False)
+    assert _none_match(regex, tuple(names)) == expected
