@@ -104,6 +104,8 @@ class Quantizer:
         self._saved_plan = saved_plan
         return self
 
+    _saved_plan: Any
+    """a loaded model's quantizer (:meth:`_placed`): where its plan is read from when asked"""
     config = _saved("config", "the config given (a loaded model's: its saved rules)")
     source = _saved("source", "the config as a rule source (:func:`qrt.frontends.source.load_rule_source`)")
     plan = _saved("plan", "the resolved plan the quantizers were placed from (``None`` before ``prepare``)")
