@@ -25,9 +25,9 @@ seconds — the machine may be shared, CPU time is what the command itself costs
   meta-device model: the call alone, in a fresh process, imports paid before the clock — the
   trusted load, ``verify=True`` (every decision resolved again and every file hashed), and the
   peer, ``safetensors.safe_open`` of its files with every tensor taken (memory-mapped, as the
-  load maps them). The first trusted load after the save parses the manifest's rules and keeps
-  them in the compiled-rules cache (``$QRT_CACHE_DIR``); the later ones read them back (the
-  first run's wall is the first number of the row).
+  load maps them). A trusted load places the quantizers from the manifest's ``placements``
+  record: no parser, resolver or inventory (the first run's wall is the first number of the
+  row: the operating system's file cache is cold for it).
 
 A checkout without the inventory cache (``--root`` of an older qrt) traces on every run: its
 warm rows are cold.
