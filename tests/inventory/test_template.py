@@ -108,7 +108,7 @@ def test_a_llama_template_gives_each_size_its_trace_or_nothing(
     regime the template was not proved in: key/value heads equal to the heads)."""
     root = tmp_path_factory.mktemp("sizes")
     if not template_known(family_of(LLAMA, has_weights=False, options=_OPTIONS)):  # type: ignore[arg-type]
-        load_model_inventory(_write(root / "seed", LLAMA), cache=True)
+        load_model_inventory(_write(root / "first", LLAMA), cache=True)
     config = {**LLAMA, "num_attention_heads": heads, "num_key_value_heads": max(1, heads // ratio),
               "hidden_size": heads * head_dim, "intermediate_size": inter, "vocab_size": vocab,
               "num_hidden_layers": layers}
@@ -118,7 +118,7 @@ def test_a_llama_template_gives_each_size_its_trace_or_nothing(
     assert templated is None or _same(templated, traced)
     sizes = [config[f] for f in ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
                                  "vocab_size")]
-    if len(set(sizes)) == len(sizes) and config["num_key_value_heads"] > 1:  # the seed's regime: all distinct
+    if len(set(sizes)) == len(sizes) and config["num_key_value_heads"] > 1:  # LLAMA's regime: all distinct
         assert templated is not None, "same structure, same regime: the template applies"
 
 
