@@ -108,6 +108,20 @@ def test_did_you_mean_for_a_mistyped_command_and_built_in_model() -> None:
     assert model.returncode == 2 and "did you mean 'tiny_llama'?" in model.stderr
 
 
+def test_each_command_registers_only_itself_and_all_together_match_the_table() -> None:
+    """``main`` builds only the command it runs (``COMMANDS`` names its module); ``--help``
+    and an unknown word build them all: the table and the registered commands agree."""
+    from qrt.cli.main import COMMANDS, build_parser
+
+    def names(parser: object) -> list[str]:
+        return [c for a in parser._subparsers._group_actions for c in a.choices]  # type: ignore[attr-defined]
+
+    assert names(build_parser()) == list(COMMANDS)
+    assert names(build_parser("lint")) == ["lint"]
+    assert names(build_parser("lnit")) == list(COMMANDS)
+    assert run_qrt("lint", "--help").returncode == 0
+
+
 def test_run_refuses_zero_batches_and_a_saved_inventory(tmp_path: Path) -> None:
     zero = run_qrt("run", W8A8, "--model", "two_add", "--batches", "0")
     assert zero.returncode == 2 and "at least 1" in zero.stderr
