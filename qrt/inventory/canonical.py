@@ -8,29 +8,40 @@ model module can call it without an import circle.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
-from functools import cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
+
+from qrt.ir.site import Site
 
 from qrt.sealed_json import digest, dumps_rows, dumps_sealed
 
 if TYPE_CHECKING:
-    from qrt.inventory.model import Inventory
+    from qrt.inventory.model import Inventory, TensorInfo
 
 __all__ = [
     "INVENTORY_VERSION", "MODULE_FIELDS", "dumps_inventory", "inventory_digest", "inventory_rows", "inventory_to_json",
-    "module_fields", "site_fields",
+    "SITE_FIELDS", "module_fields", "site_fields", "site_row", "tensor_row",
 ]
 
 INVENTORY_VERSION = 1
 
 
-@cache
-def site_fields() -> tuple[str, ...]:
-    """A site row's fields, in order: ``Site``'s."""
-    from qrt.ir.site import Site
+SITE_FIELDS = tuple(f.name for f in fields(Site))
+"""A site row's fields, in order: ``Site``'s."""
 
-    return tuple(f.name for f in fields(Site))
+site_row: Callable[[Site], tuple[Any, ...]] = attrgetter(*SITE_FIELDS)
+"""A site's row: its fields in order (``Site(*row)`` is the site)."""
+
+
+def tensor_row(t: TensorInfo) -> tuple[Any, ...]:
+    """A tensor's row: ``(id, shape, dtype, producer, readers)``."""
+    return (t.id, t.shape, t.dtype, t.producer, t.readers)
+
+
+def site_fields() -> tuple[str, ...]:
+    return SITE_FIELDS
 
 
 MODULE_FIELDS = ("name", "type", "leaf", "called", "forward_args", "scope", "forward_bases")
@@ -51,7 +62,7 @@ def inventory_rows(inv: Inventory) -> tuple[tuple[Any, ...], ...]:
     digest it. Values of a subclass of a plain type (a ``torch.Size``) stay as they are."""
     known: tuple[tuple[Any, ...], ...] | None = inv.__dict__.get("_rows")
     if known is None:
-        sites, modules = site_fields(), module_fields()
+        modules = MODULE_FIELDS
         known = (
             tuple(tuple(getattr(m, f) for f in modules) for m in inv.modules),
             tuple(
@@ -59,8 +70,8 @@ def inventory_rows(inv: Inventory) -> tuple[tuple[Any, ...], ...]:
                  tuple((u.key, u.tensor) for u in o.outputs), o.source)
                 for o in inv.ops
             ),
-            tuple((t.id, t.shape, t.dtype, t.producer, t.readers) for t in inv.tensors),
-            tuple(tuple(getattr(s, f) for f in sites) for s in inv.sites),
+            tuple(map(tensor_row, inv.tensors)),
+            tuple(map(site_row, inv.sites)),
         )
         inv.__dict__["_rows"] = known
     return known

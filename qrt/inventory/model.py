@@ -188,6 +188,27 @@ class Inventory:
         column = self.__dict__.get("_lazy_columns", {}).get("site_rows")
         return column() if column is not None else None
 
+    def site_rows(self) -> Sequence[tuple[Any, ...]]:
+        """Every site as its row (``Site``'s fields in order), in order: the rows the
+        inventory was read from while the ``sites`` table is unbuilt — resolving and linting a
+        cached 70B-shaped Llama never builds its 11,727 sites —, else the built sites'."""
+        rows = self._unbuilt_site_rows()
+        if rows is not None:
+            return rows
+        from qrt.inventory.canonical import site_row
+
+        return [site_row(s) for s in self.sites]
+
+    def tensor_rows(self) -> Sequence[tuple[Any, ...]]:
+        """Every tensor as ``(id, shape, dtype, producer, readers)``, in order: from the rows the
+        inventory was read from where it was (its ``tensors`` table need not be built)."""
+        known = self.__dict__.get("_rows")
+        if known is not None:
+            return known[2]  # type: ignore[no-any-return]
+        from qrt.inventory.canonical import tensor_row
+
+        return [tensor_row(t) for t in self.tensors]
+
     @cached_property
     def _sites_by_path(self) -> dict[str, Site]:
         return {s.quantizer_path: s for s in self.sites}

@@ -58,7 +58,7 @@ def switches_on(rule: Rule) -> bool:
 def coverage_findings(item: LintInput, rules: RuleSet, inv: Inventory, rows: Sequence[SiteRow],
                       outcomes: list[Outcome], fill_axes: AxisFiller) -> Iterator[Diagnostic]:
     """QRT029 for ``item``'s ``rules`` resolved on ``inv`` (see the module docstring): ``rows``
-    are its sites (:func:`~qrt.resolver.fast.inventory_rows`), ``outcomes`` what the resolver
+    are its sites (:meth:`~qrt.inventory.model.Inventory.site_rows`), ``outcomes`` what the resolver
     decided for each, ``fill_axes`` fills the decided specs' default axes."""
     from qrt.errors import QrtError
     from qrt.resolver.plan import check_type_names
@@ -143,8 +143,8 @@ def _coverage(inv: Inventory, rows: Sequence[SiteRow], outcomes: list[Outcome], 
         if found is None:
             found = as_json[id(spec)] = (spec, plan_spec_json(spec))
         decisions[site.quantizer_path] = found[1]
-    view = _Inventory(modules=inv.modules, ops=(), tensors=inv.tensors, sites=tuple(weights), model=inv.model)
-    return coverage_of_rows(view, decisions)
+    view = _Inventory(modules=inv.modules, ops=(), tensors=(), sites=tuple(weights), model=inv.model)
+    return coverage_of_rows(view, decisions, tensors=inv.tensor_rows())
 
 
 def _located(meant: Rule, enabling: list[Rule], item: LintInput) -> Rule:

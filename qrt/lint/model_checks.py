@@ -51,7 +51,7 @@ from qrt.lint.locate import origin_file, span_of
 from qrt.lint.static import is_synthetic, is_users, overridden_include, user_rules
 from qrt.lint.outcomes import outcomes_of, sites_where
 from qrt.resolver.axes import AxisFiller
-from qrt.resolver.fast import FastResolver, Outcome, SiteRow, inventory_rows, row_index
+from qrt.resolver.fast import FastResolver, Outcome, SiteRow, row_index
 
 __all__ = ["RuleUse", "model_findings", "never_run", "turns_off"]
 
@@ -550,7 +550,7 @@ def model_findings(item: LintInput, inv: Inventory) -> tuple[list[Diagnostic], l
     only the outcome matters), not a plan of its own."""
     source = item.rule_source()
     rules = source.rules_for(inv)
-    rows = inventory_rows(inv)
+    rows = inv.site_rows()
     outcomes = FastResolver(rules).row_outcomes(rows)
     uses = _rule_uses(rules, outcomes)
     out: list[Diagnostic] = []

@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from qrt.ir.rule import Rule, RuleSet
 from qrt.ir.selector import Selector, _relative, in_range, type_matches
+from qrt.inventory.canonical import SITE_FIELDS, site_row
 from qrt.ir.site import Site
 from qrt.ir.patterns import glob_to_regex, modelopt_match_names
 from qrt.ir.regex_set import RegexSet
 from qrt.resolver.decision import Decision, fold
 
 if TYPE_CHECKING:
-    from qrt.inventory.model import Inventory
+    pass
 
-__all__ = ["FastResolver", "Outcome", "SiteRow", "inventory_rows", "resolve", "row_index", "site_row"]
+__all__ = ["FastResolver", "Outcome", "SiteRow", "resolve", "row_index"]
 
 SiteRow = tuple[Any, ...]
 """A site as the tuple of its fields in :class:`Site`'s order (``Site(*row)`` is the site): what
@@ -42,25 +41,15 @@ Outcome = tuple[tuple[Rule, ...], Any]
 """What resolving a site gives: the matching rules in fold order and the fold's final state
 (:class:`~qrt.ir.effect.FoldState`); one shared tuple per distinct (matching rules, role)."""
 
-_FIELDS = tuple(f.name for f in fields(Site))
+_FIELDS = SITE_FIELDS
 (_PATH, _SCOPE, _ROLE, _KEY, _OP_TYPE, _OP_NAME, _TENSOR, _ARG_NAME, _ALIASES, _MODELOPT_NAME, _MODELOPT_CLASS,
  _EXPERT) = (_FIELDS.index(f) for f in ("quantizer_path", "scope", "role", "key", "op_type", "op_name", "tensor",
                                         "arg_name", "aliases", "modelopt_name", "modelopt_class", "expert"))
-site_row: Callable[[Site], SiteRow] = attrgetter(*_FIELDS)
-"""A site's row: its fields in order."""
 
 
 def row_index(field: str) -> int:
     """The position of :class:`Site` field ``field`` in a row."""
     return _FIELDS.index(field)
-
-
-def inventory_rows(inv: Inventory) -> Sequence[SiteRow]:
-    """Every site of ``inv`` as its row, in order: the cache's own rows while the sites table is
-    unbuilt (building 11,727 ``Site`` objects of a 70B-shaped Llama takes 0.07 s, more than
-    resolving them), else each built site's fields."""
-    rows = inv._unbuilt_site_rows()  # noqa: SLF001 - the inventory's rows, read and not kept
-    return rows if rows is not None else [site_row(s) for s in inv.sites]
 
 
 class _PatternSet:
@@ -332,7 +321,7 @@ class FastResolver:
         return self.row_mask(site_row(site))
 
     def row_mask(self, row: SiteRow) -> int:
-        """:meth:`matching_mask` of a site given as its row (:func:`site_row`): the one
+        """:meth:`matching_mask` of a site given as its row (:func:`qrt.inventory.canonical.site_row`): the one
         implementation, so an inventory whose sites are still rows is resolved without
         building them. The memos are read inline (a 70B-shaped Llama runs this 11,727 times)."""
         scope = row[_SCOPE]
@@ -392,7 +381,7 @@ class FastResolver:
         return Decision(site, state, matched)
 
     def row_outcomes(self, rows: Iterable[SiteRow]) -> list[Outcome]:
-        """The outcome of every site given as its row (:func:`inventory_rows`), in order:
+        """The outcome of every site given as its row (:meth:`Inventory.site_rows`), in order:
         no :class:`Site` and no :class:`Decision` per site."""
         row_mask, outcome_of, memo, plain = self.row_mask, self._outcome_of, self._fold_memo, self._plain_memo
 

@@ -36,7 +36,7 @@ are the whole model's and a tree can be coloured and summed at any level.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,25 +288,28 @@ def _weight_decision(sites: Iterable[Any], decisions: Mapping[str, Any]) -> tupl
     return quantized[0][0], quantized[0][1], False
 
 
-def coverage_of_rows(inventory: Inventory, decisions: Mapping[str, Any]) -> Coverage:
+def coverage_of_rows(inventory: Inventory, decisions: Mapping[str, Any],
+                     tensors: Sequence[tuple[Any, ...]] | None = None) -> Coverage:
     """Coverage from an inventory and its plan's decisions by quantizer path (the plan JSON's
-    ``decision`` objects, ``None`` for not quantized): what a plan file gives."""
+    ``decision`` objects, ``None`` for not quantized): what a plan file gives. ``tensors``: the
+    tensors as rows (:meth:`~qrt.inventory.model.Inventory.tensor_rows`) where the inventory
+    passed holds only the sites to read."""
     weights = []
     by_tensor = inventory.sites_by_tensor
-    for tensor in inventory.tensors:
-        if not tensor.id.startswith("param:"):
+    for tensor_id, shape_, dtype, *_ in inventory.tensor_rows() if tensors is None else tensors:
+        if not tensor_id.startswith("param:"):
             continue
-        name = tensor.id[len("param:"):]
-        shape = tuple(tensor.shape or ())
+        name = tensor_id[len("param:"):]
+        shape = tuple(shape_ or ())
         elements = math.prod(shape) if shape else 1
-        before = elements * _FLOAT_BITS.get(tensor.dtype or "", _DEFAULT_BITS)
-        sites = [s for s in by_tensor.get(tensor.id, ()) if s.role in _STATE_ROLES]
+        before = elements * _FLOAT_BITS.get(dtype or "", _DEFAULT_BITS)
+        sites = [s for s in by_tensor.get(tensor_id, ()) if s.role in _STATE_ROLES]
         path, decision, dense = _weight_decision(sites, decisions)
         if decision is None or dense:
-            weights.append(WeightBytes(name, name.rpartition(".")[0], shape, tensor.dtype, before, before, None,
+            weights.append(WeightBytes(name, name.rpartition(".")[0], shape, dtype, before, before, None,
                                        path, decision, dense))
             continue
-        weights.append(WeightBytes(name, name.rpartition(".")[0], shape, tensor.dtype, before,
+        weights.append(WeightBytes(name, name.rpartition(".")[0], shape, dtype, before,
                                    spec_bits(decision, shape), format_name(decision), path, decision))
     return Coverage(tuple(weights), tuple(m.name for m in inventory.modules if m.name))
 

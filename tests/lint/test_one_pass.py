@@ -26,7 +26,8 @@ from qrt.lint.inputs import read_input
 from qrt.lint.model_checks import _rule_uses, _spec_findings
 from qrt.lint.report import render
 from qrt.resolver.axes import AxisFiller, resolve_axes
-from qrt.resolver.fast import FastResolver, inventory_rows, site_row
+from qrt.inventory.canonical import site_row
+from qrt.resolver.fast import FastResolver
 from qrt.resolver.plan import owner_type, resolve_inventory
 from qrt.resolver.tensor_check import tensor_problem
 from qrt.resources import data_dir
@@ -66,7 +67,7 @@ def inputs(tmp_path: Path) -> list[str]:
 def resolved(path: str, inv: Inventory) -> tuple[Any, Any, list[Any]]:
     source = load_rule_source(path)
     rules = source.rules_for(inv)
-    rows = inventory_rows(inv)
+    rows = inv.site_rows()
     return rules, rows, FastResolver(rules).row_outcomes(rows)
 
 
@@ -162,7 +163,7 @@ def test_axis_filler_equals_resolve_axes_site_by_site(model: str) -> None:
         "op conv2d weight -> int4 per_block(3)\n"
     )
     inv = builtin(model)
-    assert [site_row(s) for s in inv.sites] == list(inventory_rows(inv))
+    assert [site_row(s) for s in inv.sites] == list(inv.site_rows())
     plan = resolve_inventory(rules, inv)
     fill = AxisFiller()
     filled = 0

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 
 from qrt.ir.rule import RuleSet
 from qrt.ir.site import Site
-from qrt.resolver.fast import FastResolver, site_row
+from qrt.inventory.canonical import site_row
+from qrt.resolver.fast import FastResolver
 from qrt.resolver.reference import resolve_reference
 from tests.strategies import rule_sets, site_lists
 
