@@ -130,7 +130,11 @@ def _abstract_text(text: str, bound: int | None, layers: int, ix: _Indexer) -> N
 
 def _abstract_items(items: tuple[Any, ...], bound: int | None, layers: int, ix: _Indexer) -> tuple[Any, ...]:
     out: list[Any] = []
-    firsts = [ix.first(item) for item in items]
+    # a loop runs over items of one kind (a table's rows, a tensor's readers); a record's fields
+    # (text, numbers, tuples mixed) are never one: not searched, which keeps learning linear
+    kind = items[0].__class__ if items else None
+    uniform = kind in (str, tuple) and len(items) >= layers and all(x.__class__ is kind for x in items)
+    firsts = [ix.first(item) for item in items] if uniform else [None] * len(items)
     i, n = 0, len(items)
     while i < n:
         if firsts[i] == 0:
@@ -302,6 +306,10 @@ def instantiate(template: Node, sizes: Mapping[str, int], layers: int) -> tuple[
     if layers < 3:
         raise TemplateError("a template is for 3 layers or more")
     values: dict[Expr, int] = {}
+    # equal values made one object, as a trace makes them (a layer's scope, its names): the
+    # inventory cache's marshal writes a repeated object once, so the rows stay as small (and as
+    # quick to read back) as a traced inventory's
+    shared: dict[Any, Any] = {}
 
     def build(node: Node, bound: int) -> Any:
         tag = node[0]
@@ -324,7 +332,8 @@ def instantiate(template: Node, sizes: Mapping[str, int], layers: int) -> tuple[
                 else:
                     kind, n = part
                     out.append(str(bound + n if kind == "r" else n if kind == "a" else layers - 1 - n))
-            return "".join(out)
+            text = "".join(out)
+            return shared.setdefault(text, text)
         if tag == "T":
             return items(node[1], bound)
         raise TemplateError(f"node {tag}")
@@ -339,7 +348,10 @@ def instantiate(template: Node, sizes: Mapping[str, int], layers: int) -> tuple[
                     out.extend(build(x, layer) for x in block)
             else:
                 out.append(build(item, bound))
-        return tuple(out)
+        made = tuple(out)
+        if all(x.__class__ is str for x in made):  # names only: 1 == True must not merge rows
+            return shared.setdefault(made, made)  # type: ignore[no-any-return]
+        return made
 
     return build(template, -1)  # type: ignore[no-any-return]
 
