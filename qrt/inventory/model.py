@@ -143,7 +143,7 @@ class Inventory:
         """Pickled (a copy, a worker process) with every table built."""
         for name in tuple(self.__dict__.get("_lazy_tables", ())):
             getattr(self, name)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_lazy_tables", "_lazy_columns", "_rows")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lazy_tables", "_lazy_columns", "_rows", "_rows_shared")}
 
     # --- lookups -------------------------------------------------------------------------
     @cached_property

@@ -284,6 +284,8 @@ def from_template(family: Family, spec: ModelSpec) -> Inventory | None:
         rows = instantiate(template, family.sizes, family.layers)
         if not isinstance(model, dict) or not isinstance(rows, tuple) or len(rows) != 4:
             return None
-        return inventory_from_rows({"spec": spec.text, **model}, *rows)
+        inv = inventory_from_rows({"spec": spec.text, **model}, *rows)
+        inv.__dict__["_rows_shared"] = True  # equal values are one object: the cache writes them as they are
+        return inv
     except Exception:  # noqa: BLE001 — a size not whole here, or an entry sealed by anyone but
         return None  # qrt's learner (nothing in it is run): a miss, the model is traced
