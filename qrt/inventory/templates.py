@@ -68,6 +68,9 @@ On ``meta`` a probe's size costs nothing."""
 
 _LARGEST = 1 << 24
 """The largest size a template serves (vocabularies and hidden sizes are far below)."""
+_MOST_LAYERS = 4096
+"""The most layers a template serves (the deepest models have a few hundred): rows are made
+for each layer, and a config asking for a billion must not make a command run for hours."""
 
 PROBES = 3
 PROBE_LAYERS = (3, 4)
@@ -144,7 +147,7 @@ def family_of(config: Any, *, has_weights: bool, options: Mapping[str, Any]) -> 
     if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         return None
     found = [f for f in LAYER_FIELDS if f in config]
-    if len(found) != 1 or type(config[found[0]]) is not int or config[found[0]] < 3:
+    if len(found) != 1 or type(config[found[0]]) is not int or not 3 <= config[found[0]] <= _MOST_LAYERS:
         return None
     layers_field = found[0]
     sizes = {f: v for f, v in config.items() if f in SIZE_FIELDS and type(v) is int and v > 1}

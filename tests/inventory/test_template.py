@@ -149,6 +149,7 @@ def test_what_a_template_does_not_serve(tmp_path: Path) -> None:
     assert family_of({**LLAMA, "num_hidden_layers": 2}, has_weights=False, options=_OPTIONS) is None
     assert family_of({**LLAMA, "num_key_value_heads": 3}, has_weights=False, options=_OPTIONS) is None
     assert family_of({**LLAMA, "vocab_size": 10**30}, has_weights=False, options=_OPTIONS) is None
+    assert family_of({**LLAMA, "num_hidden_layers": 10**9}, has_weights=False, options=_OPTIONS) is None
     # a folder of pickled weights and a quantized config: their trace is an error a template must not hide
     pickled = Path(_write(tmp_path / "pickled", LLAMA))
     (pickled / "pytorch_model.bin").write_bytes(b"")
